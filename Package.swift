@@ -1,0 +1,56 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+// Layout (see README "Code map"):
+//   CMariaDB  — system library: libmariadb through pkg-config (Debian libmariadb-dev)
+//   MariaDB   — the only target that touches the C API
+//   OctoCore  — the domain: configuration, schema, stores, schedules; no argument parsing
+//   octo      — the executable: parses, calls OctoCore, prints
+//
+// octo and OctoCore import FoundationEssentials only (never full Foundation):
+// cron starts octo on every machine every minute, and full Foundation with ICU
+// costs several milliseconds of dynamic loading per start (see scripts/bench startup).
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "octo",
+    products: [
+        .executable(name: "octo", targets: ["octo"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CMariaDB",
+            pkgConfig: "libmariadb",
+            providers: [.apt(["libmariadb-dev"])]
+        ),
+        .target(name: "MariaDB", dependencies: ["CMariaDB"], swiftSettings: strict),
+        .target(name: "OctoCore", dependencies: ["MariaDB"], swiftSettings: strict),
+        .executableTarget(
+            name: "octo",
+            dependencies: [
+                "OctoCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                "MariaDB", "OctoCore",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ],
+            path: "Tests/TestSupport",
+            swiftSettings: strict
+        ),
+        .testTarget(name: "MariaDBTests", dependencies: ["MariaDB", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "OctoCoreTests", dependencies: ["OctoCore", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "octoTests", dependencies: ["octo", "TestSupport"], swiftSettings: strict),
+    ]
+)

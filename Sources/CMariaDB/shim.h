@@ -1,0 +1,6 @@
+#ifndef OCTO_CMARIADB_SHIM_H
+#define OCTO_CMARIADB_SHIM_H
+#include <mysql.h>
+#include <errmsg.h>
+#include <mysqld_error.h>
+#endif

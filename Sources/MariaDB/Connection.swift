@@ -1,0 +1,231 @@
+import CMariaDB
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// libmariadb's global state is set up once per process, before any thread
+/// calls `mysql_init` (which would otherwise do it racily).
+private let libraryReady: Bool = mysql_server_init(0, nil, nil) == 0
+
+/// Owns one `MYSQL*`. Separate from `Connection` so that statements can hold
+/// it strongly (the handle outlives every statement prepared on it) without a
+/// reference cycle through the connection's statement cache.
+final class Handle {
+    private(set) var mysql: UnsafeMutablePointer<MYSQL>?
+
+    init(_ mysql: UnsafeMutablePointer<MYSQL>) { self.mysql = mysql }
+
+    func close() {
+        if let m = mysql { mysql_close(m) }
+        mysql = nil
+    }
+
+    deinit { close() }
+}
+
+/// One connection to MariaDB, synchronous and not `Sendable`: one process,
+/// one connection, deterministic cleanup. The handle is closed on every path,
+/// including a failed connect.
+///
+/// Every session runs in UTC (`time_zone = '+00:00'`), so `NOW(6)` and
+/// `DATETIME(6)` values are UTC instants, and in strict SQL mode.
+///
+/// ```swift
+/// let db = try Connection(options)
+/// let rows = try db.query("SELECT name FROM jobs WHERE owner = ?", ["ops@example.com"]).rows
+/// try db.transaction { try db.execute("UPDATE jobs SET paused = 1 WHERE name = ?", [name]) }
+/// ```
+public final class Connection {
+    public let options: ConnectionOptions
+    var handle: Handle
+    private var statements: [String: Statement] = [:]
+    private static let statementCacheLimit = 64
+    /// True between `begin()` and `commit()`/`rollback()`.
+    public private(set) var inTransaction = false
+
+    /// Connects now; throws `MariaDBError` (e.g. 2002 when nothing listens on
+    /// the socket, 1045 for a wrong password).
+    public init(_ options: ConnectionOptions) throws(MariaDBError) {
+        self.options = options
+        self.handle = try Connection.open(options)
+    }
+
+    private static func open(_ o: ConnectionOptions) throws(MariaDBError) -> Handle {
+        guard libraryReady, let m = mysql_init(nil) else {
+            throw MariaDBError(code: .client, sqlState: "HY000", message: "libmariadb could not be initialised", operation: "connect")
+        }
+        // From here on `handle` owns `m`: any throw closes it.
+        let handle = Handle(m)
+        var timeout = o.connectTimeout
+        mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout)
+        mysql_options(m, MYSQL_SET_CHARSET_NAME, "utf8mb4")
+        mysql_options(m, MYSQL_INIT_COMMAND, "SET time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,ERROR_FOR_DIVISION_BY_ZERO'")
+        if o.readOptionFiles {
+            if let file = o.defaultsFile { mysql_options(m, MYSQL_READ_DEFAULT_FILE, file) }
+            mysql_options(m, MYSQL_READ_DEFAULT_GROUP, o.group)
+        }
+        let flags = UInt(CLIENT_FOUND_ROWS)
+        let ok = mysql_real_connect(m, o.host, o.user, o.password, o.database, o.port ?? 0, o.socket, flags)
+        guard ok != nil else { throw MariaDBError(connection: m, operation: "connect") }
+        return handle
+    }
+
+    /// Closes the connection; later calls throw "server gone". Safe to call twice.
+    public func close() {
+        statements.removeAll()
+        handle.close()
+        inTransaction = false
+    }
+
+    /// Drops the current connection and opens a new one with the same options.
+    public func reconnect() throws(MariaDBError) {
+        close()
+        handle = try Connection.open(options)
+    }
+
+    var mysql: UnsafeMutablePointer<MYSQL> {
+        get throws(MariaDBError) {
+            guard let m = handle.mysql else {
+                throw MariaDBError(code: .serverGone, sqlState: "HY000", message: "the connection is closed", operation: "use")
+            }
+            return m
+        }
+    }
+
+    /// The server's version string, e.g. `10.11.19-MariaDB-0+deb12u1`.
+    public var serverVersion: String {
+        guard let m = handle.mysql, let v = mysql_get_server_info(m) else { return "" }
+        return String(cString: v)
+    }
+
+    /// How the connection reached the server, e.g. `Localhost via UNIX socket`.
+    public var hostInfo: String {
+        guard let m = handle.mysql, let v = mysql_get_host_info(m) else { return "" }
+        return String(cString: v)
+    }
+
+    /// Makes `name` the default database (`mysql_select_db`: no SQL text involved).
+    public func selectDatabase(_ name: String) throws(MariaDBError) {
+        let m = try mysql
+        guard mysql_select_db(m, name) == 0 else { throw MariaDBError(connection: m, operation: "select database") }
+        statements.removeAll()
+    }
+
+    // MARK: - Statements
+
+    /// Runs one statement with its `?` placeholders bound to `parameters`,
+    /// and returns its rows or counts. Statements are prepared once per
+    /// connection and reused.
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [Value] = []) throws(MariaDBError) -> QueryResult {
+        do {
+            return try prepared(sql).execute(parameters)
+        } catch where error.code == .needReprepare {
+            statements[sql] = nil  // the table changed under a cached statement: prepare again once
+            return try prepared(sql).execute(parameters)
+        }
+    }
+
+    /// Runs a statement for its effect and returns the affected row count.
+    @discardableResult
+    public func execute(_ sql: String, _ parameters: [Value] = []) throws(MariaDBError) -> UInt64 {
+        try query(sql, parameters).affectedRows
+    }
+
+    /// Runs SQL that has no values in it at all — DDL, `SET`, transaction
+    /// control — through the text protocol. Never put a value into `sql`:
+    /// anything that comes from outside goes through `query` as a parameter.
+    public func run(_ sql: String) throws(MariaDBError) {
+        let m = try mysql
+        let rc = sql.withCString { mysql_real_query(m, $0, UInt(strlen($0))) }
+        guard rc == 0 else { throw MariaDBError(connection: m, operation: "query") }
+        // drain any result so the connection stays usable
+        if let r = mysql_store_result(m) { mysql_free_result(r) }
+    }
+
+    private func prepared(_ sql: String) throws(MariaDBError) -> Statement {
+        if let s = statements[sql] { return s }
+        let s = try Statement(handle: handle, sql: sql)
+        if statements.count >= Connection.statementCacheLimit { statements.removeAll() }
+        statements[sql] = s
+        return s
+    }
+
+    // MARK: - Transactions
+
+    /// Runs `body` in a transaction: COMMIT if it returns, ROLLBACK if it throws.
+    /// Keep it short — never around a process spawn, a sleep or user code.
+    public func transaction<T>(_ body: () throws -> T) throws -> T {
+        precondition(!inTransaction, "nested transaction")
+        try run("START TRANSACTION")
+        inTransaction = true
+        do {
+            let value = try body()
+            try run("COMMIT")
+            inTransaction = false
+            return value
+        } catch {
+            inTransaction = false
+            if handle.mysql != nil { try? run("ROLLBACK") }
+            throw error
+        }
+    }
+
+    /// Runs `body` (a whole unit of work — usually one transaction) and runs
+    /// it again after a transient error: deadlock, lock wait timeout,
+    /// read-only after a switch-over, or a lost connection, which is
+    /// re-established first. Other errors, and the last transient one when
+    /// the attempts are used up, are thrown.
+    public func retrying<T>(_ policy: RetryPolicy = .standard, _ body: (Connection) throws -> T) throws -> T {
+        var attempt = 1
+        while true {
+            do {
+                if handle.mysql == nil { try reconnect() }
+                return try body(self)
+            } catch let e as MariaDBError where (e.isTransient || (e.isConnectFailure && attempt > 1)) && attempt < policy.attempts {
+                if e.isConnectionLost || e.isConnectFailure || e.code == .readOnly { close() }
+                policy.pause(before: attempt + 1)
+                attempt += 1
+            }
+        }
+    }
+}
+
+/// How often and how patiently `Connection.retrying` tries again.
+public struct RetryPolicy: Sendable {
+    public var attempts: Int
+    /// Delay before the second attempt; doubles each time, up to `maxDelay`.
+    public var baseDelay: Duration
+    public var maxDelay: Duration
+
+    public init(attempts: Int, baseDelay: Duration, maxDelay: Duration) {
+        (self.attempts, self.baseDelay, self.maxDelay) = (attempts, baseDelay, maxDelay)
+    }
+
+    /// 5 attempts, 50 ms doubling up to 2 s: rides out a deadlock or a
+    /// failover of a few seconds.
+    public static let standard = RetryPolicy(attempts: 5, baseDelay: .milliseconds(50), maxDelay: .seconds(2))
+    public static let none = RetryPolicy(attempts: 1, baseDelay: .zero, maxDelay: .zero)
+
+    func pause(before attempt: Int) {
+        var delay = baseDelay.microseconds << min(attempt - 2, 20)
+        delay = min(delay, maxDelay.microseconds)
+        // ±25 % jitter so that many machines do not retry in lock-step
+        let jitter = delay / 4
+        if jitter > 0 { delay += Int64.random(in: -jitter...jitter) }
+        if delay > 0 { usleep(UInt32(clamping: delay)) }
+    }
+}
+
+extension MariaDBError {
+    init(connection m: UnsafeMutablePointer<MYSQL>, operation: String) {
+        self.init(code: Code(mysql_errno(m)), sqlState: String(cString: mysql_sqlstate(m)),
+                  message: String(cString: mysql_error(m)), operation: operation)
+    }
+
+    init(statement s: UnsafeMutablePointer<MYSQL_STMT>, operation: String) {
+        self.init(code: Code(mysql_stmt_errno(s)), sqlState: String(cString: mysql_stmt_sqlstate(s)),
+                  message: String(cString: mysql_stmt_error(s)), operation: operation)
+    }
+}

@@ -1,0 +1,36 @@
+/// How to reach the server.
+///
+/// With `readOptionFiles` (the default) libmariadb itself reads the standard
+/// MariaDB option files — groups `[client]`, `[client-server]`,
+/// `[client-mariadb]` and `[<group>]` — from `/etc/my.cnf`,
+/// `/etc/mysql/my.cnf`, `$MARIADB_HOME/my.cnf` and `~/.my.cnf`, or only
+/// `defaultsFile` when it is set. Any non-nil field below overrides what the
+/// files say.
+public struct ConnectionOptions: Sendable, CustomStringConvertible {
+    public var defaultsFile: String?
+    public var group: String = "octo"
+    public var readOptionFiles: Bool = true
+    public var host: String?
+    public var port: UInt32?
+    public var socket: String?
+    public var user: String?
+    public var password: String?
+    public var database: String?
+    /// Seconds to wait for the server to answer a connect (option files may override).
+    public var connectTimeout: UInt32 = 5
+
+    public init() {}
+
+    /// Never shows the password.
+    public var description: String {
+        var parts: [String] = []
+        if let f = defaultsFile { parts.append("defaults-file=\(f)") }
+        if let h = host { parts.append("host=\(h)") }
+        if let p = port { parts.append("port=\(p)") }
+        if let s = socket { parts.append("socket=\(s)") }
+        if let u = user { parts.append("user=\(u)") }
+        if password != nil { parts.append("password=***") }
+        if let d = database { parts.append("database=\(d)") }
+        return parts.joined(separator: " ")
+    }
+}

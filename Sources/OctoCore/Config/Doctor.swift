@@ -1,0 +1,146 @@
+import MariaDB
+
+/// One finding of `octo doctor`: what was checked, how it went, and what to
+/// do about it.
+public struct DoctorCheck: Sendable, Equatable, Codable {
+    public enum Status: String, Sendable, Codable { case ok, warn, fail }
+    public let name: String
+    public let status: Status
+    public let detail: String
+    /// A command or step that fixes it (nil when nothing needs fixing).
+    public let fix: String?
+
+    public init(_ name: String, _ status: Status, _ detail: String, fix: String? = nil) {
+        (self.name, self.status, self.detail, self.fix) = (name, status, detail, fix)
+    }
+}
+
+/// `octo doctor`: checks configuration, connection, schema version,
+/// privileges and the clock offset against the server, in that order, and
+/// says plainly what is wrong and how to fix it. Costs one connect and two
+/// queries, so it is cheap enough to run from cron.
+public enum Doctor {
+    /// Privileges a worker needs on octo's database.
+    public static let workerPrivileges = ["SELECT", "INSERT", "UPDATE", "DELETE"]
+    /// Privileges `octo init` needs; `ALTER` and `DROP` also let the monitor
+    /// keep log partitions (create tomorrow's, drop expired ones).
+    public static let adminPrivileges = ["CREATE", "ALTER", "DROP", "INDEX"]
+
+    public static func run(_ config: OctoConfig) -> [DoctorCheck] {
+        var checks = [configuration(config)]
+        let db: Connection
+        do {
+            db = try config.connect()
+        } catch {
+            checks.append(connectFailure(error, config))
+            return checks
+        }
+        defer { db.close() }
+        checks.append(DoctorCheck("connection", .ok, "\(db.hostInfo), MariaDB \(db.serverVersion), database '\(config.database)'"))
+
+        // One query for the server's clock, user and schema version.
+        let before = Instant.now()
+        let row: Row
+        do {
+            row = try db.query("SELECT NOW(6) AS now, CURRENT_USER() AS user").first!
+        } catch {
+            checks.append(DoctorCheck("server", .fail, "\(error)"))
+            return checks
+        }
+        let after = Instant.now()
+        checks.append(schema(db, config))
+        checks.append(privileges(db, config, currentUser: (try? row.decode("user", as: String.self)) ?? ""))
+        if let now = try? row.decode("now", as: Instant.self) {
+            checks.append(clock(server: now, before: before, after: after))
+        }
+        return checks
+    }
+
+    static func configuration(_ c: OctoConfig) -> DoctorCheck {
+        var parts: [String] = []
+        parts.append(c.optionFiles.files.isEmpty ? "no option file" : "option files " + c.optionFiles.files.joined(separator: ", "))
+        if !c.environmentOverrides.isEmpty { parts.append("overridden by " + c.environmentOverrides.joined(separator: ", ")) }
+        parts.append("machine '\(c.machine)'")
+        parts.append("state dir \(c.stateDirectory)")
+        if !c.warnings.isEmpty {
+            return DoctorCheck("config", .warn, c.warnings.joined(separator: "; "), fix: "chmod 600 the file(s) named")
+        }
+        if !isWritableDirectory(c.stateDirectory) {
+            return DoctorCheck("config", .warn, "state dir \(c.stateDirectory) is not writable: local cursors and the log spool need it",
+                               fix: "set OCTO_STATE_DIR to a writable directory")
+        }
+        return DoctorCheck("config", .ok, parts.joined(separator: "; "))
+    }
+
+    static func connectFailure(_ error: MariaDBError, _ c: OctoConfig) -> DoctorCheck {
+        let target = c.connection.description.isEmpty ? "the server named by the option files" : c.connection.description
+        switch error.code {
+        case .unknownDatabase:
+            return DoctorCheck("connection", .fail, "the server answers but database '\(c.database)' does not exist", fix: "octo init")
+        case .accessDenied:
+            return DoctorCheck("connection", .fail, "access denied: \(error.message)",
+                               fix: "check user and password in the option file ([octo] or [client] group)")
+        case .cannotConnectSocket, .cannotConnectTCP, .unknownHost:
+            return DoctorCheck("connection", .fail, "cannot reach MariaDB (\(target)): \(error.message)",
+                               fix: "start the server (scripts/mariadb start for the private one) or fix host/socket in the option file")
+        default:
+            return DoctorCheck("connection", .fail, "\(error)", fix: "check the option file and that MariaDB is running")
+        }
+    }
+
+    static func schema(_ db: Connection, _ c: OctoConfig) -> DoctorCheck {
+        let v: Int
+        do { v = try Migrator.currentVersion(db) } catch { return DoctorCheck("schema", .fail, "\(error)") }
+        if v == 0 { return DoctorCheck("schema", .fail, "database '\(c.database)' has no octo tables", fix: "octo init") }
+        if v < Schema.latest { return DoctorCheck("schema", .fail, "schema v\(v) is older than this octo's v\(Schema.latest)", fix: "octo init") }
+        if v > Schema.latest {
+            return DoctorCheck("schema", .fail, "schema v\(v) is newer than this octo's v\(Schema.latest)", fix: "upgrade octo on this machine")
+        }
+        return DoctorCheck("schema", .ok, "v\(v)")
+    }
+
+    static func privileges(_ db: Connection, _ c: OctoConfig, currentUser: String) -> DoctorCheck {
+        // CURRENT_USER() is user@host; grants are listed as 'user'@'host'.
+        guard let at = currentUser.lastIndex(of: "@") else { return DoctorCheck("privileges", .warn, "cannot tell the current user") }
+        let grantee = "'\(currentUser[..<at])'@'\(currentUser[currentUser.index(after: at)...])'"
+        let have: Set<String>
+        do {
+            let rows = try db.query("""
+                SELECT PRIVILEGE_TYPE AS p FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = ?
+                UNION SELECT PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES WHERE GRANTEE = ? AND TABLE_SCHEMA = ?
+                """, [.text(grantee), .text(grantee), .text(c.database)]).rows
+            have = Set(try rows.map { try $0.decode("p", as: String.self) })
+        } catch {
+            return DoctorCheck("privileges", .warn, "cannot read privileges: \(error)")
+        }
+        let missingWorker = workerPrivileges.filter { !have.contains($0) }
+        let missingAdmin = adminPrivileges.filter { !have.contains($0) }
+        if !missingWorker.isEmpty {
+            return DoctorCheck("privileges", .fail, "\(currentUser) lacks \(missingWorker.joined(separator: ", ")) on `\(c.database)` (roles are not inspected)",
+                               fix: "GRANT SELECT, INSERT, UPDATE, DELETE ON `\(c.database)`.* TO \(grantee)")
+        }
+        if !missingAdmin.isEmpty {
+            return DoctorCheck("privileges", .ok, "\(currentUser) can run jobs; \(missingAdmin.joined(separator: ", ")) missing, so octo init and log partition upkeep need another account")
+        }
+        return DoctorCheck("privileges", .ok, "\(currentUser) has \((workerPrivileges + adminPrivileges).joined(separator: ", ")) on `\(c.database)`")
+    }
+
+    /// Offset of the server's clock from this machine's, measured at the
+    /// midpoint of the query. octo schedules by the server's clock, so an
+    /// offset is harmless for correctness but confusing in logs.
+    static func clock(server: Instant, before: Instant, after: Instant) -> DoctorCheck {
+        let mid = Instant(microsecondsSinceEpoch: (before.microseconds + after.microseconds) / 2)
+        let offset = Double((server - mid).microseconds) / 1_000_000
+        let text = (offset >= 0 ? "+" : "") + formatSeconds(offset) + " s (server minus this machine)"
+        if abs(offset) > 2 {
+            return DoctorCheck("clock", .warn, "offset \(text); octo uses the server's clock, but local log times will look off",
+                               fix: "enable time synchronisation (e.g. timedatectl set-ntp true)")
+        }
+        return DoctorCheck("clock", .ok, "offset \(text)")
+    }
+
+    static func formatSeconds(_ v: Double) -> String {
+        let ms = Int64((abs(v) * 1000).rounded())
+        return (v < 0 && ms > 0 ? "-" : "") + String(ms / 1000) + "." + String(ms % 1000).leftPadded(to: 3)
+    }
+}

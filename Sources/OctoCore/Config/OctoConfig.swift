@@ -1,0 +1,94 @@
+import MariaDB
+
+/// Everything octo needs to know before it talks to the database, resolved
+/// once at start-up from (strongest first): command-line flags, `OCTO_*`
+/// environment variables, the `[octo]` group of the option files, the client
+/// groups, and built-in defaults.
+///
+/// | what | flag | environment | option files | default |
+/// | --- | --- | --- | --- | --- |
+/// | option file | `--defaults-file` | `OCTO_DEFAULTS_FILE` | — | standard locations |
+/// | host, port, socket, user, password | — | `OCTO_DB_HOST` … `OCTO_DB_PASSWORD` | `[octo]`, then `[client]`… | libmariadb's |
+/// | database | — | `OCTO_DB_NAME` | `database` | `octo` |
+/// | machine name | `--machine` | `OCTO_MACHINE` | — | host name |
+/// | state directory | — | `OCTO_STATE_DIR` | — | `$XDG_STATE_HOME/octo` or `~/.local/state/octo` |
+///
+/// There is deliberately no password flag: a password on a command line is
+/// visible to every user through `ps`.
+public struct OctoConfig: Sendable {
+    public let optionFiles: OptionFiles
+    public let connection: ConnectionOptions
+    public let database: String
+    public let machine: String
+    public let stateDirectory: String
+    /// `OCTO_*` variables that changed the result, for `octo doctor`.
+    public let environmentOverrides: [String]
+    /// Problems worth telling a person about, one line each (no secrets).
+    public let warnings: [String]
+
+    public static let defaultDatabase = "octo"
+
+    public init(defaultsFile flagFile: String?, machine flagMachine: String?, environment env: [String: String]) throws(OctoError) {
+        func nonEmpty(_ k: String) -> String? { env[k].flatMap { $0.isEmpty ? nil : $0 } }
+        let defaultsFile = flagFile ?? nonEmpty("OCTO_DEFAULTS_FILE")
+        let files = try OptionFiles(defaultsFile: defaultsFile, environment: env)
+        optionFiles = files
+
+        var overrides: [String] = []
+        func pick(_ envKey: String, _ fileKey: String) -> String? {
+            if let v = nonEmpty(envKey) { overrides.append(envKey); return v }
+            return files.octoValue(fileKey)
+        }
+        var c = ConnectionOptions()
+        c.defaultsFile = defaultsFile
+        c.host = pick("OCTO_DB_HOST", "host")
+        c.socket = pick("OCTO_DB_SOCKET", "socket")
+        c.user = pick("OCTO_DB_USER", "user")
+        c.password = pick("OCTO_DB_PASSWORD", "password")
+        if let p = pick("OCTO_DB_PORT", "port") {
+            guard let port = UInt32(p), (1...65_535).contains(port) else {
+                throw OctoError.invalid("port", p, expected: "a TCP port number from 1 to 65535")
+            }
+            c.port = port
+        }
+        let db: String
+        if let v = nonEmpty("OCTO_DB_NAME") { overrides.append("OCTO_DB_NAME"); db = v } else { db = files.value("database") ?? OctoConfig.defaultDatabase }
+        try Names.checkDatabase(db)
+        c.database = db
+        database = db
+        connection = c
+
+        if let m = flagMachine ?? nonEmpty("OCTO_MACHINE") {
+            try Names.check("machine name", m)
+            machine = m
+        } else {
+            // a host name is usually a valid name; keep only what is allowed, so cron never fails on it
+            let h = String(hostName().unicodeScalars.filter { $0.isASCII && Names.isNameByte(UInt8($0.value)) }.prefix(64))
+            machine = h.isEmpty ? "localhost" : h
+        }
+
+        if let d = nonEmpty("OCTO_STATE_DIR") {
+            stateDirectory = d
+        } else if let x = nonEmpty("XDG_STATE_HOME") {
+            stateDirectory = x + "/octo"
+        } else {
+            stateDirectory = (nonEmpty("HOME") ?? "/tmp") + "/.local/state/octo"
+        }
+        environmentOverrides = overrides
+
+        warnings = files.exposedPasswordFiles.map { f in
+            "\(f.file) holds a password and other users can read it (mode \(String(f.mode, radix: 8))); run: chmod 600 \(f.file)"
+        }
+    }
+
+    /// A connection to octo's database (the `database` above).
+    public func connect() throws(MariaDBError) -> Connection { try Connection(connection) }
+
+    /// A connection that selects no database octo may not have created yet,
+    /// for `octo init`: `information_schema` always exists.
+    public func connectWithoutDatabase() throws(MariaDBError) -> Connection {
+        var c = connection
+        c.database = "information_schema"
+        return try Connection(c)
+    }
+}

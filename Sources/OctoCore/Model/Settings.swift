@@ -1,0 +1,112 @@
+import MariaDB
+
+/// Cluster-wide settings, kept in the `settings` table so every machine
+/// agrees. `octo init` writes the defaults; `octo sh settings KEY VALUE` changes one.
+public struct Settings: Sendable, Equatable {
+    /// IANA zone a job's schedule is read in when the job names none.
+    public var defaultTimezone: String = "UTC"
+    /// Log lines older than this are dropped (whole days, by partition).
+    public var logRetention: Int64 = 3 * 86_400
+    /// Finished runs older than this are purged.
+    public var runRetention: Int64 = 30 * 86_400
+    /// How long a claimed run stays ours without a heartbeat.
+    public var lease: Int64 = 60
+    /// How often a running side renews its lease and logs `110 heartbeat`.
+    public var heartbeat: Int64 = 10
+    /// A machine silent for longer is stale and gets no new work.
+    public var machineTTL: Int64 = 180
+    /// Fires later than this count as missed (the misfire policy applies).
+    public var misfireThreshold: Int64 = 60
+    /// Repeated alerts within this window are merged into one summary.
+    public var alertMergeWindow: Int64 = 300
+    /// Shell command that delivers an alert (JSON on stdin); empty: none.
+    public var alertCommand: String = ""
+
+    public init() {}
+
+    /// A setting's key, its meaning and how its value is checked.
+    public struct Key: Sendable {
+        public let name: String
+        public let help: String
+        let kind: Kind
+        let read: @Sendable (Settings) -> String
+        let write: @Sendable (inout Settings, String) throws(OctoError) -> Void
+        enum Kind { case duration, zone, text }
+    }
+
+    /// Every setting, in the order `octo sh settings` lists them.
+    public static let keys: [Key] = [
+        zone("default_tz", "time zone of jobs that name none", \.defaultTimezone),
+        duration("log_retention", "log lines older than this are dropped", \.logRetention, minimum: 86_400),
+        duration("run_retention", "finished runs older than this are purged", \.runRetention, minimum: 86_400),
+        duration("lease", "a run without a heartbeat for this long is lost", \.lease, minimum: 5),
+        duration("heartbeat", "how often a running job renews its lease", \.heartbeat, minimum: 1),
+        duration("machine_ttl", "a machine silent this long is stale", \.machineTTL, minimum: 10),
+        duration("misfire_threshold", "fires later than this are missed", \.misfireThreshold, minimum: 1),
+        duration("alert_merge_window", "repeats within this window are merged", \.alertMergeWindow, minimum: 1),
+        Key(name: "alert_command", help: "shell command that delivers an alert (JSON on stdin)", kind: .text,
+            read: { $0.alertCommand }, write: { (s: inout Settings, v: String) throws(OctoError) in s.alertCommand = v }),
+    ]
+
+    public static func key(_ name: String) -> Key? { keys.first { $0.name == name } }
+
+    /// The value of `key` as text, as stored.
+    public func value(of key: Key) -> String { key.read(self) }
+
+    /// Sets `key` from text after checking it (and its relation to the other
+    /// settings: the heartbeat must be shorter than half the lease).
+    public mutating func set(_ key: Key, _ value: String) throws(OctoError) {
+        var copy = self
+        try key.write(&copy, value)
+        guard copy.heartbeat * 2 <= copy.lease else {
+            throw OctoError.invalid(key.name, value, expected: "heartbeat at most half the lease (lease \(Durations.format(copy.lease)), heartbeat \(Durations.format(copy.heartbeat)))")
+        }
+        self = copy
+    }
+
+    private static func duration(_ name: String, _ help: String, _ path: any WritableKeyPath<Settings, Int64> & Sendable, minimum: Int64) -> Key {
+        Key(name: name, help: help, kind: .duration, read: { Durations.format($0[keyPath: path]) },
+            write: { (s: inout Settings, v: String) throws(OctoError) in
+                let secs = try Durations.parse(v, what: name)
+                guard secs >= minimum else { throw OctoError.invalid(name, v, expected: "at least \(Durations.format(minimum))") }
+                s[keyPath: path] = secs
+            })
+    }
+
+    private static func zone(_ name: String, _ help: String, _ path: any WritableKeyPath<Settings, String> & Sendable) -> Key {
+        Key(name: name, help: help, kind: .zone, read: { $0[keyPath: path] },
+            write: { (s: inout Settings, v: String) throws(OctoError) in
+                guard Zones.isKnown(v) else { throw OctoError.invalid("time zone", v, expected: "an IANA zone name such as Europe/London or UTC") }
+                s[keyPath: path] = v
+            })
+    }
+}
+
+/// Reads and writes the `settings` table.
+public enum SettingsStore {
+    /// The settings in the database; a missing or unreadable row keeps its default.
+    public static func load(_ db: Connection) throws -> Settings {
+        var s = Settings()
+        for row in try db.query("SELECT name, value FROM settings").rows {
+            let name: String = try row.decode("name")
+            if let key = Settings.key(name) { try? s.set(key, try row.decode("value")) }
+        }
+        return s
+    }
+
+    /// Writes one setting (already validated) and who changed it.
+    public static func save(_ db: Connection, _ key: Settings.Key, of settings: Settings, by who: String) throws {
+        try db.execute("""
+            INSERT INTO settings (name, value, updated_at, updated_by) VALUES (?, ?, NOW(6), ?)
+            ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = VALUES(updated_at), updated_by = VALUES(updated_by)
+            """, [.text(key.name), .text(settings.value(of: key)), .text(who)])
+    }
+
+    /// Writes every setting that has no row yet (never overwrites a choice).
+    static func seedDefaults(_ db: Connection, _ settings: Settings, by who: String) throws {
+        for key in Settings.keys {
+            try db.execute("INSERT IGNORE INTO settings (name, value, updated_at, updated_by) VALUES (?, ?, NOW(6), ?)",
+                           [.text(key.name), .text(settings.value(of: key)), .text(who)])
+        }
+    }
+}

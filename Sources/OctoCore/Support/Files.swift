@@ -1,0 +1,86 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The whole content of a small text file, or nil if it cannot be read.
+/// Invalid UTF-8 is replaced, never fatal.
+func readTextFile(_ path: String) -> String? {
+    guard let bytes = readFileBytes(path) else { return nil }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+/// The whole content of a file, or nil if it cannot be opened.
+public func readFileBytes(_ path: String) -> [UInt8]? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var out: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 16_384)
+    while true {
+        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n < 0 { if errno == EINTR { continue }; return nil }
+        if n == 0 { break }
+        out.append(contentsOf: buf[0..<n])
+    }
+    return out
+}
+
+/// Names in a directory (not `.` and `..`); empty if it cannot be listed.
+func listDirectory(_ path: String) -> [String] {
+    guard let d = opendir(path) else { return [] }
+    defer { closedir(d) }
+    var names: [String] = []
+    while let e = readdir(d) {
+        let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
+            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
+        if name != "." && name != ".." { names.append(name) }
+    }
+    return names
+}
+
+/// The target of a symbolic link, or nil.
+func readLink(_ path: String) -> String? {
+    var buf = [CChar](repeating: 0, count: 4096)
+    let n = readlink(path, &buf, buf.count - 1)
+    guard n > 0 else { return nil }
+    return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+/// This process's environment as a dictionary.
+public func processEnvironment() -> [String: String] {
+    var env: [String: String] = [:]
+    var p = environ
+    while let entry = p.pointee {
+        let s = String(cString: entry)
+        if let eq = s.firstIndex(of: "=") { env[String(s[..<eq])] = String(s[s.index(after: eq)...]) }
+        p += 1
+    }
+    return env
+}
+
+/// The host name (`gethostname`).
+public func hostName() -> String {
+    var buf = [CChar](repeating: 0, count: 256)
+    guard gethostname(&buf, buf.count - 1) == 0 else { return "localhost" }
+    return String(decoding: buf.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+/// The Unix account running this process.
+public func currentUserName() -> String {
+    if let pw = getpwuid(geteuid()), let name = pw.pointee.pw_name { return String(cString: name) }
+    return String(geteuid())
+}
+
+/// True if `path` is a directory this process can write into, or could be created.
+func isWritableDirectory(_ path: String) -> Bool {
+    var p = path
+    while !p.isEmpty {
+        var st = stat()
+        if stat(p, &st) == 0 { return (st.st_mode & S_IFMT) == S_IFDIR && access(p, W_OK | X_OK) == 0 }
+        guard let slash = p.lastIndex(of: "/") else { return false }
+        p = slash == p.startIndex ? "/" : String(p[..<slash])
+        if p == "/" { return access("/", W_OK) == 0 }
+    }
+    return false
+}

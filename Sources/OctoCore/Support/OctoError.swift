@@ -1,0 +1,51 @@
+/// An error octo reports to a person: one line, and the exit code it maps to.
+///
+/// `.usage` (exit 2) is bad input: the message names the offending value and
+/// what would be valid, and nothing has been written. `.failure` (exit 1) is
+/// an operational failure: the database is unreachable, a run failed, …
+public struct OctoError: Error, CustomStringConvertible, Sendable {
+    public enum Kind: Sendable { case usage, failure }
+    public let kind: Kind
+    public let message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    /// Bad input: `invalid("duration", "-5m", expected: "a number with s, m, h or d, e.g. 90s")`
+    /// reads `invalid duration '-5m': expected a number with s, m, h or d, e.g. 90s`.
+    public static func invalid(_ what: String, _ value: String, expected: String) -> OctoError {
+        OctoError(.usage, "invalid \(what) '\(value.quotedForMessage)': expected \(expected)")
+    }
+
+    public static func usage(_ message: String) -> OctoError { OctoError(.usage, message) }
+    public static func failure(_ message: String) -> OctoError { OctoError(.failure, message) }
+
+    public var exitCode: Int32 { kind == .usage ? 2 : 1 }
+    public var description: String { message }
+}
+
+extension String {
+    /// The value as it can be shown inside a one-line message: control
+    /// characters escaped, very long values shortened.
+    public var quotedForMessage: String {
+        var out = ""
+        for scalar in unicodeScalars.prefix(200) {
+            switch scalar {
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            case "\r": out += "\\r"
+            case _ where scalar.value < 0x20 || scalar.value == 0x7f:
+                out += "\\x" + String(scalar.value, radix: 16).leftPadded(to: 2)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        if unicodeScalars.count > 200 { out += "…" }
+        return out
+    }
+
+    func leftPadded(to width: Int, with c: Character = "0") -> String {
+        count >= width ? self : String(repeating: c, count: width - count) + self
+    }
+}

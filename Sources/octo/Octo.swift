@@ -1,0 +1,83 @@
+import ArgumentParser
+import OctoCore
+import MariaDB
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@main
+struct Octo: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "octo",
+        abstract: "A fleet's crontabs as one managed, observable job system, coordinated through MariaDB.",
+        discussion: """
+            Every worker runs the same short crontab (see crontab.example); jobs, runs, \
+            cursors, logs and alerts live in MariaDB.
+            Exit codes: 0 done, 1 operational failure, 2 bad usage or invalid input.
+            """,
+        version: OctoVersion.string,
+        subcommands: [Init.self, Doctor.self]
+    )
+
+    /// Like `ParsableCommand.main()`, but with octo's exit codes: 2 for bad
+    /// usage (argument-parser's default is 64) and a one-line message.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let e as OctoError {
+            fail(e.message, code: e.exitCode)
+        } catch let e as MariaDBError {
+            fail(e.description, code: 1)
+        } catch let e as RowDecodingError {
+            fail("unexpected data in the database: \(e)", code: 1)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success { exit(withError: error) }  // --help, --version
+            if code == .validationFailure {
+                fail(message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid usage", code: 2)
+            }
+            exit(withError: error)
+        }
+    }
+
+    static func fail(_ message: String, code: Int32) -> Never {
+        Output.error(message)
+        Output.flush()
+        Glibc.exit(code)
+    }
+}
+
+/// Options every subcommand takes.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Read only this MariaDB option file (also OCTO_DEFAULTS_FILE).", valueName: "path"))
+    var defaultsFile: String?
+
+    @Option(name: .long, help: ArgumentHelp("This machine's name (also OCTO_MACHINE; default: the host name).", valueName: "name"))
+    var machine: String?
+
+    @Flag(name: .long, help: "Machine-readable output for scripts.")
+    var json = false
+
+    @Flag(name: .shortAndLong, help: "Print only problems.")
+    var quiet = false
+
+    @Flag(name: .shortAndLong, help: "Print more detail.")
+    var verbose = false
+}
+
+/// A subcommand that works with octo's configuration. `run(_:)` gets a ready
+/// `Context`; the subcommand never opens a connection of its own.
+protocol OctoCommand: ParsableCommand {
+    var global: GlobalOptions { get }
+    func run(_ context: Context) throws
+}
+
+extension OctoCommand {
+    func run() throws {
+        let context = try Context(global)
+        defer { context.close() }
+        try run(context)
+    }
+}
