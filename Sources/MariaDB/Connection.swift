@@ -156,6 +156,7 @@ public final class Connection {
 
     /// Runs `body` in a transaction: COMMIT if it returns, ROLLBACK if it throws.
     /// Keep it short — never around a process spawn, a sleep or user code.
+    @discardableResult
     public func transaction<T>(_ body: () throws -> T) throws -> T {
         precondition(!inTransaction, "nested transaction")
         try run("START TRANSACTION")

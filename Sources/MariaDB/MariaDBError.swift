@@ -70,7 +70,7 @@ public struct MariaDBError: Error, CustomStringConvertible, Sendable {
     /// `Duplicate entry 'alice' for key 'name'` or
     /// `Incorrect string value: '\xF0' for column 'c'` with `…`.
     /// A value starts after one of the markers and ends at the last quote
-    /// before ` for ` (or the last quote of the message).
+    /// before the last ` for ` (or the last quote of the message).
     static func redactingValues(_ message: String) -> String {
         let markers = ["entry '", "value: '", "value '"]
         var out = Substring("")
@@ -78,7 +78,7 @@ public struct MariaDBError: Error, CustomStringConvertible, Sendable {
         while let start = markers.compactMap({ rest.firstRange(of: $0) }).min(by: { $0.lowerBound < $1.lowerBound }) {
             out += rest[..<start.upperBound]
             rest = rest[start.upperBound...]
-            let end = rest.firstRange(of: "' for ")?.lowerBound ?? rest.lastIndex(of: "'") ?? rest.endIndex
+            let end = rest.ranges(of: "' for ").last?.lowerBound ?? rest.lastIndex(of: "'") ?? rest.endIndex
             out += "…"
             rest = rest[end...]
         }

@@ -1,0 +1,105 @@
+import MariaDB
+import TestSupport
+import Testing
+
+@Suite(.database)
+struct ConnectionTests {
+    @Test func transactionCommitsOrRollsBack() throws {
+        struct Boom: Error {}
+        try TestDatabase.with { db, _ in
+            try db.run("CREATE TABLE c (id INT PRIMARY KEY) ENGINE=InnoDB")
+            try db.transaction { try db.execute("INSERT INTO c VALUES (?)", [1]) }
+            #expect(throws: Boom.self) {
+                try db.transaction {
+                    try db.execute("INSERT INTO c VALUES (?)", [2])
+                    throw Boom()
+                }
+            }
+            let ids = try db.query("SELECT id FROM c ORDER BY id").rows.map { try $0.decode("id", as: Int.self) }
+            #expect(ids == [1])
+            #expect(!db.inTransaction)
+        }
+    }
+
+    @Test func affectedRowsCountMatchedRows() throws {
+        try TestDatabase.with { db, _ in
+            try db.run("CREATE TABLE m (id INT PRIMARY KEY, v INT)")
+            try db.execute("INSERT INTO m VALUES (1, 5), (2, 5)")
+            // CLIENT_FOUND_ROWS: a compare-and-set that writes the same value still reports the match
+            #expect(try db.execute("UPDATE m SET v = ? WHERE id = ?", [5, 1]) == 1)
+            #expect(try db.execute("UPDATE m SET v = ? WHERE id = ?", [5, 3]) == 0)
+            let r = try db.query("INSERT INTO m VALUES (?, ?)", [7, 1])
+            #expect(r.affectedRows == 1)
+        }
+    }
+
+    @Test func retryingReconnectsAfterTheConnectionIsKilled() throws {
+        try TestDatabase.with { db, fresh in
+            let id: Int64 = try #require(try db.query("SELECT CONNECTION_ID() AS id").first).decode("id")
+            let killer = try fresh.connect()
+            defer { killer.close() }
+            try killer.run("KILL CONNECTION " + String(id))  // an integer the server gave us
+            var attempts = 0
+            let newID: Int64 = try db.retrying { c in
+                attempts += 1
+                return try #require(try c.query("SELECT CONNECTION_ID() AS id").first).decode("id")
+            }
+            #expect(attempts == 2)
+            #expect(newID != id)
+        }
+    }
+
+    @Test func retryingRidesOutADeadlock() async throws {
+        let fresh = try TestDatabase.create()
+        defer { fresh.drop() }
+        let setup = try fresh.connect()
+        try setup.run("CREATE TABLE k (id INT PRIMARY KEY, n INT NOT NULL) ENGINE=InnoDB")
+        try setup.execute("INSERT INTO k VALUES (1, 0), (2, 0)")
+        setup.close()
+
+        // Two transactions take the same two row locks in opposite order:
+        // InnoDB kills one with 1213, and `retrying` runs it again.
+        func worker(_ first: Int, _ second: Int) throws -> Int {
+            let db = try fresh.connect()
+            defer { db.close() }
+            var attempts = 0
+            try db.retrying(RetryPolicy(attempts: 10, baseDelay: .milliseconds(10), maxDelay: .milliseconds(100))) { c in
+                attempts += 1
+                try c.transaction {
+                    try c.execute("UPDATE k SET n = n + 1 WHERE id = ?", [.int(Int64(first))])
+                    try c.query("SELECT SLEEP(?)", [0.3])
+                    try c.execute("UPDATE k SET n = n + 1 WHERE id = ?", [.int(Int64(second))])
+                }
+            }
+            return attempts
+        }
+        async let a = Task.detached { try worker(1, 2) }.value
+        async let b = Task.detached { try worker(2, 1) }.value
+        let (ra, rb) = try await (a, b)
+        #expect(ra + rb >= 3, "one of the two must have been retried after a deadlock")
+        let check = try fresh.connect()
+        defer { check.close() }
+        let ns = try check.query("SELECT n FROM k ORDER BY id").rows.map { try $0.decode("n", as: Int.self) }
+        #expect(ns == [2, 2])  // each transaction applied exactly once
+    }
+
+    @Test func failedAndClosedConnectionsLeakNoDescriptors() throws {
+        var bad = ConnectionOptions()
+        bad.readOptionFiles = false
+        bad.host = "localhost"
+        bad.socket = "/nonexistent/octo.sock"
+        let good = try TestDatabase.options(database: nil)
+        _ = try? Connection(bad)  // warm up library state
+        let before = openDescriptorCount()
+        for _ in 0..<1000 { _ = try? Connection(bad) }
+        for _ in 0..<200 {
+            let c = try Connection(good)
+            _ = try c.query("SELECT 1")
+            c.close()
+        }
+        let after = openDescriptorCount()
+        // Other tests run in parallel and hold a few descriptors of their own;
+        // a leak here would add one per connection (1200).
+        #expect(after - before < 50, "open descriptors went from \(before) to \(after)")
+    }
+}
