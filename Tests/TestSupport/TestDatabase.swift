@@ -58,6 +58,9 @@ public enum TestDatabase {
 public struct FreshDatabase: Sendable {
     public let name: String
 
+    /// A database by name (created by `TestDatabase.create`, or left for `octo init` to create).
+    public init(name: String) { self.name = name }
+
     public func connect() throws -> Connection { try Connection(TestDatabase.options(database: name)) }
 
     /// An `OctoConfig` for this database, as octo would resolve it.

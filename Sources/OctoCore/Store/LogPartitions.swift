@@ -52,7 +52,11 @@ public enum LogPartitions {
     /// seconds before now. Returns the names dropped.
     @discardableResult
     public static func dropExpired(_ db: Connection, retention: Int64) throws -> [String] {
-        let today = try serverDay(db)
+        try dropExpired(db, retention: retention, today: serverDay(db))
+    }
+
+    /// `dropExpired` as if the server's UTC day were `today` (days since 1970).
+    static func dropExpired(_ db: Connection, retention: Int64, today: Int) throws -> [String] {
         let keepFrom = today - Int((retention + 86_399) / 86_400)
         let old = try days(db).filter { $0.day < keepFrom }
         guard !old.isEmpty else { return [] }

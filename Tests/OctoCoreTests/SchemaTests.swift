@@ -1,0 +1,98 @@
+@testable import OctoCore
+import MariaDB
+import TestSupport
+import Testing
+
+@Suite(.database)
+struct SchemaTests {
+    @Test func freshDatabaseGetsEveryTableAndDefaults() throws {
+        let fresh = try TestDatabase.create()
+        defer { fresh.drop() }
+        var defaults = Settings()
+        defaults.defaultTimezone = "Europe/London"
+        let outcome = try Migrator.initialize(fresh.config(), settings: defaults, by: "tester")
+        #expect(outcome == Migrator.Outcome(databaseCreated: false, from: 0, to: Schema.latest))
+        let db = try fresh.connect()
+        defer { db.close() }
+        let tables = Set(try db.query("SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()")
+            .rows.map { try $0.decode("t", as: String.self) })
+        #expect(tables == ["schema_version", "settings", "machines", "jobs", "runs", "queue", "cursors", "cursor_history",
+                           "logs", "alerts", "markers"])
+        let s = try SettingsStore.load(db)
+        #expect(s.defaultTimezone == "Europe/London")
+        #expect(s.lease == 60)
+        // DATETIME(6), never TIMESTAMP
+        let timestamps: Int = try #require(try db.query("""
+            SELECT COUNT(*) AS n FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND DATA_TYPE = 'timestamp'
+            """).first).decode("n")
+        #expect(timestamps == 0)
+    }
+
+    @Test func createsTheDatabaseAndIsIdempotent() throws {
+        let name = "octo_t_new_" + String(UInt32.random(in: 0...UInt32.max), radix: 36)
+        let fresh = FreshDatabase(name: name)  // not created yet: init must create it
+        defer { fresh.drop() }
+        let first = try Migrator.initialize(fresh.config(), settings: Settings(), by: "a")
+        #expect(first.databaseCreated)
+        #expect(first.applied == Array(1...Schema.latest))
+        let db = try fresh.connect()
+        defer { db.close() }
+        try db.execute("UPDATE settings SET value = ? WHERE name = ?", ["7d", "log_retention"])
+        let second = try Migrator.initialize(fresh.config(), settings: Settings(), by: "b")
+        #expect(!second.databaseCreated)
+        #expect(second.applied.isEmpty)
+        #expect(try SettingsStore.load(db).logRetention == 7 * 86_400, "init never overwrites a chosen setting")
+        let versions: Int = try #require(try db.query("SELECT COUNT(*) AS n FROM schema_version").first).decode("n")
+        #expect(versions == Schema.latest)
+    }
+
+    @Test func refusesANewerSchema() throws {
+        try TestDatabase.with { db, fresh in
+            _ = try Migrator.initialize(fresh.config(), settings: Settings(), by: "t")
+            try db.execute("INSERT INTO schema_version VALUES (?, 'from the future', NOW(6), 'x')", [.int(Int64(Schema.latest + 1))])
+            let e = #expect(throws: OctoError.self) { try Migrator.initialize(fresh.config(), settings: Settings(), by: "t") }
+            #expect(e?.message.contains("newer than this octo") == true)
+            #expect(throws: OctoError.self) { try Migrator.requireCurrent(db, database: fresh.name) }
+        }
+    }
+
+    @Test func logPartitionsAreKeptAheadAndDroppedByDay() throws {
+        try TestDatabase.with { db, fresh in
+            _ = try Migrator.initialize(fresh.config(), settings: Settings(), by: "t")
+            let today = try LogPartitions.serverDay(db)
+            #expect(try LogPartitions.days(db).map(\.day) == Array(today...(today + LogPartitions.daysAhead)))
+            try LogPartitions.ensure(db, daysAhead: LogPartitions.daysAhead)  // again: nothing to do
+            #expect(try LogPartitions.days(db).count == LogPartitions.daysAhead + 1)
+
+            func insert(daysAhead: Int, _ text: String) throws {
+                try db.execute("""
+                    INSERT INTO logs (logged_at, job_name, machine, level, content, stream_id, seq)
+                    VALUES (NOW(6) + INTERVAL ? DAY, 'j', 'm', 'info', ?, 1, ?)
+                    """, [.int(Int64(daysAhead)), .text(text), .int(Int64(daysAhead))])
+            }
+            // lines dated far ahead and long ago still land (catch-all partitions)
+            try db.execute("""
+                INSERT INTO logs (logged_at, job_name, machine, level, content, stream_id, seq)
+                VALUES ('2999-01-01', 'j', 'm', 'info', 'future', 2, 1), ('1999-01-01', 'j', 'm', 'info', 'past', 2, 2)
+                """)
+            try insert(daysAhead: 0, "today")
+            try insert(daysAhead: 1, "tomorrow")
+            try insert(daysAhead: 3, "in three days")
+            // five days from now, a 3-day retention keeps days today+2 onwards
+            let dropped = try LogPartitions.dropExpired(db, retention: 3 * 86_400, today: today + 5)
+            #expect(dropped == [LogPartitions.partitionName(day: today), LogPartitions.partitionName(day: today + 1)])
+            let left = Set(try db.query("SELECT content FROM logs").rows.map { try $0.decode("content", as: String.self) })
+            #expect(left == ["future", "past", "in three days"])
+            #expect(try LogPartitions.dropExpired(db, retention: 3 * 86_400, today: today + 5).isEmpty)
+        }
+    }
+
+    @Test func partitionNames() {
+        let day = CivilDate.daysFromCivil(year: 2026, month: 3, day: 9)
+        #expect(LogPartitions.partitionName(day: day) == "p20260309")
+        #expect(LogPartitions.dateText(day: day) == "2026-03-09")
+        #expect(LogPartitions.dayNumber(partition: "p20260309") == day)
+        #expect(LogPartitions.dayNumber(partition: "p20260230") == nil)
+        #expect(LogPartitions.dayNumber(partition: "p_future") == nil)
+    }
+}

@@ -1,0 +1,123 @@
+import MariaDB
+import OctoCore
+import TestSupport
+import Testing
+
+@Suite(.database)
+struct InitDoctorTests {
+    @Test func initTwiceThenDoctorIsGreen() async throws {
+        try await TestDatabase.with { (fresh: FreshDatabase) in
+            let first = try await OctoBinary.run(["init"], environment: fresh.environment)
+            #expect(first.status == 0, "\(first.stderr)")
+            #expect(first.stdout.contains("schema v0 → v\(Schema.latest)"))
+            let second = try await OctoBinary.run(["init"], environment: fresh.environment)
+            #expect(second.status == 0)
+            #expect(second.stdout.contains("up to date (v\(Schema.latest))"))
+
+            let doctor = try await OctoBinary.run(["doctor", "--machine", "w1"], environment: fresh.environment)
+            #expect(doctor.status == 0, "\(doctor.stdout)\(doctor.stderr)")
+            let names = doctor.lines.filter { !$0.hasPrefix(" ") }.map { $0.split(separator: " ", omittingEmptySubsequences: true)[1] }
+            #expect(names == ["config", "connection", "schema", "privileges", "clock"])
+            #expect(doctor.lines.allSatisfy { $0.hasPrefix("ok ") })
+            #expect(doctor.stdout.contains("machine 'w1'"))
+            let quiet = try await OctoBinary.run(["doctor", "-q"], environment: fresh.environment)
+            #expect(quiet.status == 0)
+            #expect(quiet.stdout.isEmpty)
+        }
+    }
+
+    @Test func doctorSaysWhatIsWrongAndHowToFixIt() async throws {
+        try await TestDatabase.with { (fresh: FreshDatabase) in
+            // database exists but has no schema
+            let r = try await OctoBinary.run(["doctor", "--json"], environment: fresh.environment)
+            #expect(r.status == 1)
+            #expect(r.stdout.contains(#""name":"schema""#))
+            #expect(r.stdout.contains(#""fix":"octo init""#))
+            #expect(r.stdout.contains(#""status":"fail""#))
+
+            var env = fresh.environment
+            env["OCTO_DB_NAME"] = fresh.name + "_missing"
+            let missing = try await OctoBinary.run(["doctor"], environment: env)
+            #expect(missing.status == 1)
+            #expect(missing.stdout.contains("database '\(fresh.name)_missing' does not exist"))
+            #expect(missing.stdout.contains("fix: octo init"))
+
+            env = fresh.environment
+            env["OCTO_DB_SOCKET"] = "/nonexistent/mysqld.sock"
+            let down = try await OctoBinary.run(["doctor"], environment: env)
+            #expect(down.status == 1)
+            #expect(down.stdout.contains("cannot reach MariaDB"))
+            #expect(down.stdout.contains("/nonexistent/mysqld.sock"))
+        }
+    }
+
+    @Test func concurrentInitFromFourMachines() async throws {
+        try await TestDatabase.with { (fresh: FreshDatabase) in
+            let results = try await withThrowingTaskGroup(of: OctoBinary.Result.self) { group in
+                for i in 1...4 {
+                    group.addTask { try await OctoBinary.run(["init", "--machine", "m\(i)"], environment: fresh.environment) }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(results.map(\.status) == [0, 0, 0, 0], "\(results.map(\.stderr))")
+            let applied = results.filter { $0.stdout.contains("→") }.count
+            #expect(applied >= 1)
+            let db = try fresh.connect()
+            defer { db.close() }
+            let versions = try db.query("SELECT version FROM schema_version").rows.map { try $0.decode("version", as: Int.self) }
+            #expect(versions == Array(1...Schema.latest))
+            let settings: Int = try #require(try db.query("SELECT COUNT(*) AS n FROM settings").first).decode("n")
+            #expect(settings == Settings.keys.count)
+            #expect(try Migrator.currentVersion(db) == Schema.latest)
+        }
+    }
+
+    @Test func newerSchemaIsRefused() async throws {
+        try await TestDatabase.with { (fresh: FreshDatabase) in
+            #expect(try await OctoBinary.run(["init"], environment: fresh.environment).status == 0)
+            let db = try fresh.connect()
+            try db.execute("INSERT INTO schema_version VALUES (?, 'future', NOW(6), 'x')", [.int(Int64(Schema.latest + 1))])
+            db.close()
+            let r = try await OctoBinary.run(["init"], environment: fresh.environment)
+            #expect(r.status == 1)
+            #expect(r.stderr == "octo: database '\(fresh.name)' has schema v\(Schema.latest + 1), newer than this octo knows (v\(Schema.latest)); upgrade octo on this machine\n")
+        }
+    }
+}
+
+struct BadInputTests {
+    @Test(arguments: [
+        (["init", "--machine", "bad name"], [:], "invalid machine name 'bad name'"),
+        (["init", "--machine", String(repeating: "x", count: 65)], [:], "invalid machine name"),
+        (["doctor"], ["OCTO_DB_PORT": "port80"], "invalid port 'port80'"),
+        (["doctor", "--defaults-file", "/nonexistent/my.cnf"], [:], "'/nonexistent/my.cnf' does not exist"),
+        (["init", "--frobnicate"], [:], "--frobnicate"),
+        (["nosuchcommand"], [:], "nosuchcommand"),
+    ] as [([String], [String: String], String)])
+    func exitTwoWithOneLineNamingTheValue(_ args: [String], _ env: [String: String], _ expected: String) async throws {
+        let r = try await OctoBinary.run(args, environment: env)
+        #expect(r.status == 2)
+        #expect(r.stderr.hasPrefix("octo: "))
+        #expect(r.stderr.filter { $0 == "\n" }.count == 1, "one line: \(r.stderr)")
+        #expect(r.stderr.contains(expected), "\(r.stderr)")
+        #expect(r.stdout.isEmpty)
+    }
+
+    @Test func malformedOptionFile() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let file = dir.write("bad.cnf", "[client]\nuser = x\n[octo\n")
+        let r = try await OctoBinary.run(["doctor", "--defaults-file", file])
+        #expect(r.status == 2)
+        #expect(r.stderr == "octo: option file '\(file)' line 3: group header '[octo' has no closing ']'\n")
+    }
+
+    @Test func readablePasswordFileIsWarnedAbout() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let file = dir.write("pw.cnf", "[client]\nsocket = /nonexistent/s.sock\npassword = topsecret\n", mode: 0o644)
+        let r = try await OctoBinary.run(["doctor"], environment: ["OCTO_DEFAULTS_FILE": file])
+        #expect(r.stderr.contains("octo: warning: \(file) holds a password and other users can read it (mode 644); run: chmod 600 \(file)"))
+        #expect(!r.stderr.contains("topsecret") && !r.stdout.contains("topsecret"))
+    }
+}
