@@ -88,7 +88,7 @@ struct ConnectionTests {
         bad.readOptionFiles = false
         bad.host = "localhost"
         bad.socket = "/nonexistent/octo.sock"
-        let good = try TestDatabase.options(database: nil)
+        let good = try TestDatabase.options(database: "information_schema")
         _ = try? Connection(bad)  // warm up library state
         let before = openDescriptorCount()
         for _ in 0..<1000 { _ = try? Connection(bad) }
