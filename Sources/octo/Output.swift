@@ -32,3 +32,56 @@ enum Output {
         print(String(decoding: data, as: UTF8.self))
     }
 }
+
+/// A JSON value with the field order fixed by the encoder's sorted keys.
+enum JSON: Encodable {
+    case string(String), int(Int64), double(Double), bool(Bool), null
+    case array([JSON])
+    case object([String: JSON])
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .string(let s): try c.encode(s)
+        case .int(let i): try c.encode(i)
+        case .double(let d): try c.encode(d)
+        case .bool(let b): try c.encode(b)
+        case .null: try c.encodeNil()
+        case .array(let a): try c.encode(a)
+        case .object(let o): try c.encode(o)
+        }
+    }
+}
+
+/// Left-aligned columns for a terminal.
+struct Table {
+    let headers: [String]
+    var rows: [[String]] = []
+
+    init(_ headers: [String]) { self.headers = headers }
+
+    mutating func add(_ row: [String]) { rows.append(row) }
+
+    func render() -> String {
+        var widths = headers.map(\.count)
+        for r in rows { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], c.count) } }
+        func line(_ cells: [String]) -> String {
+            var s = ""
+            for (i, c) in cells.enumerated() {
+                s += i == cells.count - 1 ? c : c + String(repeating: " ", count: widths[i] - c.count + 2)
+            }
+            return s
+        }
+        var out = line(headers)
+        for r in rows { out += "\n" + line(r) }
+        return out
+    }
+}
+
+/// `1.234s`, `2m03s`, `1h02m`: a run's duration for people.
+func humanDuration(_ seconds: Double) -> String {
+    if seconds < 60 { return String(Int(seconds * 1000) / 1000) + "." + String(Int(seconds * 1000) % 1000 + 1000).dropFirst() + "s" }
+    let s = Int(seconds)
+    if s < 3600 { return "\(s / 60)m" + String(s % 60 + 100).dropFirst() + "s" }
+    return "\(s / 3600)h" + String(s / 60 % 60 + 100).dropFirst() + "m"
+}

@@ -1,0 +1,217 @@
+import MariaDB
+
+/// A job: what to run, where, when, and what counts as success.
+///
+/// Every attribute has one name used everywhere — `octo sh add/edit` flags
+/// (`--retry-delay`), YAML keys in `export`/`apply` (`retry_delay`) and
+/// `--json` fields — listed with its rules in `Job.attributes`.
+public struct Job: Sendable, Equatable {
+    public var name: String
+    public var command: String
+    /// Cron, macro, `@every …`, or empty for manual-only.
+    public var schedule: String = ""
+    /// IANA zone; empty means the `default_tz` setting.
+    public var timezone: String = ""
+    public var owner: String = ""
+    /// Unix account that must run it; empty means any.
+    public var user: String = ""
+    /// `any`, a comma list of machines, or `group:NAME`.
+    public var target: String = "any"
+    public var strategy: String = "any"
+    public var concurrency: String = "forbid"
+    public var maxParallel: Int = 1
+    public var misfire: String = "once"
+    /// Seconds; 0 for none.
+    public var timeout: Int64 = 0
+    public var retries: Int = 0
+    /// Seconds before each retry.
+    public var retryDelay: Int64 = 30
+    /// Accepted exit codes, e.g. `0,3`.
+    public var okCodes: [Int] = [0]
+    public var alertLevel: String = "error"
+    /// Recipients, comma list.
+    public var alertTo: String = ""
+    public var paused: Bool = false
+
+    // Kept by octo, not set by people.
+    public var id: Int64?
+    public var nextFireAt: Instant?
+    public var createdAt: Instant?
+    public var createdBy: String = ""
+    public var updatedAt: Instant?
+    public var updatedBy: String = ""
+
+    public init(name: String, command: String) {
+        self.name = name
+        self.command = command
+    }
+
+    /// The definition alone (what `export` writes and `apply` compares).
+    public var definition: Job {
+        var j = Job(name: name, command: command)
+        for a in Job.attributes { try? a.set(&j, a.get(self)) }
+        return j
+    }
+
+    /// The zone the schedule is read in.
+    public func zone(default defaultZone: String) throws(OctoError) -> Zone {
+        try Zone.named(timezone.isEmpty ? defaultZone : timezone)
+    }
+
+    public func parsedSchedule() throws(OctoError) -> Schedule { try Schedule(schedule) }
+
+    /// True if `code` is an accepted exit code.
+    public func accepts(exitCode code: Int) -> Bool { okCodes.contains(code) }
+
+    public static let strategies = ["any", "first", "random", "least-loaded", "all"]
+    public static let concurrencies = ["forbid", "queue", "allow", "replace"]
+    public static let misfires = ["once", "skip", "all"]
+    public static let alertLevels = ["none", "fatal", "error", "warn", "info", "debug", "trace"]
+}
+
+// MARK: - Attributes
+
+extension Job {
+    /// One attribute: its name (snake_case for YAML and JSON, kebab-case as a
+    /// flag), help, default, and how it is read from and written as text.
+    public struct Attribute: Sendable {
+        public let name: String
+        public let help: String
+        public let defaultText: String
+        let read: @Sendable (Job) -> String
+        let write: @Sendable (inout Job, String) throws(OctoError) -> Void
+
+        /// `retry_delay` → `retry-delay`
+        public var flag: String { String(name.map { $0 == "_" ? "-" : $0 }) }
+        public func get(_ job: Job) -> String { read(job) }
+        /// Sets the attribute from text after checking it; the error names the value.
+        public func set(_ job: inout Job, _ text: String) throws(OctoError) { try write(&job, text) }
+    }
+
+    /// Every attribute, in the order `show`, `export` and `--help` list them.
+    /// `name` comes first; `command` is required.
+    public static let attributes: [Attribute] = [
+        Attribute(name: "name", help: "unique name, \(Names.nameRule)", defaultText: "",
+                  read: { $0.name }, write: { (j: inout Job, v: String) throws(OctoError) in try Names.check("job name", v); j.name = v }),
+        Attribute(name: "command", help: "run by /bin/sh -c", defaultText: "",
+                  read: { $0.command }, write: { (j: inout Job, v: String) throws(OctoError) in
+                      guard !v.trimmingWhitespace().isEmpty, !v.utf8.contains(0), v.utf8.count <= 65_535 else {
+                          throw OctoError.invalid("command", v, expected: "a non-empty shell command without NUL bytes, at most 64 KiB")
+                      }
+                      j.command = v
+                  }),
+        Attribute(name: "schedule", help: "cron expression, macro, @every 15m, or empty for manual-only", defaultText: "",
+                  read: { $0.schedule }, write: { (j: inout Job, v: String) throws(OctoError) in j.schedule = try Schedule(v).text }),
+        Attribute(name: "timezone", help: "IANA zone the schedule is read in (empty: setting default_tz)", defaultText: "",
+                  read: { $0.timezone }, write: { (j: inout Job, v: String) throws(OctoError) in
+                      let z = v.trimmingWhitespace()
+                      if !z.isEmpty { _ = try Zone.named(z) }
+                      j.timezone = z
+                  }),
+        Attribute(name: "owner", help: "who answers for it, e.g. an e-mail (default: the Unix user who added it)", defaultText: "",
+                  read: { $0.owner }, write: { (j: inout Job, v: String) throws(OctoError) in j.owner = try text("owner", v, max: 255) }),
+        Attribute(name: "user", help: "Unix account that must run it (empty: any)", defaultText: "",
+                  read: { $0.user }, write: { (j: inout Job, v: String) throws(OctoError) in
+                      guard v.isEmpty || isUnixUserName(v) else {
+                          throw OctoError.invalid("user", v, expected: "a Unix account name (a-z, 0-9, _ and -, at most 32) or empty for any")
+                      }
+                      j.user = v
+                  }),
+        Attribute(name: "target", help: "any, a comma list of machines, or group:NAME", defaultText: "any",
+                  read: { $0.target }, write: { (j: inout Job, v: String) throws(OctoError) in j.target = try parseTarget(v) }),
+        choice("strategy", "routing: any, first, random, least-loaded, all", strategies, \.strategy),
+        choice("concurrency", "forbid, queue, allow or replace a running run", concurrencies, \.concurrency),
+        Attribute(name: "max_parallel", help: "runs at once with concurrency allow", defaultText: "1",
+                  read: { String($0.maxParallel) }, write: { (j: inout Job, v: String) throws(OctoError) in
+                      j.maxParallel = try number("max_parallel", v, 1...1000)
+                  }),
+        choice("misfire", "after missed fires: once, skip or all (at most 100)", misfires, \.misfire),
+        duration("timeout", "kill a run after this long (90s, 15m, 2h, 1d; 0 for none)", \.timeout, default: 0),
+        Attribute(name: "retries", help: "extra attempts after a failure (auto-restart)", defaultText: "0",
+                  read: { String($0.retries) }, write: { (j: inout Job, v: String) throws(OctoError) in
+                      j.retries = try number("retries", v, 0...100)
+                  }),
+        duration("retry_delay", "wait before each retry", \.retryDelay, default: 30),
+        Attribute(name: "ok_codes", help: "accepted exit codes, e.g. 0,3", defaultText: "0",
+                  read: { $0.okCodes.map(String.init).joined(separator: ",") },
+                  write: { (j: inout Job, v: String) throws(OctoError) in
+                      var codes: [Int] = []
+                      for part in v.split(separator: ",", omittingEmptySubsequences: false) {
+                          guard let c = Int(part.trimmingWhitespace()), (0...255).contains(c) else {
+                              throw OctoError.invalid("ok_codes", v, expected: "a comma list of exit codes from 0 to 255, e.g. 0,3")
+                          }
+                          if !codes.contains(c) { codes.append(c) }
+                      }
+                      j.okCodes = codes.sorted()
+                  }),
+        choice("alert_level", "log level that raises an alert: fatal … trace, or none", alertLevels, \.alertLevel),
+        Attribute(name: "alert_to", help: "alert recipients, comma list", defaultText: "",
+                  read: { $0.alertTo }, write: { (j: inout Job, v: String) throws(OctoError) in
+                      let parts = v.split(separator: ",").map { $0.trimmingWhitespace() }
+                      guard !parts.contains(where: \.isEmpty) || v.trimmingWhitespace().isEmpty else {
+                          throw OctoError.invalid("alert_to", v, expected: "a comma list of recipients")
+                      }
+                      j.alertTo = try text("alert_to", parts.joined(separator: ","), max: 1024)
+                  }),
+        Attribute(name: "paused", help: "true or false", defaultText: "false",
+                  read: { $0.paused ? "true" : "false" }, write: { (j: inout Job, v: String) throws(OctoError) in
+                      switch v.lowercased() {
+                      case "true": j.paused = true
+                      case "false": j.paused = false
+                      default: throw OctoError.invalid("paused", v, expected: "true or false")
+                      }
+                  }),
+    ]
+
+    public static func attribute(_ name: String) -> Attribute? { attributes.first { $0.name == name } }
+
+    private static func choice(_ name: String, _ help: String, _ values: [String], _ path: any WritableKeyPath<Job, String> & Sendable) -> Attribute {
+        Attribute(name: name, help: help, defaultText: Job(name: "", command: "")[keyPath: path],
+                  read: { $0[keyPath: path] }, write: { (j: inout Job, v: String) throws(OctoError) in
+                      guard values.contains(v) else { throw OctoError.invalid(name, v, expected: values.joined(separator: ", ")) }
+                      j[keyPath: path] = v
+                  })
+    }
+
+    private static func duration(_ name: String, _ help: String, _ path: any WritableKeyPath<Job, Int64> & Sendable, default d: Int64) -> Attribute {
+        Attribute(name: name, help: help, defaultText: Durations.format(d),
+                  read: { Durations.format($0[keyPath: path]) },
+                  write: { (j: inout Job, v: String) throws(OctoError) in j[keyPath: path] = try Durations.parse(v, what: name) })
+    }
+
+    private static func number(_ name: String, _ v: String, _ range: ClosedRange<Int>) throws(OctoError) -> Int {
+        guard let n = Int(v.trimmingWhitespace()), range.contains(n) else {
+            throw OctoError.invalid(name, v, expected: "a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return n
+    }
+
+    /// Free text without control characters.
+    private static func text(_ name: String, _ v: String, max: Int) throws(OctoError) -> String {
+        guard v.count <= max, !v.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) else {
+            throw OctoError.invalid(name, v, expected: "text of at most \(max) characters without control characters")
+        }
+        return v
+    }
+
+    static func isUnixUserName(_ v: String) -> Bool {
+        let u = Array(v.utf8)
+        guard (1...32).contains(u.count), let f = u.first, (f >= 97 && f <= 122) || f == 95 else { return false }
+        return u.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 95 || $0 == 45 }
+    }
+
+    static func parseTarget(_ raw: String) throws(OctoError) -> String {
+        let v = raw.trimmingWhitespace()
+        if v == "any" { return v }
+        if v.hasPrefix("group:") {
+            let g = String(v.dropFirst(6))
+            guard Names.isValidName(g) else { throw OctoError.invalid("target", raw, expected: "any, a comma list of machines, or group:NAME") }
+            return v
+        }
+        let machines = v.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingWhitespace() }
+        guard !machines.isEmpty, machines.allSatisfy(Names.isValidName) else {
+            throw OctoError.invalid("target", raw, expected: "any, a comma list of machines, or group:NAME")
+        }
+        return machines.joined(separator: ",")
+    }
+}

@@ -1,0 +1,169 @@
+import MariaDB
+
+/// Reads and writes the `jobs` table. Every write is one short transaction
+/// and binds every value.
+public enum JobStore {
+    static let columns = """
+        id, name, command, schedule, timezone, owner, run_user, target, strategy, concurrency, max_parallel, misfire,
+        timeout_s, retries, retry_delay_s, ok_codes, alert_level, alert_to, paused, next_fire_at,
+        created_at, created_by, updated_at, updated_by
+        """
+
+    /// The server's clock: octo's only clock.
+    public static func serverNow(_ db: Connection) throws -> Instant {
+        try db.query("SELECT NOW(6) AS now").first!.decode("now")
+    }
+
+    public static func get(_ db: Connection, _ name: String) throws -> Job? {
+        try db.query("SELECT \(columns) FROM jobs WHERE name = ?", [.text(name)]).first.map(job(from:))
+    }
+
+    /// Like `get`, but a missing job is a usage error naming it.
+    public static func require(_ db: Connection, _ name: String) throws -> Job {
+        guard let j = try get(db, name) else { throw OctoError.usage("no job named '\(name.quotedForMessage)'") }
+        return j
+    }
+
+    /// All jobs, by name.
+    public static func all(_ db: Connection) throws -> [Job] {
+        try db.query("SELECT \(columns) FROM jobs ORDER BY name").rows.map(job(from:))
+    }
+
+    /// The first fire after `now` for an enabled, scheduled job; nil otherwise.
+    public static func nextFire(of job: Job, after now: Instant, defaultZone: String) throws(OctoError) -> Instant? {
+        try job.parsedSchedule().next(after: now, in: job.zone(default: defaultZone))
+    }
+
+    /// Inserts a new job; a job of that name already existing is a usage error.
+    public static func add(_ db: Connection, _ job: Job, by who: String, defaultZone: String) throws -> Job {
+        var j = job
+        let now = try serverNow(db)
+        j.nextFireAt = try nextFire(of: j, after: now, defaultZone: defaultZone)
+        do {
+            try db.execute("""
+                INSERT INTO jobs (name, command, schedule, timezone, owner, run_user, target, strategy, concurrency, max_parallel,
+                  misfire, timeout_s, retries, retry_delay_s, ok_codes, alert_level, alert_to, paused, next_fire_at,
+                  created_at, created_by, updated_at, updated_by)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, values(j) + [.instant(now), .text(who), .instant(now), .text(who)])
+        } catch {
+            guard error.isDuplicateKey else { throw error }
+            throw OctoError.usage("a job named '\(j.name)' already exists (use octo sh edit)")
+        }
+        return try require(db, j.name)
+    }
+
+    /// Writes a job's definition. The next fire is recomputed from now when
+    /// the schedule or time zone changed (or `recompute` says so).
+    public static func update(_ db: Connection, _ job: Job, previous: Job, by who: String, defaultZone: String, recompute: Bool = false) throws {
+        var j = job
+        if recompute || j.schedule != previous.schedule || j.timezone != previous.timezone {
+            j.nextFireAt = try nextFire(of: j, after: serverNow(db), defaultZone: defaultZone)
+        } else {
+            j.nextFireAt = previous.nextFireAt
+        }
+        try db.execute("""
+            UPDATE jobs SET name = ?, command = ?, schedule = ?, timezone = ?, owner = ?, run_user = ?, target = ?, strategy = ?,
+              concurrency = ?, max_parallel = ?, misfire = ?, timeout_s = ?, retries = ?, retry_delay_s = ?, ok_codes = ?,
+              alert_level = ?, alert_to = ?, paused = ?, next_fire_at = ?, updated_at = NOW(6), updated_by = ?
+            WHERE name = ?
+            """, values(j) + [.text(who), .text(previous.name)])
+    }
+
+    /// Runs of `job` that are running now.
+    public static func runningRuns(_ db: Connection, _ name: String) throws -> Int {
+        try db.query("SELECT COUNT(*) AS n FROM runs WHERE job_name = ? AND state = 'running'", [.text(name)]).first!.decode("n")
+    }
+
+    /// Removes a job. Its queued runs are cancelled; its history stays.
+    /// Refused while a run is running, unless `force`.
+    public static func remove(_ db: Connection, _ name: String, force: Bool) throws {
+        try db.transaction { try removeInTransaction(db, name, force: force) }
+    }
+
+    /// `remove`, inside a transaction the caller holds.
+    public static func removeInTransaction(_ db: Connection, _ name: String, force: Bool) throws {
+        do {
+            guard let j = try db.query("SELECT id FROM jobs WHERE name = ? FOR UPDATE", [.text(name)]).first else {
+                throw OctoError.usage("no job named '\(name.quotedForMessage)'")
+            }
+            let id: Int64 = try j.decode("id")
+            let running = try runningRuns(db, name)
+            if running > 0 && !force {
+                throw OctoError.usage("job '\(name)' has \(running) running run(s); wait, kill them, or use --force")
+            }
+            try db.execute("""
+                UPDATE runs SET state = 'cancelled', reason = 'job removed', ended_at = NOW(6)
+                WHERE id IN (SELECT run_id FROM queue WHERE job_id = ?) AND state = 'queued'
+                """, [.int(id)])
+            try db.execute("DELETE FROM queue WHERE job_id = ?", [.int(id)])
+            try db.execute("DELETE FROM jobs WHERE id = ?", [.int(id)])
+        }
+    }
+
+    /// A job's row for `octo sh ls`: the job and its latest run.
+    public struct Summary: Sendable {
+        public let job: Job
+        public let lastState: String?
+        public let lastStarted: Instant?
+        public let lastEnded: Instant?
+        /// Seconds from start to end of the last run (or to now if it is running).
+        public var lastDuration: Double?
+    }
+
+    /// Every job with its latest run, by name. One query; the latest run is
+    /// found through the (job_name, id) index, so the cost is one index probe per job.
+    public static func summaries(_ db: Connection) throws -> [Summary] {
+        let rows = try db.query("""
+            SELECT \(columns.split(separator: ",").map { "j." + $0.trimmingWhitespace() }.joined(separator: ", ")),
+                   r.state AS last_state, r.started_at AS last_started, r.ended_at AS last_ended, NOW(6) AS now
+            FROM jobs j
+            LEFT JOIN runs r ON r.id = (SELECT MAX(id) FROM runs WHERE job_name = j.name)
+            ORDER BY j.name
+            """).rows
+        return try rows.map { row in
+            let started: Instant? = try row.decode("last_started")
+            let ended: Instant? = try row.decode("last_ended")
+            let now: Instant = try row.decode("now")
+            let duration = started.map { ((ended ?? now) - $0).seconds }
+            return Summary(job: try job(from: row), lastState: try row.decode("last_state"), lastStarted: started,
+                           lastEnded: ended, lastDuration: duration)
+        }
+    }
+
+    // MARK: - Mapping
+
+    static func values(_ j: Job) -> [Value] {
+        [.text(j.name), .text(j.command), .text(j.schedule), .text(j.timezone), .text(j.owner), .text(j.user), .text(j.target),
+         .text(j.strategy), .text(j.concurrency), .int(Int64(j.maxParallel)), .text(j.misfire), .int(j.timeout),
+         .int(Int64(j.retries)), .int(j.retryDelay), .text(j.okCodes.map(String.init).joined(separator: ",")),
+         .text(j.alertLevel), .text(j.alertTo), .int(j.paused ? 1 : 0), j.nextFireAt.map(Value.instant) ?? .null]
+    }
+
+    static func job(from r: Row) throws -> Job {
+        var j = Job(name: try r.decode("name"), command: try r.decode("command"))
+        j.id = try r.decode("id")
+        j.schedule = try r.decode("schedule")
+        j.timezone = try r.decode("timezone")
+        j.owner = try r.decode("owner")
+        j.user = try r.decode("run_user")
+        j.target = try r.decode("target")
+        j.strategy = try r.decode("strategy")
+        j.concurrency = try r.decode("concurrency")
+        j.maxParallel = try r.decode("max_parallel")
+        j.misfire = try r.decode("misfire")
+        j.timeout = try r.decode("timeout_s")
+        j.retries = try r.decode("retries")
+        j.retryDelay = try r.decode("retry_delay_s")
+        j.okCodes = (try r.decode("ok_codes", as: String.self)).split(separator: ",").compactMap { Int($0) }
+        j.alertLevel = try r.decode("alert_level")
+        j.alertTo = try r.decode("alert_to")
+        j.paused = try r.decode("paused")
+        j.nextFireAt = try r.decode("next_fire_at")
+        j.createdAt = try r.decode("created_at")
+        j.createdBy = try r.decode("created_by")
+        j.updatedAt = try r.decode("updated_at")
+        j.updatedBy = try r.decode("updated_by")
+        return j
+    }
+}

@@ -1,0 +1,43 @@
+import MariaDB
+
+/// Instants as people type them on a command line.
+public enum TimeText {
+    public static let rule = "YYYY-MM-DD[THH:MM[:SS]] with Z or ±HH:MM, or without a zone for the job's zone"
+
+    /// `2026-03-08T01:30:00Z`, `2026-03-08T01:30-05:00`, `2026-03-08 01:30`
+    /// (wall time in `zone`), or `2026-03-08` (midnight in `zone`). A wall time
+    /// that occurs twice means its first occurrence; one inside a gap, the end of the gap.
+    public static func parse(_ text: String, zone: Zone) throws(OctoError) -> Instant {
+        let s = text.trimmingWhitespace()
+        let fail = OctoError.invalid("time", text, expected: rule)
+        var body = Substring(s)
+        var offset: Int64?
+        if body.hasSuffix("Z") || body.hasSuffix("z") {
+            offset = 0
+            body = body.dropLast()
+        } else if body.count > 10, let signIdx = body.lastIndex(where: { $0 == "+" || $0 == "-" }), body.distance(from: body.startIndex, to: signIdx) > 10 {
+            let tz = body[body.index(after: signIdx)...].split(separator: ":")
+            guard tz.count == 2, let h = Int(tz[0]), let m = Int(tz[1]), h <= 14, m < 60 else { throw fail }
+            offset = Int64(h * 3600 + m * 60) * (body[signIdx] == "-" ? -1 : 1)
+            body = body[..<signIdx]
+        }
+        let parts = body.split(whereSeparator: { $0 == "T" || $0 == " " })
+        guard parts.count == 1 || parts.count == 2 else { throw fail }
+        let date = parts[0].split(separator: "-").compactMap { Int($0) }
+        let time = parts.count == 2 ? parts[1].split(separator: ":").compactMap { Int($0) } : [0, 0]
+        guard date.count == 3, (2...3).contains(time.count),
+              let civil = Instant(year: date[0], month: date[1], day: date[2], hour: time[0], minute: time[1], second: time.count == 3 ? time[2] : 0)
+        else { throw fail }
+        let wall = civil.secondsSinceEpoch
+        if let offset { return Instant(secondsSinceEpoch: wall - offset) }
+        // wall time in the zone: the first instant whose wall time is at or after it
+        for candidate in Set([zone.offset(atSeconds: wall - 86_400), zone.offset(atSeconds: wall), zone.offset(atSeconds: wall + 86_400)])
+            .map(Int64.init).sorted(by: >) {
+            let u = wall - candidate
+            if Int64(zone.offset(atSeconds: u)) == candidate { return Instant(secondsSinceEpoch: u) }
+        }
+        // inside a gap: the instant the gap ends
+        let i = zone.segment(containing: wall - Int64(zone.offset(atSeconds: wall)))
+        return Instant(secondsSinceEpoch: i > 0 ? zone.transitions[i - 1] : wall)
+    }
+}

@@ -1,0 +1,76 @@
+import ArgumentParser
+import MariaDB
+import OctoCore
+
+struct Sh: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sh",
+        abstract: "Manage jobs by hand: add, edit, show, list, pause, settings, export/apply.",
+        subcommands: [ShAdd.self, ShEdit.self, ShRm.self, ShShow.self, ShLs.self, ShNext.self, ShPause.self, ShResume.self,
+                      ShSettings.self, ShExport.self, ShApply.self]
+    )
+}
+
+/// A flag for every job attribute but the name, named as in `Job.attributes`
+/// (`--retry-delay` for `retry_delay`). Values are checked by OctoCore.
+struct JobAttributeOptions: ParsableArguments {
+    @Option(help: help("command")) var command: String?
+    @Option(help: help("schedule")) var schedule: String?
+    @Option(help: help("timezone")) var timezone: String?
+    @Option(help: help("owner")) var owner: String?
+    @Option(help: help("user")) var user: String?
+    @Option(help: help("target")) var target: String?
+    @Option(help: help("strategy")) var strategy: String?
+    @Option(help: help("concurrency")) var concurrency: String?
+    @Option(help: help("max_parallel")) var maxParallel: String?
+    @Option(help: help("misfire")) var misfire: String?
+    @Option(help: help("timeout")) var timeout: String?
+    @Option(help: help("retries")) var retries: String?
+    @Option(help: help("retry_delay")) var retryDelay: String?
+    @Option(help: help("ok_codes")) var okCodes: String?
+    @Option(help: help("alert_level")) var alertLevel: String?
+    @Option(help: help("alert_to")) var alertTo: String?
+    @Option(help: help("paused")) var paused: String?
+
+    static func help(_ name: String) -> ArgumentHelp {
+        let a = Job.attribute(name)!
+        return ArgumentHelp(a.help + (a.defaultText.isEmpty ? "" : " (default: \(a.defaultText))"), valueName: a.name)
+    }
+
+    /// The attributes given on the command line, in the table's order.
+    var given: [(Job.Attribute, String)] {
+        let values: [String: String?] = [
+            "command": command, "schedule": schedule, "timezone": timezone, "owner": owner, "user": user, "target": target,
+            "strategy": strategy, "concurrency": concurrency, "max_parallel": maxParallel, "misfire": misfire, "timeout": timeout,
+            "retries": retries, "retry_delay": retryDelay, "ok_codes": okCodes, "alert_level": alertLevel, "alert_to": alertTo,
+            "paused": paused,
+        ]
+        return Job.attributes.compactMap { a in values[a.name].flatMap { $0 }.map { (a, $0) } }
+    }
+
+    /// Applies the given attributes to `job`; the first invalid one throws.
+    func apply(to job: inout Job) throws {
+        for (a, v) in given { try a.set(&job, v) }
+    }
+}
+
+// MARK: - Shared presentation
+
+extension Job {
+    /// The job as JSON: its attributes under their names, plus what octo keeps.
+    func json(defaultZone: String) -> [String: JSON] {
+        var o: [String: JSON] = [:]
+        for a in Job.attributes { o[a.name] = .string(a.get(self)) }
+        o["max_parallel"] = .int(Int64(maxParallel))
+        o["retries"] = .int(Int64(retries))
+        o["paused"] = .bool(paused)
+        o["ok_codes"] = .array(okCodes.map { .int(Int64($0)) })
+        o["effective_timezone"] = .string(timezone.isEmpty ? defaultZone : timezone)
+        o["next_fire"] = nextFireAt.map { .string($0.iso8601) } ?? .null
+        o["created_at"] = createdAt.map { .string($0.iso8601) } ?? .null
+        o["created_by"] = .string(createdBy)
+        o["updated_at"] = updatedAt.map { .string($0.iso8601) } ?? .null
+        o["updated_by"] = .string(updatedBy)
+        return o
+    }
+}
