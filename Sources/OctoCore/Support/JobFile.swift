@@ -85,19 +85,19 @@ public enum JobFile {
         var i = 0
         var itemIndent = -1
         var keyIndent = -1
-        var current: (fields: [(String, String)], line: Int)?
+        var current: (fields: [(key: String, value: String, line: Int)], line: Int)?
 
         func finish() throws(OctoError) {
             guard let c = current else { return }
             current = nil
             var job = Job(name: "", command: "")
             var given: Set<String> = []
-            for (k, v) in c.fields {
+            for (k, v, line) in c.fields {
                 guard let a = Job.attribute(k) else {
-                    throw fail(c.line, "unknown key '\(k.quotedForMessage)' (known: \(Job.attributes.map(\.name).joined(separator: ", ")))")
+                    throw fail(line, "unknown key '\(k.quotedForMessage)' (known: \(Job.attributes.map(\.name).joined(separator: ", ")))")
                 }
-                guard !given.contains(k) else { throw fail(c.line, "key '\(k)' appears twice in one job") }
-                do { try a.set(&job, v) } catch { throw fail(c.line, error.message) }
+                guard !given.contains(k) else { throw fail(line, "key '\(k)' appears twice in one job") }
+                do { try a.set(&job, v) } catch { throw fail(line, error.message) }
                 given.insert(k)
             }
             guard given.contains("name") else { throw fail(c.line, "a job without a name") }
@@ -145,6 +145,7 @@ public enum JobFile {
             guard !key.isEmpty, key.allSatisfy({ $0.isLetter || $0 == "_" }) else { throw fail(i, "'\(key.quotedForMessage)' is not a key") }
             let valueText = rest[rest.index(after: colon)...].drop(while: { $0 == " " })
             let value: String
+            let keyLine = i
             if valueText.hasPrefix("|") {
                 let mode = stripComment(valueText).trimmingWhitespace()
                 guard ["|", "|-", "|+"].contains(mode) else { throw fail(i, "block scalar '\(mode)' is not supported (use |, |- or |+)") }
@@ -172,7 +173,7 @@ public enum JobFile {
                 value = try parseScalar(valueText, fail: { fail(i, $0) })
                 i += 1
             }
-            current!.fields.append((key, value))
+            current!.fields.append((key, value, keyLine))
         }
         try finish()
         guard sawJobs else { throw OctoError(.usage, "\(path): expected 'jobs:' with a list of jobs") }

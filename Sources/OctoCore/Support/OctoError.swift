@@ -29,9 +29,11 @@ public struct OctoError: Error, CustomStringConvertible, Sendable {
 extension String {
     /// The value as it can be shown inside a one-line message: control
     /// characters escaped, very long values shortened.
-    public var quotedForMessage: String {
+    public var quotedForMessage: String { quotedForMessage(limit: 200) }
+
+    func quotedForMessage(limit: Int) -> String {
         var out = ""
-        for scalar in unicodeScalars.prefix(200) {
+        for scalar in unicodeScalars.prefix(limit) {
             switch scalar {
             case "\n": out += "\\n"
             case "\t": out += "\\t"
@@ -41,8 +43,14 @@ extension String {
             default: out.unicodeScalars.append(scalar)
             }
         }
-        if unicodeScalars.count > 200 { out += "…" }
+        if unicodeScalars.count > limit { out += "…" }
         return out
+    }
+
+    /// The text for a terminal: like `quotedForMessage`, but newlines stay
+    /// (multi-line commands are shown as written) and nothing is shortened.
+    public var displayText: String {
+        split(separator: "\n", omittingEmptySubsequences: false).map { String($0).quotedForMessage(limit: Int.max) }.joined(separator: "\n")
     }
 
     func leftPadded(to width: Int, with c: Character = "0") -> String {

@@ -40,7 +40,7 @@ struct ShShow: OctoCommand {
             var v = a.get(job)
             if a.name == "timezone" && v.isEmpty { v = settings.defaultTimezone + " (default_tz)" }
             if a.name == "schedule" && v.isEmpty { v = "(manual only)" }
-            return (a.name, v.quotedForMessage)
+            return (a.name, v.displayText)
         }
         pairs.append(("created", (job.createdAt?.iso8601 ?? "") + " by " + job.createdBy))
         pairs.append(("updated", (job.updatedAt?.iso8601 ?? "") + " by " + job.updatedBy))

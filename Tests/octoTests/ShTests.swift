@@ -1,0 +1,216 @@
+import MariaDB
+import OctoCore
+import TestSupport
+import Testing
+
+/// `octo sh` through the built binary, against a fresh database each.
+@Suite(.database)
+struct ShTests {
+    /// A fresh, initialised database and a runner bound to it.
+    struct Env {
+        let fresh: FreshDatabase
+        func octo(_ args: String..., input: String? = nil) async throws -> OctoBinary.Result {
+            try await OctoBinary.run(args, environment: fresh.environment.merging(["TZ": "UTC"]) { $1 }, input: input)
+        }
+        func db() throws -> Connection { try fresh.connect() }
+        /// A fingerprint of the jobs table: changes if any row changes.
+        func jobsFingerprint() throws -> String {
+            let db = try db()
+            defer { db.close() }
+            return try db.query("SELECT COUNT(*) AS n, COALESCE(MAX(updated_at), '') AS u, COALESCE(SUM(CRC32(CONCAT_WS('|', name, command, schedule, timezone, retries, paused, target))), 0) AS c FROM jobs")
+                .first.map { "\(try $0.decode("n", as: Int.self))/\(try $0.decode("u", as: String.self))/\(try $0.decode("c", as: String.self))" } ?? ""
+        }
+    }
+
+    func withEnv(_ body: (Env) async throws -> Void) async throws {
+        try await TestDatabase.with { (fresh: FreshDatabase) in
+            let env = Env(fresh: fresh)
+            let r = try await env.octo("init", "-q")
+            #expect(r.status == 0, "\(r.stderr)")
+            try await body(env)
+        }
+    }
+
+    @Test func addEditShowLsPauseResumeRm() async throws {
+        try await withEnv { env in
+            let hostile = "echo 'it''s' \"q\"; `date` $(id) 日本 🐙"
+            var r = try await env.octo("sh", "add", "backup", "--command", hostile, "--schedule", "30 2 * * *",
+                                       "--timezone", "America/New_York", "--retries", "2", "--retry-delay", "1m", "--ok-codes", "3,0")
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(r.stdout.hasPrefix("added job 'backup'; next fire: "))
+            let db = try env.db()
+            defer { db.close() }
+            var job = try JobStore.require(db, "backup")
+            #expect(job.command == hostile)
+            #expect(job.retries == 2 && job.retryDelay == 60 && job.okCodes == [0, 3])
+            #expect(job.concurrency == "forbid" && job.misfire == "once" && job.alertLevel == "error")
+            #expect(job.owner == currentUserName())
+            let now = try JobStore.serverNow(db)
+            let expectedNext = try Schedule("30 2 * * *").next(after: now, in: Zone.named("America/New_York"))
+            #expect(job.nextFireAt == expectedNext)
+
+            r = try await env.octo("sh", "show", "backup")
+            #expect(r.status == 0)
+            #expect(r.stdout.contains("command       " + hostile))
+            #expect(r.stdout.contains("next fires    "))
+            #expect(r.stdout.contains("no runs yet"))
+
+            // edit changes only what it names; a new schedule recomputes the next fire
+            r = try await env.octo("sh", "edit", "backup", "--schedule", "0 * * * *", "--timezone", "Asia/Shanghai")
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(r.stdout == "job 'backup': changed schedule, timezone\n")
+            job = try JobStore.require(db, "backup")
+            #expect(job.command == hostile && job.retries == 2)
+            #expect(job.nextFireAt == (try Schedule("0 * * * *").next(after: JobStore.serverNow(db), in: Zone.named("Asia/Shanghai"))))
+
+            _ = try await env.octo("sh", "add", "other", "--command", "true", "--owner", "ops@example.com", "--target", "group:etl")
+            r = try await env.octo("sh", "ls")
+            #expect(r.lines.count == 3)
+            #expect(r.lines[0].hasPrefix("NAME"))
+            #expect(r.lines[1].hasPrefix("backup") && r.lines[2].hasPrefix("other"))
+            r = try await env.octo("sh", "ls", "--owner", "ops@example.com")
+            #expect(r.lines.count == 2 && r.lines[1].hasPrefix("other"))
+            r = try await env.octo("sh", "ls", "--target", "group:etl", "--json")
+            #expect(r.stdout.contains(#""name":"other""#) && !r.stdout.contains(#""name":"backup""#))
+
+            r = try await env.octo("sh", "pause", "backup")
+            #expect(r.stdout == "job 'backup' paused\n")
+            #expect(try JobStore.require(db, "backup").paused)
+            r = try await env.octo("sh", "ls", "--state", "paused")
+            #expect(r.lines.count == 2 && r.lines[1].hasPrefix("backup"))
+            r = try await env.octo("sh", "resume", "backup")
+            #expect(r.stdout == "job 'backup' resumed\n")
+            #expect(try !JobStore.require(db, "backup").paused)
+
+            r = try await env.octo("sh", "rm", "other")
+            #expect(r.status == 0)
+            #expect(try JobStore.get(db, "other") == nil)
+        }
+    }
+
+    @Test func rmIsRefusedWhileRunningAndKeepsHistory() async throws {
+        try await withEnv { env in
+            _ = try await env.octo("sh", "add", "busy", "--command", "sleep 100")
+            let db = try env.db()
+            defer { db.close() }
+            let id = try JobStore.require(db, "busy").id!
+            try db.execute("""
+                INSERT INTO runs (job_id, job_name, fire_time, attempt, trigger_kind, state, queued_at, not_before)
+                VALUES (?, 'busy', NOW(6), 1, 'manual', 'running', NOW(6), NOW(6))
+                """, [.int(id)])
+            var r = try await env.octo("sh", "rm", "busy")
+            #expect(r.status == 2)
+            #expect(r.stderr == "octo: job 'busy' has 1 running run(s); wait, kill them, or use --force\n")
+            #expect(try JobStore.get(db, "busy") != nil)
+            r = try await env.octo("sh", "rm", "busy", "--force")
+            #expect(r.status == 0)
+            #expect(try JobStore.get(db, "busy") == nil)
+            let history: Int = try db.query("SELECT COUNT(*) AS n FROM runs WHERE job_name = 'busy'").first!.decode("n")
+            #expect(history == 1)
+        }
+    }
+
+    @Test func nextPrintsFiresInTheJobsZoneAcrossDST() async throws {
+        try await withEnv { env in
+            _ = try await env.octo("sh", "add", "nightly", "--command", "true", "--schedule", "30 2 * * *", "--timezone", "America/New_York")
+            let r = try await env.octo("sh", "next", "nightly", "-n", "3", "--after", "2026-03-07T00:00:00Z")
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(r.lines == ["2026-03-07T02:30:00-05:00", "2026-03-08T03:00:00-04:00", "2026-03-09T02:30:00-04:00"])
+            let local = try await env.octo("sh", "next", "nightly", "-n", "1", "--after", "2026-11-01 01:30")
+            #expect(local.lines == ["2026-11-01T02:30:00-05:00"])  // 01:30 EDT, the first one; 02:30 EST follows
+        }
+    }
+
+    @Test func exportApplyRoundTripIsANoOp() async throws {
+        try await withEnv { env in
+            _ = try await env.octo("sh", "add", "a", "--command", "echo \"a\" 'b' `c`\nsecond line", "--schedule", "@every 90s")
+            _ = try await env.octo("sh", "add", "b", "--command", "true", "--paused", "true", "--alert-to", "x@y.z,ops", "--timeout", "1h30m")
+            let before = try env.jobsFingerprint()
+            let exported = try await env.octo("sh", "export")
+            #expect(exported.status == 0)
+            let dir = TemporaryDirectory()
+            defer { dir.remove() }
+            let file = dir.write("jobs.yaml", exported.stdout)
+            let r = try await env.octo("sh", "apply", file)
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(r.stdout == "0 to create, 0 to change, 0 to remove, 2 unchanged\n")
+            #expect(try env.jobsFingerprint() == before)
+            #expect(try await env.octo("sh", "export").stdout == exported.stdout)
+        }
+    }
+
+    @Test func applyCreatesUpdatesPrunesAndIsAllOrNothing() async throws {
+        try await withEnv { env in
+            _ = try await env.octo("sh", "add", "old", "--command", "true")
+            _ = try await env.octo("sh", "add", "keep", "--command", "true", "--owner", "alice")
+            let dir = TemporaryDirectory()
+            defer { dir.remove() }
+            let bad = dir.write("bad.yaml", "jobs:\n  - name: keep\n    command: changed\n  - name: fresh\n    command: x\n  - name: broken\n    command: y\n    timezone: Mars/Olympus\n")
+            let before = try env.jobsFingerprint()
+            var r = try await env.octo("sh", "apply", bad, "--prune")
+            #expect(r.status == 2)
+            #expect(r.stderr == "octo: \(bad) line 8: invalid time zone 'Mars/Olympus': expected an IANA zone name such as Europe/London or UTC\n")
+            #expect(try env.jobsFingerprint() == before)
+
+            let good = dir.write("good.yaml", "jobs:\n  - name: keep\n    command: changed\n  - name: fresh\n    command: x\n")
+            r = try await env.octo("sh", "apply", good, "--prune", "--dry-run")
+            #expect(r.lines == ["+ fresh", "~ keep: command \"true\" → \"changed\"", "- old",
+                                "1 to create, 1 to change, 1 to remove, 0 unchanged (dry run: nothing changed)"])
+            #expect(try env.jobsFingerprint() == before)
+            r = try await env.octo("sh", "apply", good, "--prune")
+            #expect(r.status == 0)
+            let db = try env.db()
+            defer { db.close() }
+            #expect(try JobStore.all(db).map(\.name) == ["fresh", "keep"])
+            #expect(try JobStore.require(db, "keep").owner == "alice", "an omitted owner keeps its value")
+            #expect(try JobStore.require(db, "keep").command == "changed")
+        }
+    }
+
+    @Test(arguments: [
+        (["sh", "add", "x", "--command", "true", "--schedule", "0 25 * * *"], "invalid schedule '0 25 * * *': hour '25' is out of range 0-23"),
+        (["sh", "add", "x", "--command", "true", "--timezone", "Europe/Atlantis"], "invalid time zone 'Europe/Atlantis'"),
+        (["sh", "add", "bad name", "--command", "true"], "invalid job name 'bad name'"),
+        (["sh", "add", "x", "--command", "true", "--timeout=-5m"], "invalid timeout '-5m'"),
+        (["sh", "add", "x", "--command", "true", "--concurrency", "sometimes"], "invalid concurrency 'sometimes': expected forbid, queue, allow, replace"),
+        (["sh", "add", "x", "--command", "true", "--ok-codes", "0,300"], "invalid ok_codes '0,300'"),
+        (["sh", "add", "x", "--command", "true", "--target", "group:"], "invalid target 'group:'"),
+        (["sh", "add", "x", "--command", "true", "--retries", "many"], "invalid retries 'many'"),
+        (["sh", "add", "x"], "needs --command"),
+        (["sh", "add", "existing", "--command", "true"], "a job named 'existing' already exists"),
+        (["sh", "edit", "nope", "--retries", "1"], "no job named 'nope'"),
+        (["sh", "edit", "existing", "--paused", "maybe"], "invalid paused 'maybe': expected true or false"),
+        (["sh", "settings", "lease", "forever"], "invalid lease 'forever'"),
+        (["sh", "settings", "colour", "red"], "invalid setting 'colour'"),
+        (["sh", "settings", "heartbeat", "5m"], "heartbeat at most half the lease"),
+        (["sh", "next", "existing", "--after", "yesterday"], "invalid time 'yesterday'"),
+    ] as [([String], String)])
+    func badInputExitsTwoAndChangesNothing(_ args: [String], _ expected: String) async throws {
+        try await withEnv { env in
+            _ = try await env.octo("sh", "add", "existing", "--command", "true")
+            let before = try env.jobsFingerprint()
+            let settingsBefore = try await env.octo("sh", "settings", "--json").stdout
+            let r = try await OctoBinary.run(args, environment: env.fresh.environment)
+            #expect(r.status == 2, "\(r.stdout)\(r.stderr)")
+            #expect(r.stderr.hasPrefix("octo: ") && r.stderr.filter { $0 == "\n" }.count == 1, "\(r.stderr)")
+            #expect(r.stderr.contains(expected), "\(r.stderr)")
+            #expect(try env.jobsFingerprint() == before)
+            #expect(try await env.octo("sh", "settings", "--json").stdout == settingsBefore)
+        }
+    }
+
+    @Test func settingsAreValidatedAndStored() async throws {
+        try await withEnv { env in
+            var r = try await env.octo("sh", "settings", "lease", "2m")
+            #expect(r.stdout == "lease = 2m\n")
+            r = try await env.octo("sh", "settings", "lease")
+            #expect(r.stdout == "2m\n")
+            r = try await env.octo("sh", "settings", "default_tz", "Australia/Lord_Howe")
+            #expect(r.status == 0)
+            _ = try await env.octo("sh", "add", "z", "--command", "true", "--schedule", "@daily")
+            r = try await env.octo("sh", "show", "z", "--json")
+            #expect(r.stdout.contains(#""effective_timezone":"Australia/Lord_Howe""#))
+            #expect(r.stdout.contains(#""timezone":"""#))
+        }
+    }
+}
