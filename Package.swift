@@ -40,6 +40,8 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Benchmark driver for scripts/bench; not part of the product.
+        .executableTarget(name: "octo-bench", dependencies: ["OctoCore"], swiftSettings: strict),
         .target(
             name: "TestSupport",
             dependencies: [
