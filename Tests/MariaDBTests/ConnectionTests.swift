@@ -1,6 +1,21 @@
 import MariaDB
+import Synchronization
 import TestSupport
 import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Threads wait here until `parties` of them have arrived (10 s at most).
+final class Barrier: Sendable {
+    private let arrived = Mutex(0)
+
+    func arriveAndWait(parties: Int) {
+        arrived.withLock { $0 += 1 }
+        for _ in 0..<1000 where arrived.withLock({ $0 }) < parties { usleep(10_000) }
+    }
+}
 
 @Suite(.database)
 struct ConnectionTests {
@@ -57,9 +72,11 @@ struct ConnectionTests {
         try setup.execute("INSERT INTO k VALUES (1, 0), (2, 0)")
         setup.close()
 
-        // Two transactions take the same two row locks in opposite order:
-        // InnoDB kills one with 1213, and `retrying` runs it again.
-        func worker(_ first: Int, _ second: Int) throws -> Int {
+        // Two transactions take the same two row locks in opposite order. A
+        // barrier makes both hold their first lock before either asks for its
+        // second, so InnoDB must kill one with 1213; `retrying` runs it again.
+        let barrier = Barrier()
+        @Sendable func worker(_ first: Int, _ second: Int) throws -> Int {
             let db = try fresh.connect()
             defer { db.close() }
             var attempts = 0
@@ -67,7 +84,7 @@ struct ConnectionTests {
                 attempts += 1
                 try c.transaction {
                     try c.execute("UPDATE k SET n = n + 1 WHERE id = ?", [.int(Int64(first))])
-                    try c.query("SELECT SLEEP(?)", [0.3])
+                    if attempts == 1 { barrier.arriveAndWait(parties: 2) }
                     try c.execute("UPDATE k SET n = n + 1 WHERE id = ?", [.int(Int64(second))])
                 }
             }
@@ -76,7 +93,7 @@ struct ConnectionTests {
         async let a = Task.detached { try worker(1, 2) }.value
         async let b = Task.detached { try worker(2, 1) }.value
         let (ra, rb) = try await (a, b)
-        #expect(ra + rb >= 3, "one of the two must have been retried after a deadlock")
+        #expect(ra + rb == 3, "exactly one of the two is retried after the deadlock")
         let check = try fresh.connect()
         defer { check.close() }
         let ns = try check.query("SELECT n FROM k ORDER BY id").rows.map { try $0.decode("n", as: Int.self) }
