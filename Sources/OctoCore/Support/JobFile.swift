@@ -53,20 +53,13 @@ public enum JobFile {
     /// A value as a YAML scalar: double-quoted unless it is a plain number or boolean we wrote ourselves.
     public static func scalar(_ v: String, numeric: Bool) -> String {
         if numeric { return v }
-        var s = "\""
+        // backslash and quote first; control characters as in messages (\n, \t, \r, \xNN)
+        var escaped = ""
         for u in v.unicodeScalars {
-            switch u {
-            case "\\": s += "\\\\"
-            case "\"": s += "\\\""
-            case "\n": s += "\\n"
-            case "\t": s += "\\t"
-            case "\r": s += "\\r"
-            case _ where u.value < 0x20 || u.value == 0x7f:
-                s += "\\x" + String(u.value, radix: 16).leftPadded(to: 2)
-            default: s.unicodeScalars.append(u)
-            }
+            if u == "\\" || u == "\"" { escaped += "\\" }
+            escaped.unicodeScalars.append(u)
         }
-        return s + "\""
+        return "\"" + escaped.quotedForMessage(limit: Int.max) + "\""
     }
 
     // MARK: - Reading
