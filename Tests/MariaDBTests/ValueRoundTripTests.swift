@@ -32,10 +32,11 @@ struct ValueRoundTripTests {
         let (_, value, column) = Self.cases[index]
         try TestDatabase.with { db, _ in
             try db.run(Self.table)
-            // column names are from the fixed table above, not input
-            try db.execute("INSERT INTO t (id, \(column)) VALUES (?, ?)", [1, value])
-            let row = try #require(try db.query("SELECT \(column) AS v FROM t WHERE id = ?", [1]).first)
-            #expect(row["v"] == value)
+            let columns = ["i", "u", "d", "s", "b", "ts"]
+            let values: [Value] = [1] + columns.map { $0 == column ? value : .null }
+            try db.execute("INSERT INTO t (id, i, u, d, s, b, ts) VALUES (?, ?, ?, ?, ?, ?, ?)", values)
+            let row = try #require(try db.query("SELECT * FROM t WHERE id = ?", [1]).first)
+            #expect(row[column] == value)
         }
     }
 

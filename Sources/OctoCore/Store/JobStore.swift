@@ -9,13 +9,16 @@ public enum JobStore {
         created_at, created_by, updated_at, updated_by
         """
 
+    /// Every column of a job, for `job(from:)`.
+    static let selectJobs = "SELECT " + columns + " FROM jobs"
+
     /// The server's clock: octo's only clock.
     public static func serverNow(_ db: Connection) throws -> Instant {
         try db.query("SELECT NOW(6) AS now").first!.decode("now")
     }
 
     public static func get(_ db: Connection, _ name: String) throws -> Job? {
-        try db.query("SELECT \(columns) FROM jobs WHERE name = ?", [.text(name)]).first.map(job(from:))
+        try db.query(selectJobs + " WHERE name = ?", [.text(name)]).first.map(job(from:))
     }
 
     /// Like `get`, but a missing job is a usage error naming it.
@@ -26,7 +29,7 @@ public enum JobStore {
 
     /// All jobs, by name.
     public static func all(_ db: Connection) throws -> [Job] {
-        try db.query("SELECT \(columns) FROM jobs ORDER BY name").rows.map(job(from:))
+        try db.query(selectJobs + " ORDER BY name").rows.map(job(from:))
     }
 
     /// The first fire after `now` for an enabled, scheduled job; nil otherwise.
