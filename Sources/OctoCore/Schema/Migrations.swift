@@ -214,5 +214,11 @@ public enum Schema {
             ) \(table)
             """,
         ]),
+        Migration(version: 2, summary: "machines remember given flags apart from detected environments", statements: [
+            // envs holds what `--env` gave (remembered); envs_detected what octo found on PATH.
+            // slots_given: 1 when --slots was given, else slots follows the CPU count.
+            "ALTER TABLE machines ADD COLUMN IF NOT EXISTS envs_detected VARCHAR(2048) NOT NULL DEFAULT '' AFTER envs",
+            "ALTER TABLE machines ADD COLUMN IF NOT EXISTS slots_given TINYINT(1) NOT NULL DEFAULT 0 AFTER slots",
+        ]),
     ]
 }
