@@ -2,13 +2,19 @@ import ArgumentParser
 import MariaDB
 import OctoCore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 struct Register: OctoCommand {
     static let configuration = CommandConfiguration(
         abstract: "Heartbeat this machine: insert or update it with its load and environments.",
         discussion: """
             Run from cron every minute on every worker. Flags given once are remembered: a later \
             plain `octo register` keeps the groups, environments, slots and state. Without --slots, \
-            slots follow the CPU count. A removed machine stays removed until --active.
+            slots follow the CPU count. A removed machine stays removed until --active. \
+            --install-crontab and --uninstall-crontab only edit the crontab (no database needed); \
+            the block has only lines whose subcommands this octo has.
             """
     )
     @Option(name: .customLong("group"), help: ArgumentHelp("A group this machine belongs to (repeatable; replaces the remembered list).", valueName: "name"))
@@ -19,6 +25,9 @@ struct Register: OctoCommand {
     @Flag(help: "Keep heartbeating but take no new work.") var drain = false
     @Flag(help: "Deregister: its queued runs are re-routed; its history stays.") var remove = false
     @Flag(help: "Take work again after --drain or --remove.") var active = false
+    @Flag(help: "Write octo's lines (those of crontab.example) into this user's crontab, inside a marked block; again replaces the block.")
+    var installCrontab = false
+    @Flag(help: "Remove octo's block from this user's crontab.") var uninstallCrontab = false
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
@@ -32,9 +41,11 @@ struct Register: OctoCommand {
         }
         if let slots, !(1...1024).contains(slots) { throw ValidationError("invalid slots '\(slots)': expected a whole number from 1 to 1024") }
         if [drain, remove, active].filter({ $0 }).count > 1 { throw ValidationError("--drain, --remove and --active exclude each other") }
+        if installCrontab && uninstallCrontab { throw ValidationError("--install-crontab and --uninstall-crontab exclude each other") }
     }
 
     func run(_ context: Context) throws {
+        if installCrontab || uninstallCrontab { return try maintainCrontab(context) }
         var r = MachineStore.Registration()
         if !groups.isEmpty { r.groups = groups }
         r.envs = env.map { $0.split(separator: ",").map(String.init) }
@@ -51,5 +62,67 @@ struct Register: OctoCommand {
         if global.verbose {
             Output.line("\(m.name): \(m.state), slots \(m.slots), groups \(m.groups.joined(separator: ",")), envs \(m.allEnvs.joined(separator: ","))")
         }
+    }
+}
+
+// MARK: - Crontab
+
+extension Register {
+    /// Installs or removes octo's block in this user's crontab. Needs no database.
+    func maintainCrontab(_ context: Context) throws {
+        let current = try ChildProcess.run(["crontab", "-l"])
+        let text: String
+        if current.status == 0 {
+            text = String(decoding: current.stdout, as: UTF8.self)
+        } else if String(decoding: current.stderr, as: UTF8.self).contains("no crontab") {
+            text = ""
+        } else {
+            throw OctoError.failure("crontab -l failed: " + String(decoding: current.stderr, as: UTF8.self).trimmingWhitespaceAndNewlines())
+        }
+        let updated: String
+        if uninstallCrontab {
+            updated = CrontabBlock.uninstall(from: text)
+        } else {
+            let available = Set(Octo.configuration.subcommands.map { $0._commandName })
+            updated = CrontabBlock.install(CrontabBlock.render(binary: Self.executablePath(), options: crontabOptions(context), available: available), into: text)
+        }
+        guard updated != text else {
+            if !global.quiet { Output.line(uninstallCrontab ? "no octo block in the crontab" : "crontab block is up to date") }
+            return
+        }
+        let w = try ChildProcess.run(["crontab", "-"], input: Array(updated.utf8))
+        guard w.status == 0 else {
+            throw OctoError.failure("crontab - failed: " + String(decoding: w.stderr, as: UTF8.self).trimmingWhitespaceAndNewlines())
+        }
+        if !global.quiet { Output.line(uninstallCrontab ? "removed the octo block from the crontab" : "installed the octo block in the crontab") }
+    }
+
+    /// The options every cron line repeats: the machine name and option file
+    /// when they were chosen (not defaulted), and the state directory.
+    func crontabOptions(_ context: Context) -> [String] {
+        var o: [String] = []
+        if global.machine != nil || context.environment["OCTO_MACHINE"] != nil { o += ["--machine", context.config.machine] }
+        if let f = context.config.connection.defaultsFile { o += ["--defaults-file", absolute(f)] }
+        return o
+    }
+
+    func absolute(_ path: String) -> String {
+        if path.hasPrefix("/") { return path }
+        var buf = [CChar](repeating: 0, count: 4096)
+        guard getcwd(&buf, buf.count) != nil else { return path }
+        return String(decoding: buf.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self) + "/" + path
+    }
+
+    /// This binary's absolute path (/proc/self/exe).
+    static func executablePath() -> String {
+        var buf = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buf, buf.count - 1)
+        return n > 0 ? String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : CommandLine.arguments[0]
+    }
+}
+
+extension String {
+    func trimmingWhitespaceAndNewlines() -> String {
+        String(self.drop(while: { $0.isWhitespace }).reversed().drop(while: { $0.isWhitespace }).reversed())
     }
 }

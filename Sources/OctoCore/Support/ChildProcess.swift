@@ -1,0 +1,70 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs a short helper program (e.g. `crontab`) to completion with
+/// `posix_spawn`, feeding it `input` and collecting its output. For small
+/// tools only; jobs are run by the supervisor, not by this.
+public enum ChildProcess {
+    public struct Result: Sendable {
+        public let status: Int32
+        public let stdout: [UInt8]
+        public let stderr: [UInt8]
+    }
+
+    /// `argv[0]` is looked up on PATH.
+    public static func run(_ argv: [String], input: [UInt8] = []) throws(OctoError) -> Result {
+        var inPipe: [Int32] = [0, 0], outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0]
+        guard pipe(&inPipe) == 0, pipe(&outPipe) == 0, pipe(&errPipe) == 0 else {
+            throw OctoError.failure("cannot create pipes to run \(argv[0])")
+        }
+        // our ends must not leak into the child (dup2 onto 0/1/2 clears the flag there)
+        for fd in inPipe + outPipe + errPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, inPipe[0], 0)
+        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
+        var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+        defer { for p in cargs { free(p) } }
+        var pid: pid_t = 0
+        let rc = posix_spawnp(&pid, argv[0], &actions, nil, &cargs, environ)
+        close(inPipe[0]); close(outPipe[1]); close(errPipe[1])
+        guard rc == 0 else {
+            close(inPipe[1]); close(outPipe[0]); close(errPipe[0])
+            throw OctoError.failure("cannot run \(argv[0]): \(String(cString: strerror(rc)))")
+        }
+        // Feed stdin and drain both outputs together, so no pipe fills up.
+        var out: [UInt8] = [], err: [UInt8] = []
+        var written = 0
+        var fds = [pollfd(fd: inPipe[1], events: Int16(POLLOUT), revents: 0),
+                   pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0),
+                   pollfd(fd: errPipe[0], events: Int16(POLLIN), revents: 0)]
+        if input.isEmpty { close(inPipe[1]); fds[0].fd = -1 }
+        var buf = [UInt8](repeating: 0, count: 65_536)
+        signal(SIGPIPE, SIG_IGN)
+        while fds[1].fd >= 0 || fds[2].fd >= 0 {
+            if poll(&fds, 3, -1) < 0 { if errno == EINTR { continue }; break }
+            if fds[0].fd >= 0, fds[0].revents != 0 {
+                let n = input[written...].withUnsafeBytes { write(inPipe[1], $0.baseAddress, $0.count) }
+                if n > 0 { written += n }
+                if n <= 0 || written == input.count { close(inPipe[1]); fds[0].fd = -1 }
+            }
+            for i in 1...2 where fds[i].fd >= 0 && fds[i].revents != 0 {
+                let n = buf.withUnsafeMutableBytes { read(fds[i].fd, $0.baseAddress, $0.count) }
+                if n > 0 {
+                    if i == 1 { out += buf[0..<n] } else { err += buf[0..<n] }
+                } else if n == 0 || errno != EINTR {
+                    close(fds[i].fd)
+                    fds[i].fd = -1
+                }
+            }
+        }
+        if fds[0].fd >= 0 { close(inPipe[1]) }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return Result(status: code, stdout: out, stderr: err)
+    }
+}

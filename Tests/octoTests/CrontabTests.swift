@@ -1,0 +1,113 @@
+import OctoCore
+import Subprocess
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The crontab block against the real `crontab` command. It edits the
+/// crontab of a throwaway account (octo-cron-test), run through `runuser`, so
+/// no real user's crontab is touched; that needs root, which CI has.
+@Suite(.enabled(if: getuid() == 0 || TestDatabase.environment["CI"] == "true", "needs root to use a throwaway account's crontab"),
+       .serialized)
+struct CrontabTests {
+    static let user = "octo-cron-test"
+
+    static func sh(_ command: String, input: String = "") async throws -> (Int32, String) {
+        let r = try await Subprocess.run(.path("/bin/sh"), arguments: ["-c", command], input: .string(input),
+                                         output: .string(limit: 1 << 20), error: .string(limit: 1 << 20))
+        let code: Int32 = if case .exited(let c) = r.terminationStatus { c } else { -1 }
+        return (code, r.standardOutput + r.standardError)
+    }
+
+    static func ensureUser() async throws {
+        let (id, _) = try await sh("id \(user)")
+        if id != 0 { #expect(try await sh("useradd -M -s /usr/sbin/nologin \(user)").0 == 0) }
+    }
+
+    static func crontab() async throws -> String { try await sh("runuser -u \(user) -- crontab -l 2>/dev/null").1 }
+
+    static func octo(_ args: String) async throws -> (Int32, String) {
+        try await sh("cd /tmp && runuser -u \(user) -- env HOME=/tmp '\(OctoBinary.path)' register \(args)")
+    }
+
+    @Test func installReplaceUninstallKeepsOtherLinesByteForByte() async throws {
+        try await Self.ensureUser()
+        let original = "# my jobs\nMAILTO=ops@example.com\n0 3 * * * /usr/local/bin/backup.sh  # nightly\n\n"
+        #expect(try await Self.sh("runuser -u \(Self.user) -- crontab -", input: original).0 == 0)
+        #expect(try await Self.crontab() == original)
+
+        var r = try await Self.octo("--install-crontab --machine w9")
+        #expect(r.0 == 0, "\(r.1)")
+        let installed = try await Self.crontab()
+        #expect(installed.hasPrefix(original))
+        let block = String(installed.dropFirst(original.count))
+        let expectedLine = "* * * * * \(OctoBinary.path) register --machine w9"
+        #expect(block == CrontabBlock.begin + "\n" + expectedLine + "\n" + CrontabBlock.end + "\n")
+
+        r = try await Self.octo("--install-crontab --machine w9")
+        #expect(r.1.contains("up to date"))
+        #expect(try await Self.crontab() == installed)
+
+        // a line added after the block by hand survives a replacement in place
+        #expect(try await Self.sh("runuser -u \(Self.user) -- crontab -", input: installed + "*/10 * * * * echo after\n").0 == 0)
+        r = try await Self.octo("--install-crontab --machine w10")
+        #expect(r.0 == 0)
+        let replaced = try await Self.crontab()
+        #expect(replaced == original + block.replacingOccurrences("--machine w9", "--machine w10") + "*/10 * * * * echo after\n")
+
+        r = try await Self.octo("--uninstall-crontab")
+        #expect(r.0 == 0)
+        #expect(try await Self.crontab() == original + "*/10 * * * * echo after\n")
+        _ = try await Self.sh("runuser -u \(Self.user) -- crontab -r")
+    }
+
+    @Test func installIntoAnEmptyCrontab() async throws {
+        try await Self.ensureUser()
+        _ = try await Self.sh("runuser -u \(Self.user) -- crontab -r")
+        let r = try await Self.octo("--install-crontab")
+        #expect(r.0 == 0, "\(r.1)")
+        let text = try await Self.crontab()
+        #expect(text.hasPrefix(CrontabBlock.begin + "\n* * * * * \(OctoBinary.path) register\n"))
+        _ = try await Self.octo("--uninstall-crontab")
+        #expect(try await Self.crontab() == "")
+    }
+}
+
+struct CrontabBlockTests {
+    /// crontab.example is the reference; the binary carries the same lines.
+    @Test func crontabExampleMatchesTheBlock() throws {
+        let me = #filePath
+        let root = String(me[..<me.firstRange(of: "/Tests/")!.lowerBound])
+        let example = String(decoding: try #require(readFileBytes(root + "/crontab.example")), as: UTF8.self)
+        let lines = example.split(separator: "\n").filter { !$0.hasPrefix("#") }.map { $0.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ") }
+        let block = CrontabBlock.render(binary: "octo", options: [], available: ["register", "produce", "consume", "monitor", "cursor"])
+        let rendered = block.split(separator: "\n").filter { !$0.hasPrefix("#") }.map(String.init)
+        #expect(lines == rendered)
+    }
+
+    @Test func quotingAndPlacement() {
+        #expect(CrontabBlock.shellQuote("/opt/octo/bin/octo") == "/opt/octo/bin/octo")
+        #expect(CrontabBlock.shellQuote("/my dir/it's") == "'/my dir/it'\\''s'")
+        let block = CrontabBlock.render(binary: "/b/octo", options: ["--defaults-file", "/etc/o ct/my.cnf"], available: ["register", "produce"])
+        #expect(block.contains("* * * * * /b/octo register --defaults-file '/etc/o ct/my.cnf'\n"))
+        #expect(!block.contains("produce"), "a line is left out unless all its subcommands exist")
+        let noNewline = "0 1 * * * x"
+        #expect(CrontabBlock.install(block, into: noNewline) == noNewline + "\n" + block)
+        #expect(CrontabBlock.uninstall(from: CrontabBlock.install(block, into: "a\n")) == "a\n")
+    }
+}
+
+extension String {
+    func replacingOccurrences(_ a: String, _ b: String) -> String {
+        var out = ""
+        var rest = Substring(self)
+        while let r = rest.firstRange(of: a) {
+            out += rest[..<r.lowerBound] + b
+            rest = rest[r.upperBound...]
+        }
+        return out + rest
+    }
+}
