@@ -80,3 +80,23 @@ struct JobFileTests {
         #expect((d.concurrency, d.misfire, d.retries, d.alertLevel, d.retryDelay, d.okCodes) == ("forbid", "once", 0, "error", 30, [0]))
     }
 }
+
+struct HostFactsTests {
+    @Test(arguments: [
+        ("Python 3.11.7", "3.11.7"), ("openjdk version \"17.0.15\" 2025-04-15", "17.0.15"), ("v20.20.2", "20.20.2"),
+        ("GNU bash, version 5.2.15(1)-release (x86_64-pc-linux-gnu)", "5.2.15"), ("ruby 3.1.2p20 (2022-04-12)", "3.1.2"),
+        ("PHP 8.2.29 (cli) (built: Jul  3 2025)", "8.2.29"),
+    ])
+    func versionIsTheFirstDottedNumber(_ text: String, _ expected: String) {
+        #expect(HostFacts.version(in: text) == expected)
+    }
+
+    @Test func noVersionInText() { #expect(HostFacts.version(in: "command not found 42") == nil) }
+
+    @Test func givenEnvsTakeTheDetectedVersion() {
+        var m = Machine(name: "w")
+        m.envs = ["php", "python3"]
+        m.detectedEnvs = ["bash 5.2.15", "python3 3.11.7"]
+        #expect(m.allEnvs == ["php", "python3 3.11.7", "bash 5.2.15"])
+    }
+}

@@ -41,6 +41,18 @@ struct RegisterTests {
             _ = try await register(fresh, "--machine", "w1", "--active")
             #expect(try MachineStore.get(db, "w1")?.state == "active")
 
+            // interpreters on PATH are detected with their versions (bash is always there)
+            let detected = try #require(try MachineStore.get(db, "w1")).detectedEnvs
+            #expect(detected.contains { $0.hasPrefix("bash ") && HostFacts.version(in: $0) != nil }, "\(detected)")
+            // and asked again only when the set on PATH changes: a stale record stays as it is…
+            try db.execute("UPDATE machines SET envs_detected = ? WHERE name = 'w1'", [.text(detected.map { $0.split(separator: " ")[0] + " 0.0" }.joined(separator: ","))])
+            _ = try await register(fresh, "--machine", "w1")
+            #expect(try MachineStore.get(db, "w1")?.detectedEnvs.allSatisfy { $0.hasSuffix(" 0.0") } == true)
+            // …until it differs from what is on PATH
+            try db.execute("UPDATE machines SET envs_detected = 'cobol 1.0' WHERE name = 'w1'")
+            _ = try await register(fresh, "--machine", "w1")
+            #expect(try MachineStore.get(db, "w1")?.detectedEnvs == detected)
+
             // a machine without --slots follows its CPU count
             _ = try await register(fresh, "--machine", "w2")
             #expect(try MachineStore.get(db, "w2")?.slots == HostFacts.cpuCount())

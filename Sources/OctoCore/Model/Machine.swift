@@ -12,7 +12,7 @@ public struct Machine: Sendable, Equatable {
     public var groups: [String] = []
     /// Runtime environments given with `--env` (remembered).
     public var envs: [String] = []
-    /// Interpreters found on PATH at the last registration.
+    /// Interpreters found on PATH, with versions (`python3 3.11.7`).
     public var detectedEnvs: [String] = []
     public var slots: Int = 1
     public var cpus: Int = 1
@@ -30,8 +30,13 @@ public struct Machine: Sendable, Equatable {
         a.name == b.name && a.state == b.state && a.groups == b.groups && a.envs == b.envs && a.slots == b.slots
     }
 
-    /// Every environment: given and detected, without repeats.
-    public var allEnvs: [String] { envs + detectedEnvs.filter { !envs.contains($0) } }
+    /// Every environment: the given ones (with the detected version where
+    /// there is one), then the other detected ones.
+    public var allEnvs: [String] {
+        func name(_ e: String) -> String { String(e.split(separator: " ").first ?? "") }
+        let given = envs.map { e in detectedEnvs.first { name($0) == e } ?? e }
+        return given + detectedEnvs.filter { !envs.contains(name($0)) }
+    }
 }
 
 /// What this host looks like right now: CPUs, load, memory, interpreters.
@@ -56,12 +61,48 @@ public enum HostFacts {
         return (total, available)
     }
 
-    /// Common interpreters present on PATH (found by looking, not by running them,
-    /// so a registration every minute stays cheap).
-    public static let interpreters = ["bash", "python3", "php", "java", "node", "ruby", "perl"]
+    /// Common interpreters and how to ask each for its version.
+    public static let interpreters: [(name: String, versionArgs: [String])] = [
+        ("bash", ["--version"]), ("python3", ["--version"]), ("php", ["--version"]), ("java", ["-version"]),
+        ("node", ["--version"]), ("ruby", ["--version"]), ("perl", ["-e", "print $^V"]),
+    ]
 
-    public static func detectedEnvironments(path: String) -> [String] {
+    /// The common interpreters present on PATH (found by looking, not by running them).
+    public static func interpretersOnPath(_ path: String) -> [String] {
         let dirs = path.split(separator: ":").map(String.init)
-        return interpreters.filter { name in dirs.contains { access($0 + "/" + name, X_OK) == 0 } }
+        return interpreters.map(\.name).filter { name in dirs.contains { access($0 + "/" + name, X_OK) == 0 } }
     }
+
+    /// `python3 3.11.7`-style entries for `names`, running each interpreter
+    /// once to ask its version (an interpreter that does not say stays bare).
+    public static func withVersions(_ names: [String]) -> [String] {
+        names.map { name in
+            guard let args = interpreters.first(where: { $0.name == name })?.versionArgs,
+                  let r = try? ChildProcess.run([name] + args) else { return name }
+            let text = String(decoding: r.stdout + r.stderr, as: UTF8.self)
+            return version(in: text).map { name + " " + $0 } ?? name
+        }
+    }
+
+    /// The first `N.N[.N…]` in `text`, e.g. `17.0.15` in `openjdk version "17.0.15"`.
+    public static func version(in text: String) -> String? {
+        let chars = Array(text)
+        var i = 0
+        while i < chars.count {
+            if chars[i].isASCII, chars[i].isNumber {
+                var j = i
+                while j < chars.count, chars[j].isASCII, chars[j].isNumber || chars[j] == "." { j += 1 }
+                let candidate = String(chars[i..<j]).trimmingTrailingDots()
+                if candidate.contains(".") { return candidate }
+                i = j
+            } else {
+                i += 1
+            }
+        }
+        return nil
+    }
+}
+
+extension String {
+    func trimmingTrailingDots() -> String { var s = self; while s.hasSuffix(".") { s.removeLast() }; return s }
 }

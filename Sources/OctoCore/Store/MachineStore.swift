@@ -20,7 +20,12 @@ public enum MachineStore {
         let cpus = HostFacts.cpuCount()
         let load = HostFacts.loadAverages()
         let mem = HostFacts.memory()
-        let detected = HostFacts.detectedEnvironments(path: processEnvironment()["PATH"] ?? "/usr/bin:/bin")
+        // Versions are asked only when the set of interpreters on PATH changed
+        // since the last registration, so a registration every minute spawns nothing.
+        let onPath = HostFacts.interpretersOnPath(processEnvironment()["PATH"] ?? "/usr/bin:/bin")
+        let known = try db.query("SELECT envs_detected FROM machines WHERE name = ?", [.text(name)]).first
+            .map { list(try $0.decode("envs_detected", as: String.self)) } ?? []
+        let detected = known.map { String($0.split(separator: " ")[0]) } == onPath ? known : HostFacts.withVersions(onPath)
         let groups: Value = r.groups.map { .text($0.joined(separator: ",")) } ?? .null
         let envs: Value = r.envs.map { .text($0.joined(separator: ",")) } ?? .null
         let slots: Value = r.slots.map { .int(Int64($0)) } ?? .null
