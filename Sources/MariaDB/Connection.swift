@@ -207,7 +207,6 @@ public struct RetryPolicy: Sendable {
     /// 5 attempts, 50 ms doubling up to 2 s: rides out a deadlock or a
     /// failover of a few seconds.
     public static let standard = RetryPolicy(attempts: 5, baseDelay: .milliseconds(50), maxDelay: .seconds(2))
-    public static let none = RetryPolicy(attempts: 1, baseDelay: .zero, maxDelay: .zero)
 
     func pause(before attempt: Int) {
         var delay = baseDelay.microseconds << min(attempt - 2, 20)

@@ -87,14 +87,6 @@ public struct CivilDateTime: Hashable, Sendable {
         self.init(year: y, month: m, day: d, hour: rem / 3600, minute: rem / 60 % 60, second: rem % 60, microsecond: microsecond)
     }
 
-    /// Day of the week, 0 = Sunday … 6 = Saturday.
-    public var weekday: Int { CivilDate.weekday(days: CivilDate.daysFromCivil(year: year, month: month, day: day)) }
-
-    /// Seconds since the epoch if these fields were UTC.
-    public var secondsIfUTC: Int64 {
-        Int64(CivilDate.daysFromCivil(year: year, month: month, day: day)) * 86_400 + Int64(hour * 3600 + minute * 60 + second)
-    }
-
     /// `2026-11-21T11:05:00` with `fractionDigits` digits of the second (0 for none).
     public func iso8601(fractionDigits: Int = 0) -> String {
         var s = pad(year, 4) + "-" + pad(month, 2) + "-" + pad(day, 2) + "T" + pad(hour, 2) + ":" + pad(minute, 2) + ":" + pad(second, 2)
@@ -107,7 +99,8 @@ public struct CivilDateTime: Hashable, Sendable {
     }
 }
 
-@inline(__always) func pad(_ v: Int, _ width: Int) -> String {
+/// `v` in decimal with leading zeros up to `width` digits.
+@inline(__always) public func pad(_ v: Int, _ width: Int) -> String {
     let s = String(v)
     return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
 }

@@ -52,7 +52,8 @@ struct Register: OctoCommand {
         r.slots = slots
         r.state = drain ? "draining" : remove ? "removed" : active ? "active" : nil
         let db = try context.database()
-        let m = try db.retrying { db in try MachineStore.register(db, name: context.config.machine, r, user: currentUserName()) }
+        let path = context.environment["PATH"] ?? "/usr/bin:/bin"
+        let m = try db.retrying { db in try MachineStore.register(db, name: context.config.machine, r, user: currentUserName(), path: path) }
         if global.json {
             try Output.json(JSON.object(["name": .string(m.name), "state": .string(m.state), "groups": .array(m.groups.map(JSON.string)),
                                          "envs": .array(m.allEnvs.map(JSON.string)), "slots": .int(Int64(m.slots))]))
@@ -77,7 +78,7 @@ extension Register {
         } else if String(decoding: current.stderr, as: UTF8.self).contains("no crontab") {
             text = ""
         } else {
-            throw OctoError.failure("crontab -l failed: " + String(decoding: current.stderr, as: UTF8.self).trimmingWhitespaceAndNewlines())
+            throw OctoError.failure("crontab -l failed: " + String(decoding: current.stderr, as: UTF8.self).trimmingWhitespace())
         }
         let updated: String
         if uninstallCrontab {
@@ -92,7 +93,7 @@ extension Register {
         }
         let w = try ChildProcess.run(["crontab", "-"], input: Array(updated.utf8))
         guard w.status == 0 else {
-            throw OctoError.failure("crontab - failed: " + String(decoding: w.stderr, as: UTF8.self).trimmingWhitespaceAndNewlines())
+            throw OctoError.failure("crontab - failed: " + String(decoding: w.stderr, as: UTF8.self).trimmingWhitespace())
         }
         if !global.quiet { Output.line(uninstallCrontab ? "removed the octo block from the crontab" : "installed the octo block in the crontab") }
     }
@@ -118,11 +119,5 @@ extension Register {
         var buf = [CChar](repeating: 0, count: 4096)
         let n = readlink("/proc/self/exe", &buf, buf.count - 1)
         return n > 0 ? String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : CommandLine.arguments[0]
-    }
-}
-
-extension String {
-    func trimmingWhitespaceAndNewlines() -> String {
-        String(self.drop(while: { $0.isWhitespace }).reversed().drop(while: { $0.isWhitespace }).reversed())
     }
 }

@@ -64,6 +64,10 @@ struct ShTests {
             #expect(job.nextFireAt == (try Schedule("0 * * * *").next(after: JobStore.serverNow(db), in: Zone.named("Asia/Shanghai"))))
 
             _ = try await env.octo("sh", "add", "other", "--command", "true", "--owner", "ops@example.com", "--target", "group:etl")
+            let clash = try await env.octo("sh", "edit", "backup", "--rename", "other")
+            #expect(clash.status == 2)
+            #expect(clash.stderr == "octo: a job named 'other' already exists\n")
+            #expect(try JobStore.get(db, "backup") != nil)
             r = try await env.octo("sh", "ls")
             #expect(r.lines.count == 3)
             #expect(r.lines[0].hasPrefix("NAME"))

@@ -5,7 +5,7 @@ import Glibc
 #endif
 
 /// A worker machine as `octo register` reports it and `octo sh machines` shows it.
-public struct Machine: Sendable, Equatable {
+public struct Machine: Sendable {
     public var name: String
     /// `active`, `draining` (heartbeats, takes no new work) or `removed`.
     public var state: String = "active"
@@ -25,10 +25,6 @@ public struct Machine: Sendable, Equatable {
     public var lastSeen: Instant?
 
     public init(name: String) { self.name = name }
-
-    public static func == (a: Machine, b: Machine) -> Bool {
-        a.name == b.name && a.state == b.state && a.groups == b.groups && a.envs == b.envs && a.slots == b.slots
-    }
 
     /// Every environment: the given ones (with the detected version where
     /// there is one), then the other detected ones.

@@ -28,10 +28,8 @@ public struct Settings: Sendable, Equatable {
     public struct Key: Sendable {
         public let name: String
         public let help: String
-        let kind: Kind
         let read: @Sendable (Settings) -> String
         let write: @Sendable (inout Settings, String) throws(OctoError) -> Void
-        enum Kind { case duration, zone, text }
     }
 
     /// Every setting, in the order `octo sh settings` lists them.
@@ -44,7 +42,7 @@ public struct Settings: Sendable, Equatable {
         duration("machine_ttl", "a machine silent this long is stale", \.machineTTL, minimum: 10),
         duration("misfire_threshold", "fires later than this are missed", \.misfireThreshold, minimum: 1),
         duration("alert_merge_window", "repeats within this window are merged", \.alertMergeWindow, minimum: 1),
-        Key(name: "alert_command", help: "shell command that delivers an alert (JSON on stdin)", kind: .text,
+        Key(name: "alert_command", help: "shell command that delivers an alert (JSON on stdin)",
             read: { $0.alertCommand }, write: { (s: inout Settings, v: String) throws(OctoError) in s.alertCommand = v }),
     ]
 
@@ -65,7 +63,7 @@ public struct Settings: Sendable, Equatable {
     }
 
     private static func duration(_ name: String, _ help: String, _ path: any WritableKeyPath<Settings, Int64> & Sendable, minimum: Int64) -> Key {
-        Key(name: name, help: help, kind: .duration, read: { Durations.format($0[keyPath: path]) },
+        Key(name: name, help: help, read: { Durations.format($0[keyPath: path]) },
             write: { (s: inout Settings, v: String) throws(OctoError) in
                 let secs = try Durations.parse(v, what: name)
                 guard secs >= minimum else { throw OctoError.invalid(name, v, expected: "at least \(Durations.format(minimum))") }
@@ -74,9 +72,9 @@ public struct Settings: Sendable, Equatable {
     }
 
     private static func zone(_ name: String, _ help: String, _ path: any WritableKeyPath<Settings, String> & Sendable) -> Key {
-        Key(name: name, help: help, kind: .zone, read: { $0[keyPath: path] },
+        Key(name: name, help: help, read: { $0[keyPath: path] },
             write: { (s: inout Settings, v: String) throws(OctoError) in
-                guard Zones.isKnown(v) else { throw OctoError.invalid("time zone", v, expected: "an IANA zone name such as Europe/London or UTC") }
+                _ = try Zone.named(v)
                 s[keyPath: path] = v
             })
     }

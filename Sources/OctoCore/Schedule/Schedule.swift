@@ -102,18 +102,6 @@ public struct Schedule: Sendable, Hashable, CustomStringConvertible {
         return out
     }
 
-    /// True if a cron schedule has a fire at `t` in `zone` by the wall clock
-    /// alone (used by tests and by `octo sh next` explanations).
-    public func matchesWallClock(_ t: Instant, in zone: Zone) -> Bool {
-        switch kind {
-        case .manual: return false
-        case .every(let iv): return t.microsecond == 0 && t.secondsSinceEpoch.floorMod(iv) == 0
-        case .cron(let c):
-            let s = t.secondsSinceEpoch
-            return t.microsecond == 0 && c.matches(local: s + Int64(zone.offset(atSeconds: s)))
-        }
-    }
-
     // The zone's table splits time into segments of constant offset. Within a
     // segment, wall time = UTC + offset, so the cron match is found in wall
     // time and mapped back; at a segment boundary the DST rules apply.

@@ -38,7 +38,7 @@ public final class Zone: Sendable, CustomStringConvertible {
     public static func named(_ name: String) throws(OctoError) -> Zone {
         if name == "UTC" { return utc }
         if let z = cache.withLock({ $0[name] }) { return z }
-        guard Zones.isKnown(name), let bytes = readFileBytes(Zones.directory + "/" + name),
+        guard Zones.isSafeName(name), let bytes = readFileBytes(Zones.directory + "/" + name),
               let zone = TZif.parse(bytes, name: name) else {
             throw OctoError.invalid("time zone", name, expected: "an IANA zone name such as Europe/London or UTC")
         }
@@ -77,11 +77,6 @@ public final class Zone: Sendable, CustomStringConvertible {
         if a % 60 != 0 { s += ":" + pad(a % 60, 2) }
         return s
     }
-}
-
-@inline(__always) private func pad(_ v: Int, _ w: Int) -> String {
-    let s = String(v)
-    return s.count >= w ? s : String(repeating: "0", count: w - s.count) + s
 }
 
 // MARK: - TZif (RFC 8536)

@@ -65,12 +65,17 @@ public enum JobStore {
         } else {
             j.nextFireAt = previous.nextFireAt
         }
-        try db.execute("""
+        do {
+            try db.execute("""
             UPDATE jobs SET name = ?, command = ?, schedule = ?, timezone = ?, owner = ?, run_user = ?, target = ?, strategy = ?,
               concurrency = ?, max_parallel = ?, misfire = ?, timeout_s = ?, retries = ?, retry_delay_s = ?, ok_codes = ?,
               alert_level = ?, alert_to = ?, paused = ?, next_fire_at = ?, updated_at = NOW(6), updated_by = ?
             WHERE name = ?
             """, values(j) + [.text(who), .text(previous.name)])
+        } catch {
+            guard error.isDuplicateKey else { throw error }
+            throw OctoError.usage("a job named '\(j.name)' already exists")
+        }
     }
 
     /// Runs of `job` that are running now.

@@ -8,7 +8,7 @@ public enum LogPartitions {
     /// How many days ahead of today partitions are kept ready.
     public static let daysAhead = 7
 
-    /// A day partition: its name and the first UTC day it no longer holds.
+    /// A day partition: its name and the UTC day it holds.
     public struct Day: Sendable, Equatable {
         public let name: String
         /// Days since 1970-01-01 of the day this partition holds.

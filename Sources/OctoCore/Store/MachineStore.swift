@@ -16,13 +16,14 @@ public enum MachineStore {
     /// time), facts, and the given flags; flags not given keep their
     /// remembered values. Returns the row as stored.
     @discardableResult
-    public static func register(_ db: Connection, name: String, _ r: Registration, user: String) throws -> Machine {
+    /// `path` is the PATH searched for interpreters.
+    public static func register(_ db: Connection, name: String, _ r: Registration, user: String, path: String) throws -> Machine {
         let cpus = HostFacts.cpuCount()
         let load = HostFacts.loadAverages()
         let mem = HostFacts.memory()
         // Versions are asked only when the set of interpreters on PATH changed
         // since the last registration, so a registration every minute spawns nothing.
-        let onPath = HostFacts.interpretersOnPath(processEnvironment()["PATH"] ?? "/usr/bin:/bin")
+        let onPath = HostFacts.interpretersOnPath(path)
         let known = try db.query("SELECT envs_detected FROM machines WHERE name = ?", [.text(name)]).first
             .map { list(try $0.decode("envs_detected", as: String.self)) } ?? []
         let detected = known.map { String($0.split(separator: " ")[0]) } == onPath ? known : HostFacts.withVersions(onPath)

@@ -6,13 +6,14 @@ import Glibc
 public enum Zones {
     public static let directory = "/usr/share/zoneinfo"
 
-    /// True if `name` is a zone in the zoneinfo database (`Europe/London`, `UTC`, …).
-    public static func isKnown(_ name: String) -> Bool {
-        guard !name.isEmpty, name.utf8.count <= 64, !name.hasPrefix("/"), !name.contains(".."),
-              name.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || "0123456789/_+-".unicodeScalars.contains($0)) })
-        else { return false }
-        guard let head = readPrefix(directory + "/" + name, count: 4) else { return false }
-        return head == Array("TZif".utf8)
+    /// True if `name` is a zone octo can read (`Europe/London`, `UTC`, …):
+    /// the same test `Zone.named` makes, so settings and jobs agree.
+    public static func isKnown(_ name: String) -> Bool { (try? Zone.named(name)) != nil }
+
+    /// A name that can only point inside the zoneinfo directory.
+    static func isSafeName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= 64 && !name.hasPrefix("/") && !name.contains("..")
+            && name.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || "0123456789/_+-".unicodeScalars.contains($0)) }
     }
 
     /// The zone this machine runs in: `$TZ` if it names a zone, else the
@@ -32,14 +33,5 @@ public enum Zones {
             if isKnown(name) { return name }
         }
         return "UTC"
-    }
-
-    private static func readPrefix(_ path: String, count: Int) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var buf = [UInt8](repeating: 0, count: count)
-        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, count) }
-        return n == count ? buf : nil
     }
 }

@@ -45,11 +45,7 @@ struct ShEdit: OctoCommand {
         var job = old
         if let n = newName { try Job.attribute("name")!.set(&job, n) }
         try attributes.apply(to: &job)
-        do {
-            try JobStore.update(db, job, previous: old, by: context.actor, defaultZone: settings.defaultTimezone)
-        } catch let e as MariaDBError where e.isDuplicateKey {
-            throw OctoError.usage("a job named '\(job.name)' already exists")
-        }
+        try JobStore.update(db, job, previous: old, by: context.actor, defaultZone: settings.defaultTimezone)
         let saved = try JobStore.require(db, job.name)
         if global.json { try Output.json(JSON.object(saved.json(defaultZone: settings.defaultTimezone))); return }
         guard !global.quiet else { return }
