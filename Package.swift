@@ -4,6 +4,7 @@ import PackageDescription
 // Layout (see README "Code map"):
 //   CMariaDB  — system library: libmariadb through pkg-config (Debian libmariadb-dev)
 //   MariaDB   — the only target that touches the C API
+//   CGuard    — the guard process that ties a job's process group to its supervisor
 //   OctoCore  — the domain: configuration, schema, stores, schedules; no argument parsing
 //   octo      — the executable: parses, calls OctoCore, prints
 //
@@ -31,7 +32,10 @@ let package = Package(
             providers: [.apt(["libmariadb-dev"])]
         ),
         .target(name: "MariaDB", dependencies: ["CMariaDB"], swiftSettings: strict),
-        .target(name: "OctoCore", dependencies: ["MariaDB"], swiftSettings: strict),
+        // The guard process between octo and a job (fork, process group, parent death): C, because
+        // only async-signal-safe calls may follow fork() and swift-subprocess 1.0 has no pre-exec hook.
+        .target(name: "CGuard"),
+        .target(name: "OctoCore", dependencies: ["MariaDB", "CGuard"], swiftSettings: strict),
         .executableTarget(
             name: "octo",
             dependencies: [

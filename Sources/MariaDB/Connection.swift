@@ -29,7 +29,11 @@ final class Handle {
 /// including a failed connect.
 ///
 /// Every session runs in UTC (`time_zone = '+00:00'`), so `NOW(6)` and
-/// `DATETIME(6)` values are UTC instants, and in strict SQL mode.
+/// `DATETIME(6)` values are UTC instants, in strict SQL mode, and at
+/// READ COMMITTED: every statement of a transaction reads the latest committed
+/// rows (a count taken after waiting for a lock sees what the lock holder
+/// committed), and InnoDB takes no gap locks, so inserts into the queue never
+/// wait for a claim.
 ///
 /// ```swift
 /// let db = try Connection(options)
@@ -60,7 +64,10 @@ public final class Connection {
         var timeout = o.connectTimeout
         mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout)
         mysql_options(m, MYSQL_SET_CHARSET_NAME, "utf8mb4")
-        mysql_options(m, MYSQL_INIT_COMMAND, "SET time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,ERROR_FOR_DIVISION_BY_ZERO'")
+        mysql_options(m, MYSQL_INIT_COMMAND, "SET time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,ERROR_FOR_DIVISION_BY_ZERO', tx_isolation = 'READ-COMMITTED'")
+        var readTimeout = o.readTimeout
+        mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &readTimeout)
+        mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &readTimeout)
         if o.readOptionFiles {
             if let file = o.defaultsFile { mysql_options(m, MYSQL_READ_DEFAULT_FILE, file) }
             mysql_options(m, MYSQL_READ_DEFAULT_GROUP, o.group)

@@ -18,6 +18,9 @@ public struct ConnectionOptions: Sendable, CustomStringConvertible {
     public var database: String?
     /// Seconds to wait for the server to answer a connect (option files may override).
     public var connectTimeout: UInt32 = 5
+    /// Seconds a read or write on the connection may block (libmariadb may retry a read once more):
+    /// a broken network shows up as a lost connection instead of a hang.
+    public var readTimeout: UInt32 = 30
 
     public init() {}
 

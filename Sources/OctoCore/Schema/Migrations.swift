@@ -220,5 +220,20 @@ public enum Schema {
             "ALTER TABLE machines ADD COLUMN IF NOT EXISTS envs_detected VARCHAR(2048) NOT NULL DEFAULT '' AFTER envs",
             "ALTER TABLE machines ADD COLUMN IF NOT EXISTS slots_given TINYINT(1) NOT NULL DEFAULT 0 AFTER slots",
         ]),
+        Migration(version: 3, summary: "queue routing and claims: broadcast runs, eligibility on queue rows, forced runs", statements: [
+            // route_key: the machine of a broadcast (`strategy all`) run, '' otherwise; one run per
+            // (job, fire time, attempt, route_key). cursor_given: the cursor was chosen by `octo sh run --cursor`.
+            "ALTER TABLE runs ADD COLUMN IF NOT EXISTS route_key VARCHAR(64) NOT NULL DEFAULT '' AFTER attempt",
+            "ALTER TABLE runs ADD COLUMN IF NOT EXISTS cursor_given TINYINT(1) NOT NULL DEFAULT 0 AFTER cursor_in",
+            "ALTER TABLE runs ADD COLUMN IF NOT EXISTS forced TINYINT(1) NOT NULL DEFAULT 0 AFTER trigger_kind",
+            "ALTER TABLE runs DROP INDEX IF EXISTS runs_fire, ADD UNIQUE KEY runs_fire (job_id, fire_time, attempt, route_key)",
+            // concurrency checks count a job's queued and running runs through this index, not its history
+            "ALTER TABLE runs ADD KEY IF NOT EXISTS runs_job_state (job_id, state)",
+            // eligibility of an unassigned run, copied from its job (and refreshed when the job is edited),
+            // so that a claim reads the queue table alone
+            "ALTER TABLE queue ADD COLUMN IF NOT EXISTS run_user VARCHAR(64) NOT NULL DEFAULT '' AFTER machine",
+            "ALTER TABLE queue ADD COLUMN IF NOT EXISTS target VARCHAR(1024) NOT NULL DEFAULT 'any' AFTER run_user",
+            "ALTER TABLE queue ADD COLUMN IF NOT EXISTS forced TINYINT(1) NOT NULL DEFAULT 0 AFTER target",
+        ]),
     ]
 }

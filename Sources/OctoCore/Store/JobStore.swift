@@ -76,6 +76,10 @@ public enum JobStore {
             guard error.isDuplicateKey else { throw error }
             throw OctoError.usage("a job named '\(j.name)' already exists")
         }
+        if let id = previous.id {
+            j.id = id
+            try RunQueue.refreshEligibility(db, job: j)
+        }
     }
 
     /// Runs of `job` that are running now.

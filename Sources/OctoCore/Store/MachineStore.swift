@@ -52,6 +52,7 @@ public enum MachineStore {
         if r.state == "removed" {
             // its queued runs go back to any eligible machine (routing is redone by the producer)
             try db.execute("UPDATE queue SET machine = NULL WHERE machine = ?", [.text(name)])
+            try db.execute("UPDATE runs SET machine = NULL WHERE machine = ? AND state = 'queued'", [.text(name)])
         }
         return try get(db, name)!
     }

@@ -1,0 +1,31 @@
+#ifndef OCTO_GUARD_H
+#define OCTO_GUARD_H
+#include <sys/types.h>
+
+/// A job started under a guard process (see guard.c for the why).
+typedef struct {
+    pid_t guard_pid;   ///< the guard: reap it with waitpid once its status record arrived
+    int control_fd;    ///< write 'T' (SIGTERM the job's group) or 'K' (SIGKILL it); closing it kills the group
+    int status_fd;     ///< records from the guard: octo_guard_record
+    int stdout_fd;     ///< the job's stdout (read end)
+    int stderr_fd;     ///< the job's stderr (read end)
+} octo_guarded_job;
+
+/// One record on status_fd.
+typedef struct {
+    int kind;          ///< OCTO_GUARD_STARTED (value: the job's pid = its process group) or OCTO_GUARD_EXITED (value: wait status)
+    int value;
+} octo_guard_record;
+
+enum { OCTO_GUARD_STARTED = 1, OCTO_GUARD_EXITED = 2, OCTO_GUARD_EXEC_FAILED = 3 };
+
+/// Starts `path argv` with environment `envp` (all NULL-terminated) in its own
+/// process group under a guard process. Returns 0, or an errno value. All
+/// returned descriptors are close-on-exec. `grace_ms`: after the job's main
+/// process exits, how long what it left in its group gets between SIGTERM and SIGKILL.
+int octo_spawn_guarded(const char *path, char *const argv[], char *const envp[], int grace_ms, octo_guarded_job *out);
+
+/// `prctl(PR_SET_PDEATHSIG, sig)` (prctl is variadic, so Swift cannot call it).
+int octo_set_parent_death_signal(int sig);
+
+#endif

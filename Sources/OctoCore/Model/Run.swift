@@ -1,0 +1,88 @@
+import MariaDB
+
+/// One attempt at running a job: a row of `runs`.
+///
+/// ```
+/// queued ──claim──▶ running ──▶ succeeded | failed | timeout | cancelled
+///    │                 └──(lease expired)──▶ lost
+///    └──(concurrency forbids)──▶ skipped
+/// ```
+public struct Run: Sendable, Equatable {
+    public enum State: String, Sendable, CaseIterable {
+        case queued, running, succeeded, failed, timeout, cancelled, lost, skipped
+
+        /// Ended without a correct return value: alerted, and retried while attempts are left
+        /// (except `cancelled`, which a person or the `replace` policy chose).
+        public var isFailure: Bool { self == .failed || self == .timeout || self == .lost }
+        public var isFinished: Bool { self != .queued && self != .running }
+    }
+
+    /// Why the run exists: its fire came (`schedule`), a missed fire was
+    /// caught up (`catchup`), a person asked (`manual`), or an attempt failed (`retry`).
+    public enum Trigger: String, Sendable {
+        case schedule, catchup, manual, retry
+    }
+
+    public var id: Int64
+    public var jobID: Int64
+    public var jobName: String
+    /// The scheduled instant (UTC); for manual runs, when it was asked for.
+    public var fireTime: Instant
+    public var attempt: Int
+    /// The machine of a broadcast (`strategy all`) run; empty otherwise.
+    public var routeKey: String
+    public var trigger: Trigger
+    /// Started by `octo sh run --force`: ignores the job's concurrency policy.
+    public var forced: Bool
+    public var state: State
+    public var reason: String
+    /// Assigned (while queued) or running machine.
+    public var machine: String?
+    public var queuedAt: Instant
+    public var notBefore: Instant
+    public var leaseToken: String?
+    public var leaseExpiresAt: Instant?
+    public var pid: Int?
+    public var cursorIn: String?
+    public var cursorGiven: Bool
+    public var cursorOut: String?
+    public var exitCode: Int?
+    public var exitSignal: Int?
+    public var startedAt: Instant?
+    public var endedAt: Instant?
+
+    /// Seconds from start to end (nil until it has both).
+    public var duration: Double? {
+        guard let s = startedAt, let e = endedAt else { return nil }
+        return (e - s).seconds
+    }
+
+    static let columns = """
+        id, job_id, job_name, fire_time, attempt, route_key, trigger_kind, forced, state, reason, machine, queued_at,
+        not_before, lease_token, lease_expires_at, pid, cursor_in, cursor_given, cursor_out, exit_code, exit_signal,
+        started_at, ended_at
+        """
+
+    static func from(_ r: Row) throws -> Run {
+        let trigger: String = try r.decode("trigger_kind")
+        let state: String = try r.decode("state")
+        return Run(
+            id: try r.decode("id"), jobID: try r.decode("job_id"), jobName: try r.decode("job_name"),
+            fireTime: try r.decode("fire_time"), attempt: try r.decode("attempt"), routeKey: try r.decode("route_key"),
+            trigger: Trigger(rawValue: trigger) ?? .manual, forced: try r.decode("forced"),
+            state: State(rawValue: state) ?? .failed, reason: try r.decode("reason"), machine: try r.decode("machine"),
+            queuedAt: try r.decode("queued_at"), notBefore: try r.decode("not_before"),
+            leaseToken: try r.decode("lease_token"), leaseExpiresAt: try r.decode("lease_expires_at"),
+            pid: try r.decode("pid"), cursorIn: try r.decode("cursor_in"), cursorGiven: try r.decode("cursor_given"),
+            cursorOut: try r.decode("cursor_out"), exitCode: try r.decode("exit_code"), exitSignal: try r.decode("exit_signal"),
+            startedAt: try r.decode("started_at"), endedAt: try r.decode("ended_at"))
+    }
+}
+
+extension Instant {
+    /// `2026-11-21T10:00:00Z`, with microseconds only when there are some:
+    /// how fire times are shown and passed to jobs (`OCTO_FIRE_TIME`, `{fire_time}`).
+    public var fireTimeText: String {
+        utc.iso8601(fractionDigits: microsecond == 0 ? 0 : 6) + "Z"
+    }
+}

@@ -1,0 +1,322 @@
+import MariaDB
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs claimed runs under supervision, all from one thread and one
+/// connection: each job is `/bin/sh -c COMMAND` in its own process group
+/// under a guard (so it dies with this process), its stdout and stderr go
+/// line by line to the logs (stderr as `warn`), with `100 start`,
+/// `110 heartbeat` every `heartbeat` and `120 end` lines.
+///
+/// - The lease is renewed with each heartbeat, fenced by the run's token;
+///   every couple of seconds the supervisor also checks that the run is still
+///   its own. A run that is not (declared lost, killed with `octo sh kill`,
+///   replaced) has its process group terminated.
+/// - If renewing fails (database unreachable) until the lease is nearly
+///   over, the group is killed: by the time the lease lapses and another
+///   machine may retry the run, the original is gone.
+/// - Timeout: SIGTERM to the group, SIGKILL after `grace`, state `timeout`.
+/// - Completion is one fenced transaction (`RunQueue.complete`), after the
+///   run's last line is stored.
+public final class Supervisor {
+    public struct Options: Sendable {
+        public var lease: Int64
+        public var heartbeat: Int64
+        /// Seconds between SIGTERM and SIGKILL.
+        public var grace: Int64 = 5
+        /// Seconds between checks that each run is still ours.
+        public var fenceCheck: Double = 2
+        /// Environment every job starts with (the octo-specific variables are added per run).
+        public var environment: [String: String]
+        /// Called with each output line as it arrives (for `octo sh run --here --wait`).
+        public var echo: (@Sendable (LogLine, _ fromStderr: Bool) -> Void)?
+
+        public init(settings: Settings, environment: [String: String]) {
+            lease = settings.lease
+            heartbeat = settings.heartbeat
+            self.environment = environment
+        }
+    }
+
+    /// A run that ended here.
+    public struct Finished: Sendable {
+        public var claimed: RunQueue.Claimed
+        public var outcome: RunQueue.Outcome
+        /// False when the run was no longer ours at the end (killed, lost, replaced): nothing was recorded.
+        public var recorded: Bool
+    }
+
+    private enum Stop { case timeout, fenced, leaseLost }
+
+    private final class Active {
+        let claimed: RunQueue.Claimed
+        let process: GuardedProcess
+        var out = LineSplitter()
+        var err = LineSplitter()
+        let startedAt = Monotonic.seconds()
+        var nextHeartbeat: Double
+        var nextFenceCheck: Double
+        var lastRenewed: Double
+        var deadline: Double?
+        var stop: Stop?
+        var termSentAt: Double?
+        var killSent = false
+        var exitedAt: Double?
+        init(_ c: RunQueue.Claimed, _ p: GuardedProcess, heartbeat: Double, fenceCheck: Double) {
+            claimed = c
+            process = p
+            let now = Monotonic.seconds()
+            nextHeartbeat = now + heartbeat
+            nextFenceCheck = now + fenceCheck
+            lastRenewed = now
+            deadline = c.job.timeout > 0 ? now + Double(c.job.timeout) : nil
+        }
+    }
+
+    private let db: Connection
+    private let options: Options
+    private let logs: LogWriter
+    private let clock: ServerClock
+    private var active: [Active] = []
+    private var guardsToReap: [GuardedProcess] = []
+    public private(set) var finished: [Finished] = []
+
+    public init(_ db: Connection, machine: String, options: Options) throws {
+        self.db = db
+        self.options = options
+        logs = LogWriter(db, machine: machine)
+        clock = try ServerClock(db)
+        signal(SIGPIPE, SIG_IGN)
+    }
+
+    public var runningCount: Int { active.count }
+
+    /// Starts a claimed run. A run that cannot be started is completed as failed.
+    public func start(_ c: RunQueue.Claimed) throws {
+        let run = c.run
+        var env = options.environment
+        env["OCTO_JOB"] = run.jobName
+        env["OCTO_RUN_ID"] = String(run.id)
+        env["OCTO_ATTEMPT"] = String(run.attempt)
+        env["OCTO_FIRE_TIME"] = run.fireTime.fireTimeText
+        env["OCTO_CURSOR"] = run.cursorIn ?? ""
+        env["OCTO_RUN_TOKEN"] = c.token
+        log(c, .info, .start, "start: run \(run.id) of \(run.jobName), attempt \(run.attempt), \(run.trigger.rawValue) fire at \(run.fireTime.fireTimeText)")
+        do {
+            let p = try GuardedProcess(command: CommandTemplate.substitute(c.job.command), environment: env,
+                                       graceMilliseconds: Int(options.grace * 1000))
+            active.append(Active(c, p, heartbeat: Double(options.heartbeat), fenceCheck: options.fenceCheck))
+        } catch {
+            try end(c, RunQueue.Outcome(state: .failed, reason: error.message), elapsed: 0)
+        }
+    }
+
+    /// Supervises until every started run has ended. `refill` is asked for
+    /// more runs whenever it is due (`refillEvery` seconds, and when a run
+    /// ends); it returns nil when there will be no more work.
+    public func run(refillEvery: Double = 1, refill: (() throws -> [RunQueue.Claimed]?)? = nil) throws {
+        var nextRefill = refill == nil ? Double.infinity : 0
+        var refillDone = refill == nil
+        while true {
+            if !refillDone, Monotonic.seconds() >= nextRefill, let refill {
+                if let more = try refill() {
+                    for c in more { try start(c) }
+                    nextRefill = Monotonic.seconds() + refillEvery
+                } else {
+                    refillDone = true
+                }
+            }
+            if active.isEmpty && refillDone { break }
+            try step(until: refillDone ? .infinity : nextRefill)
+            if active.count < finishedBefore { nextRefill = 0 }  // a slot freed: look for work now
+            finishedBefore = active.count
+        }
+        try logs.flush()
+        for g in guardsToReap { g.reapGuard(wait: true) }
+        guardsToReap.removeAll()
+    }
+    private var finishedBefore = 0
+
+    // MARK: - One turn of the loop
+
+    private func step(until wake: Double) throws {
+        var fds: [pollfd] = []
+        var owners: [(Active, Int)] = []  // 0 stdout, 1 stderr, 2 status
+        for a in active {
+            let p = a.process
+            for (i, fd) in [p.stdoutFD, p.stderrFD, p.statusFD].enumerated() where fd >= 0 {
+                fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0))
+                owners.append((a, i))
+            }
+        }
+        let now = Monotonic.seconds()
+        var next = wake
+        for a in active {
+            next = min(next, a.nextHeartbeat, a.nextFenceCheck)
+            if let d = a.deadline, a.stop == nil { next = min(next, d) }
+            if let t = a.termSentAt, !a.killSent { next = min(next, t + Double(options.grace)) }
+            if let e = a.exitedAt { next = min(next, e + 5) }
+        }
+        if let oldest = logs.oldestPendingAt { next = min(next, Double(oldest) / 1_000_000 + 0.2) }
+        let timeout = next == .infinity ? -1 : Int32(max(0, min(60_000, (next - now) * 1000)).rounded(.up))
+        let rc = poll(&fds, nfds_t(fds.count), timeout)
+        if rc < 0 && errno != EINTR { throw OctoError.failure("poll failed: \(String(cString: strerror(errno)))") }
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        for (k, pfd) in fds.enumerated() where pfd.revents != 0 {
+            let (a, which) = owners[k]
+            if which == 2 {
+                let open = a.process.readStatus()
+                if a.exitedAt == nil && (a.process.waitStatus != nil || !open) { a.exitedAt = Monotonic.seconds() }
+                continue
+            }
+            let n = buffer.withUnsafeMutableBytes { read(pfd.fd, $0.baseAddress, $0.count) }
+            if n > 0 {
+                let lines = buffer.withUnsafeBytes { raw in
+                    which == 0 ? a.out.feed(UnsafeRawBufferPointer(rebasing: raw[0..<n])) : a.err.feed(UnsafeRawBufferPointer(rebasing: raw[0..<n]))
+                }
+                for l in lines { output(a, l.text, truncated: l.truncated, stderr: which == 1) }
+            } else if n == 0 || errno != EINTR {
+                let rest = which == 0 ? a.out.finish() : a.err.finish()
+                if let r = rest { output(a, r.text, truncated: r.truncated, stderr: which == 1) }
+                if which == 0 { a.process.closeStdout() } else { a.process.closeStderr() }
+            }
+        }
+        try timers()
+        if let oldest = logs.oldestPendingAt, Monotonic.microseconds() - oldest >= 200_000 || logs.pendingCount >= 512 {
+            try? logs.flush()  // a failed flush keeps the lines; the end of the run flushes again and reports
+        }
+        try reapEnded()
+    }
+
+    private func timers() throws {
+        let now = Monotonic.seconds()
+        for a in active where a.exitedAt == nil {
+            if let d = a.deadline, now >= d, a.stop == nil {
+                a.stop = .timeout
+                log(a.claimed, .error, nil, "timeout after \(options.timeoutText(a.claimed.job.timeout)): SIGTERM to the process group")
+                a.process.terminate()
+                a.termSentAt = now
+            }
+            if let t = a.termSentAt, !a.killSent, now >= t + Double(options.grace) {
+                log(a.claimed, .error, nil, "still running \(options.grace)s after SIGTERM: SIGKILL to the process group")
+                a.process.kill()
+                a.killSent = true
+            }
+            if now >= a.nextHeartbeat {
+                a.nextHeartbeat = now + Double(options.heartbeat)
+                log(a.claimed, .info, .heartbeat, "heartbeat: running for \(formatSeconds(now - a.startedAt))")
+                do {
+                    if try RunQueue.renew(db, runID: a.claimed.run.id, token: a.claimed.token, lease: options.lease, pid: a.process.jobPID) {
+                        a.lastRenewed = now
+                    } else {
+                        fence(a, .fenced)
+                    }
+                } catch {
+                    // the database is unreachable: keep the job while the lease holds
+                    try? db.reconnect()
+                }
+            }
+            if now >= a.nextFenceCheck {
+                a.nextFenceCheck = now + options.fenceCheck
+                if let holds = try? RunQueue.holds(db, runID: a.claimed.run.id, token: a.claimed.token), !holds {
+                    fence(a, .fenced)
+                }
+            }
+            if a.stop != .leaseLost, a.stop != .fenced, now - a.lastRenewed > Double(options.lease) - min(Double(options.heartbeat), Double(options.lease) / 4) {
+                a.stop = .leaseLost
+                log(a.claimed, .error, nil, "could not renew the lease for \(formatSeconds(now - a.lastRenewed)): SIGKILL to the process group")
+                a.process.kill()
+                a.killSent = true
+                a.termSentAt = now
+            }
+        }
+    }
+
+    private func fence(_ a: Active, _ why: Stop) {
+        guard a.stop != .fenced else { return }
+        a.stop = why
+        log(a.claimed, .warn, nil, "run \(a.claimed.run.id) is no longer this machine's (killed, lost or replaced): SIGTERM to the process group")
+        a.process.terminate()
+        a.termSentAt = Monotonic.seconds()
+    }
+
+    private func reapEnded() throws {
+        let now = Monotonic.seconds()
+        var still: [Active] = []
+        for a in active {
+            let p = a.process
+            let outputsClosed = p.stdoutFD < 0 && p.stderrFD < 0
+            guard let exited = a.exitedAt, outputsClosed || now >= exited + 5 else { still.append(a); continue }
+            // leftovers may still hold the pipes: the guard is clearing them; stop reading
+            if let r = a.out.finish() { output(a, r.text, truncated: r.truncated, stderr: false) }
+            if let r = a.err.finish() { output(a, r.text, truncated: r.truncated, stderr: true) }
+            p.closeStdout(); p.closeStderr()
+            try end(a.claimed, outcome(of: a), elapsed: now - a.startedAt, fenced: a.stop == .fenced)
+            p.closeAll()
+            if !p.reapGuard(wait: false) { guardsToReap.append(p) }
+        }
+        active = still
+    }
+
+    private func outcome(of a: Active) -> RunQueue.Outcome {
+        let p = a.process
+        let code = p.waitStatus.flatMap(WaitStatus.exitCode)
+        let sig = p.waitStatus.flatMap(WaitStatus.signal)
+        if let e = p.execError {
+            return .init(state: .failed, exitCode: code, reason: "cannot run /bin/sh: \(String(cString: strerror(e)))")
+        }
+        switch a.stop {
+        case .timeout:
+            return .init(state: .timeout, exitCode: code, signal: sig, reason: "timed out after \(options.timeoutText(a.claimed.job.timeout))")
+        case .leaseLost:
+            return .init(state: .lost, exitCode: code, signal: sig, reason: "killed: the lease could not be renewed")
+        case .fenced:
+            return .init(state: .cancelled, exitCode: code, signal: sig, reason: "stopped: no longer this machine's run")
+        case nil:
+            if let sig { return .init(state: .failed, signal: sig, reason: "killed by \(signalName(sig))") }
+            let c = code ?? -1
+            if a.claimed.job.accepts(exitCode: c) { return .init(state: .succeeded, exitCode: c) }
+            return .init(state: .failed, exitCode: c, reason: "exit code \(c) is not accepted (ok_codes \(a.claimed.job.okCodes.map(String.init).joined(separator: ",")))")
+        }
+    }
+
+    private func end(_ c: RunQueue.Claimed, _ o: RunQueue.Outcome, elapsed: Double, fenced: Bool = false) throws {
+        var what = o.exitCode.map { "exit \($0)" } ?? o.signal.map { "signal \($0) (\(signalName($0)))" } ?? "no exit status"
+        if o.exitCode != nil, let s = o.signal { what += ", signal \(s)" }
+        let level: LogLevel = o.state == .succeeded ? .info : .error
+        log(c, level, .end, "end: \(o.state.rawValue), \(what) after \(formatSeconds(elapsed))" + (o.reason.isEmpty ? "" : " — \(o.reason)"))
+        try db.retrying(.completion) { _ in try logs.flush() }
+        var recorded = false
+        if !fenced {
+            recorded = try db.retrying(.completion) { db in try RunQueue.complete(db, c, o) }
+        }
+        finished.append(Finished(claimed: c, outcome: o, recorded: recorded))
+    }
+
+    private func output(_ a: Active, _ text: String, truncated: Bool, stderr: Bool) {
+        var line = LogLine(loggedAt: clock.now(), jobName: a.claimed.run.jobName, runID: a.claimed.run.id,
+                           level: stderr ? .warn : .info, content: text)
+        line.truncated = truncated
+        logs.append(line)
+        options.echo?(line, stderr)
+    }
+
+    private func log(_ c: RunQueue.Claimed, _ level: LogLevel, _ code: LogCode?, _ text: String) {
+        logs.append(LogLine(loggedAt: clock.now(), jobName: c.run.jobName, runID: c.run.id, level: level, code: code, content: text))
+    }
+}
+
+extension Supervisor.Options {
+    func timeoutText(_ seconds: Int64) -> String { Durations.format(seconds) }
+}
+
+func formatSeconds(_ s: Double) -> String {
+    s < 10 ? String(Double(Int(s * 1000)) / 1000) + "s" : String(Int(s.rounded())) + "s"
+}
+
+extension RetryPolicy {
+    /// For a run's last writes: rides out a database outage of about half a minute.
+    static let completion = RetryPolicy(attempts: 12, baseDelay: .milliseconds(100), maxDelay: .seconds(5))
+}

@@ -1,0 +1,353 @@
+import MariaDB
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `runs` and `queue` tables: enqueueing, claiming, leases, completion,
+/// retries, lost runs, kills.
+///
+/// Safe on any number of machines at once:
+/// - enqueueing is idempotent through `UNIQUE(job, fire time, attempt, route key)`;
+/// - a claim locks the machine's row (its slots), then queue rows with
+///   `FOR UPDATE SKIP LOCKED` (no run goes to two machines), then the jobs'
+///   rows in ascending id (a job's running count is checked and raised by one
+///   lock holder at a time, so `forbid`/`queue` runs never overlap);
+/// - every write about a running run names its lease token (fencing).
+///
+/// Lock order, everywhere: machine row, queue rows, job rows (ascending id),
+/// run rows. Sessions run at READ COMMITTED (see `Connection`).
+public enum RunQueue {
+
+    // MARK: - Enqueue
+
+    /// What to put in the queue.
+    public struct NewRun: Sendable {
+        public var fireTime: Instant
+        public var trigger: Run.Trigger
+        public var attempt: Int = 1
+        public var route: Routing.Route = .anyone
+        /// nil: now.
+        public var notBefore: Instant?
+        public var cursor: String?
+        public var forced = false
+        public var state: Run.State = .queued
+        public var reason = ""
+
+        public init(fireTime: Instant, trigger: Run.Trigger) { (self.fireTime, self.trigger) = (fireTime, trigger) }
+    }
+
+    /// Inserts a run (and its queue row when queued). Returns its id, or nil
+    /// if that (job, fire time, attempt, route) already exists: enqueueing twice is harmless.
+    @discardableResult
+    public static func enqueue(_ db: Connection, job: Job, _ r: NewRun) throws -> Int64? {
+        let result: QueryResult
+        do {
+            result = try db.query("""
+                INSERT INTO runs (job_id, job_name, fire_time, attempt, route_key, trigger_kind, forced, state, reason, machine,
+                  queued_at, not_before, cursor_in, cursor_given, ended_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NOW(6), COALESCE(?, NOW(6)), ?, ?, IF(? = 'queued', NULL, NOW(6)))
+                """, [.int(job.id!), .text(job.name), .instant(r.fireTime), .int(Int64(r.attempt)), .text(r.route.routeKey),
+                      .text(r.trigger.rawValue), .int(r.forced ? 1 : 0), .text(r.state.rawValue), .text(r.reason),
+                      r.route.machine.map(Value.text) ?? .null, r.notBefore.map(Value.instant) ?? .null,
+                      r.cursor.map(Value.text) ?? .null, .int(r.cursor == nil ? 0 : 1), .text(r.state.rawValue)])
+        } catch {
+            guard error.isDuplicateKey else { throw error }
+            return nil
+        }
+        let id = Int64(result.lastInsertID)
+        if r.state == .queued {
+            try db.execute("""
+                INSERT INTO queue (run_id, job_id, machine, run_user, target, forced, not_before)
+                SELECT id, job_id, machine, ?, ?, forced, not_before FROM runs WHERE id = ?
+                """, [.text(job.user), .text(job.target), .int(id)])
+        }
+        return id
+    }
+
+    /// Keeps queued runs' eligibility in step with an edited job.
+    public static func refreshEligibility(_ db: Connection, job: Job) throws {
+        try db.execute("UPDATE queue SET run_user = ?, target = ? WHERE job_id = ?", [.text(job.user), .text(job.target), .int(job.id!)])
+    }
+
+    /// Active and recently seen machines, by name, with their running counts.
+    public static func liveMachines(_ db: Connection, ttl: Int64) throws -> [LiveMachine] {
+        var running: [String: Int] = [:]
+        for row in try db.query("SELECT machine, COUNT(*) AS n FROM runs WHERE state = 'running' GROUP BY machine").rows {
+            if let m: String = try row.decode("machine") { running[m] = try row.decode("n") }
+        }
+        return try db.query("""
+            SELECT name, groups_list, unix_user, slots, cpus, load1 FROM machines
+            WHERE state = 'active' AND last_seen >= NOW(6) - INTERVAL ? SECOND ORDER BY name
+            """, [.int(ttl)]).rows.map { row in
+            let name: String = try row.decode("name")
+            return LiveMachine(name: name, groups: MachineStore.list(try row.decode("groups_list")),
+                               unixUser: try row.decode("unix_user"), slots: try row.decode("slots"),
+                               cpus: try row.decode("cpus"), load1: try row.decode("load1"), running: running[name] ?? 0)
+        }
+    }
+
+    /// Runs of a job that are queued or running.
+    public static func activeRuns(_ db: Connection, jobID: Int64) throws -> [Run] {
+        try db.query("SELECT \(Run.columns) FROM runs WHERE job_id = ? AND state IN ('queued', 'running') ORDER BY id",
+                     [.int(jobID)]).rows.map(Run.from)
+    }
+
+    // MARK: - Claim
+
+    /// A run this machine claimed, with what the supervisor needs.
+    public struct Claimed: Sendable {
+        public var run: Run
+        public var job: Job
+        public var token: String
+    }
+
+    /// Claims up to `limit` runs for `machine` (further limited by its free
+    /// slots unless `onlyRun` names the one run to take), marks them running
+    /// with a fresh lease token each and a lease of `lease` seconds, and
+    /// returns them. A machine that is not active claims nothing.
+    public static func claim(_ db: Connection, machine: String, limit: Int, lease: Int64, onlyRun: Int64? = nil) throws -> [Claimed] {
+        try db.transaction { () throws -> [Claimed] in
+            guard let m = try db.query("SELECT state, slots, groups_list, unix_user FROM machines WHERE name = ? FOR UPDATE",
+                                       [.text(machine)]).first,
+                  try m.decode("state", as: String.self) == "active" else { return [] }
+            var free = limit
+            if onlyRun == nil {
+                let inUse: Int = try db.query("SELECT COUNT(*) AS n FROM runs WHERE state = 'running' AND machine = ?",
+                                              [.text(machine)]).first!.decode("n")
+                free = min(limit, try m.decode("slots", as: Int.self) - inUse)
+            }
+            guard free > 0 else { return [] }
+            let eligibleSQL = """
+                (machine = ? OR (machine IS NULL AND (run_user = '' OR run_user = ?)
+                  AND (target = 'any' OR FIND_IN_SET(?, target) > 0
+                       OR (target LIKE 'group:%' AND FIND_IN_SET(SUBSTRING(target, 7), ?) > 0))))
+                """
+            let eligibleValues: [Value] = [.text(machine), .text(try m.decode("unix_user")), .text(machine), .text(try m.decode("groups_list"))]
+            let candidates: [Row]
+            if let only = onlyRun {
+                candidates = try db.query("SELECT run_id, job_id FROM queue WHERE run_id = ? FOR UPDATE SKIP LOCKED", [.int(only)]).rows
+            } else {
+                candidates = try db.query("""
+                    SELECT run_id, job_id FROM queue WHERE not_before <= NOW(6) AND \(eligibleSQL)
+                    ORDER BY not_before, run_id LIMIT ? FOR UPDATE SKIP LOCKED
+                    """, eligibleValues + [.int(Int64(free * 4 + 8))]).rows
+            }
+            var byJob: [Int64: [Int64]] = [:]
+            for c in candidates { byJob[try c.decode("job_id"), default: []].append(try c.decode("run_id")) }
+            var claimed: [Claimed] = []
+            for jobID in byJob.keys.sorted() where claimed.count < free {
+                guard let jr = try db.query(JobStore.selectJobs + " WHERE id = ? FOR UPDATE", [.int(jobID)]).first else { continue }
+                let job = try JobStore.job(from: jr)
+                var running: Int = try db.query("SELECT COUNT(*) AS n FROM runs WHERE job_id = ? AND state = 'running'",
+                                                [.int(jobID)]).first!.decode("n")
+                let cap = switch job.concurrency {
+                    case "allow": max(1, job.maxParallel)
+                    case "replace": Int.max
+                    default: 1
+                }
+                for runID in byJob[jobID]! where claimed.count < free {
+                    guard let rr = try db.query("SELECT \(Run.columns) FROM runs WHERE id = ?", [.int(runID)]).first else { continue }
+                    let run = try Run.from(rr)
+                    if !run.forced && running >= cap {
+                        if job.concurrency == "forbid" && (run.trigger == .schedule || run.trigger == .catchup) {
+                            try finishQueued(db, runID, state: .skipped, reason: "a run of this job was running (concurrency forbid)")
+                        }
+                        continue
+                    }
+                    let token = newToken()
+                    let n = try db.execute("""
+                        UPDATE runs SET state = 'running', machine = ?, lease_token = ?,
+                          lease_expires_at = NOW(6) + INTERVAL ? SECOND, started_at = NOW(6),
+                          cursor_in = IF(cursor_given, cursor_in, (SELECT c.value FROM cursors c WHERE c.job_name = runs.job_name))
+                        WHERE id = ? AND state = 'queued'
+                        """, [.text(machine), .text(token), .int(lease), .int(runID)])
+                    try db.execute("DELETE FROM queue WHERE run_id = ?", [.int(runID)])
+                    guard n == 1 else { continue }
+                    let fresh = try Run.from(db.query("SELECT \(Run.columns) FROM runs WHERE id = ?", [.int(runID)]).first!)
+                    claimed.append(Claimed(run: fresh, job: job, token: token))
+                    running += 1
+                }
+            }
+            return claimed
+        }
+    }
+
+    /// Queued runs `machine` could take, now or later (for `consume --wait`).
+    public static func waitingWork(_ db: Connection, machine: String) throws -> Int {
+        guard let m = try db.query("SELECT state, groups_list, unix_user FROM machines WHERE name = ?", [.text(machine)]).first,
+              try m.decode("state", as: String.self) == "active" else { return 0 }
+        return try db.query("""
+            SELECT COUNT(*) AS n FROM queue WHERE (machine = ? OR (machine IS NULL AND (run_user = '' OR run_user = ?)
+              AND (target = 'any' OR FIND_IN_SET(?, target) > 0
+                   OR (target LIKE 'group:%' AND FIND_IN_SET(SUBSTRING(target, 7), ?) > 0))))
+            """, [.text(machine), .text(try m.decode("unix_user")), .text(machine), .text(try m.decode("groups_list"))]).first!.decode("n")
+    }
+
+    static func newToken() -> String {
+        // SystemRandomNumberGenerator reads getrandom(2): unpredictable, so a token cannot be guessed
+        let bytes = (0..<16).map { _ in UInt8.random(in: 0...255) }
+        let hex = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        for b in bytes { out.append(hex[Int(b >> 4)]); out.append(hex[Int(b & 15)]) }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    // MARK: - Leases and completion
+
+    /// Extends a running run's lease, fenced by its token. False means the
+    /// run is no longer this holder's (lost, killed, replaced): stop it.
+    /// Also records the job's pid.
+    public static func renew(_ db: Connection, runID: Int64, token: String, lease: Int64, pid: Int32? = nil) throws -> Bool {
+        try db.execute("""
+            UPDATE runs SET lease_expires_at = NOW(6) + INTERVAL ? SECOND, pid = COALESCE(?, pid)
+            WHERE id = ? AND lease_token = ? AND state = 'running'
+            """, [.int(lease), pid.map { .int(Int64($0)) } ?? .null, .int(runID), .text(token)]) == 1
+    }
+
+    /// True while the run is running under this token (a read, no write).
+    public static func holds(_ db: Connection, runID: Int64, token: String) throws -> Bool {
+        try db.query("SELECT state, lease_token FROM runs WHERE id = ?", [.int(runID)]).first.map { row in
+            try row.decode("state", as: String.self) == "running" && row.decode("lease_token", as: String?.self) == token
+        } ?? false
+    }
+
+    /// How a supervised run ended.
+    public struct Outcome: Sendable, Equatable {
+        public var state: Run.State
+        public var exitCode: Int?
+        public var signal: Int?
+        public var reason: String
+        public init(state: Run.State, exitCode: Int? = nil, signal: Int? = nil, reason: String = "") {
+            (self.state, self.exitCode, self.signal, self.reason) = (state, exitCode, signal, reason)
+        }
+    }
+
+    /// Records a run's end in one fenced transaction — state, exit code or
+    /// signal, end time, the cursor it left — and queues a retry when it
+    /// failed with attempts left. Returns false (and writes nothing) when the
+    /// token no longer holds the run.
+    @discardableResult
+    public static func complete(_ db: Connection, _ claimed: Claimed, _ outcome: Outcome) throws -> Bool {
+        try db.transaction { () throws -> Bool in
+            let n = try db.execute("""
+                UPDATE runs SET state = ?, exit_code = ?, exit_signal = ?, reason = ?, ended_at = NOW(6), lease_expires_at = NULL,
+                  cursor_out = (SELECT c.value FROM cursors c WHERE c.job_name = runs.job_name AND c.updated_run = runs.id)
+                WHERE id = ? AND lease_token = ? AND state = 'running'
+                """, [.text(outcome.state.rawValue), outcome.exitCode.map { .int(Int64($0)) } ?? .null,
+                      outcome.signal.map { .int(Int64($0)) } ?? .null, .text(outcome.reason),
+                      .int(claimed.run.id), .text(claimed.token)])
+            guard n == 1 else { return false }
+            if outcome.state.isFailure { try retryIfAttemptsLeft(db, claimed.run) }
+            return true
+        }
+    }
+
+    /// Queues attempt + 1 of a failed run if its job allows more attempts,
+    /// after the job's retry delay. Broadcast runs retry on their machine.
+    static func retryIfAttemptsLeft(_ db: Connection, _ run: Run) throws {
+        guard let jr = try db.query(JobStore.selectJobs + " WHERE id = ?", [.int(run.jobID)]).first else { return }
+        let job = try JobStore.job(from: jr)
+        guard run.attempt <= job.retries else { return }
+        var next = NewRun(fireTime: run.fireTime, trigger: .retry)
+        next.attempt = run.attempt + 1
+        next.forced = run.forced
+        next.cursor = run.cursorGiven ? run.cursorIn : nil
+        let now = try JobStore.serverNow(db)
+        next.notBefore = now + .seconds(job.retryDelay)
+        if run.routeKey.isEmpty {
+            let settings = try SettingsStore.load(db)
+            next.route = Routing.routes(for: job, live: try liveMachines(db, ttl: settings.machineTTL)).first ?? .anyone
+        } else {
+            next.route = Routing.Route(machine: run.routeKey, routeKey: run.routeKey)
+        }
+        try enqueue(db, job: job, next)
+    }
+
+    /// Ends a queued run without running it.
+    static func finishQueued(_ db: Connection, _ runID: Int64, state: Run.State, reason: String) throws {
+        try db.execute("UPDATE runs SET state = ?, reason = ?, ended_at = NOW(6) WHERE id = ? AND state = 'queued'",
+                       [.text(state.rawValue), .text(reason), .int(runID)])
+        try db.execute("DELETE FROM queue WHERE run_id = ?", [.int(runID)])
+    }
+
+    // MARK: - Lost runs
+
+    /// Running runs whose lease lapsed (their machine died or lost the
+    /// network) become `lost` and are retried per their job's policy. Safe
+    /// from any number of processes: each run is taken by one sweeper
+    /// (`SKIP LOCKED`) and changed only if it is still running and lapsed.
+    /// Returns the runs it marked lost.
+    @discardableResult
+    public static func sweepLost(_ db: Connection) throws -> [Run] {
+        var lost: [Run] = []
+        while true {
+            let batch = try db.retrying { db in
+                try db.transaction { () throws -> [Run] in
+                    let rows = try db.query("""
+                        SELECT \(Run.columns) FROM runs WHERE state = 'running' AND lease_expires_at < NOW(6)
+                        ORDER BY lease_expires_at LIMIT 100 FOR UPDATE SKIP LOCKED
+                        """).rows
+                    var marked: [Run] = []
+                    for row in rows {
+                        var run = try Run.from(row)
+                        let n = try db.execute("""
+                            UPDATE runs SET state = 'lost', ended_at = NOW(6),
+                              reason = CONCAT('lease expired: machine ', COALESCE(machine, '?'), ' stopped renewing it')
+                            WHERE id = ? AND state = 'running' AND lease_expires_at < NOW(6)
+                            """, [.int(run.id)])
+                        guard n == 1 else { continue }
+                        run.state = .lost
+                        try retryIfAttemptsLeft(db, run)
+                        marked.append(run)
+                    }
+                    return marked
+                }
+            }
+            lost += batch
+            if batch.count < 100 { return lost }
+        }
+    }
+
+    // MARK: - Kill, history
+
+    /// Cancels a run (if queued or running) or every active run of a job.
+    /// A running run's supervisor sees its token fail at its next check and
+    /// stops the process group; a killed run is never retried. Returns the
+    /// runs cancelled.
+    public static func kill(_ db: Connection, runID: Int64? = nil, jobID: Int64? = nil, by who: String) throws -> [Run] {
+        try db.transaction { () throws -> [Run] in
+            let rows: [Row]
+            if let r = runID {
+                rows = try db.query("SELECT \(Run.columns) FROM runs WHERE id = ? AND state IN ('queued', 'running') FOR UPDATE", [.int(r)]).rows
+            } else {
+                rows = try db.query("SELECT \(Run.columns) FROM runs WHERE job_id = ? AND state IN ('queued', 'running') FOR UPDATE",
+                                    [.int(jobID!)]).rows
+            }
+            let runs = try rows.map(Run.from)
+            for run in runs {
+                try cancel(db, run.id, reason: "killed by \(who)")
+            }
+            return runs
+        }
+    }
+
+    /// Cancels one queued or running run.
+    static func cancel(_ db: Connection, _ runID: Int64, reason: String) throws {
+        try db.execute("""
+            UPDATE runs SET state = 'cancelled', reason = ?, ended_at = NOW(6), lease_expires_at = NULL
+            WHERE id = ? AND state IN ('queued', 'running')
+            """, [.text(reason), .int(runID)])
+        try db.execute("DELETE FROM queue WHERE run_id = ?", [.int(runID)])
+    }
+
+    public static func get(_ db: Connection, _ runID: Int64) throws -> Run? {
+        try db.query("SELECT \(Run.columns) FROM runs WHERE id = ?", [.int(runID)]).first.map(Run.from)
+    }
+
+    /// A job's latest runs, newest first.
+    public static func history(_ db: Connection, job: String, limit: Int) throws -> [Run] {
+        try db.query("SELECT \(Run.columns) FROM runs WHERE job_name = ? ORDER BY id DESC LIMIT ?",
+                     [.text(job), .int(Int64(limit))]).rows.map(Run.from)
+    }
+}

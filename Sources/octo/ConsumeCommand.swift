@@ -1,0 +1,85 @@
+import ArgumentParser
+import MariaDB
+import OctoCore
+
+struct Consume: OctoCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Claim runs for this machine up to its free slots and run each under supervision.",
+        discussion: """
+            Run from cron every minute after `octo produce`. Returns when the runs it claimed are done. \
+            Exit 0 when they all succeeded (or there was nothing to do), 1 when one failed. \
+            Also marks runs whose lease lapsed as lost (and queues their retries).
+            """
+    )
+    @Option(help: "Claim at most this many runs in all.") var max: Int?
+    @Flag(help: "Keep claiming new work until none is left for this machine (queued runs waiting for their time included).")
+    var wait = false
+    @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        if let max, max < 1 { throw ValidationError("invalid max '\(max)': expected a whole number of at least 1") }
+    }
+
+    func run(_ context: Context) throws {
+        let db = try context.database()
+        let settings = try context.settings()
+        let machine = context.config.machine
+        if try MachineStore.get(db, machine) == nil {
+            // first minute on a new machine: consume may run before register
+            let path = context.environment["PATH"] ?? "/usr/bin:/bin"
+            _ = try db.retrying { db in try MachineStore.register(db, name: machine, .init(), user: currentUserName(), path: path) }
+        }
+        try RunQueue.sweepLost(db)
+        let supervisor = try Supervisor(db, machine: machine, options: context.supervisorOptions(settings))
+        var claimedSoFar = 0
+        var first = true
+        let wait = self.wait, max = self.max
+        try supervisor.run { () throws -> [RunQueue.Claimed]? in
+            let room = max.map { $0 - claimedSoFar } ?? Int.max
+            guard room > 0, first || wait else { return nil }
+            first = false
+            let claimed = try db.retrying { db in try RunQueue.claim(db, machine: machine, limit: room, lease: settings.lease) }
+            claimedSoFar += claimed.count
+            if claimed.isEmpty && supervisor.runningCount == 0 {
+                guard wait, try RunQueue.waitingWork(db, machine: machine) > 0 else { return nil }
+            }
+            return claimed
+        }
+        try report(supervisor.finished)
+    }
+
+    func report(_ finished: [Supervisor.Finished]) throws {
+        if global.json {
+            try Output.json(JSON.array(finished.map { f in
+                .object(["run": .int(f.claimed.run.id), "job": .string(f.claimed.run.jobName), "attempt": .int(Int64(f.claimed.run.attempt)),
+                         "state": .string(f.outcome.state.rawValue), "exit_code": f.outcome.exitCode.map { .int(Int64($0)) } ?? .null,
+                         "signal": f.outcome.signal.map { .int(Int64($0)) } ?? .null, "reason": .string(f.outcome.reason),
+                         "recorded": .bool(f.recorded)])
+            }))
+        } else if global.verbose {
+            for f in finished { Output.line("run \(f.claimed.run.id) of \(f.claimed.run.jobName): \(f.outcome.state.rawValue)") }
+        }
+        let failed = finished.filter { $0.outcome.state != .succeeded }
+        if !failed.isEmpty {
+            if !global.quiet {
+                for f in failed {
+                    Output.error("run \(f.claimed.run.id) of \(f.claimed.run.jobName) \(f.outcome.state.rawValue)" + (f.outcome.reason.isEmpty ? "" : ": \(f.outcome.reason)"))
+                }
+            }
+            Output.flush()
+            throw ExitCode(1)
+        }
+    }
+}
+
+extension Context {
+    /// How jobs started from this process run: octo's environment, plus
+    /// what a job needs to call octo back (`octo cursor set`, `octo logger`)
+    /// with the same database and machine.
+    func supervisorOptions(_ settings: Settings) -> Supervisor.Options {
+        var env = environment
+        env["OCTO_MACHINE"] = config.machine
+        if let f = config.connection.defaultsFile { env["OCTO_DEFAULTS_FILE"] = f }
+        return Supervisor.Options(settings: settings, environment: env)
+    }
+}
