@@ -1,0 +1,60 @@
+import MariaDB
+
+extension RunQueue {
+    /// The longest cursor value, in bytes.
+    public static let maxCursorBytes = 1024
+
+    /// Checks a cursor value: at most 1 KiB of text without NUL bytes.
+    public static func checkCursor(_ value: String) throws(OctoError) {
+        guard value.utf8.count <= maxCursorBytes, !value.utf8.contains(0) else {
+            throw OctoError.invalid("cursor", value, expected: "text of at most \(maxCursorBytes) bytes without NUL bytes")
+        }
+    }
+
+    /// Queues a manual run of `job` now (`octo sh run`): the schedule and the
+    /// paused flag do not matter; the concurrency policy does unless `force`
+    /// (`forbid` refuses while a run is queued or running, `replace` cancels
+    /// them, `queue` and `allow` wait their turn at claim time). `machine`
+    /// assigns it; otherwise the job's routing decides (a broadcast job gets
+    /// one run per live machine). Returns the queued runs' ids.
+    public static func runNow(_ db: Connection, job: Job, settings: Settings, cursor: String?, machine: String?,
+                              force: Bool, by who: String) throws -> [Int64] {
+        let live = machine == nil ? try liveMachines(db, ttl: settings.machineTTL) : []
+        return try db.retrying { db in
+            try db.transaction { () throws -> [Int64] in
+                // the job's row lock orders this against producers and claims of the same job
+                guard try db.query("SELECT id FROM jobs WHERE id = ? FOR UPDATE", [.int(job.id!)]).first != nil else {
+                    throw OctoError.usage("no job named '\(job.name.quotedForMessage)'")
+                }
+                if !force {
+                    let active = try activeRuns(db, jobID: job.id!)
+                    if job.concurrency == "forbid", let a = active.first {
+                        throw OctoError.failure("job \(job.name) has run \(a.id) \(a.state.rawValue) (concurrency forbid); wait, kill it, or use --force")
+                    }
+                    if job.concurrency == "replace" {
+                        for a in active { try cancel(db, a.id, reason: "replaced by a manual run by \(who) (concurrency replace)") }
+                    }
+                }
+                let now = try JobStore.serverNow(db)
+                let routes = machine.map { [Routing.Route(machine: $0)] } ?? Routing.routes(for: job, live: live)
+                var ids: [Int64] = []
+                for route in routes {
+                    var r = NewRun(fireTime: now, trigger: .manual)
+                    r.route = route
+                    r.cursor = cursor
+                    r.forced = force
+                    if let id = try enqueue(db, job: job, r) { ids.append(id) }
+                }
+                return ids
+            }
+        }
+    }
+
+    /// A run's log lines after line id `after`, oldest first (for `octo sh run --wait`).
+    public static func logLines(_ db: Connection, runID: Int64, after: Int64) throws -> [(id: Int64, level: String, code: Int?, content: String)] {
+        try db.query("SELECT id, level, code, content FROM logs WHERE run_id = ? AND id > ? ORDER BY id",
+                     [.int(runID), .int(after)]).rows.map { r in
+            (try r.decode("id"), try r.decode("level"), try r.decode("code"), try r.decode("content"))
+        }
+    }
+}

@@ -1,0 +1,192 @@
+import ArgumentParser
+import MariaDB
+import OctoCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct ShRun: OctoCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run", abstract: "Run a job now: ignores its schedule and pause, respects its concurrency unless --force.",
+        discussion: """
+            Without --here the run is queued for the fleet (`octo consume` on an eligible machine takes it). \
+            --here runs it on this machine at once; --wait streams its output and exits with its exit code \
+            (128+N when killed by signal N, 1 when it timed out, was lost or cancelled).
+            """)
+    @Argument(help: "The job to run.") var name: String
+    @Option(help: ArgumentHelp("Cursor value for this run instead of the job's cursor.", valueName: "value")) var cursor: String?
+    @Option(help: ArgumentHelp("Run it on this machine (queued for that machine's consume).", valueName: "machine")) var on: String?
+    @Flag(help: "Ignore the job's concurrency policy.") var force = false
+    @Flag(help: "Wait for the run, stream its output, exit with its exit code.") var wait = false
+    @Flag(help: "Run it here, now, under this process's supervision.") var here = false
+    @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        if here && on != nil { throw ValidationError("--here and --on exclude each other") }
+        if let on, !Names.isValidName(on) { throw ValidationError("invalid machine '\(on.quotedForMessage)': expected \(Names.nameRule)") }
+        if let cursor { try RunQueue.checkCursor(cursor) }
+    }
+
+    func run(_ context: Context) throws {
+        let db = try context.database()
+        let settings = try context.settings()
+        let job = try JobStore.require(db, name)
+        let me = context.config.machine
+        if let on, try MachineStore.get(db, on) == nil { throw OctoError.usage("no machine named '\(on)' (see octo sh machines)") }
+        if here, try MachineStore.get(db, me) == nil {
+            _ = try db.retrying { db in
+                try MachineStore.register(db, name: me, .init(), user: currentUserName(), path: context.environment["PATH"] ?? "/usr/bin:/bin")
+            }
+        }
+        let ids = try RunQueue.runNow(db, job: job, settings: settings, cursor: cursor, machine: here ? me : on,
+                                      force: force, by: context.actor)
+        guard let id = ids.first else { throw OctoError.failure("the run was not queued") }
+        if global.json && !wait && !here {
+            try Output.json(JSON.object(["runs": .array(ids.map(JSON.int)), "job": .string(job.name)]))
+            return
+        }
+        if !global.quiet && !wait { Output.line("queued run\(ids.count > 1 ? "s" : "") \(ids.map(String.init).joined(separator: ", ")) of \(job.name)") }
+        if here { return try runHere(context, db, settings, id) }
+        if wait { return try follow(db, id) }
+    }
+
+    /// Claims the run (waiting for its turn if the job's concurrency says so) and supervises it.
+    private func runHere(_ context: Context, _ db: Connection, _ settings: Settings, _ id: Int64) throws {
+        var options = context.supervisorOptions(settings)
+        if wait {
+            options.echo = { line, fromStderr in
+                if fromStderr { Output.writeStderr(line.content + "\n") } else { print(line.content) }
+            }
+        }
+        let supervisor = try Supervisor(db, machine: context.config.machine, options: options)
+        var claimed = false
+        try supervisor.run(refillEvery: 0.5) { () throws -> [RunQueue.Claimed]? in
+            if claimed { return nil }
+            let c = try db.retrying { db in try RunQueue.claim(db, machine: context.config.machine, limit: 1, lease: settings.lease, onlyRun: id) }
+            if !c.isEmpty { claimed = true; return c }
+            guard let r = try RunQueue.get(db, id), r.state == .queued else { return nil }
+            return []
+        }
+        Output.flush()
+        guard let f = supervisor.finished.first else {
+            let r = try RunQueue.get(db, id)
+            throw OctoError.failure("run \(id) was not run here: it is \(r?.state.rawValue ?? "gone")" + (r.map { $0.reason.isEmpty ? "" : " (\($0.reason))" } ?? ""))
+        }
+        if !global.quiet && !wait { Output.line("run \(id): \(f.outcome.state.rawValue)" + (f.outcome.reason.isEmpty ? "" : " — \(f.outcome.reason)")) }
+        try exit(f.outcome.state, code: f.outcome.exitCode, signal: f.outcome.signal)
+    }
+
+    /// Streams the run's log until it ends, then exits with its exit code.
+    private func follow(_ db: Connection, _ id: Int64) throws {
+        var last: Int64 = 0
+        while true {
+            let run = try db.retrying { db in try RunQueue.get(db, id) }
+            for line in try RunQueue.logLines(db, runID: id, after: last) {
+                last = line.id
+                if line.code == nil { print(line.content) } else if global.verbose { Output.writeStderr(line.content + "\n") }
+            }
+            Output.flush()
+            guard let run else { throw OctoError.failure("run \(id) disappeared") }
+            if run.state.isFinished {
+                // lines written just before the end are already stored: completion follows the last flush
+                for line in try RunQueue.logLines(db, runID: id, after: last) where line.code == nil { print(line.content) }
+                Output.flush()
+                if run.state != .succeeded && !global.quiet {
+                    Output.error("run \(id) \(run.state.rawValue)" + (run.reason.isEmpty ? "" : ": \(run.reason)"))
+                }
+                try exit(run.state, code: run.exitCode, signal: run.exitSignal)
+                return
+            }
+            usleep(200_000)
+        }
+    }
+
+    private func exit(_ state: Run.State, code: Int?, signal: Int?) throws {
+        if wait {
+            if let code { if code != 0 { throw ExitCode(Int32(code)) }; return }
+            if let signal { throw ExitCode(Int32(128 + signal)) }
+            if state != .succeeded { throw ExitCode(1) }
+        } else if state != .succeeded {
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct ShKill: OctoCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kill", abstract: "Cancel a run (by id) or every queued and running run of a job; killed runs are not retried.",
+        discussion: "A number is a run id; write job:NAME for a job whose name is all digits.")
+    @Argument(help: "A run id or a job name.") var target: String
+    @OptionGroup var global: GlobalOptions
+
+    func run(_ context: Context) throws {
+        let db = try context.database()
+        var cancelled: [Run]
+        if let id = Int64(target), try RunQueue.get(db, id) != nil {
+            cancelled = try db.retrying { db in try RunQueue.kill(db, runID: id, by: context.actor) }
+            if cancelled.isEmpty, let r = try RunQueue.get(db, id) {
+                throw OctoError.failure("run \(id) is already \(r.state.rawValue)")
+            }
+        } else {
+            let name = target.hasPrefix("job:") ? String(target.dropFirst(4)) : target
+            let job = try JobStore.require(db, name)
+            cancelled = try db.retrying { db in try RunQueue.kill(db, jobID: job.id!, by: context.actor) }
+        }
+        if global.json {
+            try Output.json(JSON.array(cancelled.map { r in
+                .object(["run": .int(r.id), "job": .string(r.jobName), "was": .string(r.state.rawValue),
+                         "machine": r.machine.map(JSON.string) ?? .null])
+            }))
+            return
+        }
+        if cancelled.isEmpty { if !global.quiet { Output.line("nothing to kill: no queued or running run") }; return }
+        for r in cancelled where !global.quiet {
+            Output.line("cancelled run \(r.id) of \(r.jobName) (was \(r.state.rawValue)" + (r.machine.map { " on \($0)" } ?? "")
+                        + (r.state == .running ? "; its machine stops it within seconds" : "") + ")")
+        }
+    }
+}
+
+struct ShRuns: OctoCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "runs", abstract: "A job's run history: fire time, trigger, attempt, machine, start, duration, state, exit code.")
+    @Argument(help: "The job.") var name: String
+    @Option(name: .short, help: "How many runs, newest first.") var n: Int = 20
+    @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        if !(1...10_000).contains(n) { throw ValidationError("invalid -n '\(n)': expected a whole number from 1 to 10000") }
+    }
+
+    func run(_ context: Context) throws {
+        let db = try context.database()
+        let settings = try context.settings()
+        let job = try JobStore.require(db, name)
+        let zone = try job.zone(default: settings.defaultTimezone)
+        let runs = try RunQueue.history(db, job: name, limit: n)
+        if global.json {
+            try Output.json(JSON.array(runs.map { r in
+                .object(["id": .int(r.id), "fire_time": .string(r.fireTime.iso8601), "trigger": .string(r.trigger.rawValue),
+                         "attempt": .int(Int64(r.attempt)), "machine": r.machine.map(JSON.string) ?? .null,
+                         "state": .string(r.state.rawValue), "reason": .string(r.reason),
+                         "started_at": r.startedAt.map { .string($0.iso8601) } ?? .null,
+                         "ended_at": r.endedAt.map { .string($0.iso8601) } ?? .null,
+                         "duration": r.duration.map(JSON.double) ?? .null,
+                         "exit_code": r.exitCode.map { .int(Int64($0)) } ?? .null,
+                         "signal": r.exitSignal.map { .int(Int64($0)) } ?? .null,
+                         "cursor_in": r.cursorIn.map(JSON.string) ?? .null, "cursor_out": r.cursorOut.map(JSON.string) ?? .null])
+            }))
+            return
+        }
+        if runs.isEmpty { Output.line("no runs yet"); return }
+        var t = Table(["run", "fire time", "trigger", "machine", "started", "duration", "state", "exit"])
+        for r in runs {
+            let exit = r.exitSignal.map { signalName($0) } ?? r.exitCode.map(String.init) ?? ""
+            t.add(["\(r.id)", zone.format(r.fireTime), "\(r.trigger.rawValue)#\(r.attempt)", r.machine ?? "-",
+                   r.startedAt.map { zone.format($0) } ?? "", r.duration.map(humanDuration) ?? "",
+                   r.state.rawValue + (r.state == .skipped || r.state == .cancelled || r.state == .lost ? " (\(r.reason))" : ""), exit])
+        }
+        Output.line(t.render())
+    }
+}
