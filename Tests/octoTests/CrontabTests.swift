@@ -44,8 +44,9 @@ struct CrontabTests {
         let installed = try await Self.crontab()
         #expect(installed.hasPrefix(original))
         let block = String(installed.dropFirst(original.count))
-        let expectedLine = "* * * * * \(OctoBinary.path) register --machine w9"
-        #expect(block == CrontabBlock.begin + "\n" + expectedLine + "\n" + CrontabBlock.end + "\n")
+        let b = OctoBinary.path
+        let expectedLines = ["* * * * * \(b) register --machine w9", "* * * * * \(b) produce --machine w9 && \(b) consume --machine w9"]
+        #expect(block == ([CrontabBlock.begin] + expectedLines + [CrontabBlock.end]).joined(separator: "\n") + "\n")
 
         r = try await Self.octo("--install-crontab --machine w9")
         #expect(r.1.contains("up to date"))

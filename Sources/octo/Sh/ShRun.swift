@@ -25,7 +25,9 @@ struct ShRun: OctoCommand {
     func validate() throws {
         if here && on != nil { throw ValidationError("--here and --on exclude each other") }
         if let on, !Names.isValidName(on) { throw ValidationError("invalid machine '\(on.quotedForMessage)': expected \(Names.nameRule)") }
-        if let cursor { try RunQueue.checkCursor(cursor) }
+        if let cursor {
+            do { try RunQueue.checkCursor(cursor) } catch { throw ValidationError(error.message) }
+        }
     }
 
     func run(_ context: Context) throws {

@@ -1,0 +1,42 @@
+import OctoCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Processes a test starts in the background and watches.
+public enum Processes {
+    /// Starts `octo ARGS…` in the background (its output discarded) with
+    /// `environment` and returns its pid. It is not our child: the shell that
+    /// started it has exited, so `kill -9` of it leaves no zombie here.
+    public static func startOcto(_ arguments: [String], environment: [String: String]) throws -> pid_t {
+        let env = environment.map { CrontabBlock.shellQuote($0.key + "=" + $0.value) }.joined(separator: " ")
+        let cmd = "env \(env) " + ([OctoBinary.path] + arguments).map(CrontabBlock.shellQuote).joined(separator: " ")
+            + " </dev/null >/dev/null 2>&1 & echo $!"
+        let r = try ChildProcess.run(["/bin/sh", "-c", cmd])
+        guard let pid = pid_t(String(decoding: r.stdout, as: UTF8.self).trimmingWhitespace()) else {
+            throw OctoError.failure("could not start octo in the background")
+        }
+        return pid
+    }
+
+    /// True if `pid` no longer runs: gone, or a zombie nobody has reaped yet.
+    public static func isGone(_ pid: pid_t) -> Bool {
+        guard let stat = readFileBytes("/proc/\(pid)/stat") else { return true }
+        let text = String(decoding: stat, as: UTF8.self)
+        guard let close = text.lastIndex(of: ")") else { return true }
+        let state = text[text.index(close, offsetBy: 2)...].prefix(1)
+        return state == "Z" || state == "X"
+    }
+
+    /// Polls `condition` every 50 ms until it holds or `seconds` pass; returns whether it held.
+    /// Sleeps without blocking a thread: tests run in parallel on a small cooperative pool.
+    public static func waitUntil(seconds: Double, _ condition: () throws -> Bool) async rethrows -> Bool {
+        let end = Monotonic.seconds() + seconds
+        while Monotonic.seconds() < end {
+            if try condition() { return true }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return try condition()
+    }
+}

@@ -1,0 +1,368 @@
+import MariaDB
+import OctoCore
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `octo produce`, `octo consume` and `octo sh run/kill/runs` end to end:
+/// the built binary, real jobs, several processes with distinct --machine names.
+@Suite(.database)
+struct QueueTests {
+    func withInit(_ body: (FreshDatabase, Connection) async throws -> Void) async throws {
+        try await TestDatabase.with { (fresh: FreshDatabase) in
+            #expect(try await OctoBinary.run(["init", "-q"], environment: fresh.environment).status == 0)
+            let db = try fresh.connect()
+            defer { db.close() }
+            try await body(fresh, db)
+        }
+    }
+
+    func octo(_ fresh: FreshDatabase, _ args: [String]) async throws -> OctoBinary.Result {
+        try await OctoBinary.run(args, environment: fresh.environment)
+    }
+
+    @discardableResult
+    func addJob(_ db: Connection, _ name: String, _ command: String, _ attributes: [String: String] = [:]) throws -> Job {
+        var j = Job(name: name, command: command)
+        for (k, v) in attributes { try Job.attribute(k)!.set(&j, v) }
+        return try JobStore.add(db, j, by: "test", defaultZone: "UTC")
+    }
+
+    func register(_ fresh: FreshDatabase, _ machine: String, _ extra: [String] = []) async throws {
+        let r = try await octo(fresh, ["register", "--machine", machine] + extra)
+        #expect(r.status == 0, "\(r.stderr)")
+    }
+
+    func runs(_ db: Connection, _ job: String) throws -> [Run] {
+        try RunQueue.history(db, job: job, limit: 10_000).reversed()
+    }
+
+    // MARK: - Producing
+
+    @Test func tenProducersQueueEachFireExactlyOnce() async throws {
+        try await withInit { fresh, db in
+            for i in 0..<200 { try addJob(db, "job\(i)", "true", ["schedule": "* * * * *", "concurrency": "queue"]) }
+            // every job is due at the start of the current minute (on time: within misfire_threshold)
+            try db.execute("UPDATE jobs SET next_fire_at = DATE_FORMAT(NOW(6), '%Y-%m-%d %H:%i:00')")
+            let results = try await withThrowingTaskGroup(of: OctoBinary.Result.self) { group in
+                for p in 0..<10 { group.addTask { try await self.octo(fresh, ["produce", "--machine", "p\(p)"]) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(results.allSatisfy { $0.status == 0 }, "\(results.map(\.stderr))")
+            let perFire = try db.query("SELECT job_id, fire_time, COUNT(*) AS n FROM runs GROUP BY job_id, fire_time").rows
+            #expect(perFire.count == 200)
+            #expect(try perFire.allSatisfy { try $0.decode("n", as: Int.self) == 1 })
+            #expect(try db.query("SELECT COUNT(*) AS n FROM queue").first!.decode("n", as: Int.self) == 200)
+            #expect(try db.query("SELECT COUNT(*) AS n FROM jobs WHERE next_fire_at <= NOW(6)").first!.decode("n", as: Int.self) == 0)
+            // and again: nothing is due any more
+            #expect(try await octo(fresh, ["produce", "--json"]).stdout.contains("\"queued\":[]"))
+        }
+    }
+
+    @Test func misfirePoliciesAfterAThreeHourOutage() async throws {
+        try await withInit { fresh, db in
+            let now = try JobStore.serverNow(db)
+            // hourly at a minute half an hour away from now: exactly 3 fires fall in the outage
+            let minute = (now.utc.minute + 30) % 60
+            let schedule = try Schedule("\(minute) * * * *")
+            let utcZone = try Zone.named("UTC")
+            let first = try #require(schedule.next(after: now - .seconds(3 * 3600), in: utcZone))
+            let fires = [first, first + .seconds(3600), first + .seconds(7200)]
+            for policy in ["once", "skip", "all"] {
+                try addJob(db, policy, "true", ["schedule": schedule.text, "misfire": policy, "concurrency": "queue"])
+            }
+            try addJob(db, "capped", "true", ["schedule": "* * * * *", "misfire": "all", "concurrency": "queue"])
+            try db.execute("UPDATE jobs SET next_fire_at = ? WHERE name IN ('once', 'skip', 'all')", [.instant(first)])
+            try db.execute("UPDATE jobs SET next_fire_at = DATE_FORMAT(NOW(6) - INTERVAL 3 HOUR, '%Y-%m-%d %H:%i:00') WHERE name = 'capped'")
+
+            let dry = try await octo(fresh, ["produce", "--dry-run"])
+            #expect(dry.status == 0 && dry.stdout.contains("would queue once fire \(fires[2].fireTimeText) (catchup)"), "\(dry.stdout)")
+            #expect(try db.query("SELECT COUNT(*) AS n FROM runs").first!.decode("n", as: Int.self) == 0, "a dry run writes nothing")
+
+            let r = try await octo(fresh, ["produce", "--machine", "p1"])
+            #expect(r.status == 0, "\(r.stderr)")
+            let once = try runs(db, "once"), skip = try runs(db, "skip"), all = try runs(db, "all")
+            #expect(once.filter { $0.state == .queued }.map(\.fireTime) == [fires[2]])
+            #expect(once.filter { $0.state == .queued }.allSatisfy { $0.trigger == .catchup })
+            #expect(once.filter { $0.state == .skipped }.map(\.reason).first?.hasPrefix("2 missed fire(s)") == true)
+            #expect(skip.filter { $0.state == .queued }.isEmpty)
+            #expect(skip.filter { $0.state == .skipped }.map(\.reason).first?.hasPrefix("3 missed fire(s)") == true)
+            #expect(all.filter { $0.state == .queued }.map(\.fireTime) == fires)
+            #expect(all.filter { $0.state == .skipped }.isEmpty)
+            for name in ["once", "skip", "all"] {
+                #expect(try JobStore.get(db, name)?.nextFireAt == fires[2] + .seconds(3600))
+            }
+            let capped = try runs(db, "capped")
+            let catchups = capped.filter { $0.trigger == .catchup }
+            #expect(catchups.count == 100)
+            let skipped = try #require(capped.first { $0.state == .skipped })
+            #expect(catchups.allSatisfy { $0.fireTime > skipped.fireTime }, "the latest 100 missed fires are queued")
+            #expect(capped.filter { $0.trigger == .schedule && $0.state == .queued }.count <= 1)
+        }
+    }
+
+    // MARK: - Consuming
+
+    @Test func fourConsumersDrainFiveHundredRunsExactlyOnce() async throws {
+        try await withInit { fresh, db in
+            let dir = TemporaryDirectory()
+            defer { dir.remove() }
+            for m in 1...4 { try await register(fresh, "c\(m)", ["--slots", "4"]) }
+            var jobs: [Job] = []
+            for i in 0..<10 {
+                jobs.append(try addJob(db, "noop\(i)", "echo $OCTO_RUN_ID >> \(dir.path)/ran", ["concurrency": "allow", "max_parallel": "50"]))
+            }
+            let fb = try addJob(db, "fb", "s=$(date +%s%N); sleep 0.05; echo $s $(date +%s%N) >> \(dir.path)/fb; echo $OCTO_RUN_ID >> \(dir.path)/ran")
+            let now = try JobStore.serverNow(db)
+            var queued = 0
+            for k in 0..<490 {
+                if try RunQueue.enqueue(db, job: jobs[k % 10], .init(fireTime: now + .microseconds(Int64(k)), trigger: .manual)) != nil { queued += 1 }
+            }
+            for k in 0..<10 {
+                if try RunQueue.enqueue(db, job: fb, .init(fireTime: now + .microseconds(Int64(k)), trigger: .manual)) != nil { queued += 1 }
+            }
+            #expect(queued == 500)
+            let results = try await withThrowingTaskGroup(of: OctoBinary.Result.self) { group in
+                for m in 1...4 { group.addTask { try await self.octo(fresh, ["consume", "--machine", "c\(m)", "--wait"]) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(results.allSatisfy { $0.status == 0 }, "\(results.map(\.stderr))")
+            let ran = String(decoding: readFileBytes(dir.path + "/ran") ?? [], as: UTF8.self).split(separator: "\n")
+            #expect(ran.count == 500, "every run executed exactly once")
+            #expect(Set(ran).count == 500)
+            let states = try db.query("SELECT state, COUNT(*) AS n FROM runs GROUP BY state").rows
+            #expect(try states.map { "\(try $0.decode("state", as: String.self))=\(try $0.decode("n", as: Int.self))" } == ["succeeded=500"])
+            let machines = try db.query("SELECT COUNT(DISTINCT machine) AS n FROM runs").first!.decode("n", as: Int.self)
+            #expect(machines >= 2, "the work was shared")
+            // the forbid job's runs never overlapped, on any machine
+            let intervals = String(decoding: readFileBytes(dir.path + "/fb") ?? [], as: UTF8.self).split(separator: "\n")
+                .map { $0.split(separator: " ").map { Int64($0)! } }.sorted { $0[0] < $1[0] }
+            #expect(intervals.count == 10)
+            for (a, b) in zip(intervals, intervals.dropFirst()) { #expect(a[1] <= b[0], "overlap: \(a) and \(b)") }
+            #expect(try db.query("SELECT COUNT(*) AS n FROM queue").first!.decode("n", as: Int.self) == 0)
+        }
+    }
+
+    @Test func exitCodesSignalsAcceptedCodesAndOutput() async throws {
+        try await withInit { fresh, db in
+            try await register(fresh, "w1", ["--slots", "8"])
+            try addJob(db, "three", "echo out; echo err >&2; exit 3", ["ok_codes": "0,3"])
+            try addJob(db, "four", "exit 4")
+            try addJob(db, "signal", "kill -9 $$")
+            try addJob(db, "env", "echo \"$OCTO_JOB|$OCTO_RUN_ID|$OCTO_ATTEMPT|$OCTO_FIRE_TIME|$OCTO_MACHINE|${OCTO_CURSOR}|${#OCTO_RUN_TOKEN}\"")
+            for name in ["three", "four", "signal", "env"] {
+                #expect(try await octo(fresh, ["sh", "run", name, "-q"]).status == 0)
+            }
+            let r = try await octo(fresh, ["consume", "--machine", "w1"])
+            #expect(r.status == 1, "a failed run makes consume exit 1")
+            #expect(r.stderr.contains("four failed: exit code 4 is not accepted"), "\(r.stderr)")
+            let three = try #require(try runs(db, "three").first)
+            #expect(three.state == .succeeded && three.exitCode == 3 && three.machine == "w1")
+            let four = try #require(try runs(db, "four").first)
+            #expect(four.state == .failed && four.exitCode == 4)
+            let sig = try #require(try runs(db, "signal").first)
+            #expect(sig.state == .failed && sig.exitSignal == 9 && sig.exitCode == nil)
+            // output lines and the 100/120 markers, stderr as warn
+            let lines = try db.query("SELECT level, code, content FROM logs WHERE run_id = ? ORDER BY logged_at, seq", [.int(three.id)]).rows
+                .map { "\(try $0.decode("level", as: String.self)) \(try $0.decode("code", as: Int?.self).map(String.init) ?? "-") \(try $0.decode("content", as: String.self))" }
+            #expect(lines.count == 4)
+            #expect(lines.first?.hasPrefix("info 100 start: run \(three.id) of three") == true)
+            #expect(lines.contains("info - out") && lines.contains("warn - err"))
+            #expect(lines.last?.hasPrefix("info 120 end: succeeded, exit 3") == true, "\(lines)")
+            let env = try #require(try runs(db, "env").first)
+            let envLine: String = try db.query("SELECT content FROM logs WHERE run_id = ? AND code IS NULL", [.int(env.id)]).first!.decode("content")
+            #expect(envLine == "env|\(env.id)|1|\(env.fireTime.fireTimeText)|w1||32")
+        }
+    }
+
+    @Test func hostileCursorIsDataAndRunNowWaits() async throws {
+        try await withInit { fresh, db in
+            let dir = TemporaryDirectory()
+            defer { dir.remove() }
+            try await register(fresh, "w1")
+            let hostile = "x'; touch \(dir.path)/pwned #$(touch \(dir.path)/pwned2)`touch \(dir.path)/pwned3`\"\\"
+            try addJob(db, "cur", "printf '%s\\n' {cursor} \"{cursor}\" 'a{cursor}b'; exit 5")
+            let r = try await octo(fresh, ["sh", "run", "cur", "--here", "--wait", "--machine", "w1", "--cursor", hostile])
+            #expect(r.status == 5, "--wait exits with the job's code")
+            #expect(r.lines == [hostile, hostile, "a\(hostile)b"])
+            #expect(listDir(dir.path).isEmpty, "nothing the cursor says was executed")
+            let run = try #require(try runs(db, "cur").first)
+            #expect(run.cursorIn == hostile && run.trigger == .manual && run.state == .failed)
+            // --wait without --here follows a run another machine executes
+            try addJob(db, "hello", "echo hello from $OCTO_MACHINE")
+            let follower = Task { try await octo(fresh, ["sh", "run", "hello", "--wait"]) }
+            let queued = await Processes.waitUntil(seconds: 10) { (try? db.query("SELECT run_id FROM queue").rows.count) == 1 }
+            #expect(queued)
+            if !queued { follower.cancel() }
+            #expect(try await octo(fresh, ["consume", "--machine", "w1"]).status == 0)
+            let f = try await follower.value
+            #expect(f.status == 0 && f.lines == ["hello from w1"], "\(f.stdout) \(f.stderr)")
+        }
+    }
+
+    func listDir(_ path: String) -> [String] {
+        (try? ChildProcess.run(["ls", "-A", path])).map { String(decoding: $0.stdout, as: UTF8.self).split(separator: "\n").map(String.init) } ?? ["?"]
+    }
+
+    @Test func timeoutKillsTheWholeProcessGroup() async throws {
+        try await withInit { fresh, db in
+            let dir = TemporaryDirectory()
+            defer { dir.remove() }
+            try await register(fresh, "w1")
+            try addJob(db, "slow", "sleep 300 & echo $! > \(dir.path)/grandchild; sleep 300", ["timeout": "1s"])
+            #expect(try await octo(fresh, ["sh", "run", "slow", "-q"]).status == 0)
+            let r = try await octo(fresh, ["consume", "--machine", "w1"])
+            #expect(r.status == 1)
+            let run = try #require(try runs(db, "slow").first)
+            #expect(run.state == .timeout && run.exitSignal == 15, "\(run)")
+            #expect(try #require(run.duration) >= 1 && run.duration! < 5)
+            let gc = try #require(pid_t(String(decoding: readFileBytes(dir.path + "/grandchild") ?? [], as: UTF8.self).trimmingWhitespace()))
+            #expect(Processes.isGone(gc), "the grandchild sleep died with its group")
+        }
+    }
+
+    @Test func killedSupervisorTakesItsJobAlongAndTheLostRunIsRetried() async throws {
+        try await withInit { fresh, db in
+            let dir = TemporaryDirectory()
+            defer { dir.remove() }
+            #expect(try await octo(fresh, ["sh", "settings", "heartbeat", "1s"]).status == 0)
+            #expect(try await octo(fresh, ["sh", "settings", "lease", "5s"]).status == 0)
+            try await register(fresh, "w1")
+            try await register(fresh, "w2")
+            try addJob(db, "long", """
+                if [ "$OCTO_ATTEMPT" = 1 ]; then echo $$ > \(dir.path)/pids; sleep 300 & echo $! >> \(dir.path)/pids; wait; \
+                else date +%s%N > \(dir.path)/retry; fi
+                """, ["retries": "1", "retry_delay": "0"])
+            #expect(try await octo(fresh, ["sh", "run", "long", "--on", "w1", "-q"]).status == 0)
+            let consumer = try Processes.startOcto(["consume", "--machine", "w1"], environment: fresh.environment)
+            var pids: [pid_t] = []
+            #expect(await Processes.waitUntil(seconds: 15) {
+                pids = String(decoding: readFileBytes(dir.path + "/pids") ?? [], as: UTF8.self).split(separator: "\n").compactMap { pid_t($0) }
+                return pids.count == 2
+            })
+            #expect(kill(consumer, SIGKILL) == 0)
+            let killedAt = Monotonic.seconds()
+            #expect(await Processes.waitUntil(seconds: 1) { pids.allSatisfy(Processes.isGone) }, "the job's process group died with its supervisor")
+            #expect(Monotonic.seconds() - killedAt < 1.1)
+            // once the lease lapses, the sweep marks it lost and the retry runs (elsewhere)
+            #expect(await Processes.waitUntil(seconds: 10) {
+                (try? db.query("SELECT lease_expires_at < NOW(6) AS lapsed FROM runs WHERE job_name = 'long'").first?.decode("lapsed", as: Bool.self)) == true
+            })
+            let r = try await octo(fresh, ["consume", "--machine", "w2", "--wait"])
+            #expect(r.status == 0, "\(r.stderr)")
+            let all = try runs(db, "long")
+            #expect(all.map(\.state) == [.lost, .succeeded])
+            #expect(all.map(\.attempt) == [1, 2] && all[1].trigger == .retry && all[1].machine == "w2")
+            #expect(all[0].reason.contains("lease expired"))
+            #expect(readFileBytes(dir.path + "/retry") != nil)
+        }
+    }
+
+    @Test func retriesWaitTheirDelayAndKillIsNotRetried() async throws {
+        try await withInit { fresh, db in
+            try await register(fresh, "w1")
+            try addJob(db, "flaky", "exit 1", ["retries": "2", "retry_delay": "1s"])
+            #expect(try await octo(fresh, ["sh", "run", "flaky", "-q"]).status == 0)
+            let r = try await octo(fresh, ["consume", "--machine", "w1", "--wait"])
+            #expect(r.status == 1)
+            let all = try runs(db, "flaky")
+            #expect(all.map(\.attempt) == [1, 2, 3])
+            #expect(all.map(\.trigger) == [.manual, .retry, .retry])
+            #expect(all.allSatisfy { $0.state == .failed })
+            for (a, b) in zip(all, all.dropFirst()) {
+                #expect(try #require(b.startedAt) - (try #require(a.endedAt)) >= .seconds(1), "retry delay respected")
+                #expect(a.fireTime == b.fireTime)
+            }
+
+            // a killed run is cancelled and never retried
+            try addJob(db, "sleepy", "sleep 300", ["retries": "3"])
+            #expect(try await octo(fresh, ["sh", "run", "sleepy", "-q"]).status == 0)
+            let consumer = try Processes.startOcto(["consume", "--machine", "w1"], environment: fresh.environment)
+            #expect(await Processes.waitUntil(seconds: 10) { (try? runs(db, "sleepy").first?.pid) != nil || (try? runs(db, "sleepy").first?.state) == .running })
+            let k = try await octo(fresh, ["sh", "kill", "sleepy"])
+            #expect(k.status == 0 && k.stdout.contains("cancelled run"), "\(k.stdout)\(k.stderr)")
+            #expect(await Processes.waitUntil(seconds: 8) { Processes.isGone(consumer) }, "the supervisor stopped the job and returned")
+            let s = try runs(db, "sleepy")
+            #expect(s.count == 1 && s[0].state == .cancelled && s[0].reason.hasPrefix("killed by"))
+        }
+    }
+
+    @Test func replaceCancelsTheRunningRun() async throws {
+        try await withInit { fresh, db in
+            let dir = TemporaryDirectory()
+            defer { dir.remove() }
+            try await register(fresh, "w1", ["--slots", "4"])
+            try addJob(db, "rep", "echo $$ >> \(dir.path)/pids; sleep 300", ["concurrency": "replace"])
+            #expect(try await octo(fresh, ["sh", "run", "rep", "-q"]).status == 0)
+            let consumer = try Processes.startOcto(["consume", "--machine", "w1"], environment: fresh.environment)
+            #expect(await Processes.waitUntil(seconds: 10) { readFileBytes(dir.path + "/pids") != nil })
+            #expect(try await octo(fresh, ["sh", "run", "rep", "-q"]).status == 0)
+            let first = try #require(try runs(db, "rep").first)
+            #expect(first.state == .cancelled && first.reason.contains("replace"))
+            #expect(await Processes.waitUntil(seconds: 8) { Processes.isGone(consumer) }, "the replaced run's supervisor stopped it")
+            let pid = try #require(pid_t(String(decoding: readFileBytes(dir.path + "/pids")!, as: UTF8.self).split(separator: "\n")[0]))
+            #expect(Processes.isGone(pid))
+            #expect(try runs(db, "rep").last?.state == .queued)
+            _ = try await octo(fresh, ["sh", "kill", "rep"])
+        }
+    }
+
+    @Test func routingFirstAllAndStaleMachinesReRouted() async throws {
+        try await withInit { fresh, db in
+            for (m, g) in [("a", "etl"), ("b", "etl"), ("c", "web")] { try await register(fresh, m, ["--group", g]) }
+            try addJob(db, "first", "true", ["schedule": "* * * * *", "target": "c,a,b", "strategy": "first"])
+            try addJob(db, "bcast", "true", ["schedule": "* * * * *", "target": "group:etl", "strategy": "all"])
+            try db.execute("UPDATE jobs SET next_fire_at = DATE_FORMAT(NOW(6), '%Y-%m-%d %H:%i:00')")
+            #expect(try await octo(fresh, ["produce"]).status == 0)
+            #expect(try runs(db, "first").map(\.machine) == ["c"])
+            #expect(try runs(db, "bcast").map(\.machine).sorted { ($0 ?? "") < ($1 ?? "") } == ["a", "b"])
+            // c goes stale before claiming: the next produce moves its run to the next in the list
+            try db.execute("UPDATE machines SET last_seen = NOW(6) - INTERVAL 1 HOUR WHERE name IN ('c', 'b')")
+            let r = try await octo(fresh, ["produce", "--json"])
+            #expect(r.status == 0)
+            #expect(try runs(db, "first").map(\.machine) == ["a"])
+            #expect(try db.query("SELECT q.machine FROM queue q JOIN runs r ON r.id = q.run_id WHERE r.job_name = 'first'").first?.decode("machine", as: String.self) == "a")
+            // b's broadcast run is for b only: recorded as skipped, not moved
+            let b = try #require(try runs(db, "bcast").first { $0.routeKey == "b" })
+            #expect(b.state == .skipped && b.reason.contains("machine b"))
+            // a claims only its own and unassigned eligible work
+            #expect(try await octo(fresh, ["consume", "--machine", "a"]).status == 0)
+            #expect(try runs(db, "first").map(\.state) == [.succeeded])
+            #expect(try runs(db, "bcast").first { $0.routeKey == "a" }?.state == .succeeded)
+        }
+    }
+
+    @Test func badInputIsRefusedAndChangesNothing() async throws {
+        try await withInit { fresh, db in
+            try await register(fresh, "w1")
+            try addJob(db, "j", "true")
+            let cases: [[String]] = [
+                ["sh", "run", "nosuch"],
+                ["sh", "run", "j", "--cursor", String(repeating: "x", count: 1025)],
+                ["sh", "run", "j", "--here", "--on", "w1"],
+                ["sh", "run", "j", "--on", "no such"],
+                ["sh", "run", "j", "--on", "ghost"],
+                ["sh", "kill", "nosuch"],
+                ["sh", "runs", "j", "-n", "0"],
+                ["consume", "--max", "0"],
+            ]
+            for args in cases {
+                let r = try await octo(fresh, args + ["--machine", "w1"])
+                #expect(r.status == 2, "\(args): \(r.stderr)")
+                #expect(r.stderr.split(separator: "\n").count == 1, "\(args): \(r.stderr)")
+            }
+            #expect(try db.query("SELECT COUNT(*) AS n FROM runs").first!.decode("n", as: Int.self) == 0)
+            // forbid refuses a second manual run (exit 1: nothing wrong with the input), --force does not
+            try addJob(db, "once", "true")
+            #expect(try await octo(fresh, ["sh", "run", "once", "-q"]).status == 0)
+            let again = try await octo(fresh, ["sh", "run", "once"])
+            #expect(again.status == 1 && again.stderr.contains("concurrency forbid"))
+            #expect(try await octo(fresh, ["sh", "run", "once", "--force", "-q"]).status == 0)
+            let h = try await octo(fresh, ["sh", "runs", "once", "--json"])
+            #expect(h.status == 0 && h.stdout.components(separatedBy: "\"state\":\"queued\"").count == 3)
+        }
+    }
+}
