@@ -1,9 +1,14 @@
 // Benchmark driver for scripts/bench (not installed, not a subcommand).
 //
 //   octo-bench next-fire FILE SECONDS
+//   octo-bench claim RUNS
 //
-// FILE holds "ZONE<TAB>EXPRESSION" lines. Computes next fires for all of them
-// in a loop on one thread for about SECONDS and prints the rate.
+// next-fire: FILE holds "ZONE<TAB>EXPRESSION" lines. Computes next fires for
+// all of them in a loop on one thread for about SECONDS and prints the rate.
+// claim: queues RUNS manual runs of a job `bench-claim` (database from
+// OCTO_DEFAULTS_FILE), then claims and completes them one by one through
+// RunQueue (no process is started) and prints the rate: the cost of the claim
+// path alone, for comparing an empty history with a large one.
 import MariaDB
 import OctoCore
 
@@ -18,6 +23,35 @@ func monotonic() -> Double {
 }
 
 let args = CommandLine.arguments
+if args.count == 3, args[1] == "claim", let runs = Int(args[2]) {
+    let config = try OctoConfig(defaultsFile: nil, machine: "bench-claim", environment: processEnvironment())
+    let db = try config.connect()
+    var r = MachineStore.Registration()
+    r.slots = 1024
+    _ = try MachineStore.register(db, name: "bench-claim", r, user: currentUserName(), path: "")
+    var job = try JobStore.get(db, "bench-claim")
+    if job == nil {
+        var j = Job(name: "bench-claim", command: "true")
+        j.concurrency = "allow"
+        j.maxParallel = 1_000_000
+        job = try JobStore.add(db, j, by: "bench", defaultZone: "UTC")
+    }
+    let now = try JobStore.serverNow(db)
+    try db.transaction {
+        for k in 0..<runs { try RunQueue.enqueue(db, job: job!, .init(fireTime: now + .microseconds(Int64(k)), trigger: .manual)) }
+    }
+    let start = monotonic()
+    var done = 0
+    while true {
+        let claimed = try RunQueue.claim(db, machine: "bench-claim", limit: 1, lease: 60)
+        guard let c = claimed.first else { break }
+        try RunQueue.complete(db, c, .init(state: .succeeded, exitCode: 0))
+        done += 1
+    }
+    let elapsed = monotonic() - start
+    print("claim: \(done) claims and completions in \(format3(elapsed)) s = \(Int(Double(done) / elapsed)) per second")
+    exit(done == runs ? 0 : 1)
+}
 guard args.count == 4, args[1] == "next-fire", let seconds = Double(args[3]), let bytes = readFileBytes(args[2]) else {
     print("usage: octo-bench next-fire FILE SECONDS")
     exit(2)
