@@ -38,7 +38,15 @@ public final class LogWriter {
     /// lines stay pending and the error is thrown.
     public func flush() throws {
         guard !pending.isEmpty else { return }
-        try db.retrying { db in
+        try db.retrying { _ in try write() }
+    }
+
+    /// Writes every pending line once, without retrying (for use inside a
+    /// transaction the caller holds and retries). The lines stay pending
+    /// until `written()` confirms the transaction committed.
+    public func write() throws {
+        guard !pending.isEmpty else { return }
+        do {
             var i = 0
             while i < pending.count {
                 // a few statement shapes only, so the prepared-statement cache stays small
@@ -54,6 +62,11 @@ public final class LogWriter {
                 i += n
             }
         }
+        if !db.inTransaction { written() }
+    }
+
+    /// The pending lines are stored (the transaction that wrote them committed).
+    public func written() {
         pending.removeAll(keepingCapacity: true)
         oldestPendingAt = nil
     }

@@ -130,7 +130,8 @@ public final class Supervisor {
             }
             if active.isEmpty && refillDone { break }
             try step(until: refillDone ? .infinity : nextRefill)
-            if active.count < finishedBefore { nextRefill = 0 }  // a slot freed: look for work now
+            // a slot freed: look for work soon, after a few milliseconds in which more runs may end (one claim for several)
+            if active.count < finishedBefore { nextRefill = min(nextRefill, Monotonic.seconds() + 0.01) }
             finishedBefore = active.count
         }
         try logs.flush()
@@ -287,10 +288,13 @@ public final class Supervisor {
         if o.exitCode != nil, let s = o.signal { what += ", signal \(s)" }
         let level: LogLevel = o.state == .succeeded ? .info : .error
         log(c, level, .end, "end: \(o.state.rawValue), \(what) after \(formatSeconds(elapsed))" + (o.reason.isEmpty ? "" : " — \(o.reason)"))
-        try db.retrying(.completion) { _ in try logs.flush() }
         var recorded = false
-        if !fenced {
-            recorded = try db.retrying(.completion) { db in try RunQueue.complete(db, c, o) }
+        if fenced {
+            try db.retrying(.completion) { _ in try logs.write() }
+        } else {
+            // the run's last lines and its end in one commit; a replayed line is stored once (stream, seq)
+            recorded = try db.retrying(.completion) { db in try RunQueue.complete(db, c, o) { try logs.write() } }
+            logs.written()
         }
         finished.append(Finished(claimed: c, outcome: o, recorded: recorded))
     }

@@ -147,13 +147,16 @@ public enum RunQueue {
                     default: 1
                 }
                 for runID in byJob[jobID]! where claimed.count < free {
-                    guard let rr = try db.query("SELECT \(Run.columns) FROM runs WHERE id = ?", [.int(runID)]).first else { continue }
-                    let run = try Run.from(rr)
-                    if !run.forced && running >= cap {
-                        if job.concurrency == "forbid" && (run.trigger == .schedule || run.trigger == .catchup) {
-                            try finishQueued(db, runID, state: .skipped, reason: "a run of this job was running (concurrency forbid)")
+                    if running >= cap {
+                        // blocked by the job's concurrency: only a forced run goes ahead
+                        guard let rr = try db.query("SELECT \(Run.columns) FROM runs WHERE id = ?", [.int(runID)]).first else { continue }
+                        let run = try Run.from(rr)
+                        if !run.forced {
+                            if job.concurrency == "forbid" && (run.trigger == .schedule || run.trigger == .catchup) {
+                                try finishQueued(db, runID, state: .skipped, reason: "a run of this job was running (concurrency forbid)")
+                            }
+                            continue
                         }
-                        continue
                     }
                     let token = newToken()
                     let n = try db.execute("""
@@ -227,9 +230,13 @@ public enum RunQueue {
     /// signal, end time, the cursor it left — and queues a retry when it
     /// failed with attempts left. Returns false (and writes nothing) when the
     /// token no longer holds the run.
+    /// `before` runs first in the same transaction (the supervisor stores
+    /// the run's last log lines there: one commit for both).
     @discardableResult
-    public static func complete(_ db: Connection, _ claimed: Claimed, _ outcome: Outcome) throws -> Bool {
+    public static func complete(_ db: Connection, _ claimed: Claimed, _ outcome: Outcome,
+                                before: () throws -> Void = {}) throws -> Bool {
         try db.transaction { () throws -> Bool in
+            try before()
             let n = try db.execute("""
                 UPDATE runs SET state = ?, exit_code = ?, exit_signal = ?, reason = ?, ended_at = NOW(6), lease_expires_at = NULL,
                   cursor_out = (SELECT c.value FROM cursors c WHERE c.job_name = runs.job_name AND c.updated_run = runs.id)
