@@ -63,6 +63,9 @@ public struct Run: Sendable, Equatable {
         started_at, ended_at
         """
 
+    /// Every column of a run, for `from(_:)`.
+    static let select = "SELECT " + columns + " FROM runs"
+
     static func from(_ r: Row) throws -> Run {
         let trigger: String = try r.decode("trigger_kind")
         let state: String = try r.decode("state")

@@ -89,7 +89,7 @@ public enum RunQueue {
 
     /// Runs of a job that are queued or running.
     public static func activeRuns(_ db: Connection, jobID: Int64) throws -> [Run] {
-        try db.query("SELECT \(Run.columns) FROM runs WHERE job_id = ? AND state IN ('queued', 'running') ORDER BY id",
+        try db.query(Run.select + " WHERE job_id = ? AND state IN ('queued', 'running') ORDER BY id",
                      [.int(jobID)]).rows.map(Run.from)
     }
 
@@ -118,20 +118,14 @@ public enum RunQueue {
                 free = min(limit, try m.decode("slots", as: Int.self) - inUse)
             }
             guard free > 0 else { return [] }
-            let eligibleSQL = """
-                (machine = ? OR (machine IS NULL AND (run_user = '' OR run_user = ?)
-                  AND (target = 'any' OR FIND_IN_SET(?, target) > 0
-                       OR (target LIKE 'group:%' AND FIND_IN_SET(SUBSTRING(target, 7), ?) > 0))))
-                """
-            let eligibleValues: [Value] = [.text(machine), .text(try m.decode("unix_user")), .text(machine), .text(try m.decode("groups_list"))]
+            let eligibleValues = try eligibility(machine, m)
             let candidates: [Row]
             if let only = onlyRun {
                 candidates = try db.query("SELECT run_id, job_id FROM queue WHERE run_id = ? FOR UPDATE SKIP LOCKED", [.int(only)]).rows
             } else {
-                candidates = try db.query("""
-                    SELECT run_id, job_id FROM queue WHERE not_before <= NOW(6) AND \(eligibleSQL)
-                    ORDER BY not_before, run_id LIMIT ? FOR UPDATE SKIP LOCKED
-                    """, eligibleValues + [.int(Int64(free * 4 + 8))]).rows
+                candidates = try db.query("SELECT run_id, job_id FROM queue WHERE not_before <= NOW(6) AND " + eligibleSQL
+                                          + " ORDER BY not_before, run_id LIMIT ? FOR UPDATE SKIP LOCKED",
+                                          eligibleValues + [.int(Int64(free * 4 + 8))]).rows
             }
             var byJob: [Int64: [Int64]] = [:]
             for c in candidates { byJob[try c.decode("job_id"), default: []].append(try c.decode("run_id")) }
@@ -149,7 +143,7 @@ public enum RunQueue {
                 for runID in byJob[jobID]! where claimed.count < free {
                     if running >= cap {
                         // blocked by the job's concurrency: only a forced run goes ahead
-                        guard let rr = try db.query("SELECT \(Run.columns) FROM runs WHERE id = ?", [.int(runID)]).first else { continue }
+                        guard let rr = try db.query(Run.select + " WHERE id = ?", [.int(runID)]).first else { continue }
                         let run = try Run.from(rr)
                         if !run.forced {
                             if job.concurrency == "forbid" && (run.trigger == .schedule || run.trigger == .catchup) {
@@ -167,7 +161,7 @@ public enum RunQueue {
                         """, [.text(machine), .text(token), .int(lease), .int(runID)])
                     try db.execute("DELETE FROM queue WHERE run_id = ?", [.int(runID)])
                     guard n == 1 else { continue }
-                    let fresh = try Run.from(db.query("SELECT \(Run.columns) FROM runs WHERE id = ?", [.int(runID)]).first!)
+                    let fresh = try Run.from(db.query(Run.select + " WHERE id = ?", [.int(runID)]).first!)
                     claimed.append(Claimed(run: fresh, job: job, token: token))
                     running += 1
                 }
@@ -180,11 +174,20 @@ public enum RunQueue {
     public static func waitingWork(_ db: Connection, machine: String) throws -> Int {
         guard let m = try db.query("SELECT state, groups_list, unix_user FROM machines WHERE name = ?", [.text(machine)]).first,
               try m.decode("state", as: String.self) == "active" else { return 0 }
-        return try db.query("""
-            SELECT COUNT(*) AS n FROM queue WHERE (machine = ? OR (machine IS NULL AND (run_user = '' OR run_user = ?)
-              AND (target = 'any' OR FIND_IN_SET(?, target) > 0
-                   OR (target LIKE 'group:%' AND FIND_IN_SET(SUBSTRING(target, 7), ?) > 0))))
-            """, [.text(machine), .text(try m.decode("unix_user")), .text(machine), .text(try m.decode("groups_list"))]).first!.decode("n")
+        return try db.query("SELECT COUNT(*) AS n FROM queue WHERE " + eligibleSQL, try eligibility(machine, m)).first!.decode("n")
+    }
+
+    /// Queue rows `machine` may take: assigned to it, or unassigned with its
+    /// user (or none) and a target naming it or one of its groups (`Routing.targets` in SQL).
+    static let eligibleSQL = """
+        (machine = ? OR (machine IS NULL AND (run_user = '' OR run_user = ?)
+          AND (target = 'any' OR FIND_IN_SET(?, target) > 0
+               OR (target LIKE 'group:%' AND FIND_IN_SET(SUBSTRING(target, 7), ?) > 0))))
+        """
+
+    /// The values for `eligibleSQL`, from the machine's row.
+    static func eligibility(_ machine: String, _ row: Row) throws -> [Value] {
+        [.text(machine), .text(try row.decode("unix_user")), .text(machine), .text(try row.decode("groups_list"))]
     }
 
     static func newToken() -> String {
@@ -291,8 +294,8 @@ public enum RunQueue {
         while true {
             let batch = try db.retrying { db in
                 try db.transaction { () throws -> [Run] in
-                    let rows = try db.query("""
-                        SELECT \(Run.columns) FROM runs WHERE state = 'running' AND lease_expires_at < NOW(6)
+                    let rows = try db.query(Run.select + """
+                         WHERE state = 'running' AND lease_expires_at < NOW(6)
                         ORDER BY lease_expires_at LIMIT 100 FOR UPDATE SKIP LOCKED
                         """).rows
                     var marked: [Run] = []
@@ -326,9 +329,9 @@ public enum RunQueue {
         try db.transaction { () throws -> [Run] in
             let rows: [Row]
             if let r = runID {
-                rows = try db.query("SELECT \(Run.columns) FROM runs WHERE id = ? AND state IN ('queued', 'running') FOR UPDATE", [.int(r)]).rows
+                rows = try db.query(Run.select + " WHERE id = ? AND state IN ('queued', 'running') FOR UPDATE", [.int(r)]).rows
             } else {
-                rows = try db.query("SELECT \(Run.columns) FROM runs WHERE job_id = ? AND state IN ('queued', 'running') FOR UPDATE",
+                rows = try db.query(Run.select + " WHERE job_id = ? AND state IN ('queued', 'running') FOR UPDATE",
                                     [.int(jobID!)]).rows
             }
             let runs = try rows.map(Run.from)
@@ -349,12 +352,12 @@ public enum RunQueue {
     }
 
     public static func get(_ db: Connection, _ runID: Int64) throws -> Run? {
-        try db.query("SELECT \(Run.columns) FROM runs WHERE id = ?", [.int(runID)]).first.map(Run.from)
+        try db.query(Run.select + " WHERE id = ?", [.int(runID)]).first.map(Run.from)
     }
 
     /// A job's latest runs, newest first.
     public static func history(_ db: Connection, job: String, limit: Int) throws -> [Run] {
-        try db.query("SELECT \(Run.columns) FROM runs WHERE job_name = ? ORDER BY id DESC LIMIT ?",
+        try db.query(Run.select + " WHERE job_name = ? ORDER BY id DESC LIMIT ?",
                      [.text(job), .int(Int64(limit))]).rows.map(Run.from)
     }
 }
