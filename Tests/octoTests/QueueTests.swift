@@ -178,6 +178,16 @@ struct QueueTests {
         }
     }
 
+    @Test func maxLimitsTheClaims() async throws {
+        try await withInit { fresh, db in
+            try await register(fresh, "w1", ["--slots", "8"])
+            try addJob(db, "m", "true", ["concurrency": "allow", "max_parallel": "10"])
+            for _ in 0..<3 { #expect(try await octo(fresh, ["sh", "run", "m", "-q"]).status == 0) }
+            #expect(try await octo(fresh, ["consume", "--machine", "w1", "--max", "2"]).status == 0)
+            #expect(try runs(db, "m").map(\.state).sorted { $0.rawValue < $1.rawValue } == [.queued, .succeeded, .succeeded])
+        }
+    }
+
     @Test func hostileCursorIsDataAndRunNowWaits() async throws {
         try await withInit { fresh, db in
             let dir = TemporaryDirectory()
@@ -243,6 +253,11 @@ struct QueueTests {
                 pids = String(decoding: readFileBytes(dir.path + "/pids") ?? [], as: UTF8.self).split(separator: "\n").compactMap { pid_t($0) }
                 return pids.count == 2
             })
+            // its supervisor logs a 110 heartbeat every second and records the job's pid with the lease renewal
+            #expect(await Processes.waitUntil(seconds: 10) {
+                (try? db.query("SELECT COUNT(*) AS n FROM logs WHERE job_name = 'long' AND code = 110").first?.decode("n", as: Int.self)) ?? 0 >= 1
+            })
+            #expect(try runs(db, "long").first?.pid.map { pid_t($0) } == pids.first)
             #expect(kill(consumer, SIGKILL) == 0)
             let killedAt = Monotonic.seconds()
             #expect(await Processes.waitUntil(seconds: 1) { pids.allSatisfy(Processes.isGone) }, "the job's process group died with its supervisor")

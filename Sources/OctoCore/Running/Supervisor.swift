@@ -129,16 +129,15 @@ public final class Supervisor {
                 }
             }
             if active.isEmpty && refillDone { break }
+            let before = active.count
             try step(until: refillDone ? .infinity : nextRefill)
             // a slot freed: look for work soon, after a few milliseconds in which more runs may end (one claim for several)
-            if active.count < finishedBefore { nextRefill = min(nextRefill, Monotonic.seconds() + 0.01) }
-            finishedBefore = active.count
+            if active.count < before { nextRefill = min(nextRefill, Monotonic.seconds() + 0.01) }
         }
         try logs.flush()
         for g in guardsToReap { g.reapGuard(wait: true) }
         guardsToReap.removeAll()
     }
-    private var finishedBefore = 0
 
     // MARK: - One turn of the loop
 
@@ -196,7 +195,7 @@ public final class Supervisor {
         for a in active where a.exitedAt == nil {
             if let d = a.deadline, now >= d, a.stop == nil {
                 a.stop = .timeout
-                log(a.claimed, .error, nil, "timeout after \(options.timeoutText(a.claimed.job.timeout)): SIGTERM to the process group")
+                log(a.claimed, .error, nil, "timeout after \(Durations.format(a.claimed.job.timeout)): SIGTERM to the process group")
                 a.process.terminate()
                 a.termSentAt = now
             }
@@ -270,7 +269,7 @@ public final class Supervisor {
         }
         switch a.stop {
         case .timeout:
-            return .init(state: .timeout, exitCode: code, signal: sig, reason: "timed out after \(options.timeoutText(a.claimed.job.timeout))")
+            return .init(state: .timeout, exitCode: code, signal: sig, reason: "timed out after \(Durations.format(a.claimed.job.timeout))")
         case .leaseLost:
             return .init(state: .lost, exitCode: code, signal: sig, reason: "killed: the lease could not be renewed")
         case .fenced:
@@ -310,10 +309,6 @@ public final class Supervisor {
     private func log(_ c: RunQueue.Claimed, _ level: LogLevel, _ code: LogCode?, _ text: String) {
         logs.append(LogLine(loggedAt: clock.now(), jobName: c.run.jobName, runID: c.run.id, level: level, code: code, content: text))
     }
-}
-
-extension Supervisor.Options {
-    func timeoutText(_ seconds: Int64) -> String { Durations.format(seconds) }
 }
 
 func formatSeconds(_ s: Double) -> String {
