@@ -38,6 +38,22 @@
 
 int octo_set_parent_death_signal(int sig) { return prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0); }
 
+static volatile sig_atomic_t stop_signal = 0;
+static void remember_stop(int sig) { stop_signal = sig; }
+
+void octo_catch_stop_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = remember_stop;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
+int octo_stop_signal(void) { return stop_signal; }
+
 static void put_record(int fd, int kind, int value) {
     octo_guard_record r = { kind, value };
     ssize_t n;

@@ -30,6 +30,7 @@ struct Consume: OctoCommand {
             _ = try db.retrying { db in try MachineStore.register(db, name: machine, .init(), user: currentUserName(), path: path) }
         }
         try RunQueue.sweepLost(db)
+        context.replaySpool(db)
         let supervisor = try Supervisor(db, machine: machine, options: context.supervisorOptions(settings))
         var claimedSoFar = 0
         var first = true
@@ -80,6 +81,23 @@ extension Context {
         var env = environment
         env["OCTO_MACHINE"] = config.machine
         if let f = config.connection.defaultsFile { env["OCTO_DEFAULTS_FILE"] = f }
-        return Supervisor.Options(settings: settings, environment: env)
+        var options = Supervisor.Options(settings: settings, environment: env)
+        options.spool = spool
+        return options
+    }
+
+    /// This machine's log spool.
+    var spool: Spool { Spool(stateDirectory: config.stateDirectory) }
+
+    /// Replays log lines spooled during a database outage (by any octo
+    /// process of this state directory); problems become a warning — the
+    /// lines stay for the next replay.
+    func replaySpool(_ db: Connection) {
+        do {
+            let r = try spool.replay(db)
+            if r.lines > 0 && options.verbose { Output.line("replayed \(r.lines) spooled log lines from \(r.files) file(s)") }
+        } catch {
+            Output.warning("could not replay the log spool in \(spool.directory): \(error)")
+        }
     }
 }

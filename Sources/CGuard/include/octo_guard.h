@@ -28,4 +28,12 @@ int octo_spawn_guarded(const char *path, char *const argv[], char *const envp[],
 /// `prctl(PR_SET_PDEATHSIG, sig)` (prctl is variadic, so Swift cannot call it).
 int octo_set_parent_death_signal(int sig);
 
+/// Catches SIGTERM, SIGINT and SIGHUP by remembering the signal, without
+/// SA_RESTART (so a blocked poll or read returns EINTR). For octo processes
+/// that must finish their work (store what they read) before exiting.
+void octo_catch_stop_signals(void);
+
+/// The last stop signal caught since octo_catch_stop_signals, or 0.
+int octo_stop_signal(void);
+
 #endif

@@ -105,6 +105,12 @@ public struct ServerClock: Sendable {
         baseMonotonic = Monotonic.microseconds()
     }
 
+    /// This machine's own clock, for when the server cannot be reached.
+    public init(local: Void = ()) {
+        base = Instant.now()
+        baseMonotonic = Monotonic.microseconds()
+    }
+
     public func now() -> Instant { base + .microseconds(Monotonic.microseconds() - baseMonotonic) }
 }
 

@@ -4,65 +4,118 @@ import MariaDB
 import Glibc
 #endif
 
-/// Writes log lines to the `logs` table in batches. One writer is one
-/// *stream*: a random stream id plus a sequence number per line identify
-/// each line, and the insert ignores a line already stored, so writing a
-/// batch again after an unacknowledged insert stores it once.
+/// Writes log lines to the `logs` table in batches, falling back to the
+/// local spool when the database is unreachable or fails. Used by the run
+/// supervisor and by `octo logger`.
 ///
-/// Used by the run supervisor and by `octo logger`.
+/// One writer is one *stream*: a random stream id plus a sequence number per
+/// line identify each line, and the insert ignores a line already stored, so
+/// a batch written again (after an unacknowledged insert, or from the spool)
+/// is stored once.
+///
+/// Order: once a line of this stream went to the spool, every later line
+/// follows it there until the writer is back in touch with the database and
+/// has replayed its own spool file; only then are lines written directly
+/// again. So a stream's lines reach the table in the order they were written.
+///
+///     let logs = LogWriter(db, machine: "w1", spool: Spool(stateDirectory: dir))
+///     logs.append(line)
+///     try logs.store()   // stored, or spooled durably; throws only if both fail
+///     try logs.finish()  // at the end: last lines, and a last attempt to replay the spool
 public final class LogWriter {
     public let machine: String
     public let streamID: Int64
-    private let db: Connection
+    private var db: Connection?
+    private let connect: (() throws -> Connection)?
+    private let spool: Spool?
+    private var spoolFile: SpoolFile.Writer?
     private var seq: Int64 = 0
     private var pending: [(LogLine, Int64)] = []
+    private var nextRecovery: Double = 0
+    private var recoveryDelay: Double = 1
     /// Monotonic microseconds when the oldest pending line arrived.
     public private(set) var oldestPendingAt: Int64?
+    /// Lines this writer put into the spool (replayed or not).
+    public private(set) var spooledLines = 0
+    /// The database error that sent lines to the spool, for a warning.
+    public private(set) var lastProblem: String?
 
-    public init(_ db: Connection, machine: String) {
+    /// A writer on `db` (nil when the database could not be reached at all;
+    /// `connect` is then used to try again). Without a `spool`, a failed
+    /// store throws and the lines stay pending.
+    public init(_ db: Connection?, machine: String, spool: Spool? = nil, connect: (() throws -> Connection)? = nil) {
         self.db = db
         self.machine = machine
+        self.spool = spool
+        self.connect = connect
         streamID = Int64.random(in: 1...Int64.max)  // SystemRandomNumberGenerator: getrandom(2)
     }
 
     public var pendingCount: Int { pending.count }
+    /// True while lines go to the spool instead of the table.
+    public var isSpooling: Bool { spoolFile != nil }
+    /// The connection, when there is one.
+    public var connection: Connection? { db }
 
-    /// Queues a line for the next `flush`.
+    /// Queues a line for the next `store`.
     public func append(_ line: LogLine) {
         seq += 1
         if pending.isEmpty { oldestPendingAt = Monotonic.microseconds() }
         pending.append((line, seq))
     }
 
-    /// Writes every pending line (retrying transient errors). On failure the
-    /// lines stay pending and the error is thrown.
-    public func flush() throws {
+    /// Stores every pending line in the table, or — when the database is
+    /// unreachable or fails, or this stream is already spooling — durably in
+    /// the spool. While spooling it tries, with a growing delay, to reconnect
+    /// and replay its spool file. Throws only when the spool fails too (the
+    /// lines then stay pending).
+    public func store() throws {
+        if db == nil || spoolFile != nil { recover(force: false) }
         guard !pending.isEmpty else { return }
+        if let db, spoolFile == nil {
+            do {
+                try db.retrying { _ in try write() }
+                return
+            } catch {
+                lastProblem = "\(error)"
+                if spool == nil { throw error }
+            }
+        }
+        try spoolPending()
+    }
+
+    /// Stores the last lines and, if this stream spooled, makes one more
+    /// attempt to replay its spool file now. Whatever is still in the spool
+    /// afterwards waits there for the next replay.
+    public func finish() throws {
+        try store()
+        if spoolFile != nil { recover(force: true) }
+        spoolFile?.close()
+        spoolFile = nil
+    }
+
+    /// Writes every pending line (retrying transient errors), without the
+    /// spool. On failure the lines stay pending and the error is thrown.
+    public func flush() throws {
+        guard !pending.isEmpty, let db else { return }
         try db.retrying { _ in try write() }
     }
 
     /// Writes every pending line once, without retrying (for use inside a
     /// transaction the caller holds and retries). The lines stay pending
-    /// until `written()` confirms the transaction committed.
+    /// until `written()` confirms the transaction committed. Writes nothing
+    /// while the stream is spooling (see `prepareForTransaction`).
     public func write() throws {
-        guard !pending.isEmpty else { return }
-        do {
-            var i = 0
-            while i < pending.count {
-                // a few statement shapes only, so the prepared-statement cache stays small
-                let n = [64, 16, 4, 1].first { pending.count - i >= $0 }!
-                var values: [Value] = []
-                values.reserveCapacity(n * 10)
-                for (line, seq) in pending[i..<(i + n)] {
-                    values += [.instant(line.loggedAt), .text(line.jobName), line.runID.map(Value.int) ?? .null, .text(machine),
-                               .text(line.level.rawValue), line.code.map { .int(Int64($0.rawValue)) } ?? .null,
-                               .text(line.content), .int(line.truncated ? 1 : 0), .int(streamID), .int(seq)]
-                }
-                try db.execute(LogWriter.insertSQL(rows: n), values)
-                i += n
-            }
-        }
+        guard !pending.isEmpty, spoolFile == nil, let db else { return }
+        try LogWriter.insert(db, pending[...], machine: machine, streamID: streamID)
         if !db.inTransaction { written() }
+    }
+
+    /// Takes the pending lines away (the last resort when neither the
+    /// database nor the spool can take them: the caller prints them).
+    public func takePending() -> [LogLine] {
+        defer { written() }
+        return pending.map(\.0)
     }
 
     /// The pending lines are stored (the transaction that wrote them committed).
@@ -71,9 +124,90 @@ public final class LogWriter {
         oldestPendingAt = nil
     }
 
+    /// Before a transaction that will `write()` the pending lines: if this
+    /// stream is spooling, replay the spool now, or else spool the pending
+    /// lines, so lines never overtake spooled ones.
+    public func prepareForTransaction() {
+        guard spoolFile != nil else { return }
+        recover(force: true)
+        if spoolFile != nil { try? spoolPending() }
+    }
+
+    /// Puts the pending lines in this stream's spool file (durably).
+    public func spoolPending() throws {
+        guard !pending.isEmpty else { return }
+        guard let spool else { throw OctoError.failure("the database is unreachable and there is no log spool") }
+        if spoolFile == nil {
+            spoolFile = try SpoolFile.Writer(directory: spool.directory, machine: machine, streamID: streamID)
+            nextRecovery = Monotonic.seconds() + recoveryDelay
+        }
+        try spoolFile!.append(pending)
+        spooledLines += pending.count
+        written()
+    }
+
+    /// Reconnects if needed and replays this stream's spool file; on failure
+    /// waits longer before the next attempt (1 s doubling up to 30 s).
+    private func recover(force: Bool) {
+        let now = Monotonic.seconds()
+        guard force || now >= nextRecovery else { return }
+        do {
+            if db == nil, let connect { db = try connect() }
+            guard let db else { return }
+            try db.retrying(.probe) { db in _ = try db.query("SELECT 1") }
+            if let f = spoolFile {
+                _ = try f.replayAndRemove(into: db)
+                spoolFile = nil
+            }
+            recoveryDelay = 1
+        } catch {
+            lastProblem = "\(error)"
+            nextRecovery = now + recoveryDelay
+            recoveryDelay = min(recoveryDelay * 2, 30)
+        }
+    }
+
+    // MARK: - The insert
+
+    /// The most rows one INSERT carries.
+    static let largestBatch = 512
+    /// About the most content bytes one INSERT carries (16 MiB is the server's default packet limit).
+    static let batchBytes = 4 << 20
+
+    /// Inserts `rows` of one stream, in order, ignoring rows already stored.
+    /// A few statement shapes only, so the prepared-statement cache stays small.
+    static func insert(_ db: Connection, _ rows: ArraySlice<(LogLine, Int64)>, machine: String, streamID: Int64) throws {
+        var i = rows.startIndex
+        var values: [Value] = []
+        while i < rows.endIndex {
+            // the largest shape that fits the rows left and keeps the packet well under max_allowed_packet
+            var bytes = 0
+            var fits = 0
+            while i + fits < rows.endIndex, fits < largestBatch, bytes < batchBytes {
+                bytes += rows[i + fits].0.content.utf8.count
+                fits += 1
+            }
+            let n = [largestBatch, 64, 8, 1].first { fits >= $0 }!
+            values.removeAll(keepingCapacity: true)
+            values.reserveCapacity(n * 10)
+            for (line, seq) in rows[i..<(i + n)] {
+                values += [.instant(line.loggedAt), .text(line.jobName), line.runID.map(Value.int) ?? .null, .text(machine),
+                           .text(line.level.rawValue), line.code.map { .int(Int64($0.rawValue)) } ?? .null,
+                           .text(line.content), .int(line.truncated ? 1 : 0), .int(streamID), .int(seq)]
+            }
+            try db.execute(insertSQL(rows: n), values)
+            i += n
+        }
+    }
+
     static func insertSQL(rows: Int) -> String {
         "INSERT INTO logs (logged_at, job_name, run_id, machine, level, code, content, truncated, stream_id, seq) VALUES "
             + Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", count: rows).joined(separator: ", ")
             + " ON DUPLICATE KEY UPDATE seq = seq"
     }
+}
+
+extension RetryPolicy {
+    /// Is the database back? One retry, so a reconnect after a lost connection counts.
+    static let probe = RetryPolicy(attempts: 2, baseDelay: .milliseconds(20), maxDelay: .milliseconds(20))
 }

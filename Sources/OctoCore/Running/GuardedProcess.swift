@@ -24,8 +24,12 @@ final class GuardedProcess {
 
     /// Starts `/bin/sh -c command` with `environment`. `grace` is how long
     /// leftovers in the group get between SIGTERM and SIGKILL once the shell exited.
-    init(command: String, environment: [String: String], graceMilliseconds: Int) throws(OctoError) {
-        let argv = ["sh", "-c", command]
+    convenience init(command: String, environment: [String: String], graceMilliseconds: Int) throws(OctoError) {
+        try self.init(shellArguments: ["sh", "-c", command], environment: environment, graceMilliseconds: graceMilliseconds)
+    }
+
+    /// Starts `/bin/sh` with `argv` (its first element is the shell's name).
+    init(shellArguments argv: [String], environment: [String: String], graceMilliseconds: Int) throws(OctoError) {
         let envp = environment.map { $0.key + "=" + $0.value }
         var cArgv: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         var cEnvp: [UnsafeMutablePointer<CChar>?] = envp.map { strdup($0) } + [nil]

@@ -32,6 +32,8 @@ public final class Supervisor {
         public var environment: [String: String]
         /// Called with each output line as it arrives (for `octo sh run --here --wait`).
         public var echo: (@Sendable (LogLine, _ fromStderr: Bool) -> Void)?
+        /// Where log lines go while the database is unreachable (nil: they wait in memory).
+        public var spool: Spool?
 
         public init(settings: Settings, environment: [String: String]) {
             lease = settings.lease
@@ -86,7 +88,7 @@ public final class Supervisor {
     public init(_ db: Connection, machine: String, options: Options) throws {
         self.db = db
         self.options = options
-        logs = LogWriter(db, machine: machine)
+        logs = LogWriter(db, machine: machine, spool: options.spool)
         clock = try ServerClock(db)
         signal(SIGPIPE, SIG_IGN)
     }
@@ -134,7 +136,7 @@ public final class Supervisor {
             // a slot freed: look for work soon, after a few milliseconds in which more runs may end (one claim for several)
             if active.count < before { nextRefill = min(nextRefill, Monotonic.seconds() + 0.01) }
         }
-        try logs.flush()
+        try logs.finish()
         for g in guardsToReap { g.reapGuard(wait: true) }
         guardsToReap.removeAll()
     }
@@ -185,7 +187,7 @@ public final class Supervisor {
         }
         try timers()
         if let oldest = logs.oldestPendingAt, Monotonic.microseconds() - oldest >= 200_000 || logs.pendingCount >= 512 {
-            try? logs.flush()  // a failed flush keeps the lines; the end of the run flushes again and reports
+            try? logs.store()  // stored or spooled; if even the spool fails the lines wait for the next turn
         }
         try reapEnded()
     }
@@ -288,12 +290,18 @@ public final class Supervisor {
         let level: LogLevel = o.state == .succeeded ? .info : .error
         log(c, level, .end, "end: \(o.state.rawValue), \(what) after \(formatSeconds(elapsed))" + (o.reason.isEmpty ? "" : " — \(o.reason)"))
         var recorded = false
-        if fenced {
-            try db.retrying(.completion) { _ in try logs.write() }
-        } else {
-            // the run's last lines and its end in one commit; a replayed line is stored once (stream, seq)
-            recorded = try db.retrying(.completion) { db in try RunQueue.complete(db, c, o) { try logs.write() } }
-            logs.written()
+        logs.prepareForTransaction()
+        do {
+            if fenced {
+                try db.retrying(.completion) { _ in try logs.write() }
+            } else {
+                // the run's last lines and its end in one commit; a replayed line is stored once (stream, seq)
+                recorded = try db.retrying(.completion) { db in try RunQueue.complete(db, c, o) { try logs.write() } }
+                logs.written()
+            }
+        } catch {
+            try? logs.spoolPending()  // the end could not be recorded (the lease will lapse: lost); the lines are kept
+            throw error
         }
         finished.append(Finished(claimed: c, outcome: o, recorded: recorded))
     }

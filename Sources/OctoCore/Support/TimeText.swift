@@ -30,7 +30,13 @@ public enum TimeText {
         else { throw fail }
         let wall = civil.secondsSinceEpoch
         if let offset { return Instant(secondsSinceEpoch: wall - offset) }
-        // wall time in the zone: the first instant whose wall time is at or after it
+        return instant(wallSeconds: wall, zone: zone)
+    }
+
+    /// The instant a wall-clock time (seconds since 1970 as if the zone were
+    /// UTC) means in `zone`: a wall time that occurs twice means its first
+    /// occurrence; one inside a gap, the end of the gap.
+    public static func instant(wallSeconds wall: Int64, zone: Zone) -> Instant {
         for candidate in Set([zone.offset(atSeconds: wall - 86_400), zone.offset(atSeconds: wall), zone.offset(atSeconds: wall + 86_400)])
             .map(Int64.init).sorted(by: >) {
             let u = wall - candidate

@@ -1,0 +1,100 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `octo logger -- CMD ARGS…`: runs a command the way a plain crontab line
+/// would, and logs it like a run — its stdout (and stderr, at least `warn`)
+/// line by line, `100 start`, a `110 heartbeat` every `heartbeat` seconds,
+/// and `120 end` with the exit code or signal and the duration.
+///
+/// The command runs as `CMD ARGS…` exactly (no shell parsing of the
+/// arguments; `CMD` is looked up on `PATH`), with stdin from `/dev/null`, in
+/// its own process group under the guard of `GuardedProcess`: if this octo
+/// dies, the command's whole group dies too. A SIGTERM, SIGINT or SIGHUP to
+/// octo is passed on as SIGTERM to the group (SIGKILL after `grace`), and the
+/// end is still logged.
+public enum CommandLogger {
+    /// How the command ended.
+    public struct Ended: Sendable {
+        public var exitCode: Int?
+        public var signal: Int?
+        public var seconds: Double
+        /// octo's own exit code for it: the command's, or 128 + signal.
+        public var status: Int32 { Int32(exitCode ?? (128 + (signal ?? 0))) }
+    }
+
+    public static func run(_ arguments: [String], environment: [String: String], pipeline: LogPipeline, heartbeat: Double,
+                           tee: Bool, grace: Double = 5, stopSignal: () -> Int32) throws -> Ended {
+        // `exec "$0" "$@"`: PATH lookup by the shell, the arguments untouched
+        let p = try GuardedProcess(shellArguments: ["sh", "-c", "exec \"$0\" \"$@\""] + arguments, environment: environment,
+                                   graceMilliseconds: Int(grace * 1000))
+        defer { p.closeAll(); p.reapGuard(wait: true) }
+        let started = Monotonic.seconds()
+        pipeline.event(.info, .start, "start: " + arguments.map(CrontabBlock.shellQuote).joined(separator: " "))
+        var out = LineSplitter(), err = LineSplitter()
+        var nextHeartbeat = started + heartbeat
+        var exited = false
+        var termSentAt: Double?
+        var killSent = false
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while !(exited && p.stdoutFD < 0 && p.stderrFD < 0) {
+            if termSentAt == nil, stopSignal() != 0 {
+                pipeline.event(.warn, nil, "octo logger got \(signalName(Int(stopSignal()))): SIGTERM to the command's process group")
+                p.terminate()
+                termSentAt = Monotonic.seconds()
+            }
+            if let t = termSentAt, !killSent, !exited, Monotonic.seconds() >= t + grace {
+                pipeline.event(.error, nil, "still running \(formatSeconds(grace)) after SIGTERM: SIGKILL to the process group")
+                p.kill()
+                killSent = true
+            }
+            var fds: [pollfd] = []
+            var which: [Int] = []
+            for (i, fd) in [p.stdoutFD, p.stderrFD, p.statusFD].enumerated() where fd >= 0 {
+                fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0))
+                which.append(i)
+            }
+            if fds.isEmpty { break }
+            let untilHeartbeat = max(0, nextHeartbeat - Monotonic.seconds())
+            let rc = poll(&fds, nfds_t(fds.count), pipeline.pollTimeout(cap: termSentAt == nil ? untilHeartbeat : min(untilHeartbeat, 0.2)))
+            if rc < 0 && errno != EINTR { throw OctoError.failure("poll failed: \(String(cString: strerror(errno)))") }
+            for (k, pfd) in fds.enumerated() where pfd.revents != 0 {
+                if which[k] == 2 {
+                    let open = p.readStatus()
+                    if !open || p.waitStatus != nil || p.execError != nil { exited = true }
+                    continue
+                }
+                let n = buffer.withUnsafeMutableBytes { read(pfd.fd, $0.baseAddress, $0.count) }
+                let stderr = which[k] == 1
+                if n > 0 {
+                    if tee { _ = writeAll(stderr ? 2 : 1, Array(buffer[0..<n])) }
+                    let lines = buffer.withUnsafeBytes { raw in
+                        stderr ? err.feed(UnsafeRawBufferPointer(rebasing: raw[0..<n])) : out.feed(UnsafeRawBufferPointer(rebasing: raw[0..<n]))
+                    }
+                    for l in lines { pipeline.add(l.text, truncated: l.truncated, stderr: stderr) }
+                } else if n == 0 || errno != EINTR {
+                    if let r = stderr ? err.finish() : out.finish() { pipeline.add(r.text, truncated: r.truncated, stderr: stderr) }
+                    if stderr { p.closeStderr() } else { p.closeStdout() }
+                }
+            }
+            let now = Monotonic.seconds()
+            if now >= nextHeartbeat {
+                nextHeartbeat = now + heartbeat
+                pipeline.event(.info, .heartbeat, "heartbeat: running for \(formatSeconds(now - started))")
+            }
+            try pipeline.storeIfDue()
+        }
+        let seconds = Monotonic.seconds() - started
+        let status = p.waitStatus
+        var ended = Ended(exitCode: status.flatMap(WaitStatus.exitCode), signal: status.flatMap(WaitStatus.signal), seconds: seconds)
+        if let e = p.execError {
+            pipeline.event(.error, nil, "cannot run /bin/sh: \(String(cString: strerror(e)))")
+            ended.exitCode = 127
+        }
+        let ok = ended.exitCode == 0
+        let what = ended.exitCode.map { "exit \($0)" } ?? ended.signal.map { "signal \($0) (\(signalName($0)))" } ?? "no exit status"
+        pipeline.event(ok ? .info : .error, .end, "end: \(ok ? "succeeded" : "failed"), \(what) after \(formatSeconds(seconds))")
+        try pipeline.finish()
+        return ended
+    }
+}

@@ -1,0 +1,107 @@
+import ArgumentParser
+import CGuard
+import MariaDB
+import OctoCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Logger: OctoCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "logger",
+        abstract: "Store each line of stdin (or of a command's output) as a log row.",
+        discussion: """
+            Lines in the Octopus format `<time> <name> <level> <content>` (e.g. \
+            `2013/07/04:16:41:00 app_name error Process has exited!`, or an ISO 8601 time) are parsed; \
+            other lines get the name and level given here and the time they were read. \
+            With `-- CMD ARGS…` octo runs the command, logs its stdout and stderr (stderr at least warn) \
+            with 100 start, 110 heartbeat and 120 end lines, and exits with the command's exit code \
+            (128 + signal when it was killed). When the database is unreachable, lines go to the \
+            local spool ($OCTO_STATE_DIR/spool) and are replayed, exactly once, by the next \
+            octo logger, consume or monitor. Lines longer than 64 KiB are cut and marked as cut; \
+            invalid UTF-8 and NUL bytes are replaced.
+            """
+    )
+    @Option(name: .short, help: ArgumentHelp("Name for lines that carry none (default: $OCTO_JOB inside a run, the command's name with --, else 'logger').", valueName: "name"))
+    var name: String?
+    @Option(name: .short, help: ArgumentHelp("Level for lines that carry none: fatal, error, warn, info, debug, trace.", valueName: "level"))
+    var level: String = "info"
+    @Option(help: ArgumentHelp("Attach the lines to this run (default: $OCTO_RUN_ID inside a run).", valueName: "id"))
+    var run: String?
+    @Flag(help: "Also copy the input unchanged to stdout (with --: the command's stdout and stderr to octo's).")
+    var tee = false
+    @Argument(parsing: .postTerminator, help: ArgumentHelp("A command to run and log.", valueName: "command"))
+    var command: [String] = []
+    @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        if let name, !Names.isValidName(name) {
+            throw ValidationError("invalid name '\(name.quotedForMessage)': expected \(Names.nameRule)")
+        }
+        if LogFormat.level(word: level) == nil || LogFormat.level(word: level)?.1 != nil {
+            throw ValidationError("invalid level '\(level.quotedForMessage)': expected one of fatal, error, warn, info, debug, trace")
+        }
+        if let run, Int64(run).map({ $0 < 1 }) ?? true {
+            throw ValidationError("invalid run '\(run.quotedForMessage)': expected a run id (a whole number of at least 1)")
+        }
+    }
+
+    func run(_ context: Context) throws {
+        let env = context.environment
+        let defaults = LogPipeline.Defaults(
+            name: name ?? defaultName(env),
+            level: LogFormat.level(word: level)!.0,
+            runID: run.flatMap { Int64($0) } ?? env["OCTO_RUN_ID"].flatMap { Int64($0) })
+        var db: Connection?
+        var problem: String?
+        do { db = try context.database() } catch { problem = "\(error)" }
+        if let db { context.replaySpool(db) }
+        let spool = context.spool
+        let writer = LogWriter(db, machine: context.config.machine, spool: spool) { try context.database() }
+        let clock = db.flatMap { try? ServerClock($0) } ?? ServerClock(local: ())
+        let zone = (try? Zone.named(Zones.local(environment: env))) ?? Zone.utc
+        let pipeline = LogPipeline(writer: writer, defaults: defaults, format: LogFormat(zone: zone), clock: clock)
+        octo_catch_stop_signals()
+        signal(SIGPIPE, SIG_IGN)
+        var status: Int32 = 0
+        do {
+            if command.isEmpty {
+                if case .signal(let s) = try StreamLogger.run(input: 0, tee: tee ? 1 : nil, pipeline: pipeline, stopSignal: { octo_stop_signal() }) {
+                    status = 128 + s
+                }
+            } else {
+                let heartbeat = db == nil ? Settings().heartbeat : (try? context.settings().heartbeat) ?? Settings().heartbeat
+                var jobEnv = env
+                jobEnv["OCTO_MACHINE"] = context.config.machine
+                let ended = try CommandLogger.run(command, environment: jobEnv, pipeline: pipeline, heartbeat: Double(heartbeat),
+                                                  tee: tee, stopSignal: { octo_stop_signal() })
+                status = ended.status
+            }
+        } catch {
+            // neither the database nor the spool took the last lines: print them rather than lose them
+            Output.error("could not store or spool log lines (\(error)); they follow on stderr")
+            for l in writer.takePending() { Output.writeStderr(l.content + "\n") }
+            throw ExitCode(command.isEmpty ? 1 : status)
+        }
+        if writer.spooledLines > 0 || (db == nil && pipeline.lineCount > 0) {
+            let why = writer.lastProblem ?? problem ?? "the database failed"
+            if writer.isSpooling || !spool.files().isEmpty {
+                Output.warning("\(writer.spooledLines) log lines went to the spool \(spool.directory) (\(why)); the next octo logger, consume or monitor replays them")
+            }
+        }
+        Output.flush()
+        if status != 0 { throw ExitCode(status) }
+    }
+
+    /// `$OCTO_JOB` inside a run; the command's base name; else `logger`.
+    func defaultName(_ env: [String: String]) -> String {
+        if let j = env["OCTO_JOB"], Names.isValidName(j) { return j }
+        if let c = command.first {
+            let base = String(c.split(separator: "/").last ?? "")
+            let cleaned = String(base.unicodeScalars.filter { $0.isASCII && Names.isValidName(String($0)) }.prefix(64))
+            if !cleaned.isEmpty { return cleaned }
+        }
+        return "logger"
+    }
+}
