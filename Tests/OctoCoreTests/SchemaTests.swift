@@ -84,6 +84,13 @@ struct SchemaTests {
             let left = Set(try db.query("SELECT content FROM logs").rows.map { try $0.decode("content", as: String.self) })
             #expect(left == ["future", "past", "in three days"])
             #expect(try LogPartitions.dropExpired(db, retention: 3 * 86_400, today: today + 5).isEmpty)
+            // the maintenance monitor runs: today's partitions exist again ahead, the pre-2000 line goes, recent ones stay
+            let maintained = try LogPartitions.maintain(db, retention: 3 * 86_400)
+            #expect(maintained == ["p_past"])
+            #expect(try LogPartitions.days(db).last?.day == today + LogPartitions.daysAhead)
+            let after = Set(try db.query("SELECT content FROM logs").rows.map { try $0.decode("content", as: String.self) })
+            #expect(after == ["future", "in three days"])
+            #expect(try LogPartitions.maintain(db, retention: 3 * 86_400).isEmpty)
         }
     }
 

@@ -42,18 +42,13 @@ public enum LogText {
     /// Longer lines are cut here and marked `truncated`.
     public static let maxBytes = 65_536
 
-    /// Invalid UTF-8 and NUL bytes become U+FFFD; a trailing CR is dropped.
+    /// Invalid UTF-8 becomes U+FFFD, NUL bytes are removed (MariaDB text and
+    /// C tools downstream stop at them), a trailing CR is dropped.
     public static func text<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
         var b = Array(bytes)
         if b.last == 13 { b.removeLast() }
-        if b.contains(0) { return String(decoding: b, as: UTF8.self).replacingNUL() }
+        if b.contains(0) { b.removeAll { $0 == 0 } }
         return String(decoding: b, as: UTF8.self)
-    }
-}
-
-extension String {
-    func replacingNUL() -> String {
-        String(String.UnicodeScalarView(unicodeScalars.map { $0 == "\0" ? "\u{FFFD}" : $0 }))
     }
 }
 

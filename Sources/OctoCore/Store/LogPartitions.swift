@@ -48,6 +48,21 @@ public enum LogPartitions {
         }
     }
 
+    /// Log retention, as `octo monitor` runs it: day partitions kept ready
+    /// `daysAhead` days ahead, days older than `retention` seconds dropped,
+    /// and lines dated before 2000 (in `p_past`, older than any retention)
+    /// removed. Safe on several machines at once. Returns the partitions dropped.
+    @discardableResult
+    public static func maintain(_ db: Connection, retention: Int64) throws -> [String] {
+        try ensure(db, daysAhead: daysAhead)
+        var dropped = try dropExpired(db, retention: retention)
+        if try !db.query("SELECT 1 FROM logs PARTITION (p_past) LIMIT 1").rows.isEmpty {
+            try db.run("ALTER TABLE logs TRUNCATE PARTITION p_past")
+            dropped.append("p_past")
+        }
+        return dropped
+    }
+
     /// Drops day partitions whose whole day is older than `retention`
     /// seconds before now. Returns the names dropped.
     @discardableResult

@@ -1,0 +1,56 @@
+import OctoCore
+import Subprocess
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Shell scripts in tests: pipelines into `octo logger`, background
+/// followers, a private MariaDB that a test may stop and start.
+public enum Shell {
+    /// The checkout this test binary was built from.
+    public static let root: String = {
+        var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false)
+        parts.removeLast(3)  // Tests/TestSupport/Shell.swift
+        return parts.joined(separator: "/")
+    }()
+
+    /// Runs `/bin/sh -c script` with `$OCTO` the built binary and
+    /// `environment` added (the developer's own OCTO_* settings removed).
+    public static func run(_ script: String, environment: [String: String] = [:]) async throws -> OctoBinary.Result {
+        var env: [Environment.Key: String?] = ["OCTO": OctoBinary.path]
+        for k in ["OCTO_DEFAULTS_FILE", "OCTO_DB_HOST", "OCTO_DB_PORT", "OCTO_DB_SOCKET", "OCTO_DB_USER", "OCTO_DB_PASSWORD",
+                  "OCTO_DB_NAME", "OCTO_MACHINE", "OCTO_STATE_DIR", "OCTO_JOB", "OCTO_RUN_ID"] where environment[k] == nil {
+            env[Environment.Key(stringLiteral: k)] = nil as String?
+        }
+        for (k, v) in environment { env[Environment.Key(stringLiteral: k)] = v }
+        let r = try await Subprocess.run(.path("/bin/sh"), arguments: ["-c", script], environment: .inherit.updating(env),
+                                         output: .string(limit: 16 << 20), error: .string(limit: 1 << 20))
+        return OctoBinary.Result(status: OctoBinary.code(r.terminationStatus), stdout: r.standardOutput, stderr: r.standardError)
+    }
+}
+
+/// A MariaDB server of a test's own (`scripts/mariadb` in a temporary
+/// directory), for tests that stop the database on purpose.
+public final class PrivateServer: Sendable {
+    public let directory: TemporaryDirectory
+    public var defaultsFile: String { directory.path + "/mariadb/my.cnf" }
+
+    public init() { directory = TemporaryDirectory() }
+
+    public func start() async throws {
+        let r = try await Shell.run("OCTO_MARIADB_FAST=1 \"$ROOT/scripts/mariadb\" start \"$DIR/mariadb\"",
+                                    environment: ["ROOT": Shell.root, "DIR": directory.path])
+        guard r.status == 0 else { throw OctoError.failure("private MariaDB did not start: \(r.stderr)") }
+    }
+
+    public func stop() async throws {
+        _ = try await Shell.run("\"$ROOT/scripts/mariadb\" stop \"$DIR/mariadb\"", environment: ["ROOT": Shell.root, "DIR": directory.path])
+    }
+
+    /// Stops the server and removes its files.
+    public func remove() async {
+        try? await stop()
+        _ = try? await Shell.run("rm -rf \"$DIR\"", environment: ["DIR": directory.path])
+    }
+}

@@ -1,0 +1,184 @@
+import MariaDB
+import OctoCore
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `octo logger` and `octo sh log` end to end, through the built binary.
+@Suite(.database)
+struct LoggerTests {
+    func withInit(_ body: (FreshDatabase, Connection, [String: String]) async throws -> Void) async throws {
+        try await TestDatabase.with { (fresh: FreshDatabase) in
+            #expect(try await OctoBinary.run(["init", "-q"], environment: fresh.environment).status == 0)
+            let db = try fresh.connect()
+            defer { db.close() }
+            let state = TemporaryDirectory()
+            defer { _ = try? ChildProcess.run(["rm", "-rf", state.path]) }
+            try await body(fresh, db, fresh.environment.merging(["OCTO_STATE_DIR": state.path, "OCTO_MACHINE": "w1"]) { $1 })
+        }
+    }
+
+    func contents(_ db: Connection, _ job: String) throws -> [String] {
+        try db.query("SELECT content FROM logs WHERE job_name = ? ORDER BY logged_at, id", [.text(job)]).rows.map { try $0.decode("content") }
+    }
+
+    @Test func storesParsedAndPlainLinesAndTeesTheInputUnchanged() async throws {
+        try await withInit { fresh, db, env in
+            // plain lines, an Octopus line, invalid UTF-8, a NUL, an empty line, CRLF, no final newline
+            let r = try await Shell.run("""
+                printf 'first\\n2013/07/04:16:41:00 app_name error Process has exited!\\nbad \\377 byte\\nnul\\000here\\n\\ncrlf\\r\\nlast' > "$OCTO_STATE_DIR/in"
+                "$OCTO" logger -n plain.job-1 -l warn --tee < "$OCTO_STATE_DIR/in" > "$OCTO_STATE_DIR/out" && cmp "$OCTO_STATE_DIR/in" "$OCTO_STATE_DIR/out"
+                """, environment: env)
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(r.stderr.isEmpty, "\(r.stderr)")
+            #expect(try contents(db, "plain.job-1") == ["first", "bad \u{FFFD} byte", "nulhere", "", "crlf", "last"])
+            let levels = try db.query("SELECT DISTINCT level FROM logs WHERE job_name = 'plain.job-1'").rows.map { try $0.decode("level", as: String.self) }
+            #expect(levels == ["warn"])
+            let parsed = try #require(try db.query("SELECT * FROM logs WHERE job_name = 'app_name'").first)
+            #expect(try parsed.decode("level", as: String.self) == "error")
+            #expect(try parsed.decode("content", as: String.self) == "Process has exited!")
+            #expect(try parsed.decode("machine", as: String.self) == "w1")
+            // the machine runs in UTC here (TZ unset in the test environment's zone check below)
+            let at: Instant = try parsed.decode("logged_at")
+            let zone = try Zone.named(Zones.local(environment: processEnvironment()))
+            #expect(zone.local(at).iso8601() == "2013-07-04T16:41:00")
+        }
+    }
+
+    @Test func hostileInputIsStoredCutAndMemoryStaysFlat() async throws {
+        try await withInit { fresh, db, env in
+            // a 10 MiB line between two short ones, then a million short lines, through /usr/bin/time for the peak RSS
+            let r = try await Shell.run("""
+                { echo before; head -c 10485760 /dev/zero | tr '\\0' 'x'; echo; echo after; seq 1 1000000; } \
+                  | /usr/bin/time -f '%M' -o "$OCTO_STATE_DIR/rss" "$OCTO" logger -n hostile
+                cat "$OCTO_STATE_DIR/rss"
+                """, environment: env)
+            #expect(r.status == 0, "\(r.stderr)")
+            let peakKiB = try #require(Int(r.stdout.trimmingWhitespace()))
+            #expect(peakKiB < 40 * 1024, "peak RSS \(peakKiB) KiB")  // bound stated in the README (debug build here)
+            let n: Int = try db.query("SELECT COUNT(*) AS n FROM logs WHERE job_name = 'hostile'").first!.decode("n")
+            #expect(n == 1_000_003)
+            let long = try #require(try db.query("SELECT CHAR_LENGTH(content) AS len, truncated FROM logs WHERE job_name = 'hostile' AND content LIKE 'xxx%'").first)
+            #expect(try long.decode("len", as: Int.self) == LogText.maxBytes)
+            #expect(try long.decode("truncated", as: Bool.self))
+            let firstLines = try db.query("SELECT content FROM logs WHERE job_name = 'hostile' ORDER BY id LIMIT 4").rows.map { try $0.decode("content", as: String.self) }
+            #expect(firstLines.count == 4 && firstLines[0] == "before" && firstLines[2] == "after" && firstLines[3] == "1")
+            let distinct: Int = try db.query("SELECT COUNT(DISTINCT content) AS n FROM logs WHERE job_name = 'hostile'").first!.decode("n")
+            #expect(distinct == 1_000_003)
+        }
+    }
+
+    @Test func aSlowProgramsLineIsStoredWithinASecond() async throws {
+        try await withInit { fresh, db, env in
+            let bg = try await Shell.run("""
+                { echo early; sleep 4; echo late; } | "$OCTO" logger -n slow >/dev/null 2>&1 &
+                echo started
+                """, environment: env)
+            #expect(bg.status == 0)
+            let start = Monotonic.seconds()
+            let seen = try await Processes.waitUntil(seconds: 3) { try contents(db, "slow") == ["early"] }
+            #expect(seen)
+            #expect(Monotonic.seconds() - start < 1.5, "took \(Monotonic.seconds() - start) s")  // 1 s target plus process start-up
+            #expect(try await Processes.waitUntil(seconds: 8) { try contents(db, "slow") == ["early", "late"] })
+        }
+    }
+
+    @Test func followShowsLinesFromAnotherMachineWithinASecond() async throws {
+        try await withInit { fresh, db, env in
+            let out = env["OCTO_STATE_DIR"]! + "/follow.out"
+            #expect(try await Shell.run("echo old | \"$OCTO\" logger -n fol", environment: env).status == 0)
+            let bg = try await Shell.run("\"$OCTO\" sh log fol --follow > \"\(out)\" 2>&1 & echo $!", environment: env)
+            let pid = try #require(pid_t(bg.stdout.trimmingWhitespace()))
+            defer { kill(pid, SIGTERM) }
+            #expect(await Processes.waitUntil(seconds: 5) { readFileBytes(out).map { String(decoding: $0, as: UTF8.self).contains("old") } ?? false })
+            let other = env.merging(["OCTO_MACHINE": "w2"]) { $1 }
+            #expect(try await Shell.run("echo fresh-line | \"$OCTO\" logger -n fol", environment: other).status == 0)
+            let written = Monotonic.seconds()
+            let shown = await Processes.waitUntil(seconds: 3) {
+                readFileBytes(out).map { String(decoding: $0, as: UTF8.self).contains(" w2 info   fresh-line") } ?? false
+            }
+            #expect(shown)
+            #expect(Monotonic.seconds() - written < 1.0, "shown after \(Monotonic.seconds() - written) s")
+            let text = String(decoding: readFileBytes(out) ?? [], as: UTF8.self)
+            #expect(text.components(separatedBy: "old").count == 2, "each line once: \(text)")
+        }
+    }
+
+    @Test func runsACommandLogsItsLifeAndReturnsItsExitCode() async throws {
+        try await withInit { fresh, db, env in
+            let r = try await Shell.run("\"$OCTO\" logger -- sh -c 'echo out; echo err >&2; exit 3'", environment: env)
+            #expect(r.status == 3)
+            let rows = try db.query("SELECT level, code, content FROM logs WHERE job_name = 'sh' ORDER BY id").rows
+            let got = try rows.map { "\(try $0.decode("level", as: String.self)) \(try $0.decode("code", as: Int?.self).map(String.init) ?? "-") \(try $0.decode("content", as: String.self))" }
+            #expect(got.count == 4, "\(got)")
+            #expect(got.first == "info 100 start: sh -c 'echo out; echo err >&2; exit 3'")
+            #expect(Set(got[1...2]) == ["info - out", "warn - err"])
+            #expect(got.last?.hasPrefix("error 120 end: failed, exit 3 after ") == true, "\(got)")
+
+            let ok = try await Shell.run("\"$OCTO\" logger -n named --tee -- printf '%s\\n' 'a b' \"it's\"", environment: env)
+            #expect(ok.status == 0)
+            #expect(ok.stdout == "a b\nit's\n")
+            #expect(try contents(db, "named").dropFirst().dropLast() == ["a b", "it's"])
+            #expect(try contents(db, "named").last?.hasPrefix("end: succeeded, exit 0 after") == true)
+
+            let killed = try await Shell.run("\"$OCTO\" logger -n killed -- sh -c 'kill -9 $$'", environment: env)
+            #expect(killed.status == 137)
+            #expect(try contents(db, "killed").last?.hasPrefix("end: failed, signal 9 (SIGKILL) after") == true)
+
+            let missing = try await Shell.run("\"$OCTO\" logger -n missing -- /no/such/program", environment: env)
+            #expect(missing.status == 127)
+            #expect(try contents(db, "missing").count == 3)  // start, the shell's complaint, end
+        }
+    }
+
+    @Test func badInputIsRefusedAndStoresNothing() async throws {
+        try await withInit { fresh, db, env in
+            for args in [["-l", "loud"], ["-l", "120"], ["-n", "bad name"], ["-n", String(repeating: "n", count: 65)], ["--run", "x"], ["--run", "0"]] {
+                let r = try await Shell.run("echo hi | \"$OCTO\" logger " + args.map(CrontabBlock.shellQuote).joined(separator: " "), environment: env)
+                #expect(r.status == 2, "\(args)")
+                #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
+                #expect(r.stderr.contains(args[1].prefix(20)), "\(r.stderr)")
+            }
+            for args in [["sh", "log", "j", "--level", "loud"], ["sh", "log", "j", "--since", "yesterday"], ["sh", "log", "j", "-n", "-1"],
+                         ["sh", "log", "bad name"], ["sh", "log", "j", "--follow", "--until", "1h"]] {
+                let r = try await OctoBinary.run(args, environment: env)
+                #expect(r.status == 2, "\(args): \(r.stderr)")
+                #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
+            }
+            #expect(try db.query("SELECT COUNT(*) AS n FROM logs").first!.decode("n", as: Int.self) == 0)
+        }
+    }
+
+    @Test func shLogFiltersByLevelTextMachineAndTime() async throws {
+        try await withInit { fresh, db, env in
+            let lines = """
+                2026-11-21T10:00:00Z app info starting
+                2026-11-21T10:00:01Z app warn disk 91% full
+                2026-11-21T10:00:02Z app error disk full
+                2026-11-21T10:00:03Z app debug details
+                2026-11-21T10:00:04Z app 120 exit 1
+                """
+            #expect(try await OctoBinary.run(["logger"], environment: env, input: lines + "\n").status == 0)
+            #expect(try await OctoBinary.run(["logger", "-n", "app"], environment: env.merging(["OCTO_MACHINE": "w2"]) { $1 }, input: "from w2\n").status == 0)
+            func show(_ args: [String]) async throws -> [String] {
+                let r = try await OctoBinary.run(["sh", "log", "app"] + args, environment: env)
+                #expect(r.status == 0, "\(r.stderr)")
+                return r.lines.filter { !$0.isEmpty }.map { String($0.split(separator: " ", maxSplits: 4).last!.drop(while: { $0 == " " })) }
+            }
+            #expect(try await show(["--until", "2026-11-21T11:00Z"]) == ["starting", "disk 91% full", "disk full", "details", "exit 1"])
+            #expect(try await show(["--level", "warn", "--until", "2026-11-21T11:00Z"]) == ["disk 91% full", "disk full"])
+            #expect(try await show(["--grep", "disk", "--until", "2026-11-21T11:00Z"]) == ["disk 91% full", "disk full"])
+            #expect(try await show(["--grep", "DISK"]).isEmpty)
+            #expect(try await show(["--from", "w2"]) == ["from w2"])
+            #expect(try await show(["--since", "2026-11-21T10:00:02Z", "--until", "2026-11-21T10:00:04Z"]) == ["disk full", "details"])
+            #expect(try await show(["-n", "2"]) == ["exit 1", "from w2"])
+            #expect(try await show(["--since", "1h"]) == ["from w2"])
+            let json = try await OctoBinary.run(["sh", "log", "app", "--json", "-n", "1", "--level", "error"], environment: env)
+            #expect(json.stdout.contains("\"content\":\"disk full\""), "\(json.stdout)")
+            #expect(json.stdout.contains("\"level\":\"error\""))
+        }
+    }
+}
