@@ -183,15 +183,17 @@ public final class Connection {
     /// Runs `body` (a whole unit of work — usually one transaction) and runs
     /// it again after a transient error: deadlock, lock wait timeout,
     /// read-only after a switch-over, or a lost connection, which is
-    /// re-established first. Other errors, and the last transient one when
-    /// the attempts are used up, are thrown.
+    /// re-established first. A connection that cannot be re-established is
+    /// retried too: this connection was open once, so the server is away for
+    /// a moment (a restart, a fail-over), not misconfigured. Other errors, and
+    /// the last transient one when the attempts are used up, are thrown.
     public func retrying<T>(_ policy: RetryPolicy = .standard, _ body: (Connection) throws -> T) throws -> T {
         var attempt = 1
         while true {
             do {
                 if handle.mysql == nil { try reconnect() }
                 return try body(self)
-            } catch let e as MariaDBError where (e.isTransient || (e.isConnectFailure && attempt > 1)) && attempt < policy.attempts {
+            } catch let e as MariaDBError where (e.isTransient || e.isConnectFailure) && attempt < policy.attempts {
                 if e.isConnectionLost || e.isConnectFailure || e.code == .readOnly { close() }
                 policy.pause(before: attempt + 1)
                 attempt += 1

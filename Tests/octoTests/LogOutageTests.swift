@@ -1,0 +1,118 @@
+import MariaDB
+import OctoCore
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Log lines across a database outage: each test stops and starts a
+/// MariaDB server of its own (so the other tests keep theirs).
+@Suite(.database)
+struct LogOutageTests {
+    func withServer(_ body: (PrivateServer, [String: String], () throws -> Connection) async throws -> Void) async throws {
+        let server = PrivateServer()
+        try await server.start()
+        let state = TemporaryDirectory()
+        let env = ["OCTO_DEFAULTS_FILE": server.defaultsFile, "OCTO_STATE_DIR": state.path, "OCTO_MACHINE": "w1"]
+        do {
+            let r = try await Shell.run("\"$OCTO\" init -q", environment: env)
+            #expect(r.status == 0, "\(r.stderr)")
+            var options = ConnectionOptions()
+            options.defaultsFile = server.defaultsFile
+            options.database = "octo"
+            try await body(server, env) { try Connection(options) }
+        } catch {
+            Issue.record(error)
+        }
+        await server.remove()
+        _ = try? await Shell.run("rm -rf \"$D\"", environment: ["D": state.path])
+    }
+
+    func numbers(_ connect: () throws -> Connection, _ job: String, order: String = "id") throws -> [Int] {
+        let db = try connect()
+        defer { db.close() }
+        return try db.query("SELECT content FROM logs WHERE job_name = ? ORDER BY \(order)", [.text(job)]).rows.map {
+            Int(try $0.decode("content", as: String.self)) ?? -1
+        }
+    }
+
+    @Test func aLoggerRidesOutAnOutageAndReplaysItsOwnSpool() async throws {
+        try await withServer { server, env, connect in
+            let dir = env["OCTO_STATE_DIR"]!
+            // 300 numbered lines over about 6 seconds
+            _ = try await Shell.run("""
+                ( for i in $(seq 1 300); do echo $i; sleep 0.02; done | "$OCTO" logger -n outage 2>"\(dir)/err"; echo $? > "\(dir)/rc" ) >/dev/null 2>&1 &
+                """, environment: env)
+            #expect(try await Processes.waitUntil(seconds: 10) { try numbers(connect, "outage").count >= 30 })
+            try await server.stop()
+            try await Task.sleep(for: .seconds(1.5))
+            try await server.start()
+            #expect(await Processes.waitUntil(seconds: 30) { readFileBytes(dir + "/rc") != nil })
+            #expect(String(decoding: readFileBytes(dir + "/rc") ?? [], as: UTF8.self).hasPrefix("0"))
+            let err = String(decoding: readFileBytes(dir + "/err") ?? [], as: UTF8.self)
+            // the logger itself replayed its spool once the database was back: nothing left, nothing twice, in order
+            #expect(Spool(stateDirectory: dir).files().isEmpty, "\(err)")
+            #expect(try numbers(connect, "outage") == Array(1...300))
+            #expect(try numbers(connect, "outage", order: "logged_at, id") == Array(1...300))
+        }
+    }
+
+    @Test func aReplayKilledHalfWayLosesAndDuplicatesNothing() async throws {
+        try await withServer { server, env, connect in
+            let dir = env["OCTO_STATE_DIR"]!
+            let total = 200_000
+            try await server.stop()
+            // the database is down for the whole run: every line goes to the spool, exit 0 and a warning
+            let spooled = try await Shell.run("seq 1 \(total) | \"$OCTO\" logger -n big", environment: env)
+            #expect(spooled.status == 0)
+            #expect(spooled.stderr.contains("\(total) log lines went to the spool"), "\(spooled.stderr)")
+            let spool = Spool(stateDirectory: dir)
+            #expect(spool.pendingLineCount() == total)
+            try await server.start()
+
+            // a replay (any octo logger replays at start), killed with SIGKILL half-way
+            let bg = try await Shell.run("\"$OCTO\" logger -n replayer </dev/null >/dev/null 2>&1 & echo $!", environment: env)
+            let pid = try #require(pid_t(bg.stdout.trimmingWhitespace()))
+            #expect(try await Processes.waitUntil(seconds: 30) { try numbers(connect, "big").count >= 2_000 })
+            kill(pid, SIGKILL)
+            #expect(await Processes.waitUntil(seconds: 5) { Processes.isGone(pid) })
+            let partial = try numbers(connect, "big").count
+            #expect(partial > 0 && partial < total, "the kill came after \(partial) of \(total) lines")
+            #expect(spool.files().count == 1)
+
+            // the next replay finishes the job: every number once, in order
+            let again = try await Shell.run("\"$OCTO\" logger -n replayer -v </dev/null", environment: env)
+            #expect(again.status == 0, "\(again.stderr)")
+            #expect(spool.files().isEmpty)
+            let got = try numbers(connect, "big")
+            #expect(got.count == total)
+            #expect(got == Array(1...total))
+        }
+    }
+
+    @Test func consumeKeepsARunsLinesAcrossAnOutage() async throws {
+        try await withServer { server, env, connect in
+            let db = try connect()
+            defer { db.close() }
+            _ = try JobStore.add(db, Job(name: "chatty", command: "for i in $(seq 1 60); do echo $i; sleep 0.05; done"), by: "t", defaultZone: "UTC")
+            #expect(try await Shell.run("\"$OCTO\" sh run chatty -q", environment: env).status == 0)
+            let dir = env["OCTO_STATE_DIR"]!
+            _ = try await Shell.run("( \"$OCTO\" consume 2>\"\(dir)/err\"; echo $? > \"\(dir)/rc\" ) >/dev/null 2>&1 &", environment: env)
+            #expect(try await Processes.waitUntil(seconds: 10) { try numbers(connect, "chatty").filter { $0 > 0 }.count >= 5 })
+            try await server.stop()
+            try await Task.sleep(for: .seconds(2))
+            try await server.start()
+            #expect(await Processes.waitUntil(seconds: 40) { readFileBytes(dir + "/rc") != nil })
+            let err = String(decoding: readFileBytes(dir + "/err") ?? [], as: UTF8.self)
+            #expect(String(decoding: readFileBytes(dir + "/rc") ?? [], as: UTF8.self).hasPrefix("0"), "\(err)")
+            let lines = try numbers(connect, "chatty").filter { $0 > 0 }
+            #expect(lines == Array(1...60), "\(err)")
+            let db2 = try connect()
+            defer { db2.close() }
+            let state: String = try db2.query("SELECT state FROM runs WHERE job_name = 'chatty'").first!.decode("state")
+            #expect(state == "succeeded")
+        }
+    }
+}
