@@ -12,7 +12,8 @@ import Glibc
 struct LoggerTests {
     func withInit(_ body: (FreshDatabase, Connection, [String: String]) async throws -> Void) async throws {
         try await TestDatabase.with { (fresh: FreshDatabase) in
-            #expect(try await OctoBinary.run(["init", "-q"], environment: fresh.environment).status == 0)
+            let initialized = try await OctoBinary.run(["init", "-q"], environment: fresh.environment)
+            #expect(initialized.status == 0, "\(initialized.stderr)")
             let db = try fresh.connect()
             defer { db.close() }
             let state = TemporaryDirectory()
