@@ -46,6 +46,36 @@ struct LoggerTests {
             let at: Instant = try parsed.decode("logged_at")
             let zone = try Zone.named(Zones.local(environment: processEnvironment()))
             #expect(zone.local(at).iso8601() == "2013-07-04T16:41:00")
+
+            // lines dated far ahead and long ago are stored (catch-all partitions)
+            let edges = try await OctoBinary.run(["logger"], environment: env,
+                                                 input: "9999-12-31T23:59:59Z edge info future\n1001-01-01T00:00:00Z edge info past\n")
+            #expect(edges.status == 0, "\(edges.stderr)")
+            #expect(Set(try contents(db, "edge")) == ["future", "past"])
+        }
+    }
+
+    @Test func aReaderGoingAwayDownstreamLosesNothing() async throws {
+        try await withInit { fresh, db, env in
+            // head exits after one line: the tee gets EPIPE, the logging goes on to the end of the input
+            let r = try await Shell.run("""
+                seq 1 50000 | { "$OCTO" logger -n teed --tee; echo "logger rc=$?" >&2; } | head -1
+                """, environment: env)
+            #expect(r.stdout.hasPrefix("1\n"), "\(r.stdout)")
+            #expect(r.stderr == "logger rc=0\n", "\(r.stderr)")
+            let n: Int = try db.query("SELECT COUNT(*) AS n FROM logs WHERE job_name = 'teed'").first!.decode("n")
+            #expect(n == 50_000)
+            // a stop signal ends the reading while the input is still open, and what was read is stored
+            let stopped = try await Shell.run("""
+                mkfifo "$OCTO_STATE_DIR/fifo"
+                "$OCTO" logger -n stopped < "$OCTO_STATE_DIR/fifo" & pid=$!
+                exec 3> "$OCTO_STATE_DIR/fifo"
+                echo one >&3; echo two >&3
+                sleep 1; kill -TERM $pid; wait $pid; echo "rc=$?"
+                exec 3>&-
+                """, environment: env)
+            #expect(stopped.stdout.contains("rc=143"), "\(stopped.stdout) \(stopped.stderr)")
+            #expect(try contents(db, "stopped") == ["one", "two"])
         }
     }
 
@@ -173,7 +203,7 @@ struct LoggerTests {
             #expect(try await show(["--level", "warn", "--until", "2026-11-21T11:00Z"]) == ["disk 91% full", "disk full"])
             #expect(try await show(["--grep", "disk", "--until", "2026-11-21T11:00Z"]) == ["disk 91% full", "disk full"])
             #expect(try await show(["--grep", "DISK"]).isEmpty)
-            #expect(try await show(["--from", "w2"]) == ["from w2"])
+            #expect(try await show(["--machine", "w2"]) == ["from w2"])
             #expect(try await show(["--since", "2026-11-21T10:00:02Z", "--until", "2026-11-21T10:00:04Z"]) == ["disk full", "details"])
             #expect(try await show(["-n", "2"]) == ["exit 1", "from w2"])
             #expect(try await show(["--since", "1h"]) == ["from w2"])

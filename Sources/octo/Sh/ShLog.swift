@@ -14,8 +14,8 @@ struct ShLog: OctoCommand {
             A number is a run id; write job:NAME for a job whose name is all digits. Any name lines were \
             logged under works (also `octo logger -n NAME` names that are not jobs). \
             Shows the last -n lines (default 100, 0 for all) of what matches. Times are shown in the job's \
-            zone (else default_tz). --grep is case-sensitive. --follow keeps printing new lines, from every \
-            machine, within a second, until interrupted.
+            zone (else default_tz). --grep is case-sensitive. --machine M shows only lines from machine M. \
+            --follow keeps printing new lines, from every machine, within a second, until interrupted.
             """
     )
     @Argument(help: "A job name or a run id.") var target: String
@@ -26,7 +26,6 @@ struct ShLog: OctoCommand {
     @Option(help: ArgumentHelp("This level and the more severe ones: fatal, error, warn, info, debug, trace, all.", valueName: "level"))
     var level: String = "all"
     @Option(help: ArgumentHelp("Only lines containing this text.", valueName: "text")) var grep: String?
-    @Option(name: .customLong("from"), help: ArgumentHelp("Only lines from this machine.", valueName: "machine")) var fromMachine: String?
     @Option(name: .short, help: "How many of the newest matching lines (0: all).") var n: Int = 100
     @OptionGroup var global: GlobalOptions
 
@@ -34,9 +33,6 @@ struct ShLog: OctoCommand {
         if n < 0 { throw ValidationError("invalid -n '\(n)': expected a whole number, 0 for all") }
         if level != "all", LogLevel(rawValue: level) == nil {
             throw ValidationError("invalid level '\(level.quotedForMessage)': expected one of fatal, error, warn, info, debug, trace, all")
-        }
-        if let m = fromMachine, !Names.isValidName(m) {
-            throw ValidationError("invalid machine name '\(m.quotedForMessage)': expected \(Names.nameRule)")
         }
         if follow && until != nil { throw ValidationError("--follow and --until do not go together") }
         if follow && global.json { throw ValidationError("--follow prints lines as they come; it has no --json") }
@@ -63,7 +59,7 @@ struct ShLog: OctoCommand {
         filter.until = try until.map { try when($0, now: now, zone: zone, what: "--until") }
         filter.level = LogLevel(rawValue: level)
         filter.grep = grep
-        filter.machine = fromMachine
+        filter.machine = global.machine  // the flag only: here it filters, it does not name this machine
 
         let (lines, more) = try LogQuery.tail(db, filter, limit: n == 0 ? nil : n)
         if global.json {
