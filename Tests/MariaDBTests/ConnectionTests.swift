@@ -107,16 +107,16 @@ struct ConnectionTests {
         bad.socket = "/nonexistent/octo.sock"
         let good = try TestDatabase.options(database: "information_schema")
         _ = try? Connection(bad)  // warm up library state
-        let before = openDescriptorCount()
+        let before = openSocketCount()
         for _ in 0..<1000 { _ = try? Connection(bad) }
         for _ in 0..<200 {
             let c = try Connection(good)
             _ = try c.query("SELECT 1")
             c.close()
         }
-        let after = openDescriptorCount()
-        // Other tests run in parallel and hold a few descriptors of their own;
-        // a leak here would add one per connection (1200).
-        #expect(after - before < 50, "open descriptors went from \(before) to \(after)")
+        let after = openSocketCount()
+        // Other tests run in parallel and hold a few connections of their own;
+        // a leak here would add one socket per connection (1200).
+        #expect(after - before < 50, "open sockets went from \(before) to \(after)")
     }
 }

@@ -136,3 +136,19 @@ public func openDescriptorCount() -> Int {
     while readdir(d) != nil { n += 1 }
     return n - 2
 }
+
+/// Open sockets of this process (what a leaked MariaDB connection leaves):
+/// unlike `openDescriptorCount`, pipes of processes other tests run in
+/// parallel do not count.
+public func openSocketCount() -> Int {
+    guard let d = opendir("/proc/self/fd") else { return -1 }
+    defer { closedir(d) }
+    var n = 0
+    while let e = readdir(d) {
+        let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        var buf = [CChar](repeating: 0, count: 64)
+        let len = readlink("/proc/self/fd/" + name, &buf, buf.count - 1)
+        if len > 7, String(decoding: buf[0..<7].map { UInt8(bitPattern: $0) }, as: UTF8.self) == "socket:" { n += 1 }
+    }
+    return n
+}
