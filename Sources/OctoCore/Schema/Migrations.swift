@@ -235,5 +235,48 @@ public enum Schema {
             "ALTER TABLE queue ADD COLUMN IF NOT EXISTS target VARCHAR(1024) NOT NULL DEFAULT 'any' AFTER run_user",
             "ALTER TABLE queue ADD COLUMN IF NOT EXISTS forced TINYINT(1) NOT NULL DEFAULT 0 AFTER target",
         ]),
+        Migration(version: 4, summary: "monitor: merged alerts, detected occurrences, open start lines", statements: [
+            // summary: a follow-up counting the repeats of a merge window; recovered: a failure alert answered by a success
+            """
+            ALTER TABLE alerts ADD COLUMN IF NOT EXISTS summary TINYINT(1) NOT NULL DEFAULT 0 AFTER occurrences,
+              ADD COLUMN IF NOT EXISTS recovered TINYINT(1) NOT NULL DEFAULT 0 AFTER summary,
+              ADD KEY IF NOT EXISTS alerts_open (recovered, kind)
+            """,
+            // one row per (job, kind) — `@machine` instead of a job for a machine's alerts: the merge window in progress and its summary alert (locked while recording)
+            """
+            CREATE TABLE IF NOT EXISTS alert_streams (
+              job_name     VARCHAR(72) NOT NULL,
+              kind         VARCHAR(32) NOT NULL,
+              window_start DATETIME(6) NULL,
+              summary_id   BIGINT UNSIGNED NULL,
+              PRIMARY KEY (job_name, kind)
+            ) \(table)
+            """,
+            // what became an alert already ('run:12', 'missed:3:…'): one alert per occurrence, however many monitors
+            """
+            CREATE TABLE IF NOT EXISTS alert_sources (
+              source      VARCHAR(191) NOT NULL PRIMARY KEY,
+              created_at  DATETIME(6) NOT NULL,
+              KEY alert_sources_created (created_at)
+            ) \(table)
+            """,
+            // `100 start` lines outside runs (octo logger -- CMD, other programs) waiting for their `120 end`
+            """
+            CREATE TABLE IF NOT EXISTS open_starts (
+              log_id      BIGINT UNSIGNED NOT NULL PRIMARY KEY,
+              stream_id   BIGINT UNSIGNED NOT NULL,
+              job_name    VARCHAR(64) NOT NULL,
+              machine     VARCHAR(64) NOT NULL,
+              started_at  DATETIME(6) NOT NULL,
+              deadline    DATETIME(6) NOT NULL,
+              content     TEXT NOT NULL,
+              KEY open_starts_stream (stream_id, job_name),
+              KEY open_starts_deadline (deadline)
+            ) \(table)
+            """,
+            // the monitor scans log lines written from now on (not the history of an upgraded database)
+            "INSERT IGNORE INTO markers (name, value, updated_at) SELECT 'log_scanned', COALESCE(MAX(id), 0), NOW(6) FROM logs",
+            "INSERT IGNORE INTO markers (name, value, updated_at) SELECT 'log_horizon', COALESCE(MAX(id), 0), NOW(6) FROM logs",
+        ]),
     ]
 }

@@ -7,7 +7,7 @@ struct Sh: ParsableCommand {
         commandName: "sh",
         abstract: "Manage jobs by hand: add, edit, show, list, pause, settings, export/apply.",
         subcommands: [ShAdd.self, ShEdit.self, ShRm.self, ShShow.self, ShLs.self, ShNext.self, ShPause.self, ShResume.self,
-                      ShRun.self, ShKill.self, ShRuns.self, ShLog.self, ShSettings.self, ShExport.self, ShApply.self, ShMachines.self]
+                      ShRun.self, ShKill.self, ShRuns.self, ShLog.self, ShAlerts.self, ShSettings.self, ShExport.self, ShApply.self, ShMachines.self]
     )
 }
 

@@ -1,0 +1,58 @@
+/// Running `alert_command` for one alert: `/bin/sh -c COMMAND` with the
+/// alert as one JSON object on stdin and, in its environment,
+/// `OCTO_ALERT_ID`, `OCTO_ALERT_KIND`, `OCTO_ALERT_JOB`, `OCTO_ALERT_TO`
+/// (the job's `alert_to`), `OCTO_ALERT_SUBJECT`. Exit 0 means delivered;
+/// anything else (or running longer than the timeout: SIGTERM, then
+/// SIGKILL 5 s later) is a failed attempt.
+///
+///     alert_command = mail -s "$OCTO_ALERT_SUBJECT" "${OCTO_ALERT_TO:-ops@example.com}"
+public enum AlertDelivery {
+    /// Runs the command; nil when it succeeded, else what went wrong (one line).
+    public static func run(_ command: String, alert: Alert, recipients: String, timeout: Int64) -> String? {
+        let vars = ["OCTO_ALERT_ID=\(alert.id)", "OCTO_ALERT_KIND=\(alert.kind.rawValue)", "OCTO_ALERT_JOB=\(alert.job)",
+                    "OCTO_ALERT_TO=\(recipients)", "OCTO_ALERT_SUBJECT=\(alert.subject)"]
+        let argv = ["env"] + vars + ["timeout", "-k", "5", String(timeout), "/bin/sh", "-c", command]
+        do {
+            let r = try ChildProcess.run(argv, input: Array((json(alert, recipients: recipients) + "\n").utf8))
+            if r.status == 0 { return nil }
+            let err = String(decoding: r.stderr, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
+            let why = r.status == 124 ? "timed out after \(timeout)s" : "exit \(r.status)"
+            return "alert command failed (\(why))" + (err.isEmpty ? "" : ": \(err)")
+        } catch {
+            return error.message
+        }
+    }
+
+    /// The alert as JSON: `{"id", "kind", "job", "run", "machine", "first_at", "last_at", "occurrences",
+    /// "summary", "first_line", "last_line", "subject", "to"}` (times UTC ISO 8601).
+    public static func json(_ a: Alert, recipients: String) -> String {
+        let fields: [(String, String)] = [
+            ("id", String(a.id)), ("kind", quote(a.kind.rawValue)), ("job", quote(a.job)),
+            ("run", a.runID.map(String.init) ?? "null"), ("machine", a.machine.map(quote) ?? "null"),
+            ("first_at", quote(a.firstAt.iso8601)), ("last_at", quote(a.lastAt.iso8601)),
+            ("occurrences", String(a.occurrences)), ("summary", a.summary ? "true" : "false"),
+            ("first_line", quote(a.firstLine)), ("last_line", quote(a.lastLine)),
+            ("subject", quote(a.subject)), ("to", quote(recipients)),
+        ]
+        return "{" + fields.map { quote($0.0) + ":" + $0.1 }.joined(separator: ",") + "}"
+    }
+
+    /// A JSON string literal.
+    static func quote(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where u.value < 0x20:
+                let hex = String(u.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(u)
+            }
+        }
+        return out + "\""
+    }
+}

@@ -1,0 +1,54 @@
+import ArgumentParser
+import MariaDB
+import OctoCore
+
+struct Monitor: OctoCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "monitor",
+        abstract: "One sweep: find failures, lost runs, missed fires and more; merge them into alerts; deliver due alerts; tidy up.",
+        discussion: """
+            Run from cron every minute on every machine: every step is safe with several monitors at once, \
+            and each alert is delivered by one of them (alert_command gets it as JSON on stdin). \
+            Also marks lapsed leases lost, drops expired log partitions, purges history older than \
+            run_retention and replays this machine's log spool. Exit 0 when the sweep finished \
+            (alerts found are not errors), 1 when it could not.
+            """
+    )
+    @Option(help: ArgumentHelp("How long the alert command may run.", valueName: "duration")) var alertTimeout: String = "60s"
+    @Option(help: ArgumentHelp("First delay before a failed delivery is retried (doubles per attempt).", valueName: "duration"))
+    var retryDelay: String = "30s"
+    @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        for (flag, value) in [("alert-timeout", alertTimeout), ("retry-delay", retryDelay)] {
+            guard let s = try? Durations.parse(value), s >= 1 else {
+                throw ValidationError("invalid \(flag) '\(value.quotedForMessage)': expected \(Durations.rule), at least 1s")
+            }
+        }
+    }
+
+    func run(_ context: Context) throws {
+        let db = try context.database()
+        context.replaySpool(db)
+        var options = OctoCore.Monitor.Options(settings: try context.settings())
+        options.alertTimeout = try Durations.parse(alertTimeout)
+        options.retryBase = try Durations.parse(retryDelay)
+        var monitor = OctoCore.Monitor(db, options: options)
+        let r = try monitor.sweep()
+        if r.waitingWithoutCommand > 0 && !global.quiet {
+            Output.warning("\(r.waitingWithoutCommand) alert(s) wait for delivery but alert_command is not set (octo sh settings alert_command '…'); see octo sh alerts")
+        }
+        for id in r.deliveryFailed where !global.quiet { Output.warning("alert \(id): the alert command failed; it will be retried") }
+        if global.json {
+            try Output.json(JSON.object([
+                "lost": .int(Int64(r.lost)), "alerts_created": .int(Int64(r.alertsCreated)),
+                "found": .object(Dictionary(uniqueKeysWithValues: r.recorded.map { ($0.key.rawValue, JSON.int(Int64($0.value))) })),
+                "delivered": .array(r.delivered.map(JSON.int)), "delivery_failed": .array(r.deliveryFailed.map(JSON.int)),
+                "partitions_dropped": .array(r.partitionsDropped.map(JSON.string)), "runs_purged": .int(Int64(r.runsPurged)),
+            ]))
+        } else if global.verbose {
+            let found = r.recorded.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue) \($0.value)" }.joined(separator: ", ")
+            Output.line("lost runs: \(r.lost); found: \(found.isEmpty ? "nothing" : found); alerts created: \(r.alertsCreated); delivered: \(r.delivered.count)")
+        }
+    }
+}

@@ -1,0 +1,250 @@
+import MariaDB
+import OctoCore
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `octo monitor` and `octo sh alerts` end to end: real jobs, real log
+/// lines, several monitors at once, a real alert command.
+@Suite(.database)
+struct MonitorTests {
+    func withInit(_ body: (Connection, [String: String], String) async throws -> Void) async throws {
+        try await TestDatabase.with { (fresh: FreshDatabase) in
+            let initialized = try await OctoBinary.run(["init", "-q"], environment: fresh.environment)
+            #expect(initialized.status == 0, "\(initialized.stderr)")
+            let db = try fresh.connect()
+            defer { db.close() }
+            let dir = TemporaryDirectory()
+            defer { _ = try? ChildProcess.run(["rm", "-rf", dir.path]) }
+            try await body(db, fresh.environment.merging(["OCTO_STATE_DIR": dir.path, "OCTO_MACHINE": "w1"]) { $1 }, dir.path)
+        }
+    }
+
+    func octo(_ env: [String: String], _ args: [String], input: String? = nil) async throws -> OctoBinary.Result {
+        try await OctoBinary.run(args, environment: env, input: input)
+    }
+
+    /// `n` monitors at once.
+    func monitors(_ env: [String: String], _ n: Int, _ extra: [String] = []) async throws {
+        let results = try await withThrowingTaskGroup(of: OctoBinary.Result.self) { group in
+            for i in 0..<n { group.addTask { try await self.octo(env.merging(["OCTO_MACHINE": "m\(i)"]) { $1 }, ["monitor"] + extra) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(results.allSatisfy { $0.status == 0 }, "\(results.map(\.stderr))")
+    }
+
+    func alerts(_ db: Connection, kind: String? = nil) throws -> [(kind: String, job: String, run: Int64?, count: Int, summary: Bool, state: String)] {
+        try db.query("SELECT kind, job_name, run_id, occurrences, summary, state FROM alerts " + (kind == nil ? "" : "WHERE kind = ? ") + "ORDER BY id",
+                     kind.map { [.text($0)] } ?? []).rows.map {
+            (try $0.decode("kind"), try $0.decode("job_name"), try $0.decode("run_id"), try $0.decode("occurrences"),
+             try $0.decode("summary"), try $0.decode("state"))
+        }
+    }
+
+    func addJob(_ db: Connection, _ name: String, _ command: String, _ attributes: [String: String] = [:]) throws {
+        var j = Job(name: name, command: command)
+        for (k, v) in attributes { try Job.attribute(k)!.set(&j, v) }
+        _ = try JobStore.add(db, j, by: "test", defaultZone: "UTC")
+    }
+
+    @Test func eachDetectionGivesExactlyOneAlert() async throws {
+        try await withInit { db, env, dir in
+            // runs that fail three ways, on a real consumer
+            try addJob(db, "exits", "exit 3")
+            try addJob(db, "killed", "kill -9 $$")
+            try addJob(db, "slow", "sleep 10", ["timeout": "1s"])
+            for j in ["exits", "killed", "slow"] { #expect(try await octo(env, ["sh", "run", j, "-q"]).status == 0) }
+            _ = try await octo(env, ["consume", "--wait"])
+            // a run whose machine vanished: running, lease lapsed
+            try addJob(db, "vanished", "true")
+            #expect(try await octo(env, ["sh", "run", "vanished", "-q"]).status == 0)
+            try db.execute("""
+                UPDATE runs SET state = 'running', machine = 'gone', lease_token = 'x', lease_expires_at = NOW(6) - INTERVAL 1 MINUTE,
+                  started_at = NOW(6) - INTERVAL 2 MINUTE WHERE job_name = 'vanished'
+                """)
+            try db.execute("DELETE FROM queue")
+            // log lines: an error line; a start two days old with no end; an end with a bad exit code; a good one
+            let old = try JobStore.serverNow(db) - .seconds(2 * 86_400)
+            let oldText = old.iso8601
+            let lines = "plain info line\n\(oldText) stuck 100 nightly begins\n"
+            #expect(try await octo(env, ["logger", "-n", "app"], input: "ERROR-ish but info\n").status == 0)
+            #expect(try await octo(env, ["logger", "-n", "app", "-l", "error"], input: "disk full\n").status == 0)
+            #expect(try await octo(env, ["logger", "-n", "stuck"], input: lines).status == 0)
+            #expect(try await octo(env, ["logger", "-n", "badexit", "--", "sh", "-c", "exit 4"]).status == 4)
+            #expect(try await octo(env, ["logger", "-n", "goodexit", "--", "true"]).status == 0)
+            // a job nobody produces; a run nobody claims; a machine that went quiet
+            try addJob(db, "orphan", "true", ["schedule": "*/5 * * * *"])
+            try db.execute("UPDATE jobs SET next_fire_at = NOW(6) - INTERVAL 10 MINUTE WHERE name = 'orphan'")
+            try addJob(db, "waiting", "true", ["target": "nosuchgroup"])
+            #expect(try await octo(env, ["sh", "run", "waiting", "-q"]).status == 0)
+            try db.execute("UPDATE queue SET not_before = NOW(6) - INTERVAL 10 MINUTE")
+            #expect(try await octo(env.merging(["OCTO_MACHINE": "quiet"]) { $1 }, ["register"]).status == 0)
+            try db.execute("UPDATE machines SET last_seen = NOW(6) - INTERVAL 1 HOUR WHERE name = 'quiet'")
+
+            // three monitors at once, then once more: each thing found once
+            try await monitors(env, 3)
+            try await monitors(env, 1)
+            let got = try alerts(db)
+            func one(_ kind: String, _ job: String, run: Bool = false, sourceLine: String = #function) throws {
+                let matching = got.filter { $0.kind == kind }
+                #expect(matching.count == 1, "\(kind): \(matching)")
+                #expect(matching.first?.job == job, "\(kind): \(matching)")
+                if run {
+                    let expected: Int64? = try db.query("SELECT MIN(id) AS id FROM runs WHERE job_name = ?", [.text(job)]).first!.decode("id")
+                    #expect(matching.first?.run == expected, "\(kind)")
+                }
+            }
+            try one("failed", "exits", run: true)
+            try one("signal", "killed", run: true)
+            try one("timeout", "slow", run: true)
+            try one("lost", "vanished", run: true)
+            try one("missing_end", "stuck")
+            try one("bad_exit", "badexit")
+            try one("missed_fire", "orphan")
+            try one("unclaimed", "waiting", run: true)
+            try one("machine_stale", "")
+            // level alerts: the error line and the supervisor's own error lines of failed runs, none for info lines
+            let logAlerts = got.filter { $0.kind == "log" }
+            #expect(logAlerts.contains { $0.job == "app" && $0.count == 1 && !$0.summary })
+            #expect(!logAlerts.contains { $0.job == "goodexit" || $0.job == "stuck" })
+            #expect(got.filter { $0.kind == "log" && $0.job == "app" }.count == 1)
+            let stale = try db.query("SELECT machine FROM alerts WHERE kind = 'machine_stale'").first!.decode("machine", as: String?.self)
+            #expect(stale == "quiet")
+            // no alert command set: they wait, and say so
+            let r = try await octo(env, ["monitor"])
+            #expect(r.stderr.contains("alert_command is not set"))
+            #expect(got.allSatisfy { $0.state == "pending" })
+            let listed = try await octo(env, ["sh", "alerts", "--open", "--json"])
+            #expect(listed.status == 0 && listed.stdout.contains("\"kind\":\"missing_end\""))
+        }
+    }
+
+    @Test func threeMonitorsDeliverFiftyAlertsExactlyOnce() async throws {
+        try await withInit { db, env, dir in
+            for i in 1...50 {
+                try db.execute("""
+                    INSERT INTO alerts (kind, job_name, first_at, last_at, first_line, last_line, next_attempt_at)
+                    VALUES ('log', ?, NOW(6), NOW(6), 'x', 'x', NOW(6))
+                    """, [.text("job\(i)")])
+            }
+            #expect(try await octo(env, ["sh", "settings", "alert_command", "cat >> \(dir)/delivered"]).status == 0)
+            try await monitors(env, 3)
+            let lines = String(decoding: readFileBytes(dir + "/delivered") ?? [], as: UTF8.self).split(separator: "\n")
+            #expect(lines.count == 50)
+            let ids = Set(lines.compactMap { l in l.firstRange(of: "\"id\":").map { Int(l[$0.upperBound...].prefix(while: \.isNumber))! } })
+            #expect(ids.count == 50)
+            #expect(try db.query("SELECT COUNT(*) AS n FROM alerts WHERE state = 'sent' AND attempts = 1").first!.decode("n", as: Int.self) == 50)
+            // nothing is sent twice
+            try await monitors(env, 2)
+            #expect(String(decoding: readFileBytes(dir + "/delivered") ?? [], as: UTF8.self).split(separator: "\n").count == 50)
+        }
+    }
+
+    @Test func aFailingCommandIsRetriedThenMarkedFailed() async throws {
+        try await withInit { db, env, dir in
+            try db.execute("INSERT INTO alerts (kind, job_name, first_at, last_at, first_line, last_line, next_attempt_at) VALUES ('log', 'j', NOW(6), NOW(6), 'x', 'x', NOW(6))")
+            #expect(try await octo(env, ["sh", "settings", "alert_command", "echo attempt >> \(dir)/tries; echo 'smtp down' >&2; exit 1"]).status == 0)
+            for attempt in 1...AlertStore.maxAttempts {
+                let r = try await octo(env, ["monitor"])
+                #expect(r.stderr.contains("the alert command failed"), "\(r.stderr)")
+                let row = try db.query("SELECT state, attempts, last_error, next_attempt_at > NOW(6) AS later FROM alerts").first!
+                #expect(try row.decode("attempts", as: Int.self) == attempt)
+                #expect(try row.decode("last_error", as: String.self) == "alert command failed (exit 1): smtp down")
+                #expect(try row.decode("state", as: String.self) == (attempt < AlertStore.maxAttempts ? "pending" : "failed"))
+                #expect(try row.decode("later", as: Bool.self))  // backoff
+                // the monitor right after does not retry before the backoff
+                _ = try await octo(env, ["monitor"])
+                #expect(String(decoding: readFileBytes(dir + "/tries") ?? [], as: UTF8.self).split(separator: "\n").count == attempt)
+                try db.execute("UPDATE alerts SET next_attempt_at = NOW(6)")  // time passes
+            }
+            _ = try await octo(env, ["monitor"])
+            #expect(String(decoding: readFileBytes(dir + "/tries") ?? [], as: UTF8.self).split(separator: "\n").count == AlertStore.maxAttempts)
+            let listed = try await octo(env, ["sh", "alerts", "--open"])
+            #expect(listed.stdout.contains("failed (5 attempts)"), "\(listed.stdout)")
+        }
+    }
+
+    @Test func tenThousandErrorLinesGiveTwoMessages() async throws {
+        try await withInit { db, env, dir in
+            #expect(try await octo(env, ["sh", "settings", "alert_command", "cat >> \(dir)/delivered"]).status == 0)
+            #expect(try await octo(env, ["sh", "settings", "alert_merge_window", "3s"]).status == 0)
+            let feed = try await Shell.run("seq 1 10000 | \"$OCTO\" logger -n noisy -l error", environment: env)
+            #expect(feed.status == 0)
+            try await monitors(env, 2)
+            let got = try alerts(db, kind: "log").filter { $0.job == "noisy" }
+            #expect(got.count == 2, "\(got)")
+            #expect(got.first.map { $0.count == 1 && !$0.summary && $0.state == "sent" } == true, "\(got)")
+            #expect(got.last.map { $0.count == 9_999 && $0.summary } == true, "\(got)")
+            let summary = try db.query("SELECT first_line, last_line FROM alerts WHERE summary = 1").first!
+            #expect(try summary.decode("first_line", as: String.self) == "error: 2")
+            #expect(try summary.decode("last_line", as: String.self) == "error: 10000")
+            // the window closes: the summary goes out, once
+            try await Task.sleep(for: .seconds(3.2))
+            try await monitors(env, 2)
+            try await monitors(env, 1)
+            let delivered = String(decoding: readFileBytes(dir + "/delivered") ?? [], as: UTF8.self).split(separator: "\n")
+            #expect(delivered.count == 2)
+            #expect(delivered.last?.contains("\"occurrences\":9999") == true)
+            #expect(delivered.last?.contains("\"summary\":true") == true)
+        }
+    }
+
+    @Test func aMonitorKilledAfterItsClaimLeavesTheAlertToTheNextOne() async throws {
+        try await withInit { db, env, dir in
+            try db.execute("INSERT INTO alerts (kind, job_name, first_at, last_at, first_line, last_line, next_attempt_at) VALUES ('log', 'j', NOW(6), NOW(6), 'x', 'x', NOW(6))")
+            let command = "if [ ! -e \(dir)/first ]; then touch \(dir)/first; sleep 30; exit 1; fi; cat >> \(dir)/delivered"
+            #expect(try await octo(env, ["sh", "settings", "alert_command", command]).status == 0)
+            let bg = try await Shell.run("\"$OCTO\" monitor --alert-timeout 1s </dev/null >/dev/null 2>&1 & echo $!", environment: env)
+            let pid = try #require(pid_t(bg.stdout.trimmingWhitespace()))
+            #expect(await Processes.waitUntil(seconds: 10) { readFileBytes(dir + "/first") != nil })
+            kill(pid, SIGKILL)
+            let claimed = try db.query("SELECT state, attempts, claim_token IS NOT NULL AS held FROM alerts").first!
+            #expect(try claimed.decode("held", as: Bool.self))
+            // while the dead monitor's claim holds, nobody delivers; once it expires, the next monitor does, once
+            _ = try await octo(env, ["monitor"])
+            #expect(readFileBytes(dir + "/delivered") == nil)
+            var delivered = false
+            for _ in 0..<20 where !delivered {
+                _ = try await octo(env, ["monitor"])
+                delivered = readFileBytes(dir + "/delivered") != nil
+                if !delivered { try await Task.sleep(for: .seconds(1)) }
+            }
+            #expect(delivered)
+            _ = try await octo(env, ["monitor"])
+            #expect(String(decoding: readFileBytes(dir + "/delivered") ?? [], as: UTF8.self).split(separator: "\n").count == 1)
+            let row = try db.query("SELECT state, attempts FROM alerts").first!
+            #expect(try row.decode("state", as: String.self) == "sent")
+            #expect(try row.decode("attempts", as: Int.self) == 2)
+        }
+    }
+
+    @Test func aSuccessAfterAFailureSendsOneRecoveryNotice() async throws {
+        try await withInit { db, env, dir in
+            #expect(try await octo(env, ["sh", "settings", "alert_command", "cat >> \(dir)/delivered"]).status == 0)
+            try addJob(db, "flaky", "test -e \(dir)/ok")
+            #expect(try await octo(env, ["sh", "run", "flaky", "-q"]).status == 0)
+            #expect(try await octo(env, ["consume"]).status == 1)
+            try await monitors(env, 1)
+            #expect(try alerts(db).map(\.kind).filter { $0 != "log" } == ["failed"])
+            _ = try ChildProcess.run(["touch", dir + "/ok"])
+            #expect(try await octo(env, ["sh", "run", "flaky", "-q"]).status == 0)
+            #expect(try await octo(env, ["consume"]).status == 0)
+            try await monitors(env, 3)
+            try await monitors(env, 1)
+            #expect(try alerts(db).map(\.kind).filter { $0 != "log" } == ["failed", "recovered"])
+            let open = try await octo(env, ["sh", "alerts", "--open", "--job", "flaky", "--json"])
+            #expect(!open.stdout.contains("\"kind\":\"failed\""), "\(open.stdout)")
+            // and a second success sends nothing more
+            #expect(try await octo(env, ["sh", "run", "flaky", "-q"]).status == 0)
+            #expect(try await octo(env, ["consume"]).status == 0)
+            try await monitors(env, 1)
+            #expect(try alerts(db, kind: "recovered").count == 1)
+            let delivered = String(decoding: readFileBytes(dir + "/delivered") ?? [], as: UTF8.self).split(separator: "\n")
+            #expect(delivered.filter { $0.contains("\"kind\":\"recovered\"") }.count == 1)
+            #expect(delivered.filter { $0.contains("\"kind\":\"failed\"") }.count == 1)
+        }
+    }
+}
