@@ -45,7 +45,8 @@ struct CrontabTests {
         #expect(installed.hasPrefix(original))
         let block = String(installed.dropFirst(original.count))
         let b = OctoBinary.path
-        let expectedLines = ["* * * * * \(b) register --machine w9", "* * * * * \(b) produce --machine w9 && \(b) consume --machine w9"]
+        let expectedLines = ["* * * * * \(b) register --machine w9", "* * * * * \(b) produce --machine w9 && \(b) consume --machine w9",
+                             "* * * * * \(b) monitor --machine w9"]
         #expect(block == ([CrontabBlock.begin] + expectedLines + [CrontabBlock.end]).joined(separator: "\n") + "\n")
 
         r = try await Self.octo("--install-crontab --machine w9")
