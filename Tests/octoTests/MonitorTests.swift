@@ -164,6 +164,13 @@ struct MonitorTests {
             #expect(String(decoding: readFileBytes(dir + "/tries") ?? [], as: UTF8.self).split(separator: "\n").count == AlertStore.maxAttempts)
             let listed = try await octo(env, ["sh", "alerts", "--open"])
             #expect(listed.stdout.contains("failed (5 attempts)"), "\(listed.stdout)")
+            // closed by hand: no longer open; a bad id is refused
+            let id: Int64 = try db.query("SELECT id FROM alerts").first!.decode("id")
+            #expect(try await octo(env, ["sh", "alerts", "ack", String(id)]).status == 0)
+            #expect(try await octo(env, ["sh", "alerts", "--open"]).stdout == "no open alerts\n")
+            let bad = try await octo(env, ["sh", "alerts", "ack", "x1"])
+            #expect(bad.status == 2 && bad.stderr.contains("x1"), "\(bad.stderr)")
+            #expect(try await octo(env, ["sh", "alerts", "ack", "999"]).status == 1)
         }
     }
 
