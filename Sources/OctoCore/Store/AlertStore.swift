@@ -94,6 +94,10 @@ public enum AlertStore {
         return Int64(r.lastInsertID)
     }
 
+    /// `IN (?, …)` placeholders and bound values for the failure kinds.
+    static let failureKinds = (sql: AlertKind.failures.map { _ in "?" }.joined(separator: ", "),
+                               values: AlertKind.failures.map { Value.text($0.rawValue) })
+
     /// Lines are kept to 2,000 characters in an alert.
     static func clip(_ s: String) -> String { s.count > 2000 ? String(s.prefix(2000)) + "…" : s }
 
@@ -102,9 +106,8 @@ public enum AlertStore {
     /// records one `recovered` alert. Inside the caller's transaction;
     /// returns whether it did (another monitor may have been first).
     public static func recover(_ db: Connection, job: String, succeededAt: Instant, runID: Int64?, machine: String?, line: String) throws -> Bool {
-        let kinds = AlertKind.failures.map { _ in "?" }.joined(separator: ", ")
-        let n = try db.execute("UPDATE alerts SET recovered = 1 WHERE job_name = ? AND recovered = 0 AND kind IN (\(kinds)) AND last_at < ?",
-                               [.text(job)] + AlertKind.failures.map { .text($0.rawValue) } + [.instant(succeededAt)])
+        let n = try db.execute("UPDATE alerts SET recovered = 1 WHERE job_name = ? AND recovered = 0 AND kind IN (\(failureKinds.sql)) AND last_at < ?",
+                               [.text(job)] + failureKinds.values + [.instant(succeededAt)])
         guard n > 0 else { return false }
         _ = try insert(db, Occurrence(.recovered, job: job, runID: runID, machine: machine, at: succeededAt, line: line),
                        count: 1, last: Occurrence(.recovered, job: job, at: succeededAt, line: line), summary: false)
@@ -113,11 +116,10 @@ public enum AlertStore {
 
     /// Jobs with failure alerts no success has answered yet, and the time of the latest.
     public static func unrecovered(_ db: Connection) throws -> [(job: String, lastFailure: Instant)] {
-        let kinds = AlertKind.failures.map { _ in "?" }.joined(separator: ", ")
         return try db.query("""
             SELECT job_name, MAX(last_at) AS last_failure FROM alerts
-            WHERE recovered = 0 AND kind IN (\(kinds)) AND job_name <> '' GROUP BY job_name
-            """, AlertKind.failures.map { .text($0.rawValue) }).rows.map { (try $0.decode("job_name"), try $0.decode("last_failure")) }
+            WHERE recovered = 0 AND kind IN (\(failureKinds.sql)) AND job_name <> '' GROUP BY job_name
+            """, failureKinds.values).rows.map { (try $0.decode("job_name"), try $0.decode("last_failure")) }
     }
 
     // MARK: - Delivery
@@ -181,9 +183,8 @@ public enum AlertStore {
         var values: [Value] = []
         if let job { conditions.append("job_name = ?"); values.append(.text(job)) }
         if open {
-            let kinds = AlertKind.failures.map { _ in "?" }.joined(separator: ", ")
-            conditions.append("state <> 'acked' AND (state IN ('pending', 'failed') OR (recovered = 0 AND kind IN (\(kinds))))")
-            values += AlertKind.failures.map { .text($0.rawValue) }
+            conditions.append("state <> 'acked' AND (state IN ('pending', 'failed') OR (recovered = 0 AND kind IN (\(failureKinds.sql))))")
+            values += failureKinds.values
         }
         let whereSQL = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         return try db.query("SELECT \(Alert.columns) FROM alerts \(whereSQL) ORDER BY id DESC LIMIT ?", values + [.int(Int64(limit))])
