@@ -80,6 +80,23 @@ public struct FreshDatabase: Sendable {
     }
 }
 
+extension TestDatabase {
+    /// A fresh database after `octo init`, a connection to it, the
+    /// environment for running octo against it (a private state directory,
+    /// machine `w1`) and that state directory; all removed afterwards.
+    public static func withInitializedOcto(_ body: (Connection, [String: String], String) async throws -> Void) async throws {
+        try await with { (fresh: FreshDatabase) in
+            let initialized = try await OctoBinary.run(["init", "-q"], environment: fresh.environment)
+            #expect(initialized.status == 0, "\(initialized.stderr)")
+            let db = try fresh.connect()
+            defer { db.close() }
+            let state = TemporaryDirectory()
+            defer { _ = try? ChildProcess.run(["rm", "-rf", state.path]) }
+            try await body(db, fresh.environment.merging(["OCTO_STATE_DIR": state.path, "OCTO_MACHINE": "w1"]) { $1 }, state.path)
+        }
+    }
+}
+
 extension Trait where Self == ConditionTrait {
     /// The test needs the MariaDB server of `scripts/test`.
     public static var database: Self {

@@ -10,24 +10,12 @@ import Glibc
 /// `octo logger` and `octo sh log` end to end, through the built binary.
 @Suite(.database)
 struct LoggerTests {
-    func withInit(_ body: (FreshDatabase, Connection, [String: String]) async throws -> Void) async throws {
-        try await TestDatabase.with { (fresh: FreshDatabase) in
-            let initialized = try await OctoBinary.run(["init", "-q"], environment: fresh.environment)
-            #expect(initialized.status == 0, "\(initialized.stderr)")
-            let db = try fresh.connect()
-            defer { db.close() }
-            let state = TemporaryDirectory()
-            defer { _ = try? ChildProcess.run(["rm", "-rf", state.path]) }
-            try await body(fresh, db, fresh.environment.merging(["OCTO_STATE_DIR": state.path, "OCTO_MACHINE": "w1"]) { $1 })
-        }
-    }
-
     func contents(_ db: Connection, _ job: String) throws -> [String] {
         try db.query("SELECT content FROM logs WHERE job_name = ? ORDER BY logged_at, id", [.text(job)]).rows.map { try $0.decode("content") }
     }
 
     @Test func storesParsedAndPlainLinesAndTeesTheInputUnchanged() async throws {
-        try await withInit { fresh, db, env in
+        try await TestDatabase.withInitializedOcto { db, env, _ in
             // plain lines, an Octopus line, invalid UTF-8, a NUL, an empty line, CRLF, no final newline
             let r = try await Shell.run("""
                 printf 'first\\n2013/07/04:16:41:00 app_name error Process has exited!\\nbad \\377 byte\\nnul\\000here\\n\\ncrlf\\r\\nlast' > "$OCTO_STATE_DIR/in"
@@ -56,7 +44,7 @@ struct LoggerTests {
     }
 
     @Test func aReaderGoingAwayDownstreamLosesNothing() async throws {
-        try await withInit { fresh, db, env in
+        try await TestDatabase.withInitializedOcto { db, env, _ in
             // head exits after one line: the tee gets EPIPE, the logging goes on to the end of the input
             let r = try await Shell.run("""
                 seq 1 50000 | { "$OCTO" logger -n teed --tee; echo "logger rc=$?" >&2; } | head -1
@@ -80,7 +68,7 @@ struct LoggerTests {
     }
 
     @Test func hostileInputIsStoredCutAndMemoryStaysFlat() async throws {
-        try await withInit { fresh, db, env in
+        try await TestDatabase.withInitializedOcto { db, env, _ in
             // a 10 MiB line between two short ones, then a million short lines, through /usr/bin/time for the peak RSS
             let r = try await Shell.run("""
                 { echo before; head -c 10485760 /dev/zero | tr '\\0' 'x'; echo; echo after; seq 1 1000000; } \
@@ -103,7 +91,7 @@ struct LoggerTests {
     }
 
     @Test func aSlowProgramsLineIsStoredWithinASecond() async throws {
-        try await withInit { fresh, db, env in
+        try await TestDatabase.withInitializedOcto { db, env, _ in
             let bg = try await Shell.run("""
                 { echo early; sleep 4; echo late; } | "$OCTO" logger -n slow >/dev/null 2>&1 &
                 echo started
@@ -118,7 +106,7 @@ struct LoggerTests {
     }
 
     @Test func followShowsLinesFromAnotherMachineWithinASecond() async throws {
-        try await withInit { fresh, db, env in
+        try await TestDatabase.withInitializedOcto { db, env, _ in
             let out = env["OCTO_STATE_DIR"]! + "/follow.out"
             #expect(try await Shell.run("echo old | \"$OCTO\" logger -n fol", environment: env).status == 0)
             let bg = try await Shell.run("\"$OCTO\" sh log fol --follow > \"\(out)\" 2>&1 & echo $!", environment: env)
@@ -139,7 +127,7 @@ struct LoggerTests {
     }
 
     @Test func runsACommandLogsItsLifeAndReturnsItsExitCode() async throws {
-        try await withInit { fresh, db, env in
+        try await TestDatabase.withInitializedOcto { db, env, _ in
             let r = try await Shell.run("\"$OCTO\" logger -- sh -c 'echo out; echo err >&2; exit 3'", environment: env)
             #expect(r.status == 3)
             let rows = try db.query("SELECT level, code, content FROM logs WHERE job_name = 'sh' ORDER BY id").rows
@@ -166,7 +154,7 @@ struct LoggerTests {
     }
 
     @Test func badInputIsRefusedAndStoresNothing() async throws {
-        try await withInit { fresh, db, env in
+        try await TestDatabase.withInitializedOcto { db, env, _ in
             for args in [["-l", "loud"], ["-l", "120"], ["-n", "bad name"], ["-n", String(repeating: "n", count: 65)], ["--run", "x"], ["--run", "0"]] {
                 let r = try await Shell.run("echo hi | \"$OCTO\" logger " + args.map(CrontabBlock.shellQuote).joined(separator: " "), environment: env)
                 #expect(r.status == 2, "\(args)")
@@ -184,7 +172,7 @@ struct LoggerTests {
     }
 
     @Test func shLogFiltersByLevelTextMachineAndTime() async throws {
-        try await withInit { fresh, db, env in
+        try await TestDatabase.withInitializedOcto { db, env, _ in
             let lines = """
                 2026-11-21T10:00:00Z app info starting
                 2026-11-21T10:00:01Z app warn disk 91% full

@@ -11,18 +11,6 @@ import Glibc
 /// lines, several monitors at once, a real alert command.
 @Suite(.database)
 struct MonitorTests {
-    func withInit(_ body: (Connection, [String: String], String) async throws -> Void) async throws {
-        try await TestDatabase.with { (fresh: FreshDatabase) in
-            let initialized = try await OctoBinary.run(["init", "-q"], environment: fresh.environment)
-            #expect(initialized.status == 0, "\(initialized.stderr)")
-            let db = try fresh.connect()
-            defer { db.close() }
-            let dir = TemporaryDirectory()
-            defer { _ = try? ChildProcess.run(["rm", "-rf", dir.path]) }
-            try await body(db, fresh.environment.merging(["OCTO_STATE_DIR": dir.path, "OCTO_MACHINE": "w1"]) { $1 }, dir.path)
-        }
-    }
-
     func octo(_ env: [String: String], _ args: [String], input: String? = nil) async throws -> OctoBinary.Result {
         try await OctoBinary.run(args, environment: env, input: input)
     }
@@ -51,7 +39,7 @@ struct MonitorTests {
     }
 
     @Test func eachDetectionGivesExactlyOneAlert() async throws {
-        try await withInit { db, env, dir in
+        try await TestDatabase.withInitializedOcto { db, env, dir in
             // runs that fail three ways, on a real consumer
             try addJob(db, "exits", "exit 3")
             try addJob(db, "killed", "kill -9 $$")
@@ -123,7 +111,7 @@ struct MonitorTests {
     }
 
     @Test func threeMonitorsDeliverFiftyAlertsExactlyOnce() async throws {
-        try await withInit { db, env, dir in
+        try await TestDatabase.withInitializedOcto { db, env, dir in
             for i in 1...50 {
                 try db.execute("""
                     INSERT INTO alerts (kind, job_name, first_at, last_at, first_line, last_line, next_attempt_at)
@@ -144,7 +132,7 @@ struct MonitorTests {
     }
 
     @Test func aFailingCommandIsRetriedThenMarkedFailed() async throws {
-        try await withInit { db, env, dir in
+        try await TestDatabase.withInitializedOcto { db, env, dir in
             try db.execute("INSERT INTO alerts (kind, job_name, first_at, last_at, first_line, last_line, next_attempt_at) VALUES ('log', 'j', NOW(6), NOW(6), 'x', 'x', NOW(6))")
             #expect(try await octo(env, ["sh", "settings", "alert_command", "echo attempt >> \(dir)/tries; echo 'smtp down' >&2; exit 1"]).status == 0)
             for attempt in 1...AlertStore.maxAttempts {
@@ -175,7 +163,7 @@ struct MonitorTests {
     }
 
     @Test func tenThousandErrorLinesGiveTwoMessages() async throws {
-        try await withInit { db, env, dir in
+        try await TestDatabase.withInitializedOcto { db, env, dir in
             #expect(try await octo(env, ["sh", "settings", "alert_command", "cat >> \(dir)/delivered"]).status == 0)
             #expect(try await octo(env, ["sh", "settings", "alert_merge_window", "3s"]).status == 0)
             let feed = try await Shell.run("seq 1 10000 | \"$OCTO\" logger -n noisy -l error", environment: env)
@@ -200,7 +188,7 @@ struct MonitorTests {
     }
 
     @Test func aMonitorKilledAfterItsClaimLeavesTheAlertToTheNextOne() async throws {
-        try await withInit { db, env, dir in
+        try await TestDatabase.withInitializedOcto { db, env, dir in
             try db.execute("INSERT INTO alerts (kind, job_name, first_at, last_at, first_line, last_line, next_attempt_at) VALUES ('log', 'j', NOW(6), NOW(6), 'x', 'x', NOW(6))")
             let command = "if [ ! -e \(dir)/first ]; then touch \(dir)/first; sleep 30; exit 1; fi; cat >> \(dir)/delivered"
             #expect(try await octo(env, ["sh", "settings", "alert_command", command]).status == 0)
@@ -229,7 +217,7 @@ struct MonitorTests {
     }
 
     @Test func aSuccessAfterAFailureSendsOneRecoveryNotice() async throws {
-        try await withInit { db, env, dir in
+        try await TestDatabase.withInitializedOcto { db, env, dir in
             #expect(try await octo(env, ["sh", "settings", "alert_command", "cat >> \(dir)/delivered"]).status == 0)
             try addJob(db, "flaky", "test -e \(dir)/ok")
             #expect(try await octo(env, ["sh", "run", "flaky", "-q"]).status == 0)

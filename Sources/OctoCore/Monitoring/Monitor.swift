@@ -346,15 +346,16 @@ public struct Monitor {
         let s = options.settings
         report.partitionsDropped = try db.retrying { db in try LogPartitions.maintain(db, retention: s.logRetention) }
         // history older than run_retention, in small batches (short transactions)
-        for (table, condition) in [
-            ("runs", "ended_at < NOW(6) - INTERVAL ? SECOND AND state NOT IN ('queued', 'running')"),
-            ("alerts", "last_at < NOW(6) - INTERVAL ? SECOND AND state IN ('sent', 'failed', 'acked')"),
-            ("alert_sources", "created_at < NOW(6) - INTERVAL ? SECOND"),
-            ("cursor_history", "set_at < NOW(6) - INTERVAL ? SECOND"),
-        ] {
+        let purges = [
+            "DELETE FROM runs WHERE ended_at < NOW(6) - INTERVAL ? SECOND AND state NOT IN ('queued', 'running') LIMIT 5000",
+            "DELETE FROM alerts WHERE last_at < NOW(6) - INTERVAL ? SECOND AND state IN ('sent', 'failed', 'acked') LIMIT 5000",
+            "DELETE FROM alert_sources WHERE created_at < NOW(6) - INTERVAL ? SECOND LIMIT 5000",
+            "DELETE FROM cursor_history WHERE set_at < NOW(6) - INTERVAL ? SECOND LIMIT 5000",
+        ]
+        for (i, sql) in purges.enumerated() {
             for _ in 0..<100 {
-                let n = try db.retrying { db in try db.execute("DELETE FROM \(table) WHERE \(condition) LIMIT 5000", [.int(s.runRetention)]) }
-                if table == "runs" { report.runsPurged += Int(n) }
+                let n = try db.retrying { db in try db.execute(sql, [.int(s.runRetention)]) }
+                if i == 0 { report.runsPurged += Int(n) }
                 if n < 5000 { break }
             }
         }
