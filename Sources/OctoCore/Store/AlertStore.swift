@@ -6,7 +6,10 @@ import MariaDB
 /// **Merging.** The first occurrence of a (job, kind) becomes an alert
 /// delivered at once and opens a merge window of `alert_merge_window`; later
 /// occurrences inside the window are counted into one summary alert (count,
-/// first and last line, time span), due when the window closes. The window
+/// first and last line, time span), due when the window closes. Windows are
+/// measured in the occurrences' own times (a line's time, a run's end), so
+/// 10,000 lines logged in a minute share one window however long the scan
+/// that finds them takes. The window
 /// and its summary live in `alert_streams`, whose row is locked while
 /// recording, so monitors recording at the same moment count into the same
 /// alerts.
@@ -38,42 +41,45 @@ public enum AlertStore {
     @discardableResult
     public static func record(_ db: Connection, _ occurrences: [Occurrence], window: Int64) throws -> [Int64] {
         var created: [Int64] = []
-        // group by (job, kind) in order of first appearance; lock the streams in a fixed order (no deadlock between monitors)
+        // group by (job, kind); lock the streams in a fixed order (no deadlock between monitors)
         var groups: [String: [Occurrence]] = [:]
         for o in occurrences { groups[o.kind.rawValue + "\u{0}" + streamName(o), default: []].append(o) }
         for key in groups.keys.sorted() {
-            let list = groups[key]!
+            let list = groups[key]!.sorted { $0.at < $1.at }
             let (job, kind) = (streamName(list[0]), list[0].kind)
             try db.execute("INSERT IGNORE INTO alert_streams (job_name, kind) VALUES (?, ?)", [.text(job), .text(kind.rawValue)])
-            let stream = try db.query("""
-                SELECT window_start, summary_id, NOW(6) AS now,
-                       window_start IS NOT NULL AND NOW(6) < window_start + INTERVAL ? SECOND AS open
-                FROM alert_streams WHERE job_name = ? AND kind = ? FOR UPDATE
-                """, [.int(window), .text(job), .text(kind.rawValue)]).first!
-            let open: Bool = try stream.decode("open")
+            let stream = try db.query("SELECT window_start, summary_id FROM alert_streams WHERE job_name = ? AND kind = ? FOR UPDATE",
+                                      [.text(job), .text(kind.rawValue)]).first!
+            // windows are measured in the occurrences' own times, so how long finding them takes does not split them
+            var windowStart: Instant? = try stream.decode("window_start")
             var summaryID: Int64? = try stream.decode("summary_id")
-            var rest = list[...]
-            if !open {
-                let first = rest.removeFirst()
-                created.append(try insert(db, first, count: 1, last: first, summary: false))
-                try db.execute("UPDATE alert_streams SET window_start = NOW(6), summary_id = NULL WHERE job_name = ? AND kind = ?",
-                               [.text(job), .text(kind.rawValue)])
-                summaryID = nil
+            var repeats: [Occurrence] = []  // of the current window, not yet written
+            func flushRepeats() throws {
+                guard let first = repeats.first, let last = repeats.last, let ws = windowStart else { return }
+                if let id = summaryID {
+                    try db.execute("""
+                        UPDATE alerts SET occurrences = occurrences + ?, last_at = GREATEST(last_at, ?), last_line = ? WHERE id = ?
+                        """, [.int(Int64(repeats.count)), .instant(last.at), .text(clip(last.line)), .int(id)])
+                } else {
+                    let id = try insert(db, first, count: repeats.count, last: last, summary: true, dueAt: ws + .seconds(window))
+                    created.append(id)
+                    summaryID = id
+                }
+                repeats.removeAll()
             }
-            guard let first = rest.first, let last = rest.last else { continue }
-            if let id = summaryID {
-                try db.execute("""
-                    UPDATE alerts SET occurrences = occurrences + ?, last_at = GREATEST(last_at, ?), last_line = ? WHERE id = ?
-                    """, [.int(Int64(rest.count)), .instant(last.at), .text(clip(last.line)), .int(id)])
-            } else {
-                // due when the window closes
-                let ws: Instant = try db.query("SELECT window_start FROM alert_streams WHERE job_name = ? AND kind = ?",
-                                               [.text(job), .text(kind.rawValue)]).first!.decode("window_start")
-                let id = try insert(db, first, count: rest.count, last: last, summary: true, dueAt: ws + .seconds(window))
-                created.append(id)
-                try db.execute("UPDATE alert_streams SET summary_id = ? WHERE job_name = ? AND kind = ?",
-                               [.int(id), .text(job), .text(kind.rawValue)])
+            for o in list {
+                if let ws = windowStart, o.at < ws + .seconds(window) {
+                    repeats.append(o)
+                } else {
+                    try flushRepeats()
+                    created.append(try insert(db, o, count: 1, last: o, summary: false))
+                    windowStart = o.at
+                    summaryID = nil
+                }
             }
+            try flushRepeats()
+            try db.execute("UPDATE alert_streams SET window_start = ?, summary_id = ? WHERE job_name = ? AND kind = ?",
+                           [windowStart.map(Value.instant) ?? .null, summaryID.map(Value.int) ?? .null, .text(job), .text(kind.rawValue)])
         }
         return created
     }
