@@ -136,12 +136,13 @@ public enum AlertStore {
         public let token: String
     }
 
-    /// Claims up to `limit` due alerts for `seconds`.
+    /// Claims up to `limit` due alerts for `seconds`, in the order they were
+    /// recorded (a first alert before its summary, even when both are due).
     public static func claimDue(_ db: Connection, limit: Int, seconds: Int64) throws -> [Claim] {
         let ids: [Int64] = try db.query("""
             SELECT id FROM alerts WHERE state = 'pending' AND next_attempt_at <= NOW(6)
               AND (claim_expires_at IS NULL OR claim_expires_at < NOW(6))
-            ORDER BY next_attempt_at, id LIMIT ?
+            ORDER BY id LIMIT ?
             """, [.int(Int64(limit))]).rows.map { try $0.decode("id") }
         var claims: [Claim] = []
         for id in ids {
