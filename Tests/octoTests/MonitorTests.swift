@@ -192,7 +192,7 @@ struct MonitorTests {
             try db.execute("INSERT INTO alerts (kind, job_name, first_at, last_at, first_line, last_line, next_attempt_at) VALUES ('log', 'j', NOW(6), NOW(6), 'x', 'x', NOW(6))")
             let command = "if [ ! -e \(dir)/first ]; then touch \(dir)/first; sleep 30; exit 1; fi; cat >> \(dir)/delivered"
             #expect(try await octo(env, ["sh", "settings", "alert_command", command]).status == 0)
-            let bg = try await Shell.run("\"$OCTO\" monitor --alert-timeout 1s </dev/null >/dev/null 2>&1 & echo $!", environment: env)
+            let bg = try await Shell.run("\"$OCTO\" monitor --alert-timeout 5s </dev/null >/dev/null 2>&1 & echo $!", environment: env)
             let pid = try #require(pid_t(bg.stdout.trimmingWhitespace()))
             #expect(await Processes.waitUntil(seconds: 10) { readFileBytes(dir + "/first") != nil })
             kill(pid, SIGKILL)
@@ -202,7 +202,8 @@ struct MonitorTests {
             _ = try await octo(env, ["monitor"])
             #expect(readFileBytes(dir + "/delivered") == nil)
             var delivered = false
-            for _ in 0..<20 where !delivered {
+            // the claim lasts the alert timeout + 10 s
+            for _ in 0..<40 where !delivered {
                 _ = try await octo(env, ["monitor"])
                 delivered = readFileBytes(dir + "/delivered") != nil
                 if !delivered { try await Task.sleep(for: .seconds(1)) }
