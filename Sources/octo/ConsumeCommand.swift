@@ -31,6 +31,7 @@ struct Consume: OctoCommand {
         }
         try RunQueue.sweepLost(db)
         context.replaySpool(db)
+        try context.syncCursors(db)  // values set here during an outage go in before this machine claims the next run
         let supervisor = try Supervisor(db, machine: machine, options: context.supervisorOptions(settings))
         var claimedSoFar = 0
         var first = true
@@ -83,6 +84,7 @@ extension Context {
         if let f = config.connection.defaultsFile { env["OCTO_DEFAULTS_FILE"] = f }
         var options = Supervisor.Options(settings: settings, environment: env)
         options.spool = spool
+        options.cursors = cursorFiles
         return options
     }
 

@@ -17,7 +17,7 @@ struct Octo: ParsableCommand {
             Exit codes: 0 done, 1 operational failure, 2 bad usage or invalid input.
             """,
         version: OctoVersion.string,
-        subcommands: [Init.self, Doctor.self, Register.self, Produce.self, Consume.self, Logger.self, Monitor.self, Sh.self]
+        subcommands: [Init.self, Doctor.self, Register.self, Produce.self, Consume.self, Logger.self, Monitor.self, CursorCommand.self, Sh.self]
     )
 
     /// Like `ParsableCommand.main()`, but with octo's exit codes: 2 for bad

@@ -45,6 +45,8 @@ public struct Run: Sendable, Equatable {
     public var pid: Int?
     public var cursorIn: String?
     public var cursorGiven: Bool
+    /// Taken at claim: the high part of every cursor version this run writes (`CursorVersion`).
+    public var cursorEpoch: Int64?
     public var cursorOut: String?
     public var exitCode: Int?
     public var exitSignal: Int?
@@ -59,7 +61,7 @@ public struct Run: Sendable, Equatable {
 
     static let columns = """
         id, job_id, job_name, fire_time, attempt, route_key, trigger_kind, forced, state, reason, machine, queued_at,
-        not_before, lease_token, lease_expires_at, pid, cursor_in, cursor_given, cursor_out, exit_code, exit_signal,
+        not_before, lease_token, lease_expires_at, pid, cursor_in, cursor_given, cursor_epoch, cursor_out, exit_code, exit_signal,
         started_at, ended_at
         """
 
@@ -77,7 +79,7 @@ public struct Run: Sendable, Equatable {
             queuedAt: try r.decode("queued_at"), notBefore: try r.decode("not_before"),
             leaseToken: try r.decode("lease_token"), leaseExpiresAt: try r.decode("lease_expires_at"),
             pid: try r.decode("pid"), cursorIn: try r.decode("cursor_in"), cursorGiven: try r.decode("cursor_given"),
-            cursorOut: try r.decode("cursor_out"), exitCode: try r.decode("exit_code"), exitSignal: try r.decode("exit_signal"),
+            cursorEpoch: try r.decode("cursor_epoch"), cursorOut: try r.decode("cursor_out"), exitCode: try r.decode("exit_code"), exitSignal: try r.decode("exit_signal"),
             startedAt: try r.decode("started_at"), endedAt: try r.decode("ended_at"))
     }
 }

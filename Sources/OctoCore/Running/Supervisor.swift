@@ -19,7 +19,10 @@ import Glibc
 ///   machine may retry the run, the original is gone.
 /// - Timeout: SIGTERM to the group, SIGKILL after `grace`, state `timeout`.
 /// - Completion is one fenced transaction (`RunQueue.complete`), after the
-///   run's last line is stored.
+///   run's last line is stored, with the run's last local cursor value
+///   (whatever the outcome: the cursor is the job's own checkpoint).
+/// - At start, the job's remote cursor is copied to the local cursor file
+///   (unless a value set here is still waiting for the database).
 public final class Supervisor {
     public struct Options: Sendable {
         public var lease: Int64
@@ -34,6 +37,8 @@ public final class Supervisor {
         public var echo: (@Sendable (LogLine, _ fromStderr: Bool) -> Void)?
         /// Where log lines go while the database is unreachable (nil: they wait in memory).
         public var spool: Spool?
+        /// This machine's local cursors (nil: none are kept, and none pushed at a run's end).
+        public var cursors: CursorFiles?
 
         public init(settings: Settings, environment: [String: String]) {
             lease = settings.lease
@@ -78,6 +83,7 @@ public final class Supervisor {
     }
 
     private let db: Connection
+    private let machine: String
     private let options: Options
     private let logs: LogWriter
     private let clock: ServerClock
@@ -87,6 +93,7 @@ public final class Supervisor {
 
     public init(_ db: Connection, machine: String, options: Options) throws {
         self.db = db
+        self.machine = machine
         self.options = options
         logs = LogWriter(db, machine: machine, spool: options.spool)
         clock = try ServerClock(db)
@@ -105,6 +112,8 @@ public final class Supervisor {
         env["OCTO_FIRE_TIME"] = run.fireTime.fireTimeText
         env["OCTO_CURSOR"] = run.cursorIn ?? ""
         env["OCTO_RUN_TOKEN"] = c.token
+        env["OCTO_CURSOR_EPOCH"] = run.cursorEpoch.map(String.init) ?? ""
+        copyCursorAtStart(c)
         log(c, .info, .start, "start: run \(run.id) of \(run.jobName), attempt \(run.attempt), \(run.trigger.rawValue) fire at \(run.fireTime.fireTimeText)")
         do {
             let p = try GuardedProcess(command: CommandTemplate.substitute(c.job.command), environment: env,
@@ -290,20 +299,76 @@ public final class Supervisor {
         let level: LogLevel = o.state == .succeeded ? .info : .error
         log(c, level, .end, "end: \(o.state.rawValue), \(what) after \(formatSeconds(elapsed))" + (o.reason.isEmpty ? "" : " — \(o.reason)"))
         var recorded = false
+        let lastCursor = fenced ? nil : cursorSetBy(c)
+        var cursorOutcome: CursorStore.Outcome?
         logs.prepareForTransaction()
         do {
             if fenced {
                 try db.retrying(.completion) { _ in try logs.write() }
             } else {
-                // the run's last lines and its end in one commit; a replayed line is stored once (stream, seq)
-                recorded = try db.retrying(.completion) { db in try RunQueue.complete(db, c, o) { try logs.write() } }
+                // the run's last lines, its last cursor value and its end in one commit; a replayed line is stored once (stream, seq)
+                recorded = try db.retrying(.completion) { db in
+                    try RunQueue.complete(db, c, o, cursorOut: lastCursor.flatMap { $0.state == .refused ? nil : $0.value }) {
+                        try logs.write()
+                        if let lastCursor, lastCursor.state == .pending {
+                            cursorOutcome = try CursorStore.offer(db, lastCursor, check: .holder, via: "end")
+                        }
+                    }
+                }
                 logs.written()
+                if let lastCursor, let cursorOutcome, recorded { noteCursorPushed(c, lastCursor, cursorOutcome) }
             }
         } catch {
             try? logs.spoolPending()  // the end could not be recorded (the lease will lapse: lost); the lines are kept
             throw error
         }
         finished.append(Finished(claimed: c, outcome: o, recorded: recorded))
+    }
+
+    // MARK: - Cursors
+
+    /// Copies the job's remote cursor to the local file as the run starts
+    /// (a value set here and not yet stored stays: `cursor sync` pushes it).
+    private func copyCursorAtStart(_ c: RunQueue.Claimed) {
+        guard let files = options.cursors, c.run.cursorIn != nil, !c.run.cursorGiven else { return }
+        do {
+            guard let remote = try CursorStore.get(db, job: c.run.jobName) else { return }
+            try files.update(c.run.jobName, durable: false) { (entry: inout LocalCursor?) in
+                if let e = entry, e.state == .pending || e.version >= remote.version { return }
+                entry = LocalCursor(job: c.run.jobName, value: remote.value, version: remote.version, runID: nil, token: "",
+                                    machine: machine, setAt: clock.now(), state: .synced)
+            }
+        } catch {
+            log(c, .warn, nil, "could not copy the cursor to \(files.path(c.run.jobName)): \(error)")
+        }
+    }
+
+    /// The last value this run set, from the local file (nil if it set none).
+    private func cursorSetBy(_ c: RunQueue.Claimed) -> LocalCursor? {
+        guard let files = options.cursors, let epoch = c.run.cursorEpoch else { return nil }
+        do {
+            guard let e = try files.read(c.run.jobName), e.runID == c.run.id, CursorVersion.epoch(of: e.version) == epoch else { return nil }
+            return e
+        } catch {
+            log(c, .warn, nil, "could not read the local cursor: \(error)")
+            return nil
+        }
+    }
+
+    /// After the end was recorded: the local file says what became of the run's last value.
+    private func noteCursorPushed(_ c: RunQueue.Claimed, _ value: LocalCursor, _ outcome: CursorStore.Outcome) {
+        guard let files = options.cursors else { return }
+        let refusal = outcome.refusal
+        _ = try? files.update(c.run.jobName, durable: false) { (entry: inout LocalCursor?) in
+            guard var e = entry, e.version == value.version, e.runID == value.runID, e.state == .pending else { return }
+            e.state = refusal == nil ? .synced : .refused
+            e.note = refusal ?? ""
+            entry = e
+        }
+        if let refusal {
+            // the run's lines are stored already: this one goes with the next store
+            log(c, .warn, nil, "cursor version \(CursorVersion.text(value.version)) not stored: \(refusal)")
+        }
     }
 
     private func output(_ a: Active, _ text: String, truncated: Bool, stderr: Bool) {

@@ -278,5 +278,13 @@ public enum Schema {
             "INSERT IGNORE INTO markers (name, value, updated_at) SELECT 'log_scanned', COALESCE(MAX(id), 0), NOW(6) FROM logs",
             "INSERT IGNORE INTO markers (name, value, updated_at) SELECT 'log_horizon', COALESCE(MAX(id), 0), NOW(6) FROM logs",
         ]),
+        Migration(version: 5, summary: "cursors: versions ordered by claim, how each value arrived", statements: [
+            // Each claim (and each manual `octo cursor set`) takes the next epoch; a cursor version is
+            // epoch << 24 | the set's number within the run, so a later run's values always win (see CursorVersion).
+            "CREATE SEQUENCE IF NOT EXISTS cursor_epochs START WITH 1 INCREMENT BY 1 CACHE 1000",
+            "ALTER TABLE runs ADD COLUMN IF NOT EXISTS cursor_epoch BIGINT UNSIGNED NULL AFTER cursor_given",
+            // via: 'run' (set inside a run), 'end' (pushed by the supervisor at the end), 'sync', 'manual'
+            "ALTER TABLE cursor_history ADD COLUMN IF NOT EXISTS via VARCHAR(8) NOT NULL DEFAULT 'run' AFTER machine",
+        ]),
     ]
 }

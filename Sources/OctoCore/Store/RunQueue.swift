@@ -156,7 +156,8 @@ public enum RunQueue {
                     let n = try db.execute("""
                         UPDATE runs SET state = 'running', machine = ?, lease_token = ?,
                           lease_expires_at = NOW(6) + INTERVAL ? SECOND, started_at = NOW(6),
-                          cursor_in = IF(cursor_given, cursor_in, (SELECT c.value FROM cursors c WHERE c.job_name = runs.job_name))
+                          cursor_in = IF(cursor_given, cursor_in, (SELECT c.value FROM cursors c WHERE c.job_name = runs.job_name)),
+                          cursor_epoch = NEXT VALUE FOR cursor_epochs
                         WHERE id = ? AND state = 'queued'
                         """, [.text(machine), .text(token), .int(lease), .int(runID)])
                     try db.execute("DELETE FROM queue WHERE run_id = ?", [.int(runID)])
@@ -235,17 +236,18 @@ public enum RunQueue {
     /// token no longer holds the run.
     /// `before` runs first in the same transaction (the supervisor stores
     /// the run's last log lines there: one commit for both).
+    /// `cursorOut`: the last value the run set (nil: the cursor's value if this run stored it).
     @discardableResult
-    public static func complete(_ db: Connection, _ claimed: Claimed, _ outcome: Outcome,
+    public static func complete(_ db: Connection, _ claimed: Claimed, _ outcome: Outcome, cursorOut: String? = nil,
                                 before: () throws -> Void = {}) throws -> Bool {
         try db.transaction { () throws -> Bool in
             try before()
             let n = try db.execute("""
                 UPDATE runs SET state = ?, exit_code = ?, exit_signal = ?, reason = ?, ended_at = NOW(6), lease_expires_at = NULL,
-                  cursor_out = (SELECT c.value FROM cursors c WHERE c.job_name = runs.job_name AND c.updated_run = runs.id)
+                  cursor_out = COALESCE(?, (SELECT c.value FROM cursors c WHERE c.job_name = runs.job_name AND c.updated_run = runs.id))
                 WHERE id = ? AND lease_token = ? AND state = 'running'
                 """, [.text(outcome.state.rawValue), outcome.exitCode.map { .int(Int64($0)) } ?? .null,
-                      outcome.signal.map { .int(Int64($0)) } ?? .null, .text(outcome.reason),
+                      outcome.signal.map { .int(Int64($0)) } ?? .null, .text(outcome.reason), cursorOut.map(Value.text) ?? .null,
                       .int(claimed.run.id), .text(claimed.token)])
             guard n == 1 else { return false }
             if outcome.state.isFailure { try retryIfAttemptsLeft(db, claimed.run) }

@@ -31,7 +31,7 @@ extension String {
     /// characters escaped, very long values shortened.
     public var quotedForMessage: String { quotedForMessage(limit: 200) }
 
-    func quotedForMessage(limit: Int) -> String {
+    public func quotedForMessage(limit: Int) -> String {
         var out = ""
         for scalar in unicodeScalars.prefix(limit) {
             switch scalar {
