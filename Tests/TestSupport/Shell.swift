@@ -1,5 +1,7 @@
+import MariaDB
 import OctoCore
 import Subprocess
+import Testing
 
 #if canImport(Glibc)
 import Glibc
@@ -20,7 +22,8 @@ public enum Shell {
     public static func run(_ script: String, environment: [String: String] = [:]) async throws -> OctoBinary.Result {
         var env: [Environment.Key: String?] = ["OCTO": OctoBinary.path]
         for k in ["OCTO_DEFAULTS_FILE", "OCTO_DB_HOST", "OCTO_DB_PORT", "OCTO_DB_SOCKET", "OCTO_DB_USER", "OCTO_DB_PASSWORD",
-                  "OCTO_DB_NAME", "OCTO_MACHINE", "OCTO_STATE_DIR", "OCTO_JOB", "OCTO_RUN_ID"] where environment[k] == nil {
+                  "OCTO_DB_NAME", "OCTO_MACHINE", "OCTO_STATE_DIR", "OCTO_JOB", "OCTO_RUN_ID", "OCTO_RUN_TOKEN",
+                  "OCTO_CURSOR_EPOCH"] where environment[k] == nil {
             env[Environment.Key(stringLiteral: k)] = nil as String?
         }
         for (k, v) in environment { env[Environment.Key(stringLiteral: k)] = v }
@@ -52,5 +55,29 @@ public final class PrivateServer: Sendable {
     public func remove() async {
         try? await stop()
         _ = try? await Shell.run("rm -rf \"$DIR\"", environment: ["DIR": directory.path])
+    }
+}
+
+extension PrivateServer {
+    /// A private server with octo initialised, an empty state directory and
+    /// machine `w1` in `env`; `connect` opens a connection to its `octo`
+    /// database. Everything is removed afterwards, also when `body` fails.
+    public static func withInitializedOcto(_ body: (PrivateServer, [String: String], () throws -> Connection) async throws -> Void) async throws {
+        let server = PrivateServer()
+        try await server.start()
+        let state = TemporaryDirectory()
+        let env = ["OCTO_DEFAULTS_FILE": server.defaultsFile, "OCTO_STATE_DIR": state.path, "OCTO_MACHINE": "w1"]
+        do {
+            let r = try await Shell.run("\"$OCTO\" init -q", environment: env)
+            #expect(r.status == 0, "\(r.stderr)")
+            var options = ConnectionOptions()
+            options.defaultsFile = server.defaultsFile
+            options.database = "octo"
+            try await body(server, env) { try Connection(options) }
+        } catch {
+            Issue.record(error)
+        }
+        await server.remove()
+        _ = try? await Shell.run("rm -rf \"$D\"", environment: ["D": state.path])
     }
 }

@@ -12,22 +12,7 @@ import Glibc
 @Suite(.database)
 struct LogOutageTests {
     func withServer(_ body: (PrivateServer, [String: String], () throws -> Connection) async throws -> Void) async throws {
-        let server = PrivateServer()
-        try await server.start()
-        let state = TemporaryDirectory()
-        let env = ["OCTO_DEFAULTS_FILE": server.defaultsFile, "OCTO_STATE_DIR": state.path, "OCTO_MACHINE": "w1"]
-        do {
-            let r = try await Shell.run("\"$OCTO\" init -q", environment: env)
-            #expect(r.status == 0, "\(r.stderr)")
-            var options = ConnectionOptions()
-            options.defaultsFile = server.defaultsFile
-            options.database = "octo"
-            try await body(server, env) { try Connection(options) }
-        } catch {
-            Issue.record(error)
-        }
-        await server.remove()
-        _ = try? await Shell.run("rm -rf \"$D\"", environment: ["D": state.path])
+        try await PrivateServer.withInitializedOcto(body)
     }
 
     func numbers(_ connect: () throws -> Connection, _ job: String, order: String = "id") throws -> [Int] {
