@@ -61,10 +61,7 @@ struct CursorSet: OctoCommand {
             throw ValidationError(words.isEmpty ? "missing the cursor value: octo cursor set [JOB] VALUE"
                                                 : "too many arguments: octo cursor set [JOB] VALUE (quote a value with spaces)")
         }
-        if let bad = invalidUTF8Argument() {
-            throw ValidationError("invalid cursor value '\(bad.quotedForMessage)': expected UTF-8 text (the bytes are not valid UTF-8)")
-        }
-        do { try CursorValue.check(words.last!) } catch { throw ValidationError(error.message) }
+        try CursorSet.checkValue(words.last!)
         if words.count == 2 { do { try Names.check("job name", words[0]) } catch { throw ValidationError(error.message) } }
     }
 
@@ -105,9 +102,17 @@ struct CursorSet: OctoCommand {
         if global.verbose { Output.line("cursor of \(job) set, version \(CursorVersion.text(version))") }
     }
 
+    /// Checks a cursor value from the command line (also `octo sh run --cursor`).
+    static func checkValue(_ value: String) throws {
+        if let bad = invalidUTF8Argument() {
+            throw ValidationError("invalid cursor '\(bad.quotedForMessage)': expected UTF-8 text (the bytes are not valid UTF-8)")
+        }
+        do { try CursorValue.check(value) } catch { throw ValidationError(error.message) }
+    }
+
     /// The first raw argument that is not valid UTF-8 (Swift would have
     /// replaced its bad bytes silently), shown with the replacements.
-    private func invalidUTF8Argument() -> String? {
+    private static func invalidUTF8Argument() -> String? {
         for i in 1..<Int(CommandLine.argc) {
             guard let p = CommandLine.unsafeArgv[i] else { continue }
             let bytes = UnsafeBufferPointer(start: p, count: strlen(p)).map { UInt8(bitPattern: $0) }

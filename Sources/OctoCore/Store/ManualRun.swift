@@ -1,16 +1,6 @@
 import MariaDB
 
 extension RunQueue {
-    /// The longest cursor value, in bytes.
-    public static let maxCursorBytes = 1024
-
-    /// Checks a cursor value: at most 1 KiB of text without NUL bytes.
-    public static func checkCursor(_ value: String) throws(OctoError) {
-        guard value.utf8.count <= maxCursorBytes, !value.utf8.contains(0) else {
-            throw OctoError.invalid("cursor", value, expected: "text of at most \(maxCursorBytes) bytes without NUL bytes")
-        }
-    }
-
     /// Queues a manual run of `job` now (`octo sh run`): the schedule and the
     /// paused flag do not matter; the concurrency policy does unless `force`
     /// (`forbid` refuses while a run is queued or running, `replace` cancels

@@ -25,9 +25,7 @@ struct ShRun: OctoCommand {
     func validate() throws {
         if here && on != nil { throw ValidationError("--here and --on exclude each other") }
         if let on, !Names.isValidName(on) { throw ValidationError("invalid machine '\(on.quotedForMessage)': expected \(Names.nameRule)") }
-        if let cursor {
-            do { try RunQueue.checkCursor(cursor) } catch { throw ValidationError(error.message) }
-        }
+        if let cursor { try CursorSet.checkValue(cursor) }
     }
 
     func run(_ context: Context) throws {

@@ -46,7 +46,7 @@ struct ShShow: OctoCommand {
         pairs.append(("updated", (job.updatedAt?.iso8601 ?? "") + " by " + job.updatedBy))
         pairs.append(("next fires", fires.isEmpty ? "none" : fires.map { zone.format($0) }.joined(separator: "\n")))
         if let c = cursor {
-            pairs.append(("cursor", "\((try c.decode("value", as: String.self)).quotedForMessage) (version \(try c.decode("version", as: Int64.self)))"))
+            pairs.append(("cursor", "\((try c.decode("value", as: String.self)).quotedForMessage) (version \(CursorVersion.text(try c.decode("version", as: Int64.self))))"))
         } else {
             pairs.append(("cursor", "none"))
         }
