@@ -17,7 +17,7 @@ struct SchemaTests {
         let tables = Set(try db.query("SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()")
             .rows.map { try $0.decode("t", as: String.self) })
         #expect(tables == ["schema_version", "settings", "machines", "jobs", "runs", "queue", "cursors", "cursor_history",
-                           "logs", "alerts", "markers", "alert_streams", "alert_sources", "open_starts"])
+                           "logs", "alerts", "markers", "alert_streams", "alert_sources", "open_starts", "cursor_epochs"])
         let s = try SettingsStore.load(db)
         #expect(s.defaultTimezone == "Europe/London")
         #expect(s.lease == 60)

@@ -46,7 +46,7 @@ struct CrontabTests {
         let block = String(installed.dropFirst(original.count))
         let b = OctoBinary.path
         let expectedLines = ["* * * * * \(b) register --machine w9", "* * * * * \(b) produce --machine w9 && \(b) consume --machine w9",
-                             "* * * * * \(b) monitor --machine w9"]
+                             "* * * * * \(b) monitor --machine w9", "*/5 * * * * \(b) cursor sync --machine w9"]
         #expect(block == ([CrontabBlock.begin] + expectedLines + [CrontabBlock.end]).joined(separator: "\n") + "\n")
 
         r = try await Self.octo("--install-crontab --machine w9")

@@ -42,8 +42,16 @@ public enum CursorSync {
             }
             var mine = LocalCursor(job: who.job, value: value, version: version, runID: who.runID, token: who.token,
                                    machine: who.machine, setAt: now, state: .pending)
+            // this run's previous value could not be stored moments ago: do not make the job wait for
+            // another connect timeout (the run's end, or a sync, stores the last value)
+            let recentlyOutOfReach = entry.map { e in
+                e.state == .pending && e.runID == who.runID && now - e.setAt < .seconds(outOfReachPause)
+            } ?? false
             entry = mine
             try files.writeNow(mine)  // on disk before the database hears of it
+            if recentlyOutOfReach {
+                return .keptLocally(mine, reason: "the previous value waits too, set less than \(outOfReachPause) s ago")
+            }
             let outcome: CursorStore.Outcome
             do {
                 outcome = try CursorStore.push(try database(), mine, check: .holder, via: "run")
@@ -62,6 +70,9 @@ public enum CursorSync {
             return .stored(mine)
         }
     }
+
+    /// Seconds after a failed attempt during which a run's further sets stay local without trying the database.
+    static let outOfReachPause: Int64 = 5
 
     /// What `sync` did with each pending local cursor.
     public struct Report: Sendable {

@@ -333,7 +333,7 @@ public final class Supervisor {
         guard let files = options.cursors, c.run.cursorIn != nil, !c.run.cursorGiven else { return }
         do {
             guard let remote = try CursorStore.get(db, job: c.run.jobName) else { return }
-            try files.update(c.run.jobName, durable: false) { (entry: inout LocalCursor?) in
+            try files.update(c.run.jobName) { (entry: inout LocalCursor?) in
                 if let e = entry, e.state == .pending || e.version >= remote.version { return }
                 entry = LocalCursor(job: c.run.jobName, value: remote.value, version: remote.version, runID: nil, token: "",
                                     machine: machine, setAt: clock.now(), state: .synced)
