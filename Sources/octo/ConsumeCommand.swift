@@ -31,7 +31,9 @@ struct Consume: OctoCommand {
         }
         try RunQueue.sweepLost(db)
         context.replaySpool(db)
-        try context.syncCursors(db)  // values set here during an outage go in before this machine claims the next run
+        // values set here during an outage go in before this machine claims the next run; a problem
+        // with a local file must not stop the fleet's work (sync reports it again every time)
+        do { try context.syncCursors(db) } catch { Output.warning("cursor sync: \(error)") }
         let supervisor = try Supervisor(db, machine: machine, options: context.supervisorOptions(settings))
         var claimedSoFar = 0
         var first = true
