@@ -81,10 +81,12 @@ public enum CursorStore {
         /// For a value pushed later by `octo cursor sync`: accepted if it was
         /// set while its run held the lease — the run ended by its own
         /// supervisor (succeeded, failed, timeout), or it is running or lost
-        /// and the value was set before the lease's expiry. `clockOffset`
-        /// (server minus this machine, µs) puts the set time on the server's
-        /// clock. A cancelled run's values are refused (killed by a person or
-        /// replaced).
+        /// and the value was set before the lease's expiry — and no run of
+        /// the job was claimed after it (that run started from an older
+        /// cursor; accepting the late value would let the cursor step back
+        /// when the newer run stores its own). `clockOffset` (server minus
+        /// this machine, µs) puts the set time on the server's clock. A
+        /// cancelled run's values are refused (killed by a person or replaced).
         case afterwards(clockOffset: Int64)
     }
 
@@ -119,6 +121,12 @@ public enum CursorStore {
                 }
             case .cancelled, .queued, .skipped:
                 return .fenced("run \(runID) was \(state.rawValue)")
+            }
+            // a run claimed after this one started from an older cursor and redoes the work: its values
+            // supersede these (taking these now would move the value back when it stores its own)
+            if let later = try db.query("SELECT id FROM runs WHERE job_name = ? AND cursor_epoch > ? ORDER BY id LIMIT 1",
+                                        [.text(c.job), .int(CursorVersion.epoch(of: c.version))]).first {
+                return .fenced("run \(try later.decode("id", as: Int64.self)) of \(c.job) started after run \(runID) and supersedes it")
             }
         }
         return try store(db, job: c.job, value: c.value, version: c.version, runID: runID, by: c.machine, via: via)
