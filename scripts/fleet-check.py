@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""The invariants of a scripts/fleet run, checked against the database and
+the records the jobs and the alert command left. Prints each with its counts;
+exits 1 on any violation (printing the seed). Standard library only: the
+database is read with the `mariadb` client."""
+import argparse, collections, glob, os, re, subprocess, sys
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--fleet", required=True)
+ap.add_argument("--admin", required=True)
+ap.add_argument("--seed", required=True)
+ap.add_argument("--paused-at", type=float, required=True)
+ap.add_argument("--tick", type=int, required=True)
+ap.add_argument("--dead", default="")
+ap.add_argument("--workers", type=int, required=True)
+a = ap.parse_args()
+dead = set(a.dead.split())
+FINAL = {"succeeded", "failed", "timeout", "cancelled", "lost", "skipped"}
+FAILURE = {"failed", "timeout", "lost"}
+violations = []
+
+
+def sql(q):
+    out = subprocess.run(["mariadb", f"--defaults-file={a.admin}", "octo", "-N", "-B", "-e", q],
+                         check=True, capture_output=True, text=True).stdout
+    return [line.split("\t") for line in out.splitlines()]
+
+
+def check(name, bad, detail):
+    """Records a violation for each item of `bad`; prints the invariant with its counts."""
+    mark = "ok " if not bad else "FAIL"
+    print(f"  [{mark}] {name}: {detail}" + ("" if not bad else f"; {len(bad)} violation(s)"))
+    for b in bad[:10]:
+        print(f"         - {b}")
+    violations.extend(bad)
+
+
+def lines(path):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read().splitlines()
+    except FileNotFoundError:
+        return []
+
+
+print(f"fleet check (seed {a.seed})")
+
+# --- runs: every due fire has exactly one run chain, ending in a final state ---------------
+jobs = {r[0]: {"schedule": r[1], "created": float(r[2]), "strategy": r[3]}
+        for r in sql("SELECT name, schedule, UNIX_TIMESTAMP(created_at), strategy FROM jobs")}
+runs = sql("SELECT id, job_name, UNIX_TIMESTAMP(fire_time), attempt, route_key, state, trigger_kind, "
+           "COALESCE(cursor_in, ''), COALESCE(cursor_out, '') , COALESCE(machine, '') FROM runs")
+chains = collections.defaultdict(dict)
+bad_dupes, bad_open, bad_chain = [], [], []
+for rid, job, fire, attempt, route, state, trig, cin, cout, machine in runs:
+    key = (job, round(float(fire)), route)
+    if int(attempt) in chains[key]:
+        bad_dupes.append(f"{job} fire {fire} route {route!r} attempt {attempt} twice")
+    chains[key][int(attempt)] = (int(rid), state)
+    if state not in FINAL:
+        bad_open.append(f"run {rid} of {job} still {state}")
+for (job, fire, route), attempts in chains.items():
+    n = max(attempts)
+    if sorted(attempts) != list(range(1, n + 1)):
+        bad_chain.append(f"{job} fire {fire}: attempts {sorted(attempts)}")
+    for k in range(1, n):
+        if attempts[k][1] not in FAILURE:
+            bad_chain.append(f"{job} fire {fire}: attempt {k} is {attempts[k][1]} but attempt {k + 1} exists")
+missing = []
+expected_count = 0
+for job, j in jobs.items():
+    m = re.fullmatch(r"@every (\d+)s", j["schedule"])
+    if not m:
+        continue
+    every = int(m[1])
+    have = {fire for (jb, fire, _route) in chains if jb == job}
+    t = (int(j["created"]) // every + 1) * every
+    while t <= a.paused_at - 2 * a.tick:
+        expected_count += 1
+        if t not in have:
+            missing.append(f"{job}: no run for the fire at {t}")
+        t += every
+check("every (job, fire) has exactly one run per attempt", bad_dupes, f"{len(runs)} runs in {len(chains)} chains")
+check("no run left queued or running after the drain", bad_open, f"{len(runs)} runs")
+check("each chain: attempts 1..n, retries only after failures", bad_chain, f"{len(chains)} chains")
+check("no due fire missing", missing, f"{expected_count} fires due while the fleet ran")
+
+# --- forbid jobs never overlap --------------------------------------------------------------
+overlaps = lines(os.path.join(a.fleet, "records", "overlaps"))
+interval_bad, intervals = [], 0
+for path in glob.glob(os.path.join(a.fleet, "records", "*.intervals")):
+    spans = {}
+    for line in lines(path):
+        kind, rid, machine, t = line.split()
+        spans.setdefault(rid, [None, None, machine])[0 if kind == "start" else 1] = float(t)
+    done = sorted((s, e, rid, m) for rid, (s, e, m) in spans.items() if s is not None)
+    intervals += len(done)
+    for (s1, e1, r1, m1), (s2, e2, r2, m2) in zip(done, done[1:]):
+        if e1 is not None and s2 < e1:
+            interval_bad.append(f"{os.path.basename(path)}: run {r2} on {m2} started {e1 - s2:.3f}s before run {r1} on {m1} ended")
+check("forbid jobs: no run held the job's lock while another did", overlaps, "lock taken by every forbid run")
+check("forbid jobs: recorded intervals never overlap", interval_bad, f"{intervals} intervals")
+
+# --- cursors never go backwards; each run advanced from what it was given --------------------
+history = sql("SELECT version, value FROM cursor_history WHERE job_name = 'cursor-a' ORDER BY id")
+cur_bad = []
+for (v1, x1), (v2, x2) in zip(history, history[1:]):
+    if int(v2) <= int(v1):
+        cur_bad.append(f"version {v2} stored after {v1}")
+    if int(x2) < int(x1):
+        cur_bad.append(f"value {x2} stored after {x1}")
+remote = sql("SELECT value FROM cursors WHERE job_name = 'cursor-a'")
+final = int(remote[0][0]) if remote else 0
+top = max((int(x) for _v, x in history), default=0)
+if final != top:
+    cur_bad.append(f"final cursor {final}, but {top} was stored")
+advanced = 0
+for rid, job, fire, attempt, route, state, trig, cin, cout, machine in runs:
+    if job == "cursor-a" and state == "succeeded":
+        advanced += 1
+        if int(cout or -1) != int(cin or 0) + 3:
+            cur_bad.append(f"run {rid} succeeded from {cin or 0} but left {cout}")
+reached = [int(l.split()[1]) for l in lines(os.path.join(a.fleet, "records", "cursor-a.values"))]
+check("cursor never went backwards and ends where its runs reached", cur_bad,
+      f"{len(history)} stored values, final {final}, highest value any run set {max(reached, default=0)}, {advanced} succeeded runs each +3")
+
+# --- every numbered line exactly once ---------------------------------------------------------
+chatty_state = {r[0]: r[5] for r in runs if r[1] == "chatty"}
+seen = collections.defaultdict(list)
+for (content,) in sql("SELECT content FROM logs WHERE job_name = 'chatty' AND content LIKE 'line %'"):
+    _, rid, i = content.split()
+    seen[rid].append(int(i))
+line_bad, total_lines = [], 0
+for rid, nums in seen.items():
+    total_lines += len(nums)
+    if len(nums) != len(set(nums)):
+        line_bad.append(f"run {rid}: {len(nums) - len(set(nums))} lines stored twice")
+    if sorted(set(nums)) != list(range(1, max(nums) + 1)):
+        line_bad.append(f"run {rid}: a gap in its lines")
+for rid, state in chatty_state.items():
+    if state == "succeeded" and len(set(seen.get(rid, []))) != 300:
+        line_bad.append(f"run {rid} succeeded with {len(set(seen.get(rid, [])))} of its 300 lines")
+check("numbered log lines: each exactly once, none lost from a finished run", line_bad,
+      f"{total_lines} lines from {len(seen)} runs")
+
+# --- alerts: one per failure, delivered; recoveries ------------------------------------------
+sources = {r[0] for r in sql("SELECT source FROM alert_sources")}
+failures = [r for r in runs if r[5] in FAILURE]
+alert_bad = [f"run {r[0]} of {r[1]} {r[5]}: no alert" for r in failures if f"run:{r[0]}" not in sources]
+alerts = sql("SELECT id, kind, state, job_name, UNIX_TIMESTAMP(next_attempt_at) > UNIX_TIMESTAMP(NOW(6)) FROM alerts")
+delivered = collections.Counter(l.split()[0] for l in lines(os.path.join(a.fleet, "alerts.log")))
+interrupted = set(re.findall(r"during delivery of alert (\d+)", "\n".join(lines(os.path.join(a.fleet, "faults.log")))))
+for aid, kind, state, job, not_due in alerts:
+    if state == "failed":
+        alert_bad.append(f"alert {aid} ({kind} {job}) failed to deliver")
+    elif state == "pending" and not_due != "1":
+        alert_bad.append(f"alert {aid} ({kind} {job}) due but not delivered")
+    elif state == "sent" and delivered[aid] == 0:
+        alert_bad.append(f"alert {aid} marked sent but the alert command never ran")
+    if delivered[aid] > 1 and aid not in interrupted:
+        alert_bad.append(f"alert {aid} delivered {delivered[aid]} times (no monitor was killed delivering it)")
+by_kind = collections.Counter(k for _i, k, _s, _j, _n in alerts)
+check("every failed, timed-out and lost run alerted once; every due alert delivered once", alert_bad,
+      f"{len(failures)} failure runs, {len(alerts)} alerts {dict(by_kind)}, {sum(delivered.values())} deliveries, "
+      f"{len(interrupted)} interrupted by a monitor kill")
+rec_bad = []
+for job in jobs:
+    fails = [float(r[0]) for r in sql(f"SELECT UNIX_TIMESTAMP(MIN(first_at)) FROM alerts WHERE job_name = '{job}' "
+                                       "AND kind IN ('failed', 'signal', 'timeout', 'lost') AND summary = 0") if r[0] != "NULL"]
+    if not fails:
+        continue
+    later_ok = sql(f"SELECT COUNT(*) FROM runs WHERE job_name = '{job}' AND state = 'succeeded' "
+                   f"AND UNIX_TIMESTAMP(ended_at) > {fails[0]} + 5")[0][0]
+    recovered = sql(f"SELECT COUNT(*) FROM alerts WHERE job_name = '{job}' AND kind = 'recovered'")[0][0]
+    if int(later_ok) > 0 and int(recovered) == 0:
+        rec_bad.append(f"{job} succeeded after a failure alert but no recovery notice")
+check("a success after failure alerts brings a recovery notice", rec_bad, f"{by_kind.get('recovered', 0)} recovery notices")
+
+# --- nothing left behind -----------------------------------------------------------------------
+left = lines(os.path.join(a.fleet, "leftover-processes"))
+check("no job process left running", left, "processes with OCTO_RUN_ID after the drain")
+spool_bad, pending_bad, dead_spool = [], [], 0
+for n in range(1, a.workers + 1):
+    files = glob.glob(os.path.join(a.fleet, f"w{n}", "state", "spool", "*.spool"))
+    if f"w{n}" in dead:
+        dead_spool += len(files)
+        continue
+    spool_bad += [f"w{n}: {os.path.basename(f)} not replayed" for f in files]
+    for f in glob.glob(os.path.join(a.fleet, f"w{n}", "state", "cursors", "*.cursor")):
+        if "state pending" in lines(f):
+            pending_bad.append(f"w{n}: {os.path.basename(f)} still pending")
+check("no spool left unreplayed on a live machine", spool_bad, f"{dead_spool} spool file(s) on the stopped machine, not counted")
+check("no local cursor left pending on a live machine", pending_bad, "")
+
+KINDS = [("kill -9 consume", "consume killed"), ("kill -9 job", "job process killed"), ("kill -9 monitor", "monitor killed mid-delivery"),
+         ("cut", "link cut"), ("stopped for good", "machine stopped"), ("MariaDB stopped", "MariaDB restarted")]
+faults = collections.Counter(next((k for pat, k in KINDS if pat in l), None) for l in lines(os.path.join(a.fleet, "faults.log")))
+faults.pop(None, None)
+print(f"faults injected: {dict(faults)}")
+print(f"violations: {len(violations)}" + (f" (seed {a.seed}: scripts/fleet --seed {a.seed} replays the fault schedule)" if violations else ""))
+sys.exit(1 if violations else 0)
