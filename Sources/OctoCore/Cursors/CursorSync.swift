@@ -90,7 +90,7 @@ public enum CursorSync {
     /// reached (what was pushed so far stays pushed).
     public static func sync(_ db: Connection, _ files: CursorFiles) throws -> Report {
         var report = Report()
-        let offset = (try JobStore.serverNow(db) - Instant.now()).microseconds
+        var measuredOffset: Int64?  // server clock minus ours, read once and only if something is pending (consume calls this every minute)
         for job in files.jobs() {
             do {
                 guard try files.read(job)?.state == .pending else { continue }
@@ -100,6 +100,8 @@ public enum CursorSync {
             }
             try files.update(job, durable: false) { (entry: inout LocalCursor?) throws in
                 guard var c = entry, c.state == .pending else { return }
+                let offset = try measuredOffset ?? (JobStore.serverNow(db) - Instant.now()).microseconds
+                measuredOffset = offset
                 let outcome = try CursorStore.push(db, c, check: .afterwards(clockOffset: offset), via: "sync")
                 if let why = outcome.refusal {
                     c.state = .refused
