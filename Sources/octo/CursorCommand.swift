@@ -89,7 +89,7 @@ struct CursorSet: OctoCommand {
         case .keptLocally(let c, let reason):
             Output.warning("the database cannot be reached (\(reason)); cursor version \(CursorVersion.text(c.version)) "
                            + "is kept in \(files.path(job)) and stored by `octo cursor sync` or at the run's end")
-        case .refused(_, let reason):
+        case .refused(let reason):
             throw OctoError.failure("cursor of \(job) not set: \(reason)")
         }
     }
@@ -166,10 +166,11 @@ struct CursorHistory: OctoCommand {
     func run(_ context: Context) throws {
         let db = try context.database()
         let settings = try context.settings()
-        let zone: Zone
-        if let j = try JobStore.get(db, job) { zone = try j.zone(default: settings.defaultTimezone) } else { zone = try Zone.named(settings.defaultTimezone) }
         let entries = try CursorStore.history(db, job: job, limit: n)
-        if entries.isEmpty { _ = try JobStore.require(db, job) }
+        // a removed job's cursor history is still shown (in the default zone)
+        let known = try JobStore.get(db, job)
+        if entries.isEmpty && known == nil { _ = try JobStore.require(db, job) }
+        let zone = try known?.zone(default: settings.defaultTimezone) ?? Zone.named(settings.defaultTimezone)
         if global.json {
             try Output.json(JSON.array(entries.map { e in
                 .object(["value": .string(e.value), "version": .int(e.version), "version_text": .string(CursorVersion.text(e.version)),

@@ -21,7 +21,7 @@ public enum CursorSync {
         case stored(LocalCursor)
         /// The database could not be reached: the value waits in the local file.
         case keptLocally(LocalCursor, reason: String)
-        case refused(LocalCursor?, reason: String)
+        case refused(reason: String)
     }
 
     /// `octo cursor set VALUE` inside a run: writes the local file (flushed),
@@ -34,11 +34,11 @@ public enum CursorSync {
             var n: Int64 = 1
             if let e = entry, CursorVersion.epoch(of: e.version) == who.epoch { n = CursorVersion.setNumber(of: e.version) + 1 }
             guard n <= CursorVersion.setsPerRun else {
-                return .refused(nil, reason: "run \(who.runID) has already set its cursor \(CursorVersion.setsPerRun) times, the most one run may")
+                return .refused(reason: "run \(who.runID) has already set its cursor \(CursorVersion.setsPerRun) times, the most one run may")
             }
             let version = CursorVersion.make(epoch: who.epoch, set: n)
             if let e = entry, e.version >= version {
-                return .refused(nil, reason: "this machine already has a newer value (version \(CursorVersion.text(e.version)), run \(e.runID.map(String.init) ?? "none"))")
+                return .refused(reason: "this machine already has a newer value (version \(CursorVersion.text(e.version)), run \(e.runID.map(String.init) ?? "none"))")
             }
             var mine = LocalCursor(job: who.job, value: value, version: version, runID: who.runID, token: who.token,
                                    machine: who.machine, setAt: now, state: .pending)
@@ -63,7 +63,7 @@ public enum CursorSync {
                 mine.state = .refused
                 mine.note = why
                 entry = mine
-                return .refused(mine, reason: why)
+                return .refused(reason: why)
             }
             mine.state = .synced
             entry = mine

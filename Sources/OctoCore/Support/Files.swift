@@ -84,3 +84,37 @@ func isWritableDirectory(_ path: String) -> Bool {
     }
     return false
 }
+
+// MARK: - Writing (the log spool, local cursors)
+
+/// Writes all of `bytes` (retrying short writes and EINTR).
+func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+    bytes.withUnsafeBytes { raw in
+        var off = 0
+        while off < raw.count {
+            let n = write(fd, raw.baseAddress! + off, raw.count - off)
+            if n < 0 { if errno == EINTR { continue }; return false }
+            off += n
+        }
+        return true
+    }
+}
+
+/// `mkdir -p` with mode 0700 for what it creates.
+func makeDirectories(_ path: String) throws(OctoError) {
+    var prefix = path.hasPrefix("/") ? "" : "."
+    for part in path.split(separator: "/", omittingEmptySubsequences: true) {
+        prefix += "/" + part
+        if mkdir(prefix, 0o700) != 0 && errno != EEXIST {
+            throw OctoError.failure("cannot create \(prefix): \(String(cString: strerror(errno)))")
+        }
+    }
+}
+
+/// Makes a new directory entry durable.
+func fsyncDirectory(_ path: String) {
+    let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    guard fd >= 0 else { return }
+    fsync(fd)
+    close(fd)
+}
