@@ -181,9 +181,11 @@ struct MonitorTests {
             try await monitors(env, 2)
             try await monitors(env, 1)
             let delivered = String(decoding: readFileBytes(dir + "/delivered") ?? [], as: UTF8.self).split(separator: "\n")
+            // (on a loaded machine the window may already have closed at the first sweep; then the two monitors
+            // deliver both at once, in either order)
             #expect(delivered.count == 2)
-            #expect(delivered.last?.contains("\"occurrences\":9999") == true)
-            #expect(delivered.last?.contains("\"summary\":true") == true)
+            #expect(delivered.filter { $0.contains("\"occurrences\":9999") && $0.contains("\"summary\":true") }.count == 1, "\(delivered)")
+            #expect(delivered.filter { $0.contains("\"occurrences\":1,") && $0.contains("\"summary\":false") }.count == 1, "\(delivered)")
         }
     }
 
