@@ -64,6 +64,29 @@ struct ConnectionTests {
         }
     }
 
+    /// A client that vanishes inside a transaction (found by scripts/fleet: a machine's link was cut while
+    /// its monitor held the alert-scan markers, and every monitor in the fleet queued behind the locks) must
+    /// not keep its row locks: every session sets idle_transaction_timeout (15 s), so the server kills it and
+    /// rolls back. The holder here uses 2 s to keep the test short; the session default is checked.
+    @Test func aTransactionLeftIdleLosesItsLocks() throws {
+        try TestDatabase.with { db, fresh in
+            #expect(try #require(try db.query("SELECT @@SESSION.idle_transaction_timeout AS t").first).decode("t", as: Int.self) == 15)
+            try db.run("CREATE TABLE l (id INT PRIMARY KEY, n INT NOT NULL) ENGINE=InnoDB")
+            try db.execute("INSERT INTO l VALUES (1, 0)")
+            let holder = try fresh.connect()
+            defer { holder.close() }
+            try holder.run("SET SESSION idle_transaction_timeout = 2")
+            try holder.run("START TRANSACTION")
+            try holder.execute("UPDATE l SET n = 99 WHERE id = ?", [1])
+            // the holder goes silent, as a vanished client does; without the timeout this waits 20 s and fails (1205)
+            try db.run("SET SESSION innodb_lock_wait_timeout = 20")
+            #expect(try db.execute("UPDATE l SET n = n + 1 WHERE id = ?", [1]) == 1)
+            #expect(try #require(try db.query("SELECT n FROM l WHERE id = 1").first).decode("n", as: Int.self) == 1)  // 99 rolled back
+            // the holder learns on its next statement that its connection is gone (transient: `retrying` reconnects)
+            #expect { try holder.query("SELECT 1") } throws: { ($0 as? MariaDBError)?.isConnectionLost == true }
+        }
+    }
+
     @Test func retryingRidesOutADeadlock() async throws {
         let fresh = try TestDatabase.create()
         defer { fresh.drop() }
