@@ -14,15 +14,44 @@ struct InitDoctorTests {
             #expect(second.status == 0)
             #expect(second.stdout.contains("up to date (v\(Schema.latest))"))
 
-            let doctor = try await OctoBinary.run(["doctor", "--machine", "w1"], environment: fresh.environment)
+            let state = TemporaryDirectory()
+            defer { _ = try? ChildProcess.run(["rm", "-rf", state.path]) }
+            let doctor = try await OctoBinary.run(["doctor", "--machine", "w1"], environment: fresh.environment.merging(["OCTO_STATE_DIR": state.path]) { $1 })
             #expect(doctor.status == 0, "\(doctor.stdout)\(doctor.stderr)")
             let names = doctor.lines.filter { !$0.hasPrefix(" ") }.map { $0.split(separator: " ", omittingEmptySubsequences: true)[1] }
-            #expect(names == ["config", "connection", "schema", "privileges", "clock"])
+            #expect(names == ["config", "waiting", "connection", "schema", "privileges", "clock"])
             #expect(doctor.lines.allSatisfy { $0.hasPrefix("ok ") })
             #expect(doctor.stdout.contains("machine 'w1'"))
             let quiet = try await OctoBinary.run(["doctor", "-q"], environment: fresh.environment)
             #expect(quiet.status == 0)
             #expect(quiet.stdout.isEmpty)
+        }
+    }
+
+    /// Lines and cursor values kept on this machine during an outage are reported until they are out.
+    @Test func doctorReportsWhatWaitsForTheDatabase() async throws {
+        try await TestDatabase.withInitializedOcto { _, env, _ in
+            let clean = try await OctoBinary.run(["doctor"], environment: env)
+            #expect(clean.lines.contains { $0.hasPrefix("ok ") && $0.contains("waiting") && $0.contains("nothing waits") }, "\(clean.stdout)")
+            var away = env
+            away["OCTO_DB_SOCKET"] = "/nonexistent/mysqld.sock"
+            away["OCTO_DB_HOST"] = "localhost"
+            let logged = try await Shell.run("printf 'a\\nb\\nc\\n' | \"$OCTO\" logger -n away", environment: away)
+            #expect(logged.status == 0, "\(logged.stderr)")
+            // an in-run set with the database away stays local (exit 0)
+            var run = away
+            (run["OCTO_JOB"], run["OCTO_RUN_ID"], run["OCTO_RUN_TOKEN"], run["OCTO_CURSOR_EPOCH"]) = ("nightly", "1", "t0", "7")
+            let set = try await OctoBinary.run(["cursor", "set", "v1"], environment: run)
+            #expect(set.status == 0, "\(set.stderr)")
+            let waiting = try await OctoBinary.run(["doctor", "-q"], environment: env)
+            #expect(waiting.status == 0, "\(waiting.stdout)")  // a warning, not a failure
+            #expect(waiting.lines.first == "warn  waiting     3 log line(s) in 1 spool file(s) and cursor value(s) of nightly wait for the database",
+                    "\(waiting.stdout)")
+            // the spool is replayed by the monitor, the cursor by sync (refused here: run 1 never existed); then nothing waits
+            #expect(try await OctoBinary.run(["monitor", "-q"], environment: env).status == 0)
+            _ = try await OctoBinary.run(["cursor", "sync", "-q"], environment: env)
+            let after = try await OctoBinary.run(["doctor", "-q"], environment: env)
+            #expect(after.status == 0 && after.stdout.isEmpty, "\(after.stdout)")
         }
     }
 

@@ -15,7 +15,8 @@ public struct DoctorCheck: Sendable, Equatable, Codable {
     }
 }
 
-/// `octo doctor`: checks configuration, connection, schema version,
+/// `octo doctor`: checks configuration, what waits locally for the database
+/// (spooled log lines, cursor values), connection, schema version,
 /// privileges and the clock offset against the server, in that order, and
 /// says plainly what is wrong and how to fix it. Costs one connect and two
 /// queries, so it is cheap enough to run from cron.
@@ -27,7 +28,7 @@ public enum Doctor {
     public static let adminPrivileges = ["CREATE", "ALTER", "DROP", "INDEX"]
 
     public static func run(_ config: OctoConfig) -> [DoctorCheck] {
-        var checks = [configuration(config)]
+        var checks = [configuration(config), waiting(config)]
         let db: Connection
         do {
             db = try config.connect()
@@ -70,6 +71,33 @@ public enum Doctor {
                                fix: "set OCTO_STATE_DIR to a writable directory")
         }
         return DoctorCheck("config", .ok, parts.joined(separator: "; "))
+    }
+
+    /// What this machine holds that the database does not have yet: log lines in the spool, cursor values
+    /// set during an outage. Both go out by themselves; a count that does not shrink means they cannot.
+    static func waiting(_ c: OctoConfig) -> DoctorCheck {
+        let spool = Spool(stateDirectory: c.stateDirectory)
+        let files = spool.files()
+        let lines = files.isEmpty ? 0 : spool.pendingLineCount()
+        let cursorFiles = CursorFiles(stateDirectory: c.stateDirectory)
+        var pending: [String] = [], damaged: [String] = []
+        for job in cursorFiles.jobs() {
+            do {
+                if try cursorFiles.read(job)?.state == .pending { pending.append(job) }
+            } catch {
+                damaged.append(job)
+            }
+        }
+        if !damaged.isEmpty {
+            return DoctorCheck("waiting", .warn, "damaged local cursor file(s) for \(damaged.joined(separator: ", ")) in \(cursorFiles.directory)",
+                               fix: "move the file(s) away; the cursor in the database is unaffected")
+        }
+        var parts: [String] = []
+        if !files.isEmpty { parts.append("\(lines) log line(s) in \(files.count) spool file(s)") }
+        if !pending.isEmpty { parts.append("cursor value(s) of \(pending.joined(separator: ", "))") }
+        if parts.isEmpty { return DoctorCheck("waiting", .ok, "nothing waits for the database") }
+        return DoctorCheck("waiting", .warn, parts.joined(separator: " and ") + " wait for the database",
+                           fix: "they go out once it is reachable (octo monitor and octo consume replay the spool, octo cursor sync pushes cursors)")
     }
 
     static func connectFailure(_ error: MariaDBError, _ c: OctoConfig) -> DoctorCheck {
