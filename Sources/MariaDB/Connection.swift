@@ -202,7 +202,7 @@ public final class Connection {
             do {
                 if handle.mysql == nil { try reconnect() }
                 return try body(self)
-            } catch let e as MariaDBError where (e.isTransient || e.isConnectFailure) && attempt < policy.attempts {
+            } catch let e as MariaDBError where (e.isTransient || e.isConnectFailure) && policy.allows(attempt + 1) {
                 if e.isConnectionLost || e.isConnectFailure || e.code == .readOnly { close() }
                 policy.pause(before: attempt + 1)
                 attempt += 1
@@ -218,8 +218,24 @@ public struct RetryPolicy: Sendable {
     public var baseDelay: Duration
     public var maxDelay: Duration
 
+    /// When set, attempts go on until this instant instead (however many that takes).
+    public var deadline: ContinuousClock.Instant?
+
     public init(attempts: Int, baseDelay: Duration, maxDelay: Duration) {
         (self.attempts, self.baseDelay, self.maxDelay) = (attempts, baseDelay, maxDelay)
+    }
+
+    /// Tries again until `deadline`: 100 ms doubling up to 2 s between attempts. For a write whose loss
+    /// costs more than the wait — e.g. recording that an alert went out, lest another monitor send it again.
+    public static func until(_ deadline: ContinuousClock.Instant) -> RetryPolicy {
+        var p = RetryPolicy(attempts: 0, baseDelay: .milliseconds(100), maxDelay: .seconds(2))
+        p.deadline = deadline
+        return p
+    }
+
+    func allows(_ attempt: Int) -> Bool {
+        if let deadline { return ContinuousClock.now < deadline }
+        return attempt <= attempts
     }
 
     /// 5 attempts, 50 ms doubling up to 2 s: rides out a deadlock or a

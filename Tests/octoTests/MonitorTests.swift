@@ -189,6 +189,59 @@ struct MonitorTests {
         }
     }
 
+    /// Found by scripts/fleet: MariaDB stopped just after an alert command ran, the monitor gave up recording
+    /// the delivery, and another monitor sent the alert again once the claim lapsed. The record is now retried
+    /// until the claim would lapse.
+    @Test func aDeliveryIsRecordedAcrossADatabaseRestart() async throws {
+        try await PrivateServer.withInitializedOcto { server, env, connect in
+            let dir = env["OCTO_STATE_DIR"]!
+            let env = env.merging(["D": dir]) { $1 }
+            let db = try connect()
+            try db.execute("INSERT INTO alerts (kind, job_name, first_at, last_at, first_line, last_line, next_attempt_at) VALUES ('log', 'j', NOW(6), NOW(6), 'x', 'x', NOW(6))")
+            db.close()
+            let command = "cat >> \"$D/delivered\"; touch \"$D/sent\"; while [ ! -e \"$D/go\" ]; do sleep 0.05; done"
+            #expect(try await octo(env, ["sh", "settings", "alert_command", command]).status == 0)
+            _ = try await Shell.run("( \"$OCTO\" monitor --alert-timeout 20s 2>\"$D/err\"; echo $? > \"$D/rc\" ) >/dev/null 2>&1 &", environment: env)
+            #expect(await Processes.waitUntil(seconds: 10) { access(dir + "/sent", F_OK) == 0 })
+            try await server.stop()
+            _ = try await Shell.run("touch \"$D/go\"", environment: env)
+            try await Task.sleep(for: .seconds(3))  // the monitor keeps trying to record the delivery
+            try await server.start()
+            #expect(await Processes.waitUntil(seconds: 30) { readFileBytes(dir + "/rc") != nil })
+            let err = String(decoding: readFileBytes(dir + "/err") ?? [], as: UTF8.self)
+            #expect(String(decoding: readFileBytes(dir + "/rc") ?? [], as: UTF8.self) == "0\n", "\(err)")
+            let after = try connect()
+            defer { after.close() }
+            #expect(try after.query("SELECT state FROM alerts").first!.decode("state", as: String.self) == "sent")
+            // time passes beyond any claim: the next monitor has nothing to send again
+            try after.execute("UPDATE alerts SET claim_expires_at = NOW(6) - INTERVAL 1 SECOND WHERE claim_expires_at IS NOT NULL")
+            #expect(try await octo(env, ["monitor"]).status == 0)
+            #expect(String(decoding: readFileBytes(dir + "/delivered") ?? [], as: UTF8.self).split(separator: "\n").count == 1)
+        }
+    }
+
+    /// A slow alert command and many due alerts: a claim covers one delivery, so a monitor claims each alert
+    /// right before delivering it; claims taken in a batch would lapse in the queue and a second monitor would
+    /// send those alerts too.
+    @Test func aSlowAlertCommandDeliversEachAlertOnce() async throws {
+        try await TestDatabase.withInitializedOcto { db, env, dir in
+            for i in 1...5 {
+                try db.execute("INSERT INTO alerts (kind, job_name, first_at, last_at, first_line, last_line, next_attempt_at) VALUES ('log', ?, NOW(6), NOW(6), 'x', 'x', NOW(6))",
+                               [.text("j\(i)")])
+            }
+            // each delivery takes 4 s; a claim lasts 5 + 10 s, so five in a row take longer than one claim
+            #expect(try await octo(env, ["sh", "settings", "alert_command", "cat >> \(dir)/delivered; echo >> \(dir)/delivered; sleep 4"]).status == 0)
+            async let first = octo(env, ["monitor", "--alert-timeout", "5s"])
+            try await Task.sleep(for: .seconds(16))
+            let second = try await octo(env.merging(["OCTO_MACHINE": "w2"]) { $1 }, ["monitor", "--alert-timeout", "5s"])
+            #expect(try await first.status == 0 && second.status == 0)
+            let delivered = String(decoding: readFileBytes(dir + "/delivered") ?? [], as: UTF8.self).split(separator: "\n")
+            let ids = delivered.map { $0.split(separator: ",").first.map(String.init) ?? "" }  // {"id":N
+            #expect(ids.count == 5 && Set(ids).count == 5, "\(delivered)")
+            #expect(try alerts(db).allSatisfy { $0.state == "sent" })
+        }
+    }
+
     @Test func aMonitorKilledAfterItsClaimLeavesTheAlertToTheNextOne() async throws {
         try await TestDatabase.withInitializedOcto { db, env, dir in
             try db.execute("INSERT INTO alerts (kind, job_name, first_at, last_at, first_line, last_line, next_attempt_at) VALUES ('log', 'j', NOW(6), NOW(6), 'x', 'x', NOW(6))")

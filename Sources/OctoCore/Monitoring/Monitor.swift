@@ -322,20 +322,26 @@ public struct Monitor {
             report.waitingWithoutCommand = try db.query("SELECT COUNT(*) AS n FROM alerts WHERE state = 'pending'").first!.decode("n")
             return
         }
+        // One claim at a time, right before its delivery: a claim lasts one delivery (the alert timeout + 10 s),
+        // so claims taken in a batch could lapse while earlier ones are delivered, and another monitor would send
+        // them too. Once the command has run, recording the outcome is retried until the claim would have lapsed
+        // (a database restart or a link cut in between must not make another monitor send the alert again).
+        let claimFor = options.alertTimeout + 10
         while true {
-            let claims = try db.retrying { db in try AlertStore.claimDue(db, limit: 20, seconds: options.alertTimeout + 10) }
-            if claims.isEmpty { return }
-            for c in claims {
-                let recipients = try db.query("SELECT alert_to FROM jobs WHERE name = ?", [.text(c.alert.job)]).first
-                    .map { try $0.decode("alert_to", as: String.self) } ?? ""
-                let outcome = AlertDelivery.run(command, alert: c.alert, recipients: recipients, timeout: options.alertTimeout)
-                if let error = outcome {
-                    try db.retrying { db in _ = try AlertStore.attemptFailed(db, c, error: error, backoffBase: options.retryBase) }
-                    report.deliveryFailed.append(c.alert.id)
-                } else {
-                    try db.retrying { db in _ = try AlertStore.delivered(db, c) }
-                    report.delivered.append(c.alert.id)
-                }
+            let claims = try db.retrying { db in try AlertStore.claimDue(db, limit: 1, seconds: claimFor) }
+            guard let c = claims.first else { return }
+            let claimedAt = ContinuousClock.now
+            let recipients = try db.retrying { db in
+                try db.query("SELECT alert_to FROM jobs WHERE name = ?", [.text(c.alert.job)]).first.map { try $0.decode("alert_to", as: String.self) } ?? ""
+            }
+            let outcome = AlertDelivery.run(command, alert: c.alert, recipients: recipients, timeout: options.alertTimeout)
+            let patience = RetryPolicy.until(claimedAt + .seconds(claimFor))
+            if let error = outcome {
+                try db.retrying(patience) { db in _ = try AlertStore.attemptFailed(db, c, error: error, backoffBase: options.retryBase) }
+                report.deliveryFailed.append(c.alert.id)
+            } else {
+                try db.retrying(patience) { db in _ = try AlertStore.delivered(db, c) }
+                report.delivered.append(c.alert.id)
             }
         }
     }
