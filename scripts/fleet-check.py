@@ -149,7 +149,8 @@ failures = [r for r in runs if r[5] in FAILURE]
 alert_bad = [f"run {r[0]} of {r[1]} {r[5]}: no alert" for r in failures if f"run:{r[0]}" not in sources]
 alerts = sql("SELECT id, kind, state, job_name, UNIX_TIMESTAMP(next_attempt_at) > UNIX_TIMESTAMP(NOW(6)) FROM alerts")
 delivered = collections.Counter(l.split()[0] for l in lines(os.path.join(a.fleet, "alerts.log")))
-interrupted = set(re.findall(r"during delivery of alert (\d+)", "\n".join(lines(os.path.join(a.fleet, "faults.log")))))
+interrupted = {aid for ids in re.findall(r"during delivery of alert\(s\) ([\d ]+)", "\n".join(lines(os.path.join(a.fleet, "faults.log"))))
+               for aid in ids.split()}
 for aid, kind, state, job, not_due in alerts:
     if state == "failed":
         alert_bad.append(f"alert {aid} ({kind} {job}) failed to deliver")
