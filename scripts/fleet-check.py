@@ -3,7 +3,7 @@
 the records the jobs and the alert command left. Prints each with its counts;
 exits 1 on any violation (printing the seed). Standard library only: the
 database is read with the `mariadb` client."""
-import argparse, collections, glob, os, re, subprocess, sys
+import argparse, collections, glob, os, re, subprocess, sys, time
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--fleet", required=True)
@@ -148,7 +148,12 @@ sources = {r[0] for r in sql("SELECT source FROM alert_sources")}
 failures = [r for r in runs if r[5] in FAILURE]
 alert_bad = [f"run {r[0]} of {r[1]} {r[5]}: no alert" for r in failures if f"run:{r[0]}" not in sources]
 alerts = sql("SELECT id, kind, state, job_name, UNIX_TIMESTAMP(next_attempt_at) > UNIX_TIMESTAMP(NOW(6)) FROM alerts")
-delivered = collections.Counter(l.split()[0] for l in lines(os.path.join(a.fleet, "alerts.log")))
+deliveries = collections.defaultdict(list)  # alert id -> ["machine at time", ...]
+for l in lines(os.path.join(a.fleet, "alerts.log")):
+    f = l.split()
+    when = float(f[-1])  # "ID KIND [JOB] MACHINE TIME" (a machine alert has no job)
+    deliveries[f[0]].append(f"{f[-2]} at {time.strftime('%H:%M:%S', time.localtime(when))}.{int(when % 1 * 1000):03d}")
+delivered = collections.Counter({aid: len(d) for aid, d in deliveries.items()})
 interrupted = {aid for ids in re.findall(r"during delivery of alert\(s\) ([\d ]+)", "\n".join(lines(os.path.join(a.fleet, "faults.log"))))
                for aid in ids.split()}
 for aid, kind, state, job, not_due in alerts:
@@ -159,7 +164,7 @@ for aid, kind, state, job, not_due in alerts:
     elif state == "sent" and delivered[aid] == 0:
         alert_bad.append(f"alert {aid} marked sent but the alert command never ran")
     if delivered[aid] > 1 and aid not in interrupted:
-        alert_bad.append(f"alert {aid} delivered {delivered[aid]} times (no monitor was killed delivering it)")
+        alert_bad.append(f"alert {aid} delivered {delivered[aid]} times (no monitor was killed delivering it): {', '.join(deliveries[aid])}")
 by_kind = collections.Counter(k for _i, k, _s, _j, _n in alerts)
 check("every failed, timed-out and lost run alerted once; every due alert delivered once", alert_bad,
       f"{len(failures)} failure runs, {len(alerts)} alerts {dict(by_kind)}, {sum(delivered.values())} deliveries, "
