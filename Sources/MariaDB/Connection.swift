@@ -140,6 +140,12 @@ public final class Connection {
         } catch where error.code == .needReprepare {
             statements[sql] = nil  // the table changed under a cached statement: prepare again once
             return try prepared(sql).execute(parameters)
+        } catch {
+            // An error can leave the statement half-way through a result (a deadlock reported while rows are
+            // read, after the column metadata): libmariadb would wait at its next execute for the rest of
+            // that result, which never comes. A failed statement is closed and prepared afresh next time.
+            statements[sql] = nil
+            throw error
         }
     }
 

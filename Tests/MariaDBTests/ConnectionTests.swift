@@ -123,6 +123,58 @@ struct ConnectionTests {
         #expect(ns == [2, 2])  // each transaction applied exactly once
     }
 
+    /// Found by scripts/fleet: a deadlock reported while a prepared SELECT … FOR UPDATE was returning its
+    /// result (the error comes after the column metadata) left the cached statement expecting more rows; the
+    /// retry's first use of that statement then waited for packets that never came (until the read timeout),
+    /// holding its transaction's locks, and every monitor queued behind it. Here the victim's retry must reuse
+    /// its connection at once: exactly one retry in all, no reconnect.
+    @Test func aDeadlockInsideAResultLeavesTheStatementUsable() async throws {
+        let fresh = try TestDatabase.create()
+        defer { fresh.drop() }
+        let setup = try fresh.connect()
+        try setup.run("CREATE TABLE k (id INT PRIMARY KEY, n INT NOT NULL) ENGINE=InnoDB")
+        try setup.execute("INSERT INTO k VALUES (1, 0), (2, 0)")
+        setup.close()
+        let barrier = Barrier()
+        final class Errors: Sendable { let m = Mutex([String]()) }
+        let errors = Errors()
+        // `IN (…)` makes the server read the rows after it has sent the column metadata, so the deadlock
+        // arrives while the result is fetched (a lookup of one key would fail before the metadata)
+        let lock = "SELECT n FROM k WHERE id IN (?, 0) FOR UPDATE"
+        @Sendable func worker(_ first: Int, _ second: Int) throws -> (attempts: Int, sameConnection: Bool) {
+            let db = try fresh.connect()
+            defer { db.close() }
+            let id: Int64 = try #require(try db.query("SELECT CONNECTION_ID() AS id").first).decode("id")
+            var attempts = 0
+            try db.retrying(RetryPolicy(attempts: 10, baseDelay: .milliseconds(10), maxDelay: .milliseconds(100))) { c in
+                attempts += 1
+                try c.transaction {
+                    _ = try c.query(lock, [.int(Int64(first))])
+                    if attempts == 1 { barrier.arriveAndWait(parties: 2) }
+                    do {
+                        _ = try c.query(lock, [.int(Int64(second))])
+                    } catch {
+                        errors.m.withLock { $0.append("\(error)") }
+                        throw error
+                    }
+                    try c.execute("UPDATE k SET n = n + 1 WHERE id IN (?, ?)", [.int(Int64(first)), .int(Int64(second))])
+                }
+            }
+            let after: Int64 = try #require(try db.query("SELECT CONNECTION_ID() AS id").first).decode("id")
+            return (attempts, after == id)
+        }
+        async let a = Task.detached { try worker(1, 2) }.value
+        async let b = Task.detached { try worker(2, 1) }.value
+        let (ra, rb) = try await (a, b)
+        let seen = errors.m.withLock { $0 }
+        #expect(seen.count == 1 && seen[0].contains("1213") && seen[0].contains("during fetch"), "\(seen)")
+        #expect(ra.attempts + rb.attempts == 3, "exactly one of the two is retried after the deadlock")
+        #expect(ra.sameConnection && rb.sameConnection, "the retry did not need a new connection")
+        let check = try fresh.connect()
+        defer { check.close() }
+        #expect(try check.query("SELECT n FROM k ORDER BY id").rows.map { try $0.decode("n", as: Int.self) } == [2, 2])
+    }
+
     @Test func failedAndClosedConnectionsLeakNoDescriptors() throws {
         var bad = ConnectionOptions()
         bad.readOptionFiles = false
