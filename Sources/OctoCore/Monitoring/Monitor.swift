@@ -107,8 +107,15 @@ public struct Monitor {
     mutating func detectFailedRuns() throws {
         let since: Instant = try db.retrying { db in
             try db.transaction {
-                try db.execute("INSERT IGNORE INTO markers (name, value, updated_at) VALUES ('runs_checked', 0, NOW(6))")
-                let row = try db.query("SELECT updated_at, value, NOW(6) AS now FROM markers WHERE name = 'runs_checked' FOR UPDATE").first!
+                // the marker is locked first and created only when missing: an INSERT IGNORE of an existing row
+                // takes a shared lock, and two monitors upgrading theirs to FOR UPDATE deadlock every time
+                let select = "SELECT updated_at, value, NOW(6) AS now FROM markers WHERE name = 'runs_checked' FOR UPDATE"
+                var found = try db.query(select).first
+                if found == nil {
+                    try db.execute("INSERT IGNORE INTO markers (name, value, updated_at) VALUES ('runs_checked', 0, NOW(6))")
+                    found = try db.query(select).first
+                }
+                guard let row = found else { throw OctoError.failure("the monitor's marker 'runs_checked' cannot be created") }
                 let now: Instant = try row.decode("now")
                 let value: Int64 = try row.decode("value")
                 let last: Instant = value == 0 ? now : try row.decode("updated_at")
@@ -175,12 +182,18 @@ public struct Monitor {
         while true {
             let found: ([Occurrence], [(job: String, at: Instant, run: Int64?, machine: String)])? = try db.retrying { db in
                 try db.transaction { () throws -> ([Occurrence], [(job: String, at: Instant, run: Int64?, machine: String)])? in
-                    try db.execute("""
-                        INSERT IGNORE INTO markers (name, value, updated_at)
-                        VALUES ('log_scanned', (SELECT COALESCE(MAX(id), 0) FROM logs), NOW(6)),
-                               ('log_horizon', (SELECT COALESCE(MAX(id), 0) FROM logs), NOW(6))
-                        """)
-                    let marks = try db.query("SELECT name, value FROM markers WHERE name IN ('log_scanned', 'log_horizon') ORDER BY name FOR UPDATE").rows
+                    // locked first, created only when missing (see detectFailedRuns)
+                    let select = "SELECT name, value FROM markers WHERE name IN ('log_scanned', 'log_horizon') ORDER BY name FOR UPDATE"
+                    var marks = try db.query(select).rows
+                    if marks.count < 2 {
+                        try db.execute("""
+                            INSERT IGNORE INTO markers (name, value, updated_at)
+                            VALUES ('log_scanned', (SELECT COALESCE(MAX(id), 0) FROM logs), NOW(6)),
+                                   ('log_horizon', (SELECT COALESCE(MAX(id), 0) FROM logs), NOW(6))
+                            """)
+                        marks = try db.query(select).rows
+                    }
+                    guard marks.count == 2 else { throw OctoError.failure("the monitor's log markers cannot be created") }
                     let horizon: Int64 = try marks[0].decode("value"), scanned: Int64 = try marks[1].decode("value")
                     // the horizon must be a second old: every insert that got an id below it has committed
                     let settled: Bool = try db.query("SELECT updated_at < NOW(6) - INTERVAL 1 SECOND AS s FROM markers WHERE name = 'log_horizon'").first!.decode("s")
