@@ -87,13 +87,24 @@ struct ConnectionTests {
         }
     }
 
-    @Test func retryingRidesOutADeadlock() async throws {
+    /// A fresh database with table `k`: rows 1 and 2, `n` = 0 (the deadlock tests lock them in opposite orders).
+    func twoRows() throws -> FreshDatabase {
         let fresh = try TestDatabase.create()
+        do {
+            let setup = try fresh.connect()
+            defer { setup.close() }
+            try setup.run("CREATE TABLE k (id INT PRIMARY KEY, n INT NOT NULL) ENGINE=InnoDB")
+            try setup.execute("INSERT INTO k VALUES (1, 0), (2, 0)")
+            return fresh
+        } catch {
+            fresh.drop()
+            throw error
+        }
+    }
+
+    @Test func retryingRidesOutADeadlock() async throws {
+        let fresh = try twoRows()
         defer { fresh.drop() }
-        let setup = try fresh.connect()
-        try setup.run("CREATE TABLE k (id INT PRIMARY KEY, n INT NOT NULL) ENGINE=InnoDB")
-        try setup.execute("INSERT INTO k VALUES (1, 0), (2, 0)")
-        setup.close()
 
         // Two transactions take the same two row locks in opposite order. A
         // barrier makes both hold their first lock before either asks for its
@@ -129,12 +140,8 @@ struct ConnectionTests {
     /// holding its transaction's locks, and every monitor queued behind it. Here the victim's retry must reuse
     /// its connection at once: exactly one retry in all, no reconnect.
     @Test func aDeadlockInsideAResultLeavesTheStatementUsable() async throws {
-        let fresh = try TestDatabase.create()
+        let fresh = try twoRows()
         defer { fresh.drop() }
-        let setup = try fresh.connect()
-        try setup.run("CREATE TABLE k (id INT PRIMARY KEY, n INT NOT NULL) ENGINE=InnoDB")
-        try setup.execute("INSERT INTO k VALUES (1, 0), (2, 0)")
-        setup.close()
         let barrier = Barrier()
         final class Errors: Sendable { let m = Mutex([String]()) }
         let errors = Errors()
