@@ -341,8 +341,7 @@ public struct Monitor {
         // (a database restart or a link cut in between must not make another monitor send the alert again).
         let claimFor = options.alertTimeout + 10
         while true {
-            let claims = try db.retrying { db in try AlertStore.claimDue(db, limit: 1, seconds: claimFor) }
-            guard let c = claims.first else { return }
+            guard let c = try db.retrying(.standard, { db in try AlertStore.claimNext(db, seconds: claimFor) }) else { return }
             let claimedAt = ContinuousClock.now
             let recipients = try db.retrying { db in
                 try db.query("SELECT alert_to FROM jobs WHERE name = ?", [.text(c.alert.job)]).first.map { try $0.decode("alert_to", as: String.self) } ?? ""

@@ -136,15 +136,14 @@ public enum AlertStore {
         public let token: String
     }
 
-    /// Claims up to `limit` due alerts for `seconds`, in the order they were
-    /// recorded (a first alert before its summary, even when both are due).
-    public static func claimDue(_ db: Connection, limit: Int, seconds: Int64) throws -> [Claim] {
+    /// Claims the first due alert no other monitor holds, for `seconds` (one delivery), in the order alerts
+    /// were recorded (a first alert before its summary, even when both are due); nil when none is left.
+    public static func claimNext(_ db: Connection, seconds: Int64) throws -> Claim? {
         let ids: [Int64] = try db.query("""
             SELECT id FROM alerts WHERE state = 'pending' AND next_attempt_at <= NOW(6)
               AND (claim_expires_at IS NULL OR claim_expires_at < NOW(6))
-            ORDER BY id LIMIT ?
-            """, [.int(Int64(limit))]).rows.map { try $0.decode("id") }
-        var claims: [Claim] = []
+            ORDER BY id LIMIT 20
+            """).rows.map { try $0.decode("id") }
         for id in ids {
             let token = RunQueue.newToken()
             let n = try db.execute("""
@@ -152,10 +151,9 @@ public enum AlertStore {
                 WHERE id = ? AND state = 'pending' AND next_attempt_at <= NOW(6)
                   AND (claim_expires_at IS NULL OR claim_expires_at < NOW(6))
                 """, [.text(token), .int(seconds), .int(id)])
-            guard n == 1, let a = try get(db, id) else { continue }  // another monitor was first
-            claims.append(Claim(alert: a, token: token))
+            if n == 1, let a = try get(db, id) { return Claim(alert: a, token: token) }  // else another monitor was first
         }
-        return claims
+        return nil
     }
 
     /// The alert command succeeded. False if the claim was no longer ours (it expired and another monitor took it).
