@@ -67,6 +67,11 @@ struct GlobalOptions: ParsableArguments {
     var verbose = false
 }
 
+/// The `-n` of the listing commands (`sh runs`, `sh alerts`, `sh next`, `cursor history`): 1 to 10,000.
+func checkCount(_ n: Int) throws {
+    if !(1...10_000).contains(n) { throw ValidationError("invalid -n '\(n)': expected a whole number from 1 to 10000") }
+}
+
 /// A subcommand that works with octo's configuration. `run(_:)` gets a ready
 /// `Context`; the subcommand never opens a connection of its own.
 protocol OctoCommand: ParsableCommand {

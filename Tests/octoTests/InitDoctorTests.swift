@@ -122,6 +122,10 @@ struct BadInputTests {
         (["doctor", "--defaults-file", "/nonexistent/my.cnf"], [:], "'/nonexistent/my.cnf' does not exist"),
         (["init", "--frobnicate"], [:], "--frobnicate"),
         (["nosuchcommand"], [:], "nosuchcommand"),
+        (["sh", "runs", "j", "-n", "0"], [:], "invalid -n '0'"),
+        (["sh", "alerts", "-n", "10001"], [:], "invalid -n '10001'"),
+        (["sh", "next", "j", "-n", "20000"], [:], "invalid -n '20000'"),
+        (["cursor", "history", "j", "-n", "0"], [:], "invalid -n '0'"),
     ] as [([String], [String: String], String)])
     func exitTwoWithOneLineNamingTheValue(_ args: [String], _ env: [String: String], _ expected: String) async throws {
         let r = try await OctoBinary.run(args, environment: env)

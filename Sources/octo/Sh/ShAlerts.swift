@@ -19,7 +19,7 @@ struct ShAlertsList: OctoCommand {
 
     func validate() throws {
         if let job, !Names.isValidName(job) { throw ValidationError("invalid job name '\(job.quotedForMessage)': expected \(Names.nameRule)") }
-        if !(1...10_000).contains(n) { throw ValidationError("invalid -n '\(n)': expected a whole number from 1 to 10000") }
+        try checkCount(n)
     }
 
     func run(_ context: Context) throws {

@@ -156,7 +156,7 @@ struct ShRuns: OctoCommand {
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
-        if !(1...10_000).contains(n) { throw ValidationError("invalid -n '\(n)': expected a whole number from 1 to 10000") }
+        try checkCount(n)
     }
 
     func run(_ context: Context) throws {

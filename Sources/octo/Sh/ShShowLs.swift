@@ -125,7 +125,7 @@ struct ShNext: OctoCommand {
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
-        guard (1...10_000).contains(n) else { throw ValidationError("invalid count '\(n)' for -n: expected 1 to 10000") }
+        try checkCount(n)
     }
 
     func run(_ context: Context) throws {
