@@ -118,7 +118,7 @@ struct LoggerTests {
             let bg = try await Shell.run("\"$OCTO\" sh log fol --follow > \"\(out)\" 2>&1 & echo $!", environment: env)
             let pid = try #require(pid_t(bg.stdout.trimmingWhitespace()))
             defer { kill(pid, SIGTERM) }
-            #expect(await Processes.waitUntil(seconds: 5) { readFileBytes(out).map { String(decoding: $0, as: UTF8.self).contains("old") } ?? false })
+            #expect(await Processes.waitUntil(seconds: 20) { readFileBytes(out).map { String(decoding: $0, as: UTF8.self).contains("old") } ?? false })
             let other = env.merging(["OCTO_MACHINE": "w2"]) { $1 }
             #expect(try await Shell.run("echo fresh-line | \"$OCTO\" logger -n fol", environment: other).status == 0)
             // the follower polls every 250 ms; the bound here is generous (a loaded CI machine), the

@@ -302,7 +302,7 @@ struct QueueTests {
             #expect(await Processes.waitUntil(seconds: 10) { (try? runs(db, "sleepy").first?.pid) != nil || (try? runs(db, "sleepy").first?.state) == .running })
             let k = try await octo(fresh, ["sh", "kill", "sleepy"])
             #expect(k.status == 0 && k.stdout.contains("cancelled run"), "\(k.stdout)\(k.stderr)")
-            #expect(await Processes.waitUntil(seconds: 8) { Processes.isGone(consumer) }, "the supervisor stopped the job and returned")
+            #expect(await Processes.waitUntil(seconds: 20) { Processes.isGone(consumer) }, "the supervisor stopped the job and returned")
             let s = try runs(db, "sleepy")
             #expect(s.count == 1 && s[0].state == .cancelled && s[0].reason.hasPrefix("killed by"))
         }
@@ -320,7 +320,7 @@ struct QueueTests {
             #expect(try await octo(fresh, ["sh", "run", "rep", "-q"]).status == 0)
             let first = try #require(try runs(db, "rep").first)
             #expect(first.state == .cancelled && first.reason.contains("replace"))
-            #expect(await Processes.waitUntil(seconds: 8) { Processes.isGone(consumer) }, "the replaced run's supervisor stopped it")
+            #expect(await Processes.waitUntil(seconds: 20) { Processes.isGone(consumer) }, "the replaced run's supervisor stopped it")
             let pid = try #require(pid_t(String(decoding: readFileBytes(dir.path + "/pids")!, as: UTF8.self).split(separator: "\n")[0]))
             #expect(Processes.isGone(pid))
             #expect(try runs(db, "rep").last?.state == .queued)
