@@ -178,6 +178,46 @@ struct QueueTests {
         }
     }
 
+    /// One claim takes several runs of several jobs in one transaction (the
+    /// statements work on the whole batch) and still keeps every limit: the
+    /// machine's slots, `allow`'s maximum, `forbid` (a scheduled run behind a
+    /// running one is skipped, a forced one goes ahead); each run gets its own
+    /// token and cursor epoch.
+    @Test func aClaimTakesABatchWithinEveryLimit() async throws {
+        try await withInit { fresh, db in
+            try await register(fresh, "w1", ["--slots", "8"])
+            let wide = try addJob(db, "wide", "true", ["concurrency": "allow", "max_parallel": "3"])
+            let solo = try addJob(db, "solo", "true", ["concurrency": "forbid"])
+            let many = try addJob(db, "many", "true", ["concurrency": "allow", "max_parallel": "100"])
+            let t0 = try JobStore.serverNow(db) - .seconds(3600)
+            func queue(_ job: Job, _ k: Int, _ trigger: Run.Trigger = .schedule, forced: Bool = false) throws -> Int64 {
+                var r = RunQueue.NewRun(fireTime: t0 + .seconds(Int64(k)), trigger: trigger)
+                r.forced = forced
+                r.notBefore = t0
+                return try #require(try RunQueue.enqueue(db, job: job, r))
+            }
+            let wideIDs = try (0..<5).map { try queue(wide, $0) }
+            let soloFirst = try queue(solo, 10), soloSecond = try queue(solo, 11), soloForced = try queue(solo, 12, .manual, forced: true)
+            let manyIDs = try (20..<30).map { try queue(many, $0) }
+
+            let claimed = try RunQueue.claim(db, machine: "w1", limit: 100, lease: 60)
+            #expect(claimed.count == 8, "the machine's 8 slots")
+            let ids = Set(claimed.map(\.run.id))
+            #expect(ids == Set(wideIDs.prefix(3) + [soloFirst, soloForced] + manyIDs.prefix(3)), "\(claimed.map { ($0.run.jobName, $0.run.id) })")
+            #expect(Set(claimed.map(\.token)).count == 8 && claimed.allSatisfy { $0.token.count == 32 })
+            #expect(Set(claimed.compactMap(\.run.cursorEpoch)).count == 8)
+            for c in claimed {
+                let now = try #require(try RunQueue.get(db, c.run.id))
+                #expect(now.state == .running && now.leaseToken == c.token && now.machine == "w1" && c.job.id == now.jobID)
+            }
+            let second = try #require(try RunQueue.get(db, soloSecond))
+            #expect(second.state == .skipped && second.reason.contains("forbid"))
+            let queued = try db.query("SELECT run_id FROM queue ORDER BY run_id").rows.map { try $0.decode("run_id", as: Int64.self) }
+            #expect(queued == Array(wideIDs.suffix(2)) + Array(manyIDs.suffix(7)))
+            #expect(try RunQueue.claim(db, machine: "w1", limit: 100, lease: 60).isEmpty, "no slot left")
+        }
+    }
+
     @Test func maxLimitsTheClaims() async throws {
         try await withInit { fresh, db in
             try await register(fresh, "w1", ["--slots", "8"])

@@ -256,6 +256,7 @@ public final class Supervisor {
     private func reapEnded() throws {
         let now = Monotonic.seconds()
         var still: [Active] = []
+        var ended: [(Active, Ending)] = []
         for a in active {
             let p = a.process
             let outputsClosed = p.stdoutFD < 0 && p.stderrFD < 0
@@ -264,11 +265,17 @@ public final class Supervisor {
             if let r = a.out.finish() { output(a, r.text, truncated: r.truncated, stderr: false) }
             if let r = a.err.finish() { output(a, r.text, truncated: r.truncated, stderr: true) }
             p.closeStdout(); p.closeStderr()
-            try end(a.claimed, outcome(of: a), elapsed: now - a.startedAt, fenced: a.stop == .fenced)
-            p.closeAll()
-            if !p.reapGuard(wait: false) { guardsToReap.append(p) }
+            ended.append((a, Ending(claimed: a.claimed, outcome: outcome(of: a), elapsed: now - a.startedAt, fenced: a.stop == .fenced)))
         }
         active = still
+        guard !ended.isEmpty else { return }
+        defer {
+            for (a, _) in ended {
+                a.process.closeAll()
+                if !a.process.reapGuard(wait: false) { guardsToReap.append(a.process) }
+            }
+        }
+        try end(ended.map(\.1))
     }
 
     private func outcome(of a: Active) -> RunQueue.Outcome {
@@ -293,36 +300,58 @@ public final class Supervisor {
         }
     }
 
-    private func end(_ c: RunQueue.Claimed, _ o: RunQueue.Outcome, elapsed: Double, fenced: Bool = false) throws {
-        var what = o.exitCode.map { "exit \($0)" } ?? o.signal.map { "signal \($0) (\(signalName($0)))" } ?? "no exit status"
-        if o.exitCode != nil, let s = o.signal { what += ", signal \(s)" }
-        let level: LogLevel = o.state == .succeeded ? .info : .error
-        log(c, level, .end, "end: \(o.state.rawValue), \(what) after \(formatSeconds(elapsed))" + (o.reason.isEmpty ? "" : " — \(o.reason)"))
-        var recorded = false
-        let lastCursor = fenced ? nil : cursorSetBy(c)
-        var cursorOutcome: CursorStore.Outcome?
+    /// A run that ended, on its way to being recorded.
+    private struct Ending {
+        var claimed: RunQueue.Claimed
+        var outcome: RunQueue.Outcome
+        var elapsed: Double
+        /// No longer this machine's run: its lines are stored, its end is not recorded.
+        var fenced = false
+    }
+
+    private func end(_ c: RunQueue.Claimed, _ o: RunQueue.Outcome, elapsed: Double) throws {
+        try end([Ending(claimed: c, outcome: o, elapsed: elapsed)])
+    }
+
+    /// Records the runs that ended in this turn, with every pending line and
+    /// each run's last cursor value, in one commit (a replayed line is stored
+    /// once: stream, seq).
+    private func end(_ endings: [Ending]) throws {
+        for e in endings {
+            let o = e.outcome
+            var what = o.exitCode.map { "exit \($0)" } ?? o.signal.map { "signal \($0) (\(signalName($0)))" } ?? "no exit status"
+            if o.exitCode != nil, let s = o.signal { what += ", signal \(s)" }
+            let level: LogLevel = o.state == .succeeded ? .info : .error
+            log(e.claimed, level, .end, "end: \(o.state.rawValue), \(what) after \(formatSeconds(e.elapsed))" + (o.reason.isEmpty ? "" : " — \(o.reason)"))
+        }
+        let lastCursors = endings.map { $0.fenced ? nil : cursorSetBy($0.claimed) }
+        var recorded = [Bool](repeating: false, count: endings.count)
+        var cursorOutcomes = [CursorStore.Outcome?](repeating: nil, count: endings.count)
         logs.prepareForTransaction()
         do {
-            if fenced {
-                try db.retrying(.completion) { _ in try logs.write() }
-            } else {
-                // the run's last lines, its last cursor value and its end in one commit; a replayed line is stored once (stream, seq)
-                recorded = try db.retrying(.completion) { db in
-                    try RunQueue.complete(db, c, o, cursorOut: lastCursor.flatMap { $0.state == .refused ? nil : $0.value }) {
-                        try logs.write()
+            try db.retrying(.completion) { db in
+                try db.transaction {
+                    try logs.write()
+                    for (i, e) in endings.enumerated() where !e.fenced {
+                        let lastCursor = lastCursors[i]
+                        cursorOutcomes[i] = nil
                         if let lastCursor, lastCursor.state == .pending {
-                            cursorOutcome = try CursorStore.offer(db, lastCursor, check: .holder, via: "end")
+                            cursorOutcomes[i] = try CursorStore.offer(db, lastCursor, check: .holder, via: "end")
                         }
+                        recorded[i] = try RunQueue.recordEnd(db, e.claimed, e.outcome,
+                                                             cursorOut: lastCursor.flatMap { $0.state == .refused ? nil : $0.value })
                     }
                 }
-                logs.written()
-                if let lastCursor, let cursorOutcome, recorded { noteCursorPushed(c, lastCursor, cursorOutcome) }
             }
+            logs.written()
         } catch {
-            try? logs.spoolPending()  // the end could not be recorded (the lease will lapse: lost); the lines are kept
+            try? logs.spoolPending()  // the ends could not be recorded (the leases will lapse: lost); the lines are kept
             throw error
         }
-        finished.append(Finished(claimed: c, outcome: o, recorded: recorded))
+        for (i, e) in endings.enumerated() {
+            if let lastCursor = lastCursors[i], let outcome = cursorOutcomes[i], recorded[i] { noteCursorPushed(e.claimed, lastCursor, outcome) }
+            finished.append(Finished(claimed: e.claimed, outcome: e.outcome, recorded: recorded[i]))
+        }
     }
 
     // MARK: - Cursors

@@ -129,19 +129,28 @@ public enum RunQueue {
             }
             var byJob: [Int64: [Int64]] = [:]
             for c in candidates { byJob[try c.decode("job_id"), default: []].append(try c.decode("run_id")) }
-            var claimed: [Claimed] = []
-            for jobID in byJob.keys.sorted() where claimed.count < free {
-                guard let jr = try db.query(JobStore.selectJobs + " WHERE id = ? FOR UPDATE", [.int(jobID)]).first else { continue }
-                let job = try JobStore.job(from: jr)
-                var running: Int = try db.query("SELECT COUNT(*) AS n FROM runs WHERE job_id = ? AND state = 'running'",
-                                                [.int(jobID)]).first!.decode("n")
+            guard !byJob.isEmpty else { return [] }
+            // the candidates' jobs, locked in ascending id (one statement), then their running counts:
+            // a job's count is read and raised by one lock holder at a time
+            let jobIDs = padded(byJob.keys.sorted())
+            let (jobsIn, jobValues) = (placeholders(jobIDs.count), jobIDs.map(Value.int))
+            let jobs = try db.query(JobStore.selectJobs + " WHERE id IN " + jobsIn + " ORDER BY id FOR UPDATE", jobValues).rows
+                .map(JobStore.job(from:))
+            var running: [Int64: Int] = [:]
+            for row in try db.query("SELECT job_id, COUNT(*) AS n FROM runs WHERE job_id IN " + jobsIn
+                                    + " AND state = 'running' GROUP BY job_id", jobValues).rows {
+                running[try row.decode("job_id")] = try row.decode("n")
+            }
+            var chosen: [(runID: Int64, job: Job)] = []
+            for job in jobs where chosen.count < free {
+                var n = running[job.id!] ?? 0
                 let cap = switch job.concurrency {
                     case "allow": max(1, job.maxParallel)
                     case "replace": Int.max
                     default: 1
                 }
-                for runID in byJob[jobID]! where claimed.count < free {
-                    if running >= cap {
+                for runID in byJob[job.id!]! where chosen.count < free {
+                    if n >= cap {
                         // blocked by the job's concurrency: only a forced run goes ahead
                         guard let rr = try db.query(Run.select + " WHERE id = ?", [.int(runID)]).first else { continue }
                         let run = try Run.from(rr)
@@ -152,20 +161,32 @@ public enum RunQueue {
                             continue
                         }
                     }
-                    let token = newToken()
-                    let n = try db.execute("""
-                        UPDATE runs SET state = 'running', machine = ?, lease_token = ?,
-                          lease_expires_at = NOW(6) + INTERVAL ? SECOND, started_at = NOW(6),
-                          cursor_in = IF(cursor_given, cursor_in, (SELECT c.value FROM cursors c WHERE c.job_name = runs.job_name)),
-                          cursor_epoch = NEXT VALUE FOR cursor_epochs
-                        WHERE id = ? AND state = 'queued'
-                        """, [.text(machine), .text(token), .int(lease), .int(runID)])
-                    try db.execute("DELETE FROM queue WHERE run_id = ?", [.int(runID)])
-                    guard n == 1 else { continue }
-                    let fresh = try Run.from(db.query(Run.select + " WHERE id = ?", [.int(runID)]).first!)
-                    claimed.append(Claimed(run: fresh, job: job, token: token))
-                    running += 1
+                    chosen.append((runID, job))
+                    n += 1
                 }
+            }
+            guard !chosen.isEmpty else { return [] }
+            // every chosen run in three statements: each gets its own random lease token
+            let ids = padded(chosen.map(\.runID))
+            let tokens = Dictionary(chosen.map { ($0.runID, newToken()) }, uniquingKeysWith: { a, _ in a })
+            let (runsIn, runValues) = (placeholders(ids.count), ids.map(Value.int))
+            let tokenCases = "CASE id" + String(repeating: " WHEN ? THEN ?", count: ids.count)
+            let tokenValues = ids.flatMap { [Value.int($0), .text(tokens[$0]!)] }
+            try db.execute("""
+                UPDATE runs SET state = 'running', machine = ?, lease_token = \(tokenCases) END,
+                  lease_expires_at = NOW(6) + INTERVAL ? SECOND, started_at = NOW(6),
+                  cursor_in = IF(cursor_given, cursor_in, (SELECT c.value FROM cursors c WHERE c.job_name = runs.job_name)),
+                  cursor_epoch = NEXT VALUE FOR cursor_epochs
+                WHERE id IN \(runsIn) AND state = 'queued'
+                """, [.text(machine)] + tokenValues + [.int(lease)] + runValues)
+            try db.execute("DELETE FROM queue WHERE run_id IN " + runsIn, runValues)
+            let jobOf = Dictionary(chosen.map { ($0.runID, $0.job) }, uniquingKeysWith: { a, _ in a })
+            var claimed: [Claimed] = []
+            for row in try db.query(Run.select + " WHERE id IN " + runsIn + " AND state = 'running' ORDER BY id", runValues).rows {
+                let run = try Run.from(row)
+                // a run that was not queued any more kept its own (or no) token: not ours
+                guard let token = tokens[run.id], run.leaseToken == token, let job = jobOf[run.id] else { continue }
+                claimed.append(Claimed(run: run, job: job, token: token))
             }
             return claimed
         }
@@ -189,6 +210,20 @@ public enum RunQueue {
     /// The values for `eligibleSQL`, from the machine's row.
     static func eligibility(_ machine: String, _ row: Row) throws -> [Value] {
         [.text(machine), .text(try row.decode("unix_user")), .text(machine), .text(try row.decode("groups_list"))]
+    }
+
+    /// `ids` padded to a power of two by repeating the last one (a repeated
+    /// value in `IN (…)` or `CASE` changes nothing), so that a connection
+    /// prepares a handful of statement shapes, not one per count.
+    static func padded(_ ids: [Int64]) -> [Int64] {
+        var size = 1
+        while size < ids.count { size *= 2 }
+        return ids + Array(repeating: ids.last ?? 0, count: size - ids.count)
+    }
+
+    /// `(?, ?, …)` with `n` placeholders.
+    static func placeholders(_ n: Int) -> String {
+        "(" + Array(repeating: "?", count: n).joined(separator: ", ") + ")"
     }
 
     static func newToken() -> String {
@@ -234,25 +269,30 @@ public enum RunQueue {
     /// signal, end time, the cursor it left — and queues a retry when it
     /// failed with attempts left. Returns false (and writes nothing) when the
     /// token no longer holds the run.
-    /// `before` runs first in the same transaction (the supervisor stores
-    /// the run's last log lines there: one commit for both).
+    /// `before` runs first in the same transaction.
     /// `cursorOut`: the last value the run set (nil: the cursor's value if this run stored it).
     @discardableResult
     public static func complete(_ db: Connection, _ claimed: Claimed, _ outcome: Outcome, cursorOut: String? = nil,
                                 before: () throws -> Void = {}) throws -> Bool {
         try db.transaction { () throws -> Bool in
             try before()
-            let n = try db.execute("""
-                UPDATE runs SET state = ?, exit_code = ?, exit_signal = ?, reason = ?, ended_at = NOW(6), lease_expires_at = NULL,
-                  cursor_out = COALESCE(?, (SELECT c.value FROM cursors c WHERE c.job_name = runs.job_name AND c.updated_run = runs.id))
-                WHERE id = ? AND lease_token = ? AND state = 'running'
-                """, [.text(outcome.state.rawValue), outcome.exitCode.map { .int(Int64($0)) } ?? .null,
-                      outcome.signal.map { .int(Int64($0)) } ?? .null, .text(outcome.reason), cursorOut.map(Value.text) ?? .null,
-                      .int(claimed.run.id), .text(claimed.token)])
-            guard n == 1 else { return false }
-            if outcome.state.isFailure { try retryIfAttemptsLeft(db, claimed.run) }
-            return true
+            return try recordEnd(db, claimed, outcome, cursorOut: cursorOut)
         }
+    }
+
+    /// `complete` inside the caller's transaction (the supervisor records
+    /// every run that ended in the same turn, and their last lines, in one commit).
+    public static func recordEnd(_ db: Connection, _ claimed: Claimed, _ outcome: Outcome, cursorOut: String? = nil) throws -> Bool {
+        let n = try db.execute("""
+            UPDATE runs SET state = ?, exit_code = ?, exit_signal = ?, reason = ?, ended_at = NOW(6), lease_expires_at = NULL,
+              cursor_out = COALESCE(?, (SELECT c.value FROM cursors c WHERE c.job_name = runs.job_name AND c.updated_run = runs.id))
+            WHERE id = ? AND lease_token = ? AND state = 'running'
+            """, [.text(outcome.state.rawValue), outcome.exitCode.map { .int(Int64($0)) } ?? .null,
+                  outcome.signal.map { .int(Int64($0)) } ?? .null, .text(outcome.reason), cursorOut.map(Value.text) ?? .null,
+                  .int(claimed.run.id), .text(claimed.token)])
+        guard n == 1 else { return false }
+        if outcome.state.isFailure { try retryIfAttemptsLeft(db, claimed.run) }
+        return true
     }
 
     /// Queues attempt + 1 of a failed run if its job allows more attempts,
