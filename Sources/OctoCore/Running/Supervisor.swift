@@ -142,8 +142,9 @@ public final class Supervisor {
             if active.isEmpty && refillDone { break }
             let before = active.count
             try step(until: refillDone ? .infinity : nextRefill)
-            // a slot freed: look for work soon, after a few milliseconds in which more runs may end (one claim for several)
-            if active.count < before { nextRefill = min(nextRefill, Monotonic.seconds() + 0.01) }
+            // a slot freed: look for work at once when nothing runs any more, else after 2 ms in which more
+            // runs may end (one claim for several); a longer wait left the slots idle (scripts/bench queue)
+            if active.count < before { nextRefill = min(nextRefill, Monotonic.seconds() + (active.isEmpty ? 0 : 0.002)) }
         }
         try logs.finish()
         for g in guardsToReap { g.reapGuard(wait: true) }
