@@ -4,6 +4,7 @@ import OctoCore
 
 struct Consume: OctoCommand {
     static let configuration = CommandConfiguration(
+        commandName: "consume",
         abstract: "Claim runs for this machine up to its free slots and run each under supervision.",
         discussion: """
             Run from cron every minute after `octo produce`. Returns when the runs it claimed are done. \

@@ -3,6 +3,7 @@ import OctoCore
 
 struct Doctor: OctoCommand {
     static let configuration = CommandConfiguration(
+        commandName: "doctor",
         abstract: "Check configuration, connection, schema, privileges and clock.",
         discussion: "Exit code 0 when nothing failed (warnings allowed), 1 otherwise. With -q prints only what is not ok."
     )

@@ -3,6 +3,7 @@ import OctoCore
 
 struct Init: OctoCommand {
     static let configuration = CommandConfiguration(
+        commandName: "init",
         abstract: "Create or upgrade octo's database schema (idempotent).",
         discussion: """
             Creates the database if it does not exist, applies the schema migrations this \

@@ -4,6 +4,7 @@ import OctoCore
 
 struct Produce: OctoCommand {
     static let configuration = CommandConfiguration(
+        commandName: "produce",
         abstract: "Queue every due fire of every enabled job, applying misfire, concurrency and routing.",
         discussion: """
             Run from cron every minute (`octo produce && octo consume`), on any number of machines: \

@@ -8,6 +8,7 @@ import Glibc
 
 struct Register: OctoCommand {
     static let configuration = CommandConfiguration(
+        commandName: "register",
         abstract: "Heartbeat this machine: insert or update it with its load and environments.",
         discussion: """
             Run from cron every minute on every worker. Flags given once are remembered: a later \
