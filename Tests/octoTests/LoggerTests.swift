@@ -54,12 +54,14 @@ struct LoggerTests {
             let n: Int = try db.query("SELECT COUNT(*) AS n FROM logs WHERE job_name = 'teed'").first!.decode("n")
             #expect(n == 50_000)
             // a stop signal ends the reading while the input is still open, and what was read is stored
+            // (read: its --tee copy shows it; the signal follows at once, before or after the 0.2 s store)
             let stopped = try await Shell.run("""
                 mkfifo "$OCTO_STATE_DIR/fifo"
-                "$OCTO" logger -n stopped < "$OCTO_STATE_DIR/fifo" & pid=$!
+                "$OCTO" logger -n stopped --tee < "$OCTO_STATE_DIR/fifo" > "$OCTO_STATE_DIR/copy" & pid=$!
                 exec 3> "$OCTO_STATE_DIR/fifo"
                 echo one >&3; echo two >&3
-                sleep 1; kill -TERM $pid; wait $pid; echo "rc=$?"
+                i=0; while ! grep -q two "$OCTO_STATE_DIR/copy" && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done
+                kill -TERM $pid; wait $pid; echo "rc=$?"
                 exec 3>&-
                 """, environment: env)
             #expect(stopped.stdout.contains("rc=143"), "\(stopped.stdout) \(stopped.stderr)")
