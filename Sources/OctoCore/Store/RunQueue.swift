@@ -269,15 +269,10 @@ public enum RunQueue {
     /// signal, end time, the cursor it left — and queues a retry when it
     /// failed with attempts left. Returns false (and writes nothing) when the
     /// token no longer holds the run.
-    /// `before` runs first in the same transaction.
     /// `cursorOut`: the last value the run set (nil: the cursor's value if this run stored it).
     @discardableResult
-    public static func complete(_ db: Connection, _ claimed: Claimed, _ outcome: Outcome, cursorOut: String? = nil,
-                                before: () throws -> Void = {}) throws -> Bool {
-        try db.transaction { () throws -> Bool in
-            try before()
-            return try recordEnd(db, claimed, outcome, cursorOut: cursorOut)
-        }
+    public static func complete(_ db: Connection, _ claimed: Claimed, _ outcome: Outcome, cursorOut: String? = nil) throws -> Bool {
+        try db.transaction { try recordEnd(db, claimed, outcome, cursorOut: cursorOut) }
     }
 
     /// `complete` inside the caller's transaction (the supervisor records
