@@ -10,8 +10,9 @@ struct Monitor: OctoCommand {
             Run from cron every minute on every machine: every step is safe with several monitors at once, \
             and each alert is delivered by one of them (alert_command gets it as JSON on stdin). \
             Also marks lapsed leases lost, drops expired log partitions, purges history older than \
-            run_retention and replays this machine's log spool. Exit 0 when the sweep finished \
-            (alerts found are not errors), 1 when it could not.
+            run_retention and replays this machine's log spool. One sweep per machine at a time: a monitor \
+            that finds another of the same machine still running exits 0 at once (says so with -v). \
+            Exit 0 when the sweep finished or was skipped (alerts found are not errors), 1 when it could not.
             """
     )
     @Option(help: ArgumentHelp("How long the alert command may run.", valueName: "duration")) var alertTimeout: String = "60s"
@@ -28,6 +29,29 @@ struct Monitor: OctoCommand {
     }
 
     func run(_ context: Context) throws {
+        // One sweep at a time per machine: cron starts one every minute, and while the database is
+        // unreachable each would wait out its retries, so they would pile up and all reconnect at
+        // once when it is back. Other machines' monitors are not affected (several at once are safe).
+        let path = context.config.stateDirectory + "/monitor." + context.config.machine + ".lock"
+        var lock: FileLock?
+        var busy = false
+        do {
+            lock = try FileLock.tryExclusive(path)
+            busy = lock == nil
+        } catch {
+            // a state directory we cannot write must not stop monitoring
+            if !global.quiet { Output.warning("\(error); sweeping without the per-machine lock") }
+        }
+        if busy {
+            let note = "another octo monitor for machine '\(context.config.machine)' is still running (it holds \(path)); this sweep is skipped"
+            if global.json {
+                try Output.json(JSON.object(["skipped": .string(note)]))
+            } else if global.verbose {
+                Output.line(note)
+            }
+            return
+        }
+        defer { withExtendedLifetime(lock) {} }
         let db = try context.database()
         context.replaySpool(db)
         var options = OctoCore.Monitor.Options(settings: try context.settings())

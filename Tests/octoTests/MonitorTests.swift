@@ -242,6 +242,45 @@ struct MonitorTests {
         }
     }
 
+    /// One sweep per machine at a time: a second monitor of the same machine exits at once without touching
+    /// the database, another machine's monitor sweeps as usual, and a monitor killed mid-delivery does not
+    /// keep the lock (its alert command, still running, does not hold it either).
+    @Test func aSecondMonitorOfTheSameMachineSkipsWhileOneRuns() async throws {
+        try await TestDatabase.withInitializedOcto { db, env, dir in
+            try db.execute("INSERT INTO alerts (kind, job_name, first_at, last_at, first_line, last_line, next_attempt_at) VALUES ('log', 'j', NOW(6), NOW(6), 'x', 'x', NOW(6))")
+            // the first delivery waits for the test's word; later ones go straight through
+            let command = "if [ ! -e \(dir)/started ]; then touch \(dir)/started; while [ ! -e \(dir)/release ]; do sleep 0.05; done; fi; cat >> \(dir)/delivered; echo >> \(dir)/delivered"
+            #expect(try await octo(env, ["sh", "settings", "alert_command", command]).status == 0)
+            let bg = try await Shell.run("\"$OCTO\" monitor --alert-timeout 60s </dev/null >/dev/null 2>&1 & echo $!", environment: env)
+            let pid = try #require(pid_t(bg.stdout.trimmingWhitespace()))
+            defer { _ = try? ChildProcess.run(["touch", dir + "/release"]) }
+            #expect(await Processes.waitUntil(seconds: 20) { readFileBytes(dir + "/started") != nil })
+
+            // a failure the busy monitor has not seen: a second monitor of w1 leaves it alone
+            try addJob(db, "exits", "exit 3")
+            #expect(try await octo(env, ["sh", "run", "exits", "-q"]).status == 0)
+            #expect(try await octo(env, ["consume"]).status == 1)
+            let second = try await octo(env, ["monitor", "-v"])
+            #expect(second.status == 0)
+            #expect(second.stdout.contains("another octo monitor for machine 'w1' is still running"), "\(second.stdout)")
+            let json = try await octo(env, ["monitor", "--json"])
+            #expect(json.status == 0 && json.stdout.contains("\"skipped\""), "\(json.stdout)")
+            #expect(try alerts(db, kind: "failed").isEmpty)
+
+            // another machine's monitor is not held back: it records the failure and delivers it
+            let other = try await octo(env.merging(["OCTO_MACHINE": "w2"]) { $1 }, ["monitor", "-v"])
+            #expect(other.status == 0 && !other.stdout.contains("still running"), "\(other.stdout) \(other.stderr)")
+            #expect(try alerts(db, kind: "failed").map(\.state) == ["sent"])
+
+            // the busy monitor dies mid-delivery: the next monitor of w1 sweeps
+            kill(pid, SIGKILL)
+            #expect(await Processes.waitUntil(seconds: 20) { kill(pid, 0) != 0 })
+            let next = try await octo(env, ["monitor", "-v"])
+            #expect(next.status == 0 && !next.stdout.contains("still running"), "\(next.stdout) \(next.stderr)")
+            #expect(next.stdout.contains("lost runs:"), "\(next.stdout)")
+        }
+    }
+
     @Test func aMonitorKilledAfterItsClaimLeavesTheAlertToTheNextOne() async throws {
         try await TestDatabase.withInitializedOcto { db, env, dir in
             try db.execute("INSERT INTO alerts (kind, job_name, first_at, last_at, first_line, last_line, next_attempt_at) VALUES ('log', 'j', NOW(6), NOW(6), 'x', 'x', NOW(6))")

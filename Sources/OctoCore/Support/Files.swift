@@ -118,3 +118,30 @@ func fsyncDirectory(_ path: String) {
     fsync(fd)
     close(fd)
 }
+
+/// An exclusive `flock` on a file, held for as long as this object lives or the
+/// process runs. The descriptor is close-on-exec, so no child keeps it.
+public final class FileLock {
+    public let path: String
+    private let fd: Int32
+
+    private init(_ path: String, _ fd: Int32) { (self.path, self.fd) = (path, fd) }
+
+    /// Takes the lock without waiting: nil when another process holds it.
+    /// Creates the file (mode 0600) and its directory if needed.
+    public static func tryExclusive(_ path: String) throws(OctoError) -> FileLock? {
+        if let slash = path.lastIndex(of: "/"), slash != path.startIndex { try makeDirectories(String(path[..<slash])) }
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw OctoError.failure("cannot open \(path): \(String(cString: strerror(errno)))") }
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let e = errno
+            if e == EINTR { continue }
+            close(fd)
+            if e == EWOULDBLOCK { return nil }
+            throw OctoError.failure("cannot lock \(path): \(String(cString: strerror(e)))")
+        }
+        return FileLock(path, fd)
+    }
+
+    deinit { close(fd) }
+}
