@@ -18,6 +18,7 @@ struct SchemaTests {
             .rows.map { try $0.decode("t", as: String.self) })
         #expect(tables == ["schema_version", "settings", "machines", "jobs", "runs", "queue", "cursors", "cursor_history",
                            "logs", "alerts", "markers", "alert_streams", "alert_sources", "open_starts", "cursor_epochs"])
+        #expect(Set(Schema.objects) == tables, "octo doctor checks privileges on Schema.objects")
         let s = try SettingsStore.load(db)
         #expect(s.defaultTimezone == "Europe/London")
         #expect(s.lease == 60)

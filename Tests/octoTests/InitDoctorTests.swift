@@ -55,6 +55,58 @@ struct InitDoctorTests {
         }
     }
 
+    /// Privileges as `SHOW GRANTS` gives them: the README's worker account, the same through nested roles, table
+    /// grants. A worker without ALTER, DROP on logs is warned (its monitor cannot keep log partitions).
+    @Test func doctorReadsPrivilegesFromGrantsAndRoles() async throws {
+        try await TestDatabase.with { (fresh: FreshDatabase) in
+            #expect(try await OctoBinary.run(["init", "-q"], environment: fresh.environment).status == 0)
+            let root = try fresh.connect()
+            defer { root.close() }
+            let tag = String(fresh.name.suffix(10).filter { $0.isLetter || $0.isNumber || $0 == "_" })
+            let (direct, viaRoles, partial, roleW, roleL) = ("d_\(tag)", "r_\(tag)", "p_\(tag)", "rw_\(tag)", "rl_\(tag)")
+            let db = "`\(fresh.name)`"
+            defer {
+                for u in [direct, viaRoles, partial] { try? root.run("DROP USER IF EXISTS '\(u)'@'localhost'") }
+                for r in [roleW, roleL] { try? root.run("DROP ROLE IF EXISTS \(r)") }
+            }
+            for statement in [
+                "CREATE USER '\(direct)'@'localhost' IDENTIFIED BY 'pw'",
+                "GRANT SELECT, INSERT, UPDATE, DELETE ON \(db).* TO '\(direct)'@'localhost'",
+                "CREATE ROLE \(roleW)", "GRANT SELECT, INSERT, UPDATE, DELETE ON \(db).* TO \(roleW)",
+                "CREATE ROLE \(roleL)", "GRANT ALTER, DROP ON \(db).`logs` TO \(roleL)", "GRANT \(roleL) TO \(roleW)",
+                "CREATE USER '\(viaRoles)'@'localhost' IDENTIFIED BY 'pw'", "GRANT \(roleW) TO '\(viaRoles)'@'localhost'",
+                "SET DEFAULT ROLE \(roleW) FOR '\(viaRoles)'@'localhost'",
+                "CREATE USER '\(partial)'@'localhost' IDENTIFIED BY 'pw'",
+                "GRANT SELECT, UPDATE, DELETE ON \(db).* TO '\(partial)'@'localhost'", "GRANT INSERT ON \(db).`jobs` TO '\(partial)'@'localhost'",
+            ] { try root.run(statement) }
+            let state = TemporaryDirectory()
+            defer { state.remove() }
+            func doctor(_ user: String) async throws -> (status: Int32, line: String, all: String) {
+                let env = fresh.environment.merging(["OCTO_DB_USER": user, "OCTO_DB_PASSWORD": "pw", "OCTO_STATE_DIR": state.path]) { $1 }
+                let r = try await OctoBinary.run(["doctor"], environment: env)
+                return (r.status, r.lines.first { $0.contains(" privileges ") } ?? "", r.stdout + r.stderr)
+            }
+            let initNeedsAnother = "can run jobs and keep log partitions; CREATE, ALTER, DROP, INDEX on `\(fresh.name)` missing, so octo init needs another account"
+
+            let plain = try await doctor(direct)
+            #expect(plain.status == 0, "\(plain.all)")
+            #expect(plain.line.hasPrefix("warn ") && plain.line.contains("without ALTER, DROP on `\(fresh.name)`.`logs`"), "\(plain.all)")
+            #expect(plain.all.contains("fix: GRANT ALTER, DROP ON `\(fresh.name)`.`logs` TO '\(direct)'@'localhost'"), "\(plain.all)")
+            try root.run("GRANT ALTER, DROP ON \(db).`logs` TO '\(direct)'@'localhost'")  // the README's worker account
+            let readme = try await doctor(direct)
+            #expect(readme.status == 0 && readme.line.hasPrefix("ok ") && readme.line.contains(initNeedsAnother), "\(readme.all)")
+
+            let roles = try await doctor(viaRoles)
+            #expect(roles.status == 0 && roles.line.hasPrefix("ok ") && roles.line.contains(initNeedsAnother), "\(roles.all)")
+
+            let some = try await doctor(partial)
+            #expect(some.status == 1, "\(some.all)")
+            let lacking = Schema.objects.filter { $0 != "jobs" }.joined(separator: ", ")
+            #expect(some.line.hasPrefix("fail ") && some.line.contains("lacks INSERT (on \(lacking)) in `\(fresh.name)`"), "\(some.all)")
+            #expect(some.all.contains("fix: GRANT SELECT, INSERT, UPDATE, DELETE ON `\(fresh.name)`.* TO '\(partial)'@'localhost'"), "\(some.all)")
+        }
+    }
+
     @Test func doctorSaysWhatIsWrongAndHowToFixIt() async throws {
         try await TestDatabase.with { (fresh: FreshDatabase) in
             // database exists but has no schema

@@ -128,29 +128,44 @@ public enum Doctor {
     }
 
     static func privileges(_ db: Connection, _ c: OctoConfig, currentUser: String) -> DoctorCheck {
-        // CURRENT_USER() is user@host; grants are listed as 'user'@'host'.
-        guard let at = currentUser.lastIndex(of: "@") else { return DoctorCheck("privileges", .warn, "cannot tell the current user") }
-        let grantee = "'\(currentUser[..<at])'@'\(currentUser[currentUser.index(after: at)...])'"
-        let have: Set<String>
+        // CURRENT_USER() is user@host; a GRANT names it as 'user'@'host'.
+        let grantee = currentUser.lastIndex(of: "@").map { "'\(currentUser[..<$0])'@'\(currentUser[currentUser.index(after: $0)...])'" } ?? currentUser
+        let grants: Grants
         do {
-            let rows = try db.query("""
-                SELECT PRIVILEGE_TYPE AS p FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = ?
-                UNION SELECT PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES WHERE GRANTEE = ? AND TABLE_SCHEMA = ?
-                """, [.text(grantee), .text(grantee), .text(c.database)]).rows
-            have = Set(try rows.map { try $0.decode("p", as: String.self) })
+            // one column, named after the account ("Grants for …")
+            let result = try db.query("SHOW GRANTS")
+            let column = result.columns.names.first ?? ""
+            let lines = try result.rows.map { row in try row.decode(column, as: String.self) }
+            grants = Grants(showGrants: lines, database: c.database)
         } catch {
             return DoctorCheck("privileges", .warn, "cannot read privileges: \(error)")
         }
-        let missingWorker = workerPrivileges.filter { !have.contains($0) }
-        let missingAdmin = adminPrivileges.filter { !have.contains($0) }
-        if !missingWorker.isEmpty {
-            return DoctorCheck("privileges", .fail, "\(currentUser) lacks \(missingWorker.joined(separator: ", ")) on `\(c.database)` (roles are not inspected)",
-                               fix: "GRANT SELECT, INSERT, UPDATE, DELETE ON `\(c.database)`.* TO \(grantee)")
+        return privileges(grants, currentUser: currentUser, grantee: grantee, database: c.database)
+    }
+
+    /// The verdict on what `grants` allow: a worker needs `workerPrivileges` on every table; the monitor needs
+    /// ALTER and DROP on `logs` for log partitions; `octo init` needs `adminPrivileges` on the database.
+    static func privileges(_ grants: Grants, currentUser: String, grantee: String, database: String) -> DoctorCheck {
+        let missing = workerPrivileges.compactMap { p -> String? in
+            let lacking = Schema.objects.filter { !grants.allows(p, on: $0) }
+            if lacking.isEmpty { return nil }
+            return lacking.count == Schema.objects.count ? p : p + " (on " + lacking.joined(separator: ", ") + ")"
         }
-        if !missingAdmin.isEmpty {
-            return DoctorCheck("privileges", .ok, "\(currentUser) can run jobs; \(missingAdmin.joined(separator: ", ")) missing, so octo init and log partition upkeep need another account")
+        if !missing.isEmpty {
+            return DoctorCheck("privileges", .fail, "\(currentUser) lacks \(missing.joined(separator: ", ")) in `\(database)`",
+                               fix: "GRANT SELECT, INSERT, UPDATE, DELETE ON `\(database)`.* TO \(grantee)")
         }
-        return DoctorCheck("privileges", .ok, "\(currentUser) has \((workerPrivileges + adminPrivileges).joined(separator: ", ")) on `\(c.database)`")
+        let upkeep = ["ALTER", "DROP"].filter { !grants.allows($0, on: "logs") }
+        if !upkeep.isEmpty {
+            return DoctorCheck("privileges", .warn,
+                               "\(currentUser) can run jobs, but without \(upkeep.joined(separator: ", ")) on `\(database)`.`logs` its monitor cannot keep the log partitions (add the coming days, drop expired ones)",
+                               fix: "GRANT ALTER, DROP ON `\(database)`.`logs` TO \(grantee)")
+        }
+        let admin = adminPrivileges.filter { !grants.allowsOnDatabase($0) }
+        if !admin.isEmpty {
+            return DoctorCheck("privileges", .ok, "\(currentUser) can run jobs and keep log partitions; \(admin.joined(separator: ", ")) on `\(database)` missing, so octo init needs another account")
+        }
+        return DoctorCheck("privileges", .ok, "\(currentUser) has \((workerPrivileges + adminPrivileges).joined(separator: ", ")) on `\(database)`")
     }
 
     /// Offset of the server's clock from this machine's, measured at the

@@ -14,6 +14,13 @@ public struct Migration: Sendable {
 public enum Schema {
     public static var latest: Int { migrations.last!.version }
 
+    /// The tables and sequences the latest schema has (a test checks this against a fresh `octo init`);
+    /// `octo doctor` checks the worker's privileges on each.
+    public static let objects = [
+        "alert_sources", "alert_streams", "alerts", "cursor_epochs", "cursor_history", "cursors", "jobs", "logs",
+        "machines", "markers", "open_starts", "queue", "runs", "schema_version", "settings",
+    ]
+
     /// All tables use utf8mb4 with binary collation: names compare exactly as
     /// typed, and every Unicode text (emoji included) round-trips.
     static let table = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
