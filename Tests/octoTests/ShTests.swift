@@ -176,6 +176,8 @@ struct ShTests {
         (["sh", "add", "x", "--command", "true", "--timezone", "Europe/Atlantis"], "invalid time zone 'Europe/Atlantis'"),
         (["sh", "add", "bad name", "--command", "true"], "invalid job name 'bad name'"),
         (["sh", "add", "x", "--command", "true", "--timeout=-5m"], "invalid timeout '-5m'"),
+        (["sh", "add", "x", "--command", "true", "--timeout", "-5m"], "invalid timeout '-5m'"),
+        (["sh", "edit", "existing", "--retries", "-1"], "invalid retries '-1'"),
         (["sh", "add", "x", "--command", "true", "--concurrency", "sometimes"], "invalid concurrency 'sometimes': expected forbid, queue, allow, replace"),
         (["sh", "add", "x", "--command", "true", "--ok-codes", "0,300"], "invalid ok_codes '0,300'"),
         (["sh", "add", "x", "--command", "true", "--target", "group:"], "invalid target 'group:'"),

@@ -12,25 +12,27 @@ struct Sh: ParsableCommand {
 }
 
 /// A flag for every job attribute but the name, named as in `Job.attributes`
-/// (`--retry-delay` for `retry_delay`). Values are checked by OctoCore.
+/// (`--retry-delay` for `retry_delay`). Values are checked by OctoCore. Each flag
+/// takes the next word whatever it looks like, so `--timeout -5m` is refused as
+/// an invalid timeout that names `-5m`, not as a flag without a value.
 struct JobAttributeOptions: ParsableArguments {
-    @Option(help: help("command")) var command: String?
-    @Option(help: help("schedule")) var schedule: String?
-    @Option(help: help("timezone")) var timezone: String?
-    @Option(help: help("owner")) var owner: String?
-    @Option(help: help("user")) var user: String?
-    @Option(help: help("target")) var target: String?
-    @Option(help: help("strategy")) var strategy: String?
-    @Option(help: help("concurrency")) var concurrency: String?
-    @Option(help: help("max_parallel")) var maxParallel: String?
-    @Option(help: help("misfire")) var misfire: String?
-    @Option(help: help("timeout")) var timeout: String?
-    @Option(help: help("retries")) var retries: String?
-    @Option(help: help("retry_delay")) var retryDelay: String?
-    @Option(help: help("ok_codes")) var okCodes: String?
-    @Option(help: help("alert_level")) var alertLevel: String?
-    @Option(help: help("alert_to")) var alertTo: String?
-    @Option(help: help("paused")) var paused: String?
+    @Option(parsing: .unconditional, help: help("command")) var command: String?
+    @Option(parsing: .unconditional, help: help("schedule")) var schedule: String?
+    @Option(parsing: .unconditional, help: help("timezone")) var timezone: String?
+    @Option(parsing: .unconditional, help: help("owner")) var owner: String?
+    @Option(parsing: .unconditional, help: help("user")) var user: String?
+    @Option(parsing: .unconditional, help: help("target")) var target: String?
+    @Option(parsing: .unconditional, help: help("strategy")) var strategy: String?
+    @Option(parsing: .unconditional, help: help("concurrency")) var concurrency: String?
+    @Option(parsing: .unconditional, help: help("max_parallel")) var maxParallel: String?
+    @Option(parsing: .unconditional, help: help("misfire")) var misfire: String?
+    @Option(parsing: .unconditional, help: help("timeout")) var timeout: String?
+    @Option(parsing: .unconditional, help: help("retries")) var retries: String?
+    @Option(parsing: .unconditional, help: help("retry_delay")) var retryDelay: String?
+    @Option(parsing: .unconditional, help: help("ok_codes")) var okCodes: String?
+    @Option(parsing: .unconditional, help: help("alert_level")) var alertLevel: String?
+    @Option(parsing: .unconditional, help: help("alert_to")) var alertTo: String?
+    @Option(parsing: .unconditional, help: help("paused")) var paused: String?
 
     static func help(_ name: String) -> ArgumentHelp {
         let a = Job.attribute(name)!
