@@ -32,6 +32,18 @@ struct MonitorTests {
         }
     }
 
+    /// A `log` alert for `job`, due for delivery now.
+    func addDueAlert(_ db: Connection, job: String = "j") throws {
+        try db.execute("INSERT INTO alerts (kind, job_name, first_at, last_at, first_line, last_line, next_attempt_at) VALUES ('log', ?, NOW(6), NOW(6), 'x', 'x', NOW(6))",
+                       [.text(job)])
+    }
+
+    /// `octo monitor` started in the background (output discarded); its pid.
+    func monitorInBackground(_ env: [String: String], alertTimeout: String) async throws -> pid_t {
+        let bg = try await Shell.run("\"$OCTO\" monitor --alert-timeout \(alertTimeout) </dev/null >/dev/null 2>&1 & echo $!", environment: env)
+        return try #require(pid_t(bg.stdout.trimmingWhitespace()))
+    }
+
     func addJob(_ db: Connection, _ name: String, _ command: String, _ attributes: [String: String] = [:]) throws {
         var j = Job(name: name, command: command)
         for (k, v) in attributes { try Job.attribute(k)!.set(&j, v) }
@@ -133,7 +145,7 @@ struct MonitorTests {
 
     @Test func aFailingCommandIsRetriedThenMarkedFailed() async throws {
         try await TestDatabase.withInitializedOcto { db, env, dir in
-            try db.execute("INSERT INTO alerts (kind, job_name, first_at, last_at, first_line, last_line, next_attempt_at) VALUES ('log', 'j', NOW(6), NOW(6), 'x', 'x', NOW(6))")
+            try addDueAlert(db)
             #expect(try await octo(env, ["sh", "settings", "alert_command", "echo attempt >> \(dir)/tries; echo 'smtp down' >&2; exit 1"]).status == 0)
             for attempt in 1...AlertStore.maxAttempts {
                 let r = try await octo(env, ["monitor"])
@@ -197,7 +209,7 @@ struct MonitorTests {
             let dir = env["OCTO_STATE_DIR"]!
             let env = env.merging(["D": dir]) { $1 }
             let db = try connect()
-            try db.execute("INSERT INTO alerts (kind, job_name, first_at, last_at, first_line, last_line, next_attempt_at) VALUES ('log', 'j', NOW(6), NOW(6), 'x', 'x', NOW(6))")
+            try addDueAlert(db)
             db.close()
             let command = "cat >> \"$D/delivered\"; touch \"$D/sent\"; while [ ! -e \"$D/go\" ]; do sleep 0.05; done"
             #expect(try await octo(env, ["sh", "settings", "alert_command", command]).status == 0)
@@ -226,8 +238,7 @@ struct MonitorTests {
     @Test func aSlowAlertCommandDeliversEachAlertOnce() async throws {
         try await TestDatabase.withInitializedOcto { db, env, dir in
             for i in 1...5 {
-                try db.execute("INSERT INTO alerts (kind, job_name, first_at, last_at, first_line, last_line, next_attempt_at) VALUES ('log', ?, NOW(6), NOW(6), 'x', 'x', NOW(6))",
-                               [.text("j\(i)")])
+                try addDueAlert(db, job: "j\(i)")
             }
             // each delivery takes 4 s; a claim lasts 5 + 10 s, so five in a row take longer than one claim
             #expect(try await octo(env, ["sh", "settings", "alert_command", "cat >> \(dir)/delivered; echo >> \(dir)/delivered; sleep 4"]).status == 0)
@@ -247,12 +258,11 @@ struct MonitorTests {
     /// keep the lock (its alert command, still running, does not hold it either).
     @Test func aSecondMonitorOfTheSameMachineSkipsWhileOneRuns() async throws {
         try await TestDatabase.withInitializedOcto { db, env, dir in
-            try db.execute("INSERT INTO alerts (kind, job_name, first_at, last_at, first_line, last_line, next_attempt_at) VALUES ('log', 'j', NOW(6), NOW(6), 'x', 'x', NOW(6))")
+            try addDueAlert(db)
             // the first delivery waits for the test's word; later ones go straight through
             let command = "if [ ! -e \(dir)/started ]; then touch \(dir)/started; while [ ! -e \(dir)/release ]; do sleep 0.05; done; fi; cat >> \(dir)/delivered; echo >> \(dir)/delivered"
             #expect(try await octo(env, ["sh", "settings", "alert_command", command]).status == 0)
-            let bg = try await Shell.run("\"$OCTO\" monitor --alert-timeout 60s </dev/null >/dev/null 2>&1 & echo $!", environment: env)
-            let pid = try #require(pid_t(bg.stdout.trimmingWhitespace()))
+            let pid = try await monitorInBackground(env, alertTimeout: "60s")
             defer { _ = try? ChildProcess.run(["touch", dir + "/release"]) }
             #expect(await Processes.waitUntil(seconds: 20) { readFileBytes(dir + "/started") != nil })
 
@@ -283,11 +293,10 @@ struct MonitorTests {
 
     @Test func aMonitorKilledAfterItsClaimLeavesTheAlertToTheNextOne() async throws {
         try await TestDatabase.withInitializedOcto { db, env, dir in
-            try db.execute("INSERT INTO alerts (kind, job_name, first_at, last_at, first_line, last_line, next_attempt_at) VALUES ('log', 'j', NOW(6), NOW(6), 'x', 'x', NOW(6))")
+            try addDueAlert(db)
             let command = "if [ ! -e \(dir)/first ]; then touch \(dir)/first; sleep 30; exit 1; fi; cat >> \(dir)/delivered"
             #expect(try await octo(env, ["sh", "settings", "alert_command", command]).status == 0)
-            let bg = try await Shell.run("\"$OCTO\" monitor --alert-timeout 5s </dev/null >/dev/null 2>&1 & echo $!", environment: env)
-            let pid = try #require(pid_t(bg.stdout.trimmingWhitespace()))
+            let pid = try await monitorInBackground(env, alertTimeout: "5s")
             #expect(await Processes.waitUntil(seconds: 10) { readFileBytes(dir + "/first") != nil })
             kill(pid, SIGKILL)
             let claimed = try db.query("SELECT state, attempts, claim_token IS NOT NULL AS held FROM alerts").first!
