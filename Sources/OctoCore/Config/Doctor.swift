@@ -18,7 +18,7 @@ public struct DoctorCheck: Sendable, Equatable, Codable {
 /// `octo doctor`: checks configuration, what waits locally for the database
 /// (spooled log lines, cursor values), connection, schema version,
 /// privileges and the clock offset against the server, in that order, and
-/// says plainly what is wrong and how to fix it. Costs one connect and two
+/// says plainly what is wrong and how to fix it. Costs one connect and three
 /// queries, so it is cheap enough to run from cron.
 public enum Doctor {
     /// Privileges a worker needs on octo's database.

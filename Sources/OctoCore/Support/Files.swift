@@ -122,10 +122,9 @@ func fsyncDirectory(_ path: String) {
 /// An exclusive `flock` on a file, held for as long as this object lives or the
 /// process runs. The descriptor is close-on-exec, so no child keeps it.
 public final class FileLock {
-    public let path: String
     private let fd: Int32
 
-    private init(_ path: String, _ fd: Int32) { (self.path, self.fd) = (path, fd) }
+    private init(_ fd: Int32) { self.fd = fd }
 
     /// Takes the lock without waiting: nil when another process holds it.
     /// Creates the file (mode 0600) and its directory if needed.
@@ -140,7 +139,7 @@ public final class FileLock {
             if e == EWOULDBLOCK { return nil }
             throw OctoError.failure("cannot lock \(path): \(String(cString: strerror(e)))")
         }
-        return FileLock(path, fd)
+        return FileLock(fd)
     }
 
     deinit { close(fd) }
