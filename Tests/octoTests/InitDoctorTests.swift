@@ -132,6 +132,29 @@ struct InitDoctorTests {
         }
     }
 
+    /// An init that waits for another one longer than the connection's read timeout still succeeds: it waits
+    /// in short steps, not in one statement the client gives up on as a lost connection (error 2013).
+    @Test func initWaitsForAnotherOneLongerThanTheReadTimeout() async throws {
+        try await TestDatabase.with { (fresh: FreshDatabase) in
+            let holder = try fresh.connect()
+            defer { holder.close() }
+            let lock = "octo.init." + fresh.name
+            #expect(try holder.query("SELECT GET_LOCK(?, 0) AS got", [.text(lock)]).first?.decode("got", as: Int.self) == 1)
+            async let waiting = OctoBinary.run(["init"], environment: fresh.environment)
+            let seen = await Processes.waitUntil(seconds: 20) {
+                let n: Int? = try? holder.query("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE DB = ? AND INFO LIKE 'SELECT GET_LOCK%'",
+                                                [.text(fresh.name)]).first?.decode("n")
+                return n == 1
+            }
+            #expect(seen, "octo init never waited for the lock")
+            try await Task.sleep(for: .seconds(Int(ConnectionOptions().readTimeout) + 5))
+            _ = try holder.query("SELECT RELEASE_LOCK(?)", [.text(lock)])
+            let r = try await waiting
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(r.stdout.contains("schema v0 → v\(Schema.latest)"), "\(r.stdout)")
+        }
+    }
+
     @Test func concurrentInitFromFourMachines() async throws {
         try await TestDatabase.with { (fresh: FreshDatabase) in
             let results = try await withThrowingTaskGroup(of: OctoBinary.Result.self) { group in

@@ -3,9 +3,9 @@ import MariaDB
 /// Creates and upgrades octo's database.
 ///
 /// Safe to run twice, or from several machines at once: an advisory lock
-/// (`GET_LOCK`) lets one of them do the work while the others wait, and every
-/// step is idempotent anyway (`IF NOT EXISTS`, `INSERT IGNORE`), so the
-/// result does not depend on the lock.
+/// (`GET_LOCK`) lets one of them do the work while the others wait (up to
+/// 10 minutes, in steps shorter than the read timeout), and every step is
+/// idempotent anyway (`IF NOT EXISTS`, `INSERT IGNORE`).
 public enum Migrator {
     /// What `initialize` found and did.
     public struct Outcome: Sendable, Equatable {
@@ -52,7 +52,7 @@ public enum Migrator {
         try db.selectDatabase(config.database)
 
         let lock = "octo.init." + config.database
-        _ = try db.query("SELECT GET_LOCK(?, 120)", [.text(lock)])
+        try waitForLock(db, lock)
         defer { _ = try? db.query("SELECT RELEASE_LOCK(?)", [.text(lock)]) }
 
         let from = try currentVersion(db)
@@ -65,5 +65,22 @@ public enum Migrator {
         try SettingsStore.seedDefaults(db, defaults, by: who)
         try LogPartitions.ensure(db, daysAhead: LogPartitions.daysAhead)
         return Outcome(databaseCreated: !exists, from: from, to: Schema.latest)
+    }
+
+    /// How long an `octo init` waits for another one (whose migrations may rewrite big tables).
+    static let lockPatience: Int64 = 600
+
+    /// Takes the advisory lock, waiting in steps shorter than the connection's read timeout: one GET_LOCK that
+    /// waited longer would look to the client like a lost connection (error 2013) while the other init works.
+    static func waitForLock(_ db: Connection, _ lock: String) throws {
+        let deadline = ContinuousClock.now + .seconds(lockPatience)
+        while true {
+            let got: Int? = try db.query("SELECT GET_LOCK(?, 10) AS got", [.text(lock)]).first?.decode("got")
+            if got == 1 { return }
+            if got == nil { throw OctoError.failure("could not take the lock '\(lock)' (GET_LOCK returned NULL)") }
+            if ContinuousClock.now >= deadline {
+                throw OctoError.failure("another octo init has held the lock '\(lock)' for \(lockPatience / 60) minutes; if none is running, look for a stuck session with SELECT IS_USED_LOCK('\(lock)')")
+            }
+        }
     }
 }
