@@ -70,9 +70,14 @@ public final class Connection {
         // transactions never wait on anything but the server, so one idle for 15 s has lost its client: the
         // server kills the connection and rolls back. (A live client sees a lost connection, which
         // `retrying` handles.) MariaDB 10.3 or later.
+        // innodb_lock_wait_timeout / lock_wait_timeout (row and metadata locks): 20 s, below the 30 s read
+        // timeout (`ConnectionOptions.lockWaitSeconds`), so a long wait ends as the server's 1205 on a live
+        // connection — retried in place — and not as a client-side "lost connection" (2013) that leaves the
+        // statement waiting on the server (a DDL waiting for a metadata lock blocks every later query on
+        // its table) and forces a reconnect. The server defaults are 50 s and a year.
         mysql_options(m, MYSQL_INIT_COMMAND, """
             SET time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,ERROR_FOR_DIVISION_BY_ZERO', \
-            tx_isolation = 'READ-COMMITTED', idle_transaction_timeout = 15
+            tx_isolation = 'READ-COMMITTED', idle_transaction_timeout = 15, innodb_lock_wait_timeout = 20, lock_wait_timeout = 20
             """)
         var readTimeout = o.readTimeout
         mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &readTimeout)

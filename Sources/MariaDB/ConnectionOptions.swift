@@ -21,6 +21,9 @@ public struct ConnectionOptions: Sendable, CustomStringConvertible {
     /// Seconds a read or write on the connection may block (libmariadb may retry a read once more):
     /// a broken network shows up as a lost connection instead of a hang.
     public var readTimeout: UInt32 = 30
+    /// Seconds a statement waits for a row or metadata lock before the server answers 1205: set for every
+    /// session by the connection's init command, and kept below `readTimeout`.
+    public static let lockWaitSeconds = 20
 
     public init() {}
 

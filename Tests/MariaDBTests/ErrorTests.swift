@@ -2,6 +2,10 @@
 import TestSupport
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 @Suite(.database)
 struct ErrorTests {
     @Test func duplicateKeyHasCodeStateAndNoValue() throws {
@@ -26,6 +30,39 @@ struct ErrorTests {
             let e = #expect(throws: MariaDBError.self) { try db.execute("INSERT INTO d VALUES (?)", [.text("not-a-date-zzz")]) }
             #expect(e?.code.rawValue == 1292)
             #expect(e?.description.contains("zzz") == false)
+        }
+    }
+
+    /// A statement that waits for a row lock or a metadata lock longer than `lockWaitSeconds` gets the server's
+    /// 1205 on a live connection, before the client's read timeout would call it a lost connection (2013).
+    @Test func lockWaitsEndAsLockWaitTimeoutsOnALiveConnection() async throws {
+        try await TestDatabase.with { (fresh: FreshDatabase) in
+            let db = try fresh.connect()
+            defer { db.close() }
+            #expect(ConnectionOptions.lockWaitSeconds < Int(ConnectionOptions().readTimeout))
+            let waits = try #require(db.query("SELECT @@innodb_lock_wait_timeout AS r, @@lock_wait_timeout AS m").first)
+            #expect(try waits.decode("r", as: Int.self) == ConnectionOptions.lockWaitSeconds)
+            #expect(try waits.decode("m", as: Int.self) == ConnectionOptions.lockWaitSeconds)
+            try db.run("CREATE TABLE r (id INT PRIMARY KEY)")
+            try db.run("CREATE TABLE m (id INT PRIMARY KEY)")
+            try db.run("INSERT INTO r VALUES (1)")
+            // another client holds a row lock and a metadata lock, busy (not idle) for longer than both waits below
+            let holder = try await Shell.run("""
+                mariadb --defaults-file="$DEFAULTS" -D "$DB" -e 'BEGIN; SELECT id FROM r WHERE id = 1 FOR UPDATE; SELECT id FROM m; SELECT SLEEP(60); COMMIT' \
+                  >/dev/null 2>&1 </dev/null & echo $!
+                """, environment: ["DEFAULTS": TestDatabase.defaultsFile ?? "", "DB": fresh.name])
+            let pid = try #require(pid_t(holder.stdout.trimmingWhitespace()))
+            defer { kill(pid, SIGKILL) }
+            let busy = await Processes.waitUntil(seconds: 20) {
+                let n: Int? = try? db.query("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE INFO = 'SELECT SLEEP(60)'").first?.decode("n")
+                return n == 1
+            }
+            #expect(busy, "the holder never got its locks")
+            let row = #expect(throws: MariaDBError.self) { try db.query("SELECT id FROM r WHERE id = 1 FOR UPDATE") }
+            #expect(row?.code == .lockWaitTimeout && row?.isTransient == true, "\(String(describing: row))")
+            let ddl = #expect(throws: MariaDBError.self) { try db.run("ALTER TABLE m ADD COLUMN c INT") }
+            #expect(ddl?.code == .lockWaitTimeout, "\(String(describing: ddl))")
+            #expect(try db.query("SELECT 1 AS one").first?.decode("one", as: Int.self) == 1, "the connection is still alive")
         }
     }
 
