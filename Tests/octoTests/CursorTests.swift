@@ -224,7 +224,7 @@ struct CursorTests {
             #expect(pending.value == "a3" && pending.state == .pending)
             // the supervisor dies before the database is back (its end cannot push anything)
             kill(consume, SIGKILL)
-            #expect(await Processes.waitUntil(seconds: 5) { Processes.isGone(consume) })
+            #expect(await Processes.waitUntil(seconds: 20) { Processes.isGone(consume) })
             #expect(try await Shell.run("cp \"$D/cursors/etl.cursor\" \"$D/saved\"", environment: env).status == 0)
             try await server.start()
 
@@ -305,7 +305,7 @@ struct CursorTests {
                     #expect(await Processes.waitUntil(seconds: 15) { access(state + "/\(job)-\(machine)", F_OK) == 0 })
                 }
                 for pid in consumers { kill(pid, SIGKILL) }
-                for pid in consumers { #expect(await Processes.waitUntil(seconds: 5) { Processes.isGone(pid) }) }
+                for pid in consumers { #expect(await Processes.waitUntil(seconds: 20) { Processes.isGone(pid) }) }
                 for machine in order {
                     let menv = env.merging(["OCTO_MACHINE": machine, "OCTO_STATE_DIR": state + "/" + machine]) { $1 }
                     let local = try #require(try CursorFiles(stateDirectory: state + "/" + machine).read(job))
