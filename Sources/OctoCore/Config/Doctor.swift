@@ -161,7 +161,7 @@ public enum Doctor {
                                "\(currentUser) can run jobs, but without \(upkeep.joined(separator: ", ")) on `\(database)`.`logs` its monitor cannot keep the log partitions (add the coming days, drop expired ones)",
                                fix: "GRANT ALTER, DROP ON `\(database)`.`logs` TO \(grantee)")
         }
-        let admin = adminPrivileges.filter { !grants.allowsOnDatabase($0) }
+        let admin = adminPrivileges.filter { !grants.allows($0) }
         if !admin.isEmpty {
             return DoctorCheck("privileges", .ok, "\(currentUser) can run jobs and keep log partitions; \(admin.joined(separator: ", ")) on `\(database)` missing, so octo init needs another account")
         }

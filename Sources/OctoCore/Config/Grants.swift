@@ -24,14 +24,10 @@ public struct Grants: Equatable, Sendable {
         }
     }
 
-    /// Whether `privilege` holds on `table` through any grant.
-    public func allows(_ privilege: String, on table: String) -> Bool {
-        [global, database, tables[table] ?? []].contains { $0.contains(privilege) || $0.contains("ALL PRIVILEGES") }
-    }
-
-    /// Whether `privilege` holds on the whole database (what creating tables needs).
-    public func allowsOnDatabase(_ privilege: String) -> Bool {
-        [global, database].contains { $0.contains(privilege) || $0.contains("ALL PRIVILEGES") }
+    /// Whether `privilege` holds on `table` through any grant; without a table, on the whole database
+    /// (what creating tables needs).
+    public func allows(_ privilege: String, on table: String? = nil) -> Bool {
+        [global, database, table.flatMap { tables[$0] } ?? []].contains { $0.contains(privilege) || $0.contains("ALL PRIVILEGES") }
     }
 
     enum Target: Equatable { case global, database(String), table(String, String) }
