@@ -26,15 +26,21 @@ struct LogOutageTests {
     @Test func aLoggerRidesOutAnOutageAndReplaysItsOwnSpool() async throws {
         try await withServer { server, env, connect in
             let dir = env["OCTO_STATE_DIR"]!
-            // 300 numbered lines over about 6 seconds
+            // 300 numbered lines, gated so each part meets the database in the state the test means, however
+            // loaded the machine: 1-30 while it is up, 31-270 while it is down (spooled), 271-300 once it is
+            // back (still spooled until the stream's spool is replayed, so they cannot overtake 31-270)
+            func gate(_ name: String) -> String { "while [ ! -e \"\(dir)/\(name)\" ]; do sleep 0.05; done" }
             _ = try await Shell.run("""
-                ( for i in $(seq 1 300); do echo $i; sleep 0.02; done | "$OCTO" logger -n outage 2>"\(dir)/err"; echo $? > "\(dir)/rc" ) >/dev/null 2>&1 &
+                ( { seq 1 30; \(gate("down")); for i in $(seq 31 270); do echo $i; sleep 0.01; done; \(gate("up")); seq 271 300; } \
+                  | "$OCTO" logger -n outage 2>"\(dir)/err"; echo $? > "\(dir)/rc" ) >/dev/null 2>&1 &
                 """, environment: env)
-            #expect(try await Processes.waitUntil(seconds: 10) { try numbers(connect, "outage").count >= 30 })
+            #expect(try await Processes.waitUntil(seconds: 30) { try numbers(connect, "outage").count >= 30 })
             try await server.stop()
+            _ = try await Shell.run("touch \"\(dir)/down\"", environment: env)
             try await Task.sleep(for: .seconds(1.5))
             try await server.start()
-            #expect(await Processes.waitUntil(seconds: 30) { readFileBytes(dir + "/rc") != nil })
+            _ = try await Shell.run("touch \"\(dir)/up\"", environment: env)
+            #expect(await Processes.waitUntil(seconds: 60) { readFileBytes(dir + "/rc") != nil })
             #expect(String(decoding: readFileBytes(dir + "/rc") ?? [], as: UTF8.self).hasPrefix("0"))
             let err = String(decoding: readFileBytes(dir + "/err") ?? [], as: UTF8.self)
             // the logger itself replayed its spool once the database was back: nothing left, nothing twice, in order
