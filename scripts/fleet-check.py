@@ -85,7 +85,7 @@ check("no run left queued or running after the drain", bad_open, f"{len(runs)} r
 check("each chain: attempts 1..n, retries only after failures", bad_chain, f"{len(chains)} chains")
 check("no due fire missing", missing, f"{expected_count} fires due while the fleet ran")
 
-# --- forbid jobs never overlap --------------------------------------------------------------
+# --- forbid and replace jobs never overlap ------------------------------------------------
 overlaps = lines(os.path.join(a.fleet, "records", "overlaps"))
 interval_bad, intervals = [], 0
 for path in glob.glob(os.path.join(a.fleet, "records", "*.intervals")):
@@ -98,8 +98,8 @@ for path in glob.glob(os.path.join(a.fleet, "records", "*.intervals")):
     for (s1, e1, r1, m1), (s2, e2, r2, m2) in zip(done, done[1:]):
         if e1 is not None and s2 < e1:
             interval_bad.append(f"{os.path.basename(path)}: run {r2} on {m2} started {e1 - s2:.3f}s before run {r1} on {m1} ended")
-check("forbid jobs: no run held the job's lock while another did", overlaps, "lock taken by every forbid run")
-check("forbid jobs: recorded intervals never overlap", interval_bad, f"{intervals} intervals")
+check("forbid and replace jobs: no run held the job's lock while another did", overlaps, "lock taken by every such run")
+check("forbid and replace jobs: recorded intervals never overlap", interval_bad, f"{intervals} intervals")
 
 # --- cursors never go backwards; each run advanced from what it was given --------------------
 history = sql("SELECT version, value FROM cursor_history WHERE job_name = 'cursor-a' ORDER BY id")

@@ -370,6 +370,85 @@ struct QueueTests {
         }
     }
 
+    func pidList(_ path: String) -> [pid_t] {
+        String(decoding: readFileBytes(path) ?? [], as: UTF8.self).split(separator: "\n").compactMap { pid_t($0) }
+    }
+
+    @Test func aReplacedRunHoldsItsJobBackUntilItsProcessIsGone() async throws {
+        try await withInit { fresh, db in
+            let dir = TemporaryDirectory()
+            defer { dir.remove() }
+            // a lease no loaded machine lets lapse while this test holds a supervisor still
+            #expect(try await octo(fresh, ["sh", "settings", "lease", "10m"]).status == 0)
+            try await register(fresh, "w1")
+            try await register(fresh, "w2")
+            // each run first notes every earlier run whose process is still alive (an overlap), then its own
+            // pid; it ignores SIGTERM, so a replaced run lives on until the SIGKILL after the grace period
+            let (pids, overlaps) = (dir.path + "/pids", dir.path + "/overlaps")
+            try addJob(db, "rep", """
+                for p in $(cat \(pids) 2>/dev/null); do kill -0 $p 2>/dev/null && echo "$$ $p" >> \(overlaps); done; \
+                echo $$ >> \(pids); trap '' TERM; sleep 300
+                """, ["concurrency": "replace"])
+            #expect(try await octo(fresh, ["sh", "run", "rep", "--on", "w1", "-q"]).status == 0)
+            let c1 = try Processes.startOcto(["consume", "--machine", "w1"], environment: fresh.environment)
+            #expect(await Processes.waitUntil(seconds: 20) { pidList(pids).count == 1 })
+            // w1's supervisor is held still, so it cannot act on the cancel: the replaced run stays stopping
+            #expect(kill(c1, SIGSTOP) == 0)
+            #expect(try await octo(fresh, ["sh", "run", "rep", "--on", "w2", "-q"]).status == 0)
+            var all = try runs(db, "rep")
+            #expect(all.map(\.state) == [.cancelled, .queued])
+            #expect(all[0].isStopping && all[0].reason.contains("replace"), "\(all[0])")
+            let listed = try await octo(fresh, ["sh", "runs", "rep"])
+            #expect(listed.stdout.contains("cancelled, stopping"), "\(listed.stdout)")
+            // w2 takes nothing while the replaced run's process may be alive
+            let blocked = try await octo(fresh, ["consume", "--machine", "w2"])
+            #expect(blocked.status == 0, "\(blocked.stderr)")
+            #expect(try runs(db, "rep").map(\.state) == [.cancelled, .queued])
+
+            // w1's supervisor goes on: it sees the cancel, SIGTERM (ignored), SIGKILL after the grace period,
+            // and records the group gone; w2, waiting for work, then starts the replacement
+            let c2 = try Processes.startOcto(["consume", "--machine", "w2", "--wait"], environment: fresh.environment)
+            #expect(kill(c1, SIGCONT) == 0)
+            #expect(await Processes.waitUntil(seconds: 60) { pidList(pids).count == 2 })
+            #expect(readFileBytes(overlaps) == nil, "the replacement started beside the replaced run")
+            #expect(await Processes.waitUntil(seconds: 20) { Processes.isGone(c1) })
+            all = try runs(db, "rep")
+            #expect(all.map(\.state) == [.cancelled, .running])
+            #expect(!all[0].isStopping && all[0].exitSignal == Int(SIGKILL), "\(all[0])")
+            #expect(try #require(all[0].endedAt) <= (try #require(all[1].startedAt)))
+            _ = try await octo(fresh, ["sh", "kill", "rep"])
+            #expect(await Processes.waitUntil(seconds: 30) { Processes.isGone(c2) })
+        }
+    }
+
+    @Test func aStoppingRunWithoutItsSupervisorHoldsItsJobUntilTheLeaseLapses() async throws {
+        try await withInit { fresh, db in
+            #expect(try await octo(fresh, ["sh", "settings", "lease", "10m"]).status == 0)
+            try await register(fresh, "w1")
+            try await register(fresh, "w2")
+            try addJob(db, "held", "sleep 300")
+            #expect(try await octo(fresh, ["sh", "run", "held", "--on", "w1", "-q"]).status == 0)
+            let c1 = try Processes.startOcto(["consume", "--machine", "w1"], environment: fresh.environment)
+            #expect(await Processes.waitUntil(seconds: 20) { (try? runs(db, "held").first?.pid) != nil })
+            // the supervisor dies (its job with it), then the run is killed: nobody will say it stopped
+            #expect(kill(c1, SIGKILL) == 0)
+            #expect(await Processes.waitUntil(seconds: 20) { Processes.isGone(c1) })
+            #expect(try await octo(fresh, ["sh", "kill", "held"]).status == 0)
+            #expect(try await octo(fresh, ["sh", "run", "held", "--on", "w2", "-q"]).status == 0)
+            #expect(try await octo(fresh, ["consume", "--machine", "w2"]).status == 0)
+            var all = try runs(db, "held")
+            #expect(all.map(\.state) == [.cancelled, .queued] && all[0].isStopping)
+            // the lease lapses (moved back here: no test waits ten minutes); the next consume releases it and claims
+            try db.execute("UPDATE runs SET lease_expires_at = NOW(6) - INTERVAL 1 SECOND WHERE id = ?", [.int(all[0].id)])
+            let c2 = try Processes.startOcto(["consume", "--machine", "w2"], environment: fresh.environment)
+            #expect(await Processes.waitUntil(seconds: 20) { (try? runs(db, "held").last?.state) == .running })
+            all = try runs(db, "held")
+            #expect(!all[0].isStopping && all[0].reason.contains("machine w1 did not confirm it stopped"), "\(all[0].reason)")
+            _ = try await octo(fresh, ["sh", "kill", "held"])
+            #expect(await Processes.waitUntil(seconds: 30) { Processes.isGone(c2) })
+        }
+    }
+
     @Test func routingFirstAllAndStaleMachinesReRouted() async throws {
         try await withInit { fresh, db in
             for (m, g) in [("a", "etl"), ("b", "etl"), ("c", "web")] { try await register(fresh, m, ["--group", g]) }

@@ -53,6 +53,10 @@ public struct Run: Sendable, Equatable {
     public var startedAt: Instant?
     public var endedAt: Instant?
 
+    /// Cancelled while running, and its supervisor has not yet recorded the
+    /// process group gone: the job's next run waits (see `RunQueue.cancel`).
+    public var isStopping: Bool { state == .cancelled && leaseExpiresAt != nil }
+
     /// Seconds from start to end (nil until it has both).
     public var duration: Double? {
         guard let s = startedAt, let e = endedAt else { return nil }

@@ -13,7 +13,10 @@ import Glibc
 /// - The lease is renewed with each heartbeat, fenced by the run's token;
 ///   every couple of seconds the supervisor also checks that the run is still
 ///   its own. A run that is not (declared lost, killed with `octo sh kill`,
-///   replaced) has its process group terminated.
+///   replaced) has its process group terminated. A cancelled run is
+///   *stopping* until then: its lease, still renewed, holds the job's next
+///   run back, and is released once the group is gone (`recordStopped`), so
+///   the replaced and the replacing run never overlap.
 /// - If renewing fails (database unreachable) until the lease is nearly
 ///   over, the group is killed: by the time the lease lapses and another
 ///   machine may retry the run, the original is gone.
@@ -220,7 +223,12 @@ public final class Supervisor {
                 a.nextHeartbeat = now + Double(options.heartbeat)
                 log(a.claimed, .info, .heartbeat, "heartbeat: running for \(formatSeconds(now - a.startedAt))")
                 do {
-                    if try RunQueue.renew(db, runID: a.claimed.run.id, token: a.claimed.token, lease: options.lease, pid: a.process.jobPID) {
+                    if a.stop == .fenced {
+                        // cancelled: the lease now holds the job's next run back until the group is gone
+                        if try RunQueue.renewStopping(db, runID: a.claimed.run.id, token: a.claimed.token, lease: options.lease) {
+                            a.lastRenewed = now
+                        }
+                    } else if try RunQueue.renew(db, runID: a.claimed.run.id, token: a.claimed.token, lease: options.lease, pid: a.process.jobPID) {
                         a.lastRenewed = now
                     } else {
                         fence(a, .fenced)
@@ -236,8 +244,10 @@ public final class Supervisor {
                     fence(a, .fenced)
                 }
             }
-            if a.stop != .leaseLost, a.stop != .fenced, now - a.lastRenewed > Double(options.lease) - min(Double(options.heartbeat), Double(options.lease) / 4) {
-                a.stop = .leaseLost
+            if a.stop != .leaseLost, !(a.stop == .fenced && a.killSent),
+               now - a.lastRenewed > Double(options.lease) - min(Double(options.heartbeat), Double(options.lease) / 4) {
+                // a fenced (stopping) run keeps its reason: it was cancelled, and is now killed before its lease lapses
+                if a.stop != .fenced { a.stop = .leaseLost }
                 log(a.claimed, .error, nil, "could not renew the lease for \(formatSeconds(now - a.lastRenewed)): SIGKILL to the process group")
                 a.process.kill()
                 a.killSent = true
@@ -333,6 +343,10 @@ public final class Supervisor {
             try db.retrying(.completion) { db in
                 try db.transaction {
                     try logs.write()
+                    for e in endings where e.fenced {
+                        // stopped: the job's next run may start (nothing else of a cancelled run is recorded)
+                        _ = try RunQueue.recordStopped(db, e.claimed, e.outcome)
+                    }
                     for (i, e) in endings.enumerated() where !e.fenced {
                         let lastCursor = lastCursors[i]
                         cursorOutcomes[i] = nil

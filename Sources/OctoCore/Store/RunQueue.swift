@@ -121,14 +121,14 @@ public enum RunQueue {
             let eligibleValues = try eligibility(machine, m)
             let candidates: [Row]
             if let only = onlyRun {
-                candidates = try db.query("SELECT run_id, job_id FROM queue WHERE run_id = ? FOR UPDATE SKIP LOCKED", [.int(only)]).rows
+                candidates = try db.query("SELECT run_id, job_id, forced FROM queue WHERE run_id = ? FOR UPDATE SKIP LOCKED", [.int(only)]).rows
             } else {
-                candidates = try db.query("SELECT run_id, job_id FROM queue WHERE not_before <= NOW(6) AND " + eligibleSQL
+                candidates = try db.query("SELECT run_id, job_id, forced FROM queue WHERE not_before <= NOW(6) AND " + eligibleSQL
                                           + " ORDER BY not_before, run_id LIMIT ? FOR UPDATE SKIP LOCKED",
                                           eligibleValues + [.int(Int64(free * 4 + 8))]).rows
             }
-            var byJob: [Int64: [Int64]] = [:]
-            for c in candidates { byJob[try c.decode("job_id"), default: []].append(try c.decode("run_id")) }
+            var byJob: [Int64: [(id: Int64, forced: Bool)]] = [:]
+            for c in candidates { byJob[try c.decode("job_id"), default: []].append((try c.decode("run_id"), try c.decode("forced"))) }
             guard !byJob.isEmpty else { return [] }
             // the candidates' jobs, locked in ascending id (one statement), then their running counts:
             // a job's count is read and raised by one lock holder at a time
@@ -136,20 +136,24 @@ public enum RunQueue {
             let (jobsIn, jobValues) = (placeholders(jobIDs.count), jobIDs.map(Value.int))
             let jobs = try db.query(JobStore.selectJobs + " WHERE id IN " + jobsIn + " ORDER BY id FOR UPDATE", jobValues).rows
                 .map(JobStore.job(from:))
-            var running: [Int64: Int] = [:]
-            for row in try db.query("SELECT job_id, COUNT(*) AS n FROM runs WHERE job_id IN " + jobsIn
-                                    + " AND state = 'running' GROUP BY job_id", jobValues).rows {
-                running[try row.decode("job_id")] = try row.decode("n")
+            // running, and stopping: cancelled but its supervisor has not yet seen the process group gone
+            // (it holds the lease until then); a new run does not start beside a stopping one
+            var running: [Int64: (n: Int, stopping: Int)] = [:]
+            for row in try db.query("SELECT job_id, COUNT(IF(state = 'running', 1, NULL)) AS n, COUNT(IF(state = 'cancelled', 1, NULL)) AS stopping"
+                                    + " FROM runs WHERE job_id IN " + jobsIn
+                                    + " AND (state = 'running' OR (state = 'cancelled' AND lease_expires_at > NOW(6))) GROUP BY job_id",
+                                    jobValues).rows {
+                running[try row.decode("job_id")] = (try row.decode("n"), try row.decode("stopping"))
             }
             var chosen: [(runID: Int64, job: Job)] = []
             for job in jobs where chosen.count < free {
-                var n = running[job.id!] ?? 0
-                let cap = switch job.concurrency {
-                    case "allow": max(1, job.maxParallel)
-                    case "replace": Int.max
-                    default: 1
-                }
-                for runID in byJob[job.id!]! where chosen.count < free {
+                var n = running[job.id!]?.n ?? 0
+                let stopping = running[job.id!]?.stopping ?? 0
+                let cap = job.concurrency == "allow" ? max(1, job.maxParallel) : 1
+                for (runID, forced) in byJob[job.id!]! where chosen.count < free {
+                    if n < cap, n + stopping >= cap, !forced {
+                        continue  // its turn comes when the stopping run's process group is gone (or its lease lapsed)
+                    }
                     if n >= cap {
                         // blocked by the job's concurrency: only a forced run goes ahead
                         guard let rr = try db.query(Run.select + " WHERE id = ?", [.int(runID)]).first else { continue }
@@ -236,6 +240,28 @@ public enum RunQueue {
     }
 
     // MARK: - Leases and completion
+
+    /// A cancelled run's supervisor, while the process group it was told to
+    /// stop is still there, keeps the lease that holds back the job's next run
+    /// (fenced by its token; a lease that lapsed stays lapsed). False when
+    /// there is nothing to keep.
+    public static func renewStopping(_ db: Connection, runID: Int64, token: String, lease: Int64) throws -> Bool {
+        try db.execute("""
+            UPDATE runs SET lease_expires_at = NOW(6) + INTERVAL ? SECOND
+            WHERE id = ? AND lease_token = ? AND state = 'cancelled' AND lease_expires_at > NOW(6)
+            """, [.int(lease), .int(runID), .text(token)]) == 1
+    }
+
+    /// A cancelled run's process group is gone: records how it ended and
+    /// when, and releases the lease, so the job's next run may start.
+    /// False when the run was not a stopping run under this token.
+    static func recordStopped(_ db: Connection, _ claimed: Claimed, _ outcome: Outcome) throws -> Bool {
+        try db.execute("""
+            UPDATE runs SET exit_code = ?, exit_signal = ?, ended_at = NOW(6), lease_expires_at = NULL
+            WHERE id = ? AND lease_token = ? AND state = 'cancelled' AND lease_expires_at IS NOT NULL
+            """, [outcome.exitCode.map { .int(Int64($0)) } ?? .null, outcome.signal.map { .int(Int64($0)) } ?? .null,
+                  .int(claimed.run.id), .text(claimed.token)]) == 1
+    }
 
     /// Extends a running run's lease, fenced by its token. False means the
     /// run is no longer this holder's (lost, killed, replaced): stop it.
@@ -324,9 +350,19 @@ public enum RunQueue {
     /// network) become `lost` and are retried per their job's policy. Safe
     /// from any number of processes: each run is taken by one sweeper
     /// (`SKIP LOCKED`) and changed only if it is still running and lapsed.
-    /// Returns the runs it marked lost.
+    /// Returns the runs it marked lost. Also releases stopping runs whose
+    /// lease lapsed (see `cancel`).
     @discardableResult
     public static func sweepLost(_ db: Connection) throws -> [Run] {
+        // a stopping (cancelled) run whose supervisor did not record its process group gone before the
+        // lease lapsed: it no longer holds the job back (the claim reads the lease); say so on the run
+        _ = try db.retrying { db in
+            try db.execute("""
+                UPDATE runs SET lease_expires_at = NULL,
+                  reason = LEFT(CONCAT(reason, '; machine ', COALESCE(machine, '?'), ' did not confirm it stopped'), 255)
+                WHERE state = 'cancelled' AND lease_expires_at < NOW(6) LIMIT 1000
+                """)
+        }
         var lost: [Run] = []
         while true {
             let batch = try db.retrying { db in
@@ -379,10 +415,12 @@ public enum RunQueue {
         }
     }
 
-    /// Cancels one queued or running run.
+    /// Cancels one queued or running run. A running run keeps its lease: it
+    /// is *stopping* until its supervisor records the process group gone
+    /// (`recordStopped`) or the lease lapses, and the job's next run waits.
     static func cancel(_ db: Connection, _ runID: Int64, reason: String) throws {
         try db.execute("""
-            UPDATE runs SET state = 'cancelled', reason = ?, ended_at = NOW(6), lease_expires_at = NULL
+            UPDATE runs SET state = 'cancelled', reason = ?, ended_at = NOW(6)
             WHERE id = ? AND state IN ('queued', 'running')
             """, [.text(reason), .int(runID)])
         try db.execute("DELETE FROM queue WHERE run_id = ?", [.int(runID)])

@@ -169,7 +169,7 @@ struct ShRuns: OctoCommand {
             try Output.json(JSON.array(runs.map { r in
                 .object(["id": .int(r.id), "fire_time": .string(r.fireTime.iso8601), "trigger": .string(r.trigger.rawValue),
                          "attempt": .int(Int64(r.attempt)), "machine": r.machine.map(JSON.string) ?? .null,
-                         "state": .string(r.state.rawValue), "reason": .string(r.reason),
+                         "state": .string(r.state.rawValue), "stopping": .bool(r.isStopping), "reason": .string(r.reason),
                          "started_at": r.startedAt.map { .string($0.iso8601) } ?? .null,
                          "ended_at": r.endedAt.map { .string($0.iso8601) } ?? .null,
                          "duration": r.duration.map(JSON.double) ?? .null,
@@ -185,7 +185,8 @@ struct ShRuns: OctoCommand {
             let exit = r.exitSignal.map { signalName($0) } ?? r.exitCode.map(String.init) ?? ""
             t.add(["\(r.id)", zone.format(r.fireTime), "\(r.trigger.rawValue)#\(r.attempt)", r.machine ?? "-",
                    r.startedAt.map { zone.format($0) } ?? "", r.duration.map(humanDuration) ?? "",
-                   r.state.rawValue + (r.state == .skipped || r.state == .cancelled || r.state == .lost ? " (\(r.reason))" : ""), exit])
+                   r.state.rawValue + (r.isStopping ? ", stopping" : "")
+                     + (r.state == .skipped || r.state == .cancelled || r.state == .lost ? " (\(r.reason))" : ""), exit])
         }
         Output.line(t.render())
     }
