@@ -36,6 +36,14 @@ struct QueueTests {
         #expect(r.status == 0, "\(r.stderr)")
     }
 
+    /// The start of the server's current minute and an hourly schedule firing
+    /// at it: a job made due then has its next fire an hour later, however
+    /// long a loaded machine takes past the end of this minute.
+    func dueThisMinute(_ db: Connection) throws -> (at: String, schedule: String) {
+        let row = try db.query("SELECT DATE_FORMAT(NOW(6), '%Y-%m-%d %H:%i:00') AS at, MINUTE(NOW(6)) AS m").first!
+        return (try row.decode("at"), "\(try row.decode("m", as: Int.self)) * * * *")
+    }
+
     func runs(_ db: Connection, _ job: String) throws -> [Run] {
         try RunQueue.history(db, job: job, limit: 10_000).reversed()
     }
@@ -44,9 +52,10 @@ struct QueueTests {
 
     @Test func tenProducersQueueEachFireExactlyOnce() async throws {
         try await withInit { fresh, db in
-            for i in 0..<200 { try addJob(db, "job\(i)", "true", ["schedule": "* * * * *", "concurrency": "queue"]) }
             // every job is due at the start of the current minute (on time: within misfire_threshold)
-            try db.execute("UPDATE jobs SET next_fire_at = DATE_FORMAT(NOW(6), '%Y-%m-%d %H:%i:00')")
+            let due = try dueThisMinute(db)
+            for i in 0..<200 { try addJob(db, "job\(i)", "true", ["schedule": due.schedule, "concurrency": "queue"]) }
+            try db.execute("UPDATE jobs SET next_fire_at = ?", [.text(due.at)])
             let results = try await withThrowingTaskGroup(of: OctoBinary.Result.self) { group in
                 for p in 0..<10 { group.addTask { try await self.octo(fresh, ["produce", "--machine", "p\(p)"]) } }
                 return try await group.reduce(into: []) { $0.append($1) }
@@ -452,9 +461,10 @@ struct QueueTests {
     @Test func routingFirstAllAndStaleMachinesReRouted() async throws {
         try await withInit { fresh, db in
             for (m, g) in [("a", "etl"), ("b", "etl"), ("c", "web")] { try await register(fresh, m, ["--group", g]) }
-            try addJob(db, "first", "true", ["schedule": "* * * * *", "target": "c,a,b", "strategy": "first"])
-            try addJob(db, "bcast", "true", ["schedule": "* * * * *", "target": "group:etl", "strategy": "all"])
-            try db.execute("UPDATE jobs SET next_fire_at = DATE_FORMAT(NOW(6), '%Y-%m-%d %H:%i:00')")
+            let due = try dueThisMinute(db)
+            try addJob(db, "first", "true", ["schedule": due.schedule, "target": "c,a,b", "strategy": "first"])
+            try addJob(db, "bcast", "true", ["schedule": due.schedule, "target": "group:etl", "strategy": "all"])
+            try db.execute("UPDATE jobs SET next_fire_at = ?", [.text(due.at)])
             #expect(try await octo(fresh, ["produce"]).status == 0)
             #expect(try runs(db, "first").map(\.machine) == ["c"])
             #expect(try runs(db, "bcast").map(\.machine).sorted { ($0 ?? "") < ($1 ?? "") } == ["a", "b"])
