@@ -151,19 +151,16 @@ public enum RunQueue {
                 let stopping = running[job.id!]?.stopping ?? 0
                 let cap = job.concurrency == "allow" ? max(1, job.maxParallel) : 1
                 for (runID, forced) in byJob[job.id!]! where chosen.count < free {
-                    if n < cap, n + stopping >= cap, !forced {
-                        continue  // its turn comes when the stopping run's process group is gone (or its lease lapsed)
-                    }
-                    if n >= cap {
-                        // blocked by the job's concurrency: only a forced run goes ahead
-                        guard let rr = try db.query(Run.select + " WHERE id = ?", [.int(runID)]).first else { continue }
-                        let run = try Run.from(rr)
-                        if !run.forced {
-                            if job.concurrency == "forbid" && (run.trigger == .schedule || run.trigger == .catchup) {
-                                try finishQueued(db, runID, state: .skipped, reason: "a run of this job was running (concurrency forbid)")
-                            }
-                            continue
+                    if !forced, n + stopping >= cap {
+                        // blocked by the job's concurrency: it waits for its turn (a stopping run's turn ends when
+                        // its process group is gone or its lease lapsed) — but a scheduled run of a forbid job
+                        // that finds one running is skipped
+                        if n >= cap, job.concurrency == "forbid",
+                           let rr = try db.query(Run.select + " WHERE id = ?", [.int(runID)]).first,
+                           try [.schedule, .catchup].contains(Run.from(rr).trigger) {
+                            try finishQueued(db, runID, state: .skipped, reason: "a run of this job was running (concurrency forbid)")
                         }
+                        continue
                     }
                     chosen.append((runID, job))
                     n += 1
