@@ -91,7 +91,7 @@ struct LogOutageTests {
             #expect(try await Shell.run("\"$OCTO\" sh run chatty -q", environment: env).status == 0)
             let dir = env["OCTO_STATE_DIR"]!
             _ = try await Shell.run("( \"$OCTO\" consume 2>\"\(dir)/err\"; echo $? > \"\(dir)/rc\" ) >/dev/null 2>&1 &", environment: env)
-            #expect(try await Processes.waitUntil(seconds: 10) { try numbers(connect, "chatty").filter { $0 > 0 }.count >= 5 })
+            #expect(try await Processes.waitUntil(seconds: 30) { try numbers(connect, "chatty").filter { $0 > 0 }.count >= 5 })
             try await server.stop()
             try await Task.sleep(for: .seconds(2))
             try await server.start()

@@ -214,7 +214,7 @@ struct MonitorTests {
             let command = "cat >> \"$D/delivered\"; touch \"$D/sent\"; while [ ! -e \"$D/go\" ]; do sleep 0.05; done"
             #expect(try await octo(env, ["sh", "settings", "alert_command", command]).status == 0)
             _ = try await Shell.run("( \"$OCTO\" monitor --alert-timeout 20s 2>\"$D/err\"; echo $? > \"$D/rc\" ) >/dev/null 2>&1 &", environment: env)
-            #expect(await Processes.waitUntil(seconds: 10) { access(dir + "/sent", F_OK) == 0 })
+            #expect(await Processes.waitUntil(seconds: 30) { access(dir + "/sent", F_OK) == 0 })
             try await server.stop()
             _ = try await Shell.run("touch \"$D/go\"", environment: env)
             try await Task.sleep(for: .seconds(3))  // the monitor keeps trying to record the delivery
@@ -297,7 +297,7 @@ struct MonitorTests {
             let command = "if [ ! -e \(dir)/first ]; then touch \(dir)/first; sleep 30; exit 1; fi; cat >> \(dir)/delivered"
             #expect(try await octo(env, ["sh", "settings", "alert_command", command]).status == 0)
             let pid = try await monitorInBackground(env, alertTimeout: "5s")
-            #expect(await Processes.waitUntil(seconds: 10) { readFileBytes(dir + "/first") != nil })
+            #expect(await Processes.waitUntil(seconds: 30) { readFileBytes(dir + "/first") != nil })
             kill(pid, SIGKILL)
             let claimed = try db.query("SELECT state, attempts, claim_token IS NOT NULL AS held FROM alerts").first!
             #expect(try claimed.decode("held", as: Bool.self))

@@ -253,7 +253,7 @@ struct QueueTests {
             // --wait without --here follows a run another machine executes
             try addJob(db, "hello", "echo hello from $OCTO_MACHINE")
             let follower = Task { try await octo(fresh, ["sh", "run", "hello", "--wait"]) }
-            let queued = await Processes.waitUntil(seconds: 10) { (try? db.query("SELECT run_id FROM queue").rows.count) == 1 }
+            let queued = await Processes.waitUntil(seconds: 30) { (try? db.query("SELECT run_id FROM queue").rows.count) == 1 }
             #expect(queued)
             if !queued { follower.cancel() }
             #expect(try await octo(fresh, ["consume", "--machine", "w1"]).status == 0)
@@ -305,7 +305,7 @@ struct QueueTests {
                 return pids.count == 2
             })
             // its supervisor logs a 110 heartbeat every 2 s and records the job's pid with the lease renewal
-            #expect(await Processes.waitUntil(seconds: 10) {
+            #expect(await Processes.waitUntil(seconds: 30) {
                 (try? db.query("SELECT COUNT(*) AS n FROM logs WHERE job_name = 'long' AND code = 110").first?.decode("n", as: Int.self)) ?? 0 >= 1
             })
             #expect(try runs(db, "long").first?.pid.map { pid_t($0) } == pids.first)
@@ -313,7 +313,7 @@ struct QueueTests {
             // the group dies with its supervisor (parent-death signal), before the lease it held lapses: no
             // other process stops it, and without that signal `sleep 300` outlives everything here. Ordering
             // against the lease, not a stopwatch (a loaded machine): the kernel signal is immediate.
-            #expect(await Processes.waitUntil(seconds: 10) { pids.allSatisfy(Processes.isGone) }, "the job's process group died with its supervisor")
+            #expect(await Processes.waitUntil(seconds: 30) { pids.allSatisfy(Processes.isGone) }, "the job's process group died with its supervisor")
             #expect(try db.query("SELECT lease_expires_at > NOW(6) AS held FROM runs WHERE job_name = 'long'").first?.decode("held", as: Bool.self) == true,
                     "the job outlived the lease of its supervisor")
             // once the lease lapses, the sweep marks it lost and the retry runs (elsewhere)
@@ -350,7 +350,7 @@ struct QueueTests {
             try addJob(db, "sleepy", "sleep 300", ["retries": "3"])
             #expect(try await octo(fresh, ["sh", "run", "sleepy", "-q"]).status == 0)
             let consumer = try Processes.startOcto(["consume", "--machine", "w1"], environment: fresh.environment)
-            #expect(await Processes.waitUntil(seconds: 10) { (try? runs(db, "sleepy").first?.pid) != nil || (try? runs(db, "sleepy").first?.state) == .running })
+            #expect(await Processes.waitUntil(seconds: 30) { (try? runs(db, "sleepy").first?.pid) != nil || (try? runs(db, "sleepy").first?.state) == .running })
             let k = try await octo(fresh, ["sh", "kill", "sleepy"])
             #expect(k.status == 0 && k.stdout.contains("cancelled run"), "\(k.stdout)\(k.stderr)")
             #expect(await Processes.waitUntil(seconds: 20) { Processes.isGone(consumer) }, "the supervisor stopped the job and returned")
@@ -367,7 +367,7 @@ struct QueueTests {
             try addJob(db, "rep", "echo $$ >> \(dir.path)/pids; sleep 300", ["concurrency": "replace"])
             #expect(try await octo(fresh, ["sh", "run", "rep", "-q"]).status == 0)
             let consumer = try Processes.startOcto(["consume", "--machine", "w1"], environment: fresh.environment)
-            #expect(await Processes.waitUntil(seconds: 10) { readFileBytes(dir.path + "/pids") != nil })
+            #expect(await Processes.waitUntil(seconds: 30) { readFileBytes(dir.path + "/pids") != nil })
             #expect(try await octo(fresh, ["sh", "run", "rep", "-q"]).status == 0)
             let first = try #require(try runs(db, "rep").first)
             #expect(first.state == .cancelled && first.reason.contains("replace"))
