@@ -458,6 +458,55 @@ struct QueueTests {
         }
     }
 
+    @Test func aBroadcastJobIsOneSeriesPerMachine() async throws {
+        try await withInit { fresh, db in
+            let dir = TemporaryDirectory()
+            defer { dir.remove() }
+            try await register(fresh, "w1")
+            try await register(fresh, "w2")
+            // each run notes its machine, then runs until the test lets that machine's run go
+            let due = try dueThisMinute(db)
+            try addJob(db, "bcast", """
+                echo "$OCTO_MACHINE $OCTO_FIRE_TIME" >> \(dir.path)/started; while [ ! -e \(dir.path)/go-$OCTO_MACHINE ]; do sleep 0.05; done
+                """, ["schedule": due.schedule, "strategy": "all"])  // concurrency forbid (the default)
+            try db.execute("UPDATE jobs SET next_fire_at = ?", [.text(due.at)])
+            #expect(try await octo(fresh, ["produce"]).status == 0)
+            #expect(try runs(db, "bcast").map(\.routeKey).sorted() == ["w1", "w2"])
+            let started = { String(decoding: readFileBytes(dir.path + "/started") ?? [], as: UTF8.self) }
+            let c1 = try Processes.startOcto(["consume", "--machine", "w1"], environment: fresh.environment)
+            #expect(await Processes.waitUntil(seconds: 30) { started().contains("w1 ") })
+            // w2's run is its own series: w1's running run neither holds it back nor has it skipped
+            let c2 = try Processes.startOcto(["consume", "--machine", "w2"], environment: fresh.environment)
+            #expect(await Processes.waitUntil(seconds: 30) { started().contains("w2 ") }, "\((try? runs(db, "bcast").map(\.reason)) ?? [])")
+            #expect(try runs(db, "bcast").map(\.state) == [.running, .running])
+
+            // w2's run ends; a missed fire comes due (the minute before, now hourly at it): forbid skips it
+            // on w1, whose own run still runs, and queues it on w2
+            _ = try await Shell.run("touch \(dir.path)/go-w2")
+            #expect(await Processes.waitUntil(seconds: 30) { Processes.isGone(c2) })
+            let earlier = try db.query("SELECT DATE_FORMAT(? - INTERVAL 1 MINUTE, '%Y-%m-%d %H:%i:%s') AS at, MINUTE(? - INTERVAL 1 MINUTE) AS m",
+                                       [.text(due.at), .text(due.at)]).first!
+            try db.execute("UPDATE jobs SET schedule = ?, next_fire_at = ?",
+                           [.text("\(try earlier.decode("m", as: Int.self)) * * * *"), .text(try earlier.decode("at", as: String.self))])
+            #expect(try await octo(fresh, ["produce"]).status == 0)
+            let second = try runs(db, "bcast").filter { $0.fireTime < (try runs(db, "bcast")[0].fireTime) }
+            #expect(second.map(\.routeKey).sorted() == ["w1", "w2"], "\(second)")
+            #expect(second.first { $0.routeKey == "w1" }.map { $0.state == .skipped && $0.reason.contains("concurrency forbid") } == true)
+            #expect(second.first { $0.routeKey == "w2" }?.state == .queued)
+            #expect(try await octo(fresh, ["consume", "--machine", "w2"]).status == 0)
+            // manual runs: w2 is idle, so its run goes ahead beside w1's; w1's own is refused (forbid)
+            let onW2 = try await octo(fresh, ["sh", "run", "bcast", "--on", "w2", "-q"])
+            #expect(onW2.status == 0, "\(onW2.stderr)")
+            let onW1 = try await octo(fresh, ["sh", "run", "bcast", "--on", "w1"])
+            #expect(onW1.status == 1 && onW1.stderr.contains("concurrency forbid"), "\(onW1.stderr)")
+            #expect(try await octo(fresh, ["consume", "--machine", "w2"]).status == 0)
+            _ = try await Shell.run("touch \(dir.path)/go-w1")
+            #expect(await Processes.waitUntil(seconds: 30) { Processes.isGone(c1) })
+            let all = try runs(db, "bcast")
+            #expect(all.map(\.state) == [.succeeded, .succeeded, .skipped, .succeeded, .succeeded], "\(all.map(\.state))")
+        }
+    }
+
     @Test func routingFirstAllAndStaleMachinesReRouted() async throws {
         try await withInit { fresh, db in
             for (m, g) in [("a", "etl"), ("b", "etl"), ("c", "web")] { try await register(fresh, m, ["--group", g]) }

@@ -32,6 +32,20 @@ public enum Routing {
         public static let anyone = Route(machine: nil)
     }
 
+    /// `routes` by route key, in key order: the series a job's concurrency
+    /// policy applies to. A broadcast (`strategy all`) job has one series per
+    /// machine — its run on one machine never holds back, skips or replaces
+    /// its run on another; any other job is one series (route key "").
+    public static func series(_ routes: [Route]) -> [(routeKey: String, routes: [Route])] {
+        var keys: [String] = []
+        var byKey: [String: [Route]] = [:]
+        for r in routes {
+            if byKey[r.routeKey] == nil { keys.append(r.routeKey) }
+            byKey[r.routeKey, default: []].append(r)
+        }
+        return keys.sorted().map { ($0, byKey[$0]!) }
+    }
+
     /// True if `machine` may run `job`: its user matches (or the job has
     /// none) and it is in the job's target (`any`, a machine list, `group:NAME`).
     public static func eligible(_ machine: LiveMachine, user: String, target: String) -> Bool {

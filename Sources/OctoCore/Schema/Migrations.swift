@@ -293,12 +293,15 @@ public enum Schema {
             // via: 'run' (set inside a run), 'end' (pushed by the supervisor at the end), 'sync', 'manual'
             "ALTER TABLE cursor_history ADD COLUMN IF NOT EXISTS via VARCHAR(8) NOT NULL DEFAULT 'run' AFTER machine",
         ]),
-        Migration(version: 6, summary: "cancelled runs hold their job back until their process group is gone", statements: [
+        Migration(version: 6, summary: "concurrency per series; cancelled runs hold their job back until their process group is gone", statements: [
             // a claim counts a job's running runs and its stopping ones (cancelled, lease not yet released):
             // (job_id, state, lease_expires_at) reads the latter as a range, not the job's cancelled history;
             // it starts with the columns of runs_job_state, which it replaces
             "ALTER TABLE runs ADD KEY IF NOT EXISTS runs_job_live (job_id, state, lease_expires_at)",
             "ALTER TABLE runs DROP INDEX IF EXISTS runs_job_state",
+            // the run's route key, so that a claim counts a broadcast job's runs per machine from the queue row
+            "ALTER TABLE queue ADD COLUMN IF NOT EXISTS route_key VARCHAR(64) NOT NULL DEFAULT '' AFTER machine",
+            "UPDATE queue q JOIN runs r ON r.id = q.run_id SET q.route_key = r.route_key WHERE r.route_key <> ''",
         ]),
     ]
 }

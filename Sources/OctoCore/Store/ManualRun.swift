@@ -4,12 +4,16 @@ extension RunQueue {
     /// Queues a manual run of `job` now (`octo sh run`): the schedule and the
     /// paused flag do not matter; the concurrency policy does unless `force`
     /// (`forbid` refuses while a run is queued or running, `replace` cancels
-    /// them, `queue` and `allow` wait their turn at claim time). `machine`
-    /// assigns it; otherwise the job's routing decides (a broadcast job gets
-    /// one run per live machine). Returns the queued runs' ids.
+    /// them, `queue` and `allow` wait their turn at claim time — for a
+    /// broadcast job, its runs on the machines it goes to). `machine` assigns
+    /// it; otherwise the job's routing decides (a broadcast job gets one run
+    /// per live machine). Returns the queued runs' ids.
     public static func runNow(_ db: Connection, job: Job, settings: Settings, cursor: String?, machine: String?,
                               force: Bool, by who: String) throws -> [Int64] {
-        let live = machine == nil ? try liveMachines(db, ttl: settings.machineTTL) : []
+        // a broadcast job's run on a named machine belongs to that machine's series (`Routing.series`)
+        let routes = try machine.map { [Routing.Route(machine: $0, routeKey: job.strategy == "all" ? $0 : "")] }
+            ?? Routing.routes(for: job, live: try liveMachines(db, ttl: settings.machineTTL))
+        let routeKeys = Set(routes.map(\.routeKey))
         return try db.retrying { db in
             try db.transaction { () throws -> [Int64] in
                 // the job's row lock orders this against producers and claims of the same job
@@ -17,7 +21,7 @@ extension RunQueue {
                     throw OctoError.usage("no job named '\(job.name.quotedForMessage)'")
                 }
                 if !force {
-                    let active = try activeRuns(db, jobID: job.id!)
+                    let active = try activeRuns(db, jobID: job.id!).filter { routeKeys.contains($0.routeKey) }
                     if job.concurrency == "forbid", let a = active.first {
                         throw OctoError.failure("job \(job.name) has run \(a.id) \(a.state.rawValue) (concurrency forbid); wait, kill it, or use --force")
                     }
@@ -26,7 +30,6 @@ extension RunQueue {
                     }
                 }
                 let now = try JobStore.serverNow(db)
-                let routes = machine.map { [Routing.Route(machine: $0)] } ?? Routing.routes(for: job, live: live)
                 var ids: [Int64] = []
                 for route in routes {
                     var r = NewRun(fireTime: now, trigger: .manual)

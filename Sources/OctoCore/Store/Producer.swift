@@ -68,42 +68,50 @@ public enum Producer {
             guard let row = try db.query(JobStore.selectJobs + " WHERE id = ? AND paused = 0 AND next_fire_at <= ?" + lock,
                                          [.int(id), .instant(now)]).first else { continue }
             let job = try JobStore.job(from: row)
-            let plan: ProductionPlan
+            let schedule: Schedule, zone: Zone
             do {
-                let schedule = try job.parsedSchedule()
-                let zone = try job.zone(default: settings.defaultTimezone)
-                let active = try RunQueue.activeRuns(db, jobID: id)
-                plan = ProductionPlan.plan(schedule: schedule, zone: zone, firstDue: job.nextFireAt!, now: now,
-                                           misfire: job.misfire, concurrency: job.concurrency, activeRuns: active.count,
-                                           misfireThreshold: settings.misfireThreshold)
+                schedule = try job.parsedSchedule()
+                zone = try job.zone(default: settings.defaultTimezone)
+            } catch {
+                report.problems.append("job \(job.name): \(error.message)")
+                continue
+            }
+            let active = try RunQueue.activeRuns(db, jobID: id)
+            var nextFire: Instant?
+            // one plan per series: a broadcast job's runs on each machine are a series of their own (its
+            // concurrency policy counts that machine's runs only); any other job is one series
+            for (routeKey, routes) in Routing.series(Routing.routes(for: job, live: live)) {
+                let mine = active.filter { $0.routeKey == routeKey }
+                let plan = ProductionPlan.plan(schedule: schedule, zone: zone, firstDue: job.nextFireAt!, now: now,
+                                               misfire: job.misfire, concurrency: job.concurrency, activeRuns: mine.count,
+                                               misfireThreshold: settings.misfireThreshold)
+                nextFire = plan.nextFire
                 if plan.cancelActive {
-                    for r in active {
+                    for r in mine {
                         if write { try RunQueue.cancel(db, r.id, reason: "replaced by a newer fire (concurrency replace)") }
                         report.cancelled.append(r.id)
                     }
                 }
-            } catch let e as OctoError {
-                report.problems.append("job \(job.name): \(e.message)")
-                continue
-            }
-            for s in plan.skip {
-                var r = RunQueue.NewRun(fireTime: s.fireTime, trigger: .schedule)
-                r.state = .skipped
-                r.reason = s.reason
-                if write { try RunQueue.enqueue(db, job: job, r) }
-                report.skipped.append(Skipped(job: job.name, fireTime: s.fireTime, reason: s.reason))
-            }
-            for f in plan.queue {
-                for route in Routing.routes(for: job, live: live) {
-                    var r = RunQueue.NewRun(fireTime: f.fireTime, trigger: f.trigger)
-                    r.route = route
-                    r.notBefore = f.fireTime
-                    let runID = write ? try RunQueue.enqueue(db, job: job, r) : nil
-                    report.queued.append(Queued(job: job.name, fireTime: f.fireTime, trigger: f.trigger, machine: route.machine, runID: runID))
+                for s in plan.skip {
+                    var r = RunQueue.NewRun(fireTime: s.fireTime, trigger: .schedule)
+                    r.route = routeKey.isEmpty ? .anyone : routes[0]
+                    r.state = .skipped
+                    r.reason = s.reason
+                    if write { try RunQueue.enqueue(db, job: job, r) }
+                    report.skipped.append(Skipped(job: job.name, fireTime: s.fireTime, reason: s.reason))
+                }
+                for f in plan.queue {
+                    for route in routes {
+                        var r = RunQueue.NewRun(fireTime: f.fireTime, trigger: f.trigger)
+                        r.route = route
+                        r.notBefore = f.fireTime
+                        let runID = write ? try RunQueue.enqueue(db, job: job, r) : nil
+                        report.queued.append(Queued(job: job.name, fireTime: f.fireTime, trigger: f.trigger, machine: route.machine, runID: runID))
+                    }
                 }
             }
             if write {
-                try db.execute("UPDATE jobs SET next_fire_at = ? WHERE id = ?", [plan.nextFire.map(Value.instant) ?? .null, .int(id)])
+                try db.execute("UPDATE jobs SET next_fire_at = ? WHERE id = ?", [nextFire.map(Value.instant) ?? .null, .int(id)])
             }
         }
         return report

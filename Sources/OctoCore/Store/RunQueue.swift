@@ -58,8 +58,8 @@ public enum RunQueue {
         let id = Int64(result.lastInsertID)
         if r.state == .queued {
             try db.execute("""
-                INSERT INTO queue (run_id, job_id, machine, run_user, target, forced, not_before)
-                SELECT id, job_id, machine, ?, ?, forced, not_before FROM runs WHERE id = ?
+                INSERT INTO queue (run_id, job_id, machine, route_key, run_user, target, forced, not_before)
+                SELECT id, job_id, machine, route_key, ?, ?, forced, not_before FROM runs WHERE id = ?
                 """, [.text(job.user), .text(job.target), .int(id)])
         }
         return id
@@ -95,6 +95,12 @@ public enum RunQueue {
 
     // MARK: - Claim
 
+    /// The runs a job's concurrency policy counts together.
+    struct Series: Hashable {
+        var job: Int64
+        var routeKey: String
+    }
+
     /// A run this machine claimed, with what the supervisor needs.
     public struct Claimed: Sendable {
         public var run: Run
@@ -121,14 +127,16 @@ public enum RunQueue {
             let eligibleValues = try eligibility(machine, m)
             let candidates: [Row]
             if let only = onlyRun {
-                candidates = try db.query("SELECT run_id, job_id, forced FROM queue WHERE run_id = ? FOR UPDATE SKIP LOCKED", [.int(only)]).rows
+                candidates = try db.query("SELECT run_id, job_id, route_key, forced FROM queue WHERE run_id = ? FOR UPDATE SKIP LOCKED", [.int(only)]).rows
             } else {
-                candidates = try db.query("SELECT run_id, job_id, forced FROM queue WHERE not_before <= NOW(6) AND " + eligibleSQL
+                candidates = try db.query("SELECT run_id, job_id, route_key, forced FROM queue WHERE not_before <= NOW(6) AND " + eligibleSQL
                                           + " ORDER BY not_before, run_id LIMIT ? FOR UPDATE SKIP LOCKED",
                                           eligibleValues + [.int(Int64(free * 4 + 8))]).rows
             }
-            var byJob: [Int64: [(id: Int64, forced: Bool)]] = [:]
-            for c in candidates { byJob[try c.decode("job_id"), default: []].append((try c.decode("run_id"), try c.decode("forced"))) }
+            var byJob: [Int64: [(id: Int64, routeKey: String, forced: Bool)]] = [:]
+            for c in candidates {
+                byJob[try c.decode("job_id"), default: []].append((try c.decode("run_id"), try c.decode("route_key"), try c.decode("forced")))
+            }
             guard !byJob.isEmpty else { return [] }
             // the candidates' jobs, locked in ascending id (one statement), then their running counts:
             // a job's count is read and raised by one lock holder at a time
@@ -136,21 +144,22 @@ public enum RunQueue {
             let (jobsIn, jobValues) = (placeholders(jobIDs.count), jobIDs.map(Value.int))
             let jobs = try db.query(JobStore.selectJobs + " WHERE id IN " + jobsIn + " ORDER BY id FOR UPDATE", jobValues).rows
                 .map(JobStore.job(from:))
-            // running, and stopping: cancelled but its supervisor has not yet seen the process group gone
-            // (it holds the lease until then); a new run does not start beside a stopping one
-            var running: [Int64: (n: Int, stopping: Int)] = [:]
-            for row in try db.query("SELECT job_id, COUNT(IF(state = 'running', 1, NULL)) AS n, COUNT(IF(state = 'cancelled', 1, NULL)) AS stopping"
-                                    + " FROM runs WHERE job_id IN " + jobsIn
-                                    + " AND (state = 'running' OR (state = 'cancelled' AND lease_expires_at > NOW(6))) GROUP BY job_id",
+            // per series (job, route key: see `Routing.series`), running and stopping runs — cancelled, but
+            // the supervisor has not yet seen the process group gone (it holds the lease until then): a new
+            // run does not start beside a stopping one
+            var running: [Series: (n: Int, stopping: Int)] = [:]
+            for row in try db.query("SELECT job_id, route_key, COUNT(IF(state = 'running', 1, NULL)) AS n,"
+                                    + " COUNT(IF(state = 'cancelled', 1, NULL)) AS stopping FROM runs WHERE job_id IN " + jobsIn
+                                    + " AND (state = 'running' OR (state = 'cancelled' AND lease_expires_at > NOW(6))) GROUP BY job_id, route_key",
                                     jobValues).rows {
-                running[try row.decode("job_id")] = (try row.decode("n"), try row.decode("stopping"))
+                running[Series(job: try row.decode("job_id"), routeKey: try row.decode("route_key"))] = (try row.decode("n"), try row.decode("stopping"))
             }
             var chosen: [(runID: Int64, job: Job)] = []
             for job in jobs where chosen.count < free {
-                var n = running[job.id!]?.n ?? 0
-                let stopping = running[job.id!]?.stopping ?? 0
                 let cap = job.concurrency == "allow" ? max(1, job.maxParallel) : 1
-                for (runID, forced) in byJob[job.id!]! where chosen.count < free {
+                for (runID, routeKey, forced) in byJob[job.id!]! where chosen.count < free {
+                    let series = Series(job: job.id!, routeKey: routeKey)
+                    let (n, stopping) = running[series] ?? (0, 0)
                     if !forced, n + stopping >= cap {
                         // blocked by the job's concurrency: it waits for its turn (a stopping run's turn ends when
                         // its process group is gone or its lease lapsed) — but a scheduled run of a forbid job
@@ -163,7 +172,7 @@ public enum RunQueue {
                         continue
                     }
                     chosen.append((runID, job))
-                    n += 1
+                    running[series] = (n + 1, stopping)
                 }
             }
             guard !chosen.isEmpty else { return [] }
