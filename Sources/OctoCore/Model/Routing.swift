@@ -37,13 +37,7 @@ public enum Routing {
     /// machine — its run on one machine never holds back, skips or replaces
     /// its run on another; any other job is one series (route key "").
     public static func series(_ routes: [Route]) -> [(routeKey: String, routes: [Route])] {
-        var keys: [String] = []
-        var byKey: [String: [Route]] = [:]
-        for r in routes {
-            if byKey[r.routeKey] == nil { keys.append(r.routeKey) }
-            byKey[r.routeKey, default: []].append(r)
-        }
-        return keys.sorted().map { ($0, byKey[$0]!) }
+        Dictionary(grouping: routes, by: \.routeKey).sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }
 
     /// True if `machine` may run `job`: its user matches (or the job has

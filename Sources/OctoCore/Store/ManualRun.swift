@@ -23,7 +23,8 @@ extension RunQueue {
                 if !force {
                     let active = try activeRuns(db, jobID: job.id!).filter { routeKeys.contains($0.routeKey) }
                     if job.concurrency == "forbid", let a = active.first {
-                        throw OctoError.failure("job \(job.name) has run \(a.id) \(a.state.rawValue) (concurrency forbid); wait, kill it, or use --force")
+                        throw OctoError.failure("job \(job.name) has run \(a.id) \(a.state.rawValue)" + (a.machine.map { " on \($0)" } ?? "")
+                                                + " (concurrency forbid); wait, kill it, or use --force")
                     }
                     if job.concurrency == "replace" {
                         for a in active { try cancel(db, a.id, reason: "replaced by a manual run by \(who) (concurrency replace)") }
