@@ -154,7 +154,8 @@ static void guard_main(const char *path, char *const argv[], char *const envp[],
     _exit(0);
 }
 
-int octo_spawn_guarded(const char *path, char *const argv[], char *const envp[], int grace_ms, octo_guarded_job *out) {
+int octo_spawn_guarded(const char *path, char *const argv[], char *const envp[], int grace_ms,
+                       char *title_area, size_t title_area_len, const char *title, octo_guarded_job *out) {
     int control[2], status[2], so[2], se[2];
     if (pipe2(control, O_CLOEXEC) < 0) return errno;
     if (pipe2(status, O_CLOEXEC) < 0) { int e = errno; close(control[0]); close(control[1]); return e; }
@@ -172,6 +173,14 @@ int octo_spawn_guarded(const char *path, char *const argv[], char *const envp[],
         return e;
     }
     if (guard == 0) {
+        // its own name in ps and /proc/PID/cmdline (this copy of octo's memory is the guard's alone now)
+        if (title_area && title_area_len > 0) {
+            size_t n = strlen(title);
+            if (n >= title_area_len) n = title_area_len - 1;
+            memcpy(title_area, title, n);
+            memset(title_area + n, 0, title_area_len - n);
+        }
+        prctl(PR_SET_NAME, "octo-guard", 0, 0, 0);
         // Move the five descriptors above 10 first, so the dup2 calls below cannot clobber one another.
         int keep[4] = { so[1], se[1], control[0], status[1] };
         int moved[4];

@@ -330,6 +330,34 @@ struct QueueTests {
         }
     }
 
+    @Test func theGuardNamesItselfAndItsDeathIsReportedAsSuch() async throws {
+        try await withInit { fresh, db in
+            let dir = TemporaryDirectory()
+            defer { dir.remove() }
+            try await register(fresh, "w1")
+            try addJob(db, "guarded", "echo $$ > \(dir.path)/pid; while [ ! -e \(dir.path)/go ]; do sleep 0.05; done")
+            #expect(try await octo(fresh, ["sh", "run", "guarded", "-q"]).status == 0)
+            let consumer = try Processes.startOcto(["consume", "--machine", "w1"], environment: fresh.environment)
+            #expect(await Processes.waitUntil(seconds: 30) { pidList(dir.path + "/pid").count == 1 })
+            let job = try #require(pidList(dir.path + "/pid").first)
+            // the job's parent is its guard: a forked copy of octo that shows its own name, so that ps says what
+            // it is and `pkill -f "octo consume"` leaves it alone (fleet fault injection once took it for one)
+            let stat = String(decoding: readFileBytes("/proc/\(job)/stat") ?? [], as: UTF8.self)
+            let guardPID = try #require(stat.split(separator: ")").last?.split(separator: " ").dropFirst().first.flatMap { pid_t($0) })
+            let cmdline = (readFileBytes("/proc/\(guardPID)/cmdline") ?? []).split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            let run = try #require(try runs(db, "guarded").first)
+            #expect(cmdline == ["octo guard: run \(run.id) of guarded"], "\(cmdline)")
+            #expect(String(decoding: readFileBytes("/proc/\(guardPID)/comm") ?? [], as: UTF8.self) == "octo-guard\n")
+            #expect(readFileBytes("/proc/\(consumer)/cmdline").map { String(decoding: $0, as: UTF8.self).contains("consume") } == true)
+            // a guard killed by hand loses the job's exit status: the run says so instead of "exit code -1"
+            #expect(kill(guardPID, SIGKILL) == 0)
+            _ = try await Shell.run("touch \(dir.path)/go")
+            #expect(await Processes.waitUntil(seconds: 30) { Processes.isGone(consumer) })
+            let ended = try #require(try runs(db, "guarded").first)
+            #expect(ended.state == .failed && ended.exitCode == nil && ended.reason.contains("guard process died"), "\(ended)")
+        }
+    }
+
     @Test func retriesWaitTheirDelayAndKillIsNotRetried() async throws {
         try await withInit { fresh, db in
             try await register(fresh, "w1")

@@ -23,7 +23,12 @@ enum { OCTO_GUARD_STARTED = 1, OCTO_GUARD_EXITED = 2, OCTO_GUARD_EXEC_FAILED = 3
 /// process group under a guard process. Returns 0, or an errno value. All
 /// returned descriptors are close-on-exec. `grace_ms`: after the job's main
 /// process exits, how long what it left in its group gets between SIGTERM and SIGKILL.
-int octo_spawn_guarded(const char *path, char *const argv[], char *const envp[], int grace_ms, octo_guarded_job *out);
+/// `title_area`/`title_area_len` (may be NULL/0): this process's command-line
+/// memory, which the guard — a copy of octo that does not exec — overwrites
+/// with `title`, so that `ps` names it and `pkill -f "octo consume"` does not
+/// mistake it for its parent.
+int octo_spawn_guarded(const char *path, char *const argv[], char *const envp[], int grace_ms,
+                       char *title_area, size_t title_area_len, const char *title, octo_guarded_job *out);
 
 /// `prctl(PR_SET_PDEATHSIG, sig)` (prctl is variadic, so Swift cannot call it).
 int octo_set_parent_death_signal(int sig);

@@ -27,7 +27,7 @@ public enum CommandLogger {
                            tee: Bool, grace: Double = 5, stopSignal: () -> Int32) throws -> Ended {
         // `exec "$0" "$@"`: PATH lookup by the shell, the arguments untouched
         let p = try GuardedProcess(shellArguments: ["sh", "-c", "exec \"$0\" \"$@\""] + arguments, environment: environment,
-                                   graceMilliseconds: Int(grace * 1000))
+                                   graceMilliseconds: Int(grace * 1000), title: "octo guard: logger")
         defer { p.closeAll(); p.reapGuard(wait: true) }
         let started = Monotonic.seconds()
         pipeline.event(.info, .start, "start: " + arguments.map(CrontabBlock.shellQuote).joined(separator: " "))

@@ -24,21 +24,36 @@ final class GuardedProcess {
 
     /// Starts `/bin/sh -c command` with `environment`. `grace` is how long
     /// leftovers in the group get between SIGTERM and SIGKILL once the shell exited.
-    convenience init(command: String, environment: [String: String], graceMilliseconds: Int) throws(OctoError) {
-        try self.init(shellArguments: ["sh", "-c", command], environment: environment, graceMilliseconds: graceMilliseconds)
+    convenience init(command: String, environment: [String: String], graceMilliseconds: Int, title: String) throws(OctoError) {
+        try self.init(shellArguments: ["sh", "-c", command], environment: environment, graceMilliseconds: graceMilliseconds, title: title)
     }
 
     /// Starts `/bin/sh` with `argv` (its first element is the shell's name).
-    init(shellArguments argv: [String], environment: [String: String], graceMilliseconds: Int) throws(OctoError) {
+    /// `title`: the guard's command line as `ps` shows it (e.g. `octo guard: run 12 of backup`).
+    init(shellArguments argv: [String], environment: [String: String], graceMilliseconds: Int, title: String) throws(OctoError) {
         let envp = environment.map { $0.key + "=" + $0.value }
         var cArgv: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         var cEnvp: [UnsafeMutablePointer<CChar>?] = envp.map { strdup($0) } + [nil]
         defer { for p in cArgv { free(p) }; for p in cEnvp { free(p) } }
         var job = octo_guarded_job()
-        let rc = octo_spawn_guarded("/bin/sh", &cArgv, &cEnvp, Int32(graceMilliseconds), &job)
+        let area = GuardedProcess.commandLineArea
+        let rc = octo_spawn_guarded("/bin/sh", &cArgv, &cEnvp, Int32(graceMilliseconds), area?.start, area?.count ?? 0, title, &job)
         guard rc == 0 else { throw OctoError.failure("cannot start a job: \(String(cString: strerror(rc)))") }
         (guardPID, controlFD, statusFD, stdoutFD, stderrFD) = (job.guard_pid, job.control_fd, job.status_fd, job.stdout_fd, job.stderr_fd)
     }
+
+    /// This process's command-line strings (contiguous from `argv[0]`), which
+    /// each guard, a forked copy, overwrites with its title.
+    nonisolated(unsafe) static let commandLineArea: (start: UnsafeMutablePointer<CChar>, count: Int)? = {
+        let argv = CommandLine.unsafeArgv
+        guard CommandLine.argc > 0, let first = argv[0] else { return nil }
+        var end = first + strlen(first) + 1
+        for i in 1..<Int(CommandLine.argc) {
+            guard let a = argv[i], a == end else { break }
+            end = a + strlen(a) + 1
+        }
+        return (first, end - first)
+    }()
 
     /// SIGTERM to the job's process group.
     func terminate() { command(UInt8(ascii: "T")) }

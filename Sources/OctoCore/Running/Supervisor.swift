@@ -120,7 +120,7 @@ public final class Supervisor {
         log(c, .info, .start, "start: run \(run.id) of \(run.jobName), attempt \(run.attempt), \(run.trigger.rawValue) fire at \(run.fireTime.fireTimeText)")
         do {
             let p = try GuardedProcess(command: CommandTemplate.substitute(c.job.command), environment: env,
-                                       graceMilliseconds: Int(options.grace * 1000))
+                                       graceMilliseconds: Int(options.grace * 1000), title: "octo guard: run \(run.id) of \(run.jobName)")
             active.append(Active(c, p, heartbeat: Double(options.heartbeat), fenceCheck: options.fenceCheck))
         } catch {
             try end(c, RunQueue.Outcome(state: .failed, reason: error.message), elapsed: 0)
@@ -295,6 +295,10 @@ public final class Supervisor {
         let sig = p.waitStatus.flatMap(WaitStatus.signal)
         if let e = p.execError {
             return .init(state: .failed, exitCode: code, reason: "cannot run /bin/sh: \(String(cString: strerror(e)))")
+        }
+        if p.waitStatus == nil && a.stop == nil {
+            // the guard closed its status pipe without the job's exit status: it was killed (by hand)
+            return .init(state: .failed, reason: "its guard process died (was it killed?): the job's exit status is unknown")
         }
         switch a.stop {
         case .timeout:
