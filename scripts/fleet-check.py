@@ -84,6 +84,11 @@ check("every (job, fire) has exactly one run per attempt", bad_dupes, f"{len(run
 check("no run left queued or running after the drain", bad_open, f"{len(runs)} runs")
 check("each chain: attempts 1..n, retries only after failures", bad_chain, f"{len(chains)} chains")
 check("no due fire missing", missing, f"{expected_count} fires due while the fleet ran")
+# the faults kill consumers and job processes, never a guard: every run that ended by itself has its status
+ended = sql("SELECT id, job_name, COALESCE(machine, ''), LEFT(reason, 100), exit_code IS NULL AND exit_signal IS NULL FROM runs "
+            "WHERE state IN ('succeeded', 'failed') AND started_at IS NOT NULL")
+check("every run that ended by itself has its exit code or signal", [f"run {r[0]} of {r[1]} on {r[2]}: {r[3]}" for r in ended if r[4] == "1"],
+      f"{len(ended)} runs")
 
 # --- forbid and replace jobs never overlap ------------------------------------------------
 overlaps = lines(os.path.join(a.fleet, "records", "overlaps"))
