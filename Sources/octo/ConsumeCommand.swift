@@ -101,6 +101,7 @@ extension Context {
         do {
             let r = try spool.replay(db)
             if r.lines > 0 && options.verbose { Output.line("replayed \(r.lines) spooled log lines from \(r.files) file(s)") }
+            for f in r.setAside { Output.warning("\(f): not a log spool file this octo can read (no valid header); set aside, not replayed") }
         } catch {
             Output.warning("could not replay the log spool in \(spool.directory): \(error)")
         }

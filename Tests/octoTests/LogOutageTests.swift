@@ -83,6 +83,26 @@ struct LogOutageTests {
         }
     }
 
+    @Test func anUnreadableSpoolFileIsSetAsideAndTheOthersReplay() async throws {
+        try await withServer { server, env, connect in
+            let spool = Spool(stateDirectory: env["OCTO_STATE_DIR"]!)
+            try await server.stop()
+            #expect(try await Shell.run("seq 1 100 | \"$OCTO\" logger -n later", environment: env).status == 0)
+            // older than it (names sort by time): a file that is no spool file, and one of another format version
+            let (junk, other) = (spool.directory + "/00000000000000001-1-1.spool", spool.directory + "/00000000000000002-1-2.spool")
+            _ = try await Shell.run("printf 'not a spool' > \"\(junk)\"; printf 'OCTOSPL9 from a newer octo' > \"\(other)\"")
+            #expect(spool.files() == [junk, other] + spool.files().suffix(1))
+            try await server.start()
+            let r = try await Shell.run("\"$OCTO\" logger -n replayer </dev/null", environment: env)
+            #expect(r.status == 0)
+            // the junk no longer stops the replay: set aside (kept, named in a warning); the other version's file waits for it
+            #expect(r.stderr.contains("\(junk).unreadable: not a log spool file this octo can read"), "\(r.stderr)")
+            #expect(try numbers(connect, "later") == Array(1...100))
+            #expect(spool.files() == [other])
+            #expect(readFileBytes(junk + ".unreadable") == Array("not a spool".utf8))
+        }
+    }
+
     @Test func consumeKeepsARunsLinesAcrossAnOutage() async throws {
         try await withServer { server, env, connect in
             let db = try connect()

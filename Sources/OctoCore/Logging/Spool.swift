@@ -54,12 +54,19 @@ public struct Spool: Sendable {
         public var lines = 0
         /// Files skipped because another process holds them (a logger still writing, another replay).
         public var busy = 0
+        /// Files of another spool format version (an octo of another
+        /// version wrote them): left for it.
+        public var otherVersion = 0
+        /// Files that are not octo spool files or have a damaged header,
+        /// renamed to `NAME.unreadable` so that they no longer stop the
+        /// replay of the others; kept for a person to look at.
+        public var setAside: [String] = []
     }
 
     /// Replays every spool file no other process holds, oldest first, into
     /// `logs`; each file is removed once all its lines are stored. Stops at
     /// the first database error (the rest waits for the next replay) and
-    /// throws it.
+    /// throws it. A file without a readable header is set aside (`setAside`).
     @discardableResult
     public func replay(_ db: Connection) throws -> Replayed {
         var done = Replayed()
@@ -70,7 +77,17 @@ public struct Spool: Sendable {
             guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { done.busy += 1; continue }
             var st = stat()
             guard fstat(fd, &st) == 0, st.st_nlink > 0 else { continue }  // removed after our open
-            done.lines += try SpoolFile.replay(fd: fd, into: db)
+            guard let reader = try? SpoolFile.Reader(fd: fd) else {
+                var head = [UInt8](repeating: 0, count: Spool.magic.count)
+                if pread(fd, &head, head.count, 0) == head.count, head.prefix(7) == Spool.magic.prefix(7), head[7] != Spool.magic[7] {
+                    done.otherVersion += 1  // "OCTOSPL" and another version digit
+                    continue
+                }
+                let aside = path + ".unreadable"
+                if rename(path, aside) == 0 { done.setAside.append(aside) }
+                continue
+            }
+            done.lines += try SpoolFile.replay(reader, into: db)
             unlink(path)
             done.files += 1
         }
@@ -130,7 +147,7 @@ enum SpoolFile {
             let r = open(path, O_RDONLY | O_CLOEXEC)
             guard r >= 0 else { throw OctoError.failure("cannot read the log spool file \(path): \(String(cString: strerror(errno)))") }
             defer { Glibc.close(r) }
-            let n = try SpoolFile.replay(fd: r, into: db)
+            let n = try SpoolFile.replay(try Reader(fd: r), into: db)
             unlink(path)
             close()
             return n
@@ -173,8 +190,7 @@ enum SpoolFile {
             let bad = OctoError.failure("not an octo log spool file (bad header)")
             guard let magic = take(8), Array(magic) == Spool.magic, let ml = take(2).map(SpoolFile.uint),
                   let m = take(Int(ml)), let s = take(8).map(SpoolFile.uint) else {
-                if owns { Glibc.close(fd) }
-                throw bad
+                throw bad  // fully initialised: deinit closes an owned fd
             }
             (machine, streamID) = (String(decoding: m, as: UTF8.self), Int64(bitPattern: s))
         }
@@ -212,8 +228,7 @@ enum SpoolFile {
     }
 
     /// Inserts every line of the file open at `fd`, in order, in batches.
-    static func replay(fd: Int32, into db: Connection) throws -> Int {
-        let reader = try Reader(fd: fd)
+    static func replay(_ reader: Reader, into db: Connection) throws -> Int {
         var batch: [(LogLine, Int64)] = []
         var total = 0
         func send() throws {
