@@ -461,9 +461,10 @@ struct QueueTests {
     @Test func aStoppingRunWithoutItsSupervisorHoldsItsJobUntilTheLeaseLapses() async throws {
         try await withInit { fresh, db in
             #expect(try await octo(fresh, ["sh", "settings", "lease", "10m"]).status == 0)
-            try await register(fresh, "w1")
+            try await register(fresh, "w1", ["--slots", "1"])
             try await register(fresh, "w2")
             try addJob(db, "held", "sleep 300")
+            try addJob(db, "other", "true")
             #expect(try await octo(fresh, ["sh", "run", "held", "--on", "w1", "-q"]).status == 0)
             let c1 = try Processes.startOcto(["consume", "--machine", "w1"], environment: fresh.environment)
             #expect(await Processes.waitUntil(seconds: 20) { (try? runs(db, "held").first?.pid) != nil })
@@ -475,12 +476,18 @@ struct QueueTests {
             #expect(try await octo(fresh, ["consume", "--machine", "w2"]).status == 0)
             var all = try runs(db, "held")
             #expect(all.map(\.state) == [.cancelled, .queued] && all[0].isStopping)
+            // the stopping run still takes w1's one slot
+            #expect(try await octo(fresh, ["sh", "run", "other", "--on", "w1", "-q"]).status == 0)
+            #expect(try await octo(fresh, ["consume", "--machine", "w1"]).status == 0)
+            #expect(try runs(db, "other").map(\.state) == [.queued])
             // the lease lapses (moved back here: no test waits ten minutes); the next consume releases it and claims
             try db.execute("UPDATE runs SET lease_expires_at = NOW(6) - INTERVAL 1 SECOND WHERE id = ?", [.int(all[0].id)])
             let c2 = try Processes.startOcto(["consume", "--machine", "w2"], environment: fresh.environment)
             #expect(await Processes.waitUntil(seconds: 20) { (try? runs(db, "held").last?.state) == .running })
             all = try runs(db, "held")
             #expect(!all[0].isStopping && all[0].reason.contains("machine w1 did not confirm it stopped"), "\(all[0].reason)")
+            #expect(try await octo(fresh, ["consume", "--machine", "w1"]).status == 0)
+            #expect(try runs(db, "other").map(\.state) == [.succeeded])
             _ = try await octo(fresh, ["sh", "kill", "held"])
             #expect(await Processes.waitUntil(seconds: 30) { Processes.isGone(c2) })
         }

@@ -119,8 +119,11 @@ public enum RunQueue {
                   try m.decode("state", as: String.self) == "active" else { return [] }
             var free = limit
             if onlyRun == nil {
-                let inUse: Int = try db.query("SELECT COUNT(*) AS n FROM runs WHERE state = 'running' AND machine = ?",
-                                              [.text(machine)]).first!.decode("n")
+                // a stopping run (cancelled, its process group not yet seen gone) still takes its slot
+                let inUse: Int = try db.query("""
+                    SELECT COUNT(*) AS n FROM runs
+                    WHERE (state = 'running' OR (state = 'cancelled' AND lease_expires_at > NOW(6))) AND machine = ?
+                    """, [.text(machine)]).first!.decode("n")
                 free = min(limit, try m.decode("slots", as: Int.self) - inUse)
             }
             guard free > 0 else { return [] }
