@@ -437,6 +437,8 @@ struct QueueTests {
             #expect(all[0].isStopping && all[0].reason.contains("replace"), "\(all[0])")
             let listed = try await octo(fresh, ["sh", "runs", "rep"])
             #expect(listed.stdout.contains("cancelled, stopping"), "\(listed.stdout)")
+            let shown = try await octo(fresh, ["sh", "show", "rep"])
+            #expect(shown.stdout.contains("cancelled, stopping"), "\(shown.stdout)")
             // w2 takes nothing while the replaced run's process may be alive
             let blocked = try await octo(fresh, ["consume", "--machine", "w2"])
             #expect(blocked.status == 0, "\(blocked.stderr)")

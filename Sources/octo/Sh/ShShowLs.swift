@@ -16,10 +16,7 @@ struct ShShow: OctoCommand {
         let now = try JobStore.serverNow(db)
         let fires = try job.parsedSchedule().fires(after: now, in: zone, count: 5)
         let cursor = try db.query("SELECT value, version, updated_at, updated_by FROM cursors WHERE job_name = ?", [.text(name)]).first
-        let runs = try db.query("""
-            SELECT id, fire_time, trigger_kind, attempt, machine, state, exit_code, exit_signal, started_at, ended_at
-            FROM runs WHERE job_name = ? ORDER BY id DESC LIMIT 5
-            """, [.text(name)]).rows
+        let runs = try RunQueue.history(db, job: name, limit: 5)
 
         if global.json {
             var o = job.json(defaultZone: settings.defaultTimezone)
@@ -28,10 +25,10 @@ struct ShShow: OctoCommand {
                 .object(["value": .string(try c.decode("value")), "version": .int(try c.decode("version")),
                          "updated_at": .string((try c.decode("updated_at", as: Instant.self)).iso8601)])
             } ?? .null
-            o["last_runs"] = .array(try runs.map { r in
-                .object(["id": .int(try r.decode("id")), "fire_time": .string((try r.decode("fire_time", as: Instant.self)).iso8601),
-                         "state": .string(try r.decode("state")), "machine": (try r.decode("machine", as: String?.self)).map(JSON.string) ?? .null,
-                         "exit_code": (try r.decode("exit_code", as: Int64?.self)).map(JSON.int) ?? .null])
+            o["last_runs"] = .array(runs.map { r in
+                .object(["id": .int(r.id), "fire_time": .string(r.fireTime.iso8601), "state": .string(r.state.rawValue),
+                         "stopping": .bool(r.isStopping), "machine": r.machine.map(JSON.string) ?? .null,
+                         "exit_code": r.exitCode.map { .int(Int64($0)) } ?? .null])
             })
             try Output.json(JSON.object(o))
             return
@@ -59,15 +56,11 @@ struct ShShow: OctoCommand {
         Output.line("")
         if runs.isEmpty { Output.line("no runs yet"); return }
         var r = Table(["run", "fire time", "trigger", "machine", "state", "exit", "duration"])
-        for row in runs {
-            let started: Instant? = try row.decode("started_at")
-            let ended: Instant? = try row.decode("ended_at")
-            let exit = try row.decode("exit_signal", as: Int64?.self).map { "signal \($0)" }
-                ?? (try row.decode("exit_code", as: Int64?.self)).map(String.init) ?? ""
-            r.add(["#\(try row.decode("id", as: Int64.self))", zone.format(try row.decode("fire_time")),
-                   "\(try row.decode("trigger_kind", as: String.self))#\(try row.decode("attempt", as: Int64.self))",
-                   try row.decode("machine", as: String?.self) ?? "-", try row.decode("state"), exit,
-                   started.map { humanDuration(((ended ?? Instant.now()) - $0).seconds) } ?? ""])
+        for run in runs {
+            let exit = run.exitSignal.map { "signal \($0)" } ?? run.exitCode.map(String.init) ?? ""
+            r.add(["#\(run.id)", zone.format(run.fireTime), "\(run.trigger.rawValue)#\(run.attempt)", run.machine ?? "-",
+                   run.state.rawValue + (run.isStopping ? ", stopping" : ""), exit,
+                   run.startedAt.map { humanDuration(((run.endedAt ?? Instant.now()) - $0).seconds) } ?? ""])
         }
         Output.line(r.render())
     }
