@@ -47,6 +47,35 @@ struct SchemaTests {
         #expect(versions == Schema.latest)
     }
 
+    @Test func upgradeToV6GivesQueuedBroadcastRunsTheirRouteKey() throws {
+        try TestDatabase.with { db, fresh in
+            // a v5 database (as the v5 binary left it) with a queued broadcast run and a queued ordinary run
+            for m in Schema.migrations where m.version <= 5 {
+                for statement in m.statements { try db.run(statement) }
+                try db.execute("INSERT INTO schema_version (version, summary, applied_at, applied_by) VALUES (?, ?, NOW(6), 'v5')",
+                               [.int(Int64(m.version)), .text(m.summary)])
+            }
+            try db.execute("INSERT INTO jobs (id, name, command, created_at, created_by, updated_at, updated_by) VALUES (1, 'b', 'true', NOW(6), 't', NOW(6), 't')")
+            for (id, route) in [(1, "w1"), (2, "")] {
+                try db.execute("""
+                    INSERT INTO runs (id, job_id, job_name, fire_time, attempt, route_key, trigger_kind, state, machine, queued_at, not_before)
+                    VALUES (?, 1, 'b', NOW(6), 1, ?, 'schedule', 'queued', NULLIF(?, ''), NOW(6), NOW(6))
+                    """, [.int(Int64(id)), .text(route), .text(route)])
+                try db.execute("INSERT INTO queue (run_id, job_id, machine, not_before) VALUES (?, 1, NULLIF(?, ''), NOW(6))",
+                               [.int(Int64(id)), .text(route)])
+            }
+            let outcome = try Migrator.initialize(fresh.config(), settings: Settings(), by: "t")
+            #expect(outcome.from == 5 && outcome.to == Schema.latest)
+            let keys = try db.query("SELECT run_id, route_key FROM queue ORDER BY run_id").rows.map {
+                (try $0.decode("run_id", as: Int64.self), try $0.decode("route_key", as: String.self))
+            }
+            #expect(keys.map(\.0) == [1, 2] && keys.map(\.1) == ["w1", ""])
+            let indexes = Set(try db.query("SELECT INDEX_NAME AS i FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'runs'")
+                .rows.map { try $0.decode("i", as: String.self) })
+            #expect(indexes.contains("runs_job_live") && !indexes.contains("runs_job_state"))
+        }
+    }
+
     @Test func refusesANewerSchema() throws {
         try TestDatabase.with { db, fresh in
             _ = try Migrator.initialize(fresh.config(), settings: Settings(), by: "t")
