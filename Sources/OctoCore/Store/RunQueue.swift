@@ -11,8 +11,9 @@ import Glibc
 /// - enqueueing is idempotent through `UNIQUE(job, fire time, attempt, route key)`;
 /// - a claim locks the machine's row (its slots), then queue rows with
 ///   `FOR UPDATE SKIP LOCKED` (no run goes to two machines), then the jobs'
-///   rows in ascending id (a job's running count is checked and raised by one
-///   lock holder at a time, so `forbid`/`queue` runs never overlap);
+///   rows in ascending id (a series' running and stopping count — see
+///   `Routing.series` and `cancel` — is checked and raised by one lock holder
+///   at a time, so `forbid`/`queue`/`replace` runs never overlap);
 /// - every write about a running run names its lease token (fencing).
 ///
 /// Lock order, everywhere: machine row, queue rows, job rows (ascending id),
