@@ -141,7 +141,7 @@ struct InitDoctorTests {
             let lock = "octo.init." + fresh.name
             #expect(try holder.query("SELECT GET_LOCK(?, 0) AS got", [.text(lock)]).first?.decode("got", as: Int.self) == 1)
             async let waiting = OctoBinary.run(["init"], environment: fresh.environment)
-            let seen = await Processes.waitUntil(seconds: 20) {
+            let seen = await Processes.waitUntil(seconds: 60) {
                 let n: Int? = try? holder.query("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE DB = ? AND INFO LIKE 'SELECT GET_LOCK%'",
                                                 [.text(fresh.name)]).first?.decode("n")
                 return n == 1

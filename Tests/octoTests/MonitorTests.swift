@@ -291,22 +291,30 @@ struct MonitorTests {
         }
     }
 
+    /// The monitor dies while its alert command runs: the command itself SIGKILLs it (its pid is in a file the
+    /// test writes), so the monitor certainly holds its claim when it dies, however slow the machine (the test
+    /// used to race the monitor's 5 s alert timeout with its own poll and kill).
     @Test func aMonitorKilledAfterItsClaimLeavesTheAlertToTheNextOne() async throws {
         try await TestDatabase.withInitializedOcto { db, env, dir in
             try addDueAlert(db)
-            let command = "if [ ! -e \(dir)/first ]; then touch \(dir)/first; sleep 30; exit 1; fi; cat >> \(dir)/delivered"
+            let command = """
+                if [ ! -e \(dir)/first ]; then while [ ! -s \(dir)/monitor.pid ]; do sleep 0.05; done
+                kill -9 "$(cat \(dir)/monitor.pid)"; touch \(dir)/first; sleep 30; exit 1; fi; cat >> \(dir)/delivered
+                """
             #expect(try await octo(env, ["sh", "settings", "alert_command", command]).status == 0)
-            let pid = try await monitorInBackground(env, alertTimeout: "5s")
-            #expect(await Processes.waitUntil(seconds: 30) { readFileBytes(dir + "/first") != nil })
-            kill(pid, SIGKILL)
+            // its claim lasts the alert timeout + 10 s: long enough that the next monitor certainly finds it held
+            let pid = try await monitorInBackground(env, alertTimeout: "20s")
+            _ = try ChildProcess.run(["sh", "-c", "echo \(pid) > \(dir)/monitor.pid.new && mv \(dir)/monitor.pid.new \(dir)/monitor.pid"])
+            #expect(await Processes.waitUntil(seconds: 60) { readFileBytes(dir + "/first") != nil })
+            #expect(await Processes.waitUntil(seconds: 20) { kill(pid, 0) != 0 })
             let claimed = try db.query("SELECT state, attempts, claim_token IS NOT NULL AS held FROM alerts").first!
             #expect(try claimed.decode("held", as: Bool.self))
             // while the dead monitor's claim holds, nobody delivers; once it expires, the next monitor does, once
             _ = try await octo(env, ["monitor"])
             #expect(readFileBytes(dir + "/delivered") == nil)
             var delivered = false
-            // the claim lasts the alert timeout + 10 s
-            for _ in 0..<40 where !delivered {
+            let end = Monotonic.seconds() + 120
+            while !delivered && Monotonic.seconds() < end {
                 _ = try await octo(env, ["monitor"])
                 delivered = readFileBytes(dir + "/delivered") != nil
                 if !delivered { try await Task.sleep(for: .seconds(1)) }
