@@ -7,6 +7,12 @@
 // watches two things: its control pipe from octo and the job's exit.
 //   - octo writes 'T' / 'K' on the pipe: the guard sends SIGTERM / SIGKILL to
 //     the job's group (timeouts, fenced-out runs, `octo sh kill`);
+//   - the deadline passes (set at spawn, moved by 'D' + 8 bytes on the pipe
+//     after each lease renewal): the guard SIGKILLs the group and reports it.
+//     This is the watchdog that keeps a run from outliving its lease whatever
+//     the supervisor is stuck in — a read on a silent link, a reconnect loop,
+//     a stopped server, a stopped octo — since the guard makes no call that
+//     can block on anything but its pipes;
 //   - the pipe reaches end-of-file: octo is gone (even by SIGKILL, the kernel
 //     closes its descriptors), so the guard SIGKILLs the group at once;
 //   - the job's main process exits: the guard reports the wait status, then
@@ -60,10 +66,21 @@ static void put_record(int fd, int kind, int value) {
     do { n = write(fd, &r, sizeof r); } while (n < 0 && errno == EINTR);
 }
 
-static long now_ms(void) {
+static long long now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+    return (long long)ts.tv_sec * 1000LL + ts.tv_nsec / 1000000L;
+}
+
+long long octo_monotonic_ms(void) { return now_ms(); }
+
+int octo_guard_set_deadline(int control_fd, long long deadline_ms) {
+    unsigned char record[9];
+    record[0] = 'D';
+    for (int i = 0; i < 8; i++) record[1 + i] = (unsigned char)(((unsigned long long)deadline_ms >> (8 * i)) & 0xff);
+    ssize_t n;
+    do { n = write(control_fd, record, sizeof record); } while (n < 0 && errno == EINTR);
+    return n == (ssize_t)sizeof record ? 0 : (n < 0 ? errno : EIO);
 }
 
 static void close_from(int lowest) {
@@ -83,7 +100,7 @@ static void default_signals(void) {
 }
 
 // In the guard. Descriptors: 0 /dev/null, 1 job stdout, 2 job stderr, 3 control (read), 4 status (write).
-static void guard_main(const char *path, char *const argv[], char *const envp[], int grace_ms) {
+static void guard_main(const char *path, char *const argv[], char *const envp[], int grace_ms, long long deadline) {
     struct sigaction ign;
     memset(&ign, 0, sizeof ign);
     ign.sa_handler = SIG_IGN;
@@ -118,16 +135,35 @@ static void guard_main(const char *path, char *const argv[], char *const envp[],
     put_record(4, OCTO_GUARD_STARTED, job);
 
     int pidfd = (int)syscall(SYS_pidfd_open, job, 0);
-    int status = 0, have_status = 0, control_open = 1;
+    int status = 0, have_status = 0, control_open = 1, deadline_fired = 0;
+    unsigned char pending[16];  // a 'D' record split across reads waits here for its rest
+    int pending_len = 0;
     while (!have_status) {
         struct pollfd fds[2] = { { control_open ? 3 : -1, POLLIN, 0 }, { pidfd, POLLIN, 0 } };
-        int rc = poll(fds, 2, pidfd >= 0 ? -1 : 50);
+        int wait_ms = pidfd >= 0 ? -1 : 50;
+        if (deadline > 0 && !deadline_fired) {
+            long long left = deadline - now_ms();
+            if (left < 0) left = 0;
+            if (wait_ms < 0 || left < wait_ms) wait_ms = left > 60000 ? 60000 : (int)left;
+        }
+        int rc = poll(fds, 2, wait_ms);
         if (rc < 0 && errno != EINTR) break;
-        if (control_open && fds[0].revents) {
-            char cmd[16];
+        if (control_open && rc > 0 && fds[0].revents) {
+            unsigned char cmd[64];
             ssize_t n = read(3, cmd, sizeof cmd);
             if (n > 0) {
                 for (ssize_t i = 0; i < n; i++) {
+                    if (pending_len > 0) {
+                        pending[pending_len++] = cmd[i];
+                        if (pending_len == 9) {
+                            unsigned long long v = 0;
+                            for (int b = 0; b < 8; b++) v |= (unsigned long long)pending[1 + b] << (8 * b);
+                            if (!deadline_fired) deadline = (long long)v;
+                            pending_len = 0;
+                        }
+                        continue;
+                    }
+                    if (cmd[i] == 'D') { pending[0] = 'D'; pending_len = 1; }
                     if (cmd[i] == 'T') kill(-job, SIGTERM);
                     if (cmd[i] == 'K') kill(-job, SIGKILL);
                 }
@@ -136,6 +172,11 @@ static void guard_main(const char *path, char *const argv[], char *const envp[],
                 control_open = 0;
             }
         }
+        if (deadline > 0 && !deadline_fired && now_ms() >= deadline) {
+            kill(-job, SIGKILL);  // no renewal in time: the lease may lapse soon, the run must be gone first
+            deadline_fired = 1;
+            put_record(4, OCTO_GUARD_DEADLINE, 0);
+        }
         if (waitpid(job, &status, WNOHANG) == job) have_status = 1;
     }
     if (!have_status) { kill(-job, SIGKILL); while (waitpid(job, &status, 0) < 0 && errno == EINTR) {} }
@@ -143,9 +184,9 @@ static void guard_main(const char *path, char *const argv[], char *const envp[],
 
     // Leftovers in the group: SIGTERM, then SIGKILL after the grace period.
     if (kill(-job, 0) == 0) {
-        kill(-job, control_open ? SIGTERM : SIGKILL);
-        long deadline = now_ms() + grace_ms;
-        while (kill(-job, 0) == 0 && now_ms() < deadline) {
+        kill(-job, control_open && !deadline_fired ? SIGTERM : SIGKILL);
+        long long leftovers_until = now_ms() + grace_ms;
+        while (kill(-job, 0) == 0 && now_ms() < leftovers_until) {
             struct timespec ts = { 0, 20 * 1000000L };
             nanosleep(&ts, NULL);
         }
@@ -154,7 +195,7 @@ static void guard_main(const char *path, char *const argv[], char *const envp[],
     _exit(0);
 }
 
-int octo_spawn_guarded(const char *path, char *const argv[], char *const envp[], int grace_ms,
+int octo_spawn_guarded(const char *path, char *const argv[], char *const envp[], int grace_ms, long long deadline_ms,
                        char *title_area, size_t title_area_len, const char *title, octo_guarded_job *out) {
     int control[2], status[2], so[2], se[2];
     if (pipe2(control, O_CLOEXEC) < 0) return errno;
@@ -190,7 +231,7 @@ int octo_spawn_guarded(const char *path, char *const argv[], char *const envp[],
         dup2(high_null, 0);
         for (int i = 0; i < 4; i++) dup2(moved[i], i + 1);  // 1 stdout, 2 stderr, 3 control, 4 status
         close_from(5);  // octo's database socket, other runs' pipes, other guards' control pipes
-        guard_main(path, argv, envp, grace_ms);
+        guard_main(path, argv, envp, grace_ms, deadline_ms);
         _exit(1);
     }
     close(control[0]); close(status[1]); close(so[1]); close(se[1]);

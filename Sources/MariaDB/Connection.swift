@@ -77,7 +77,8 @@ public final class Connection {
         // its table) and forces a reconnect. The server defaults are 50 s and a year.
         mysql_options(m, MYSQL_INIT_COMMAND, """
             SET time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,ERROR_FOR_DIVISION_BY_ZERO', \
-            tx_isolation = 'READ-COMMITTED', idle_transaction_timeout = 15, innodb_lock_wait_timeout = 20, lock_wait_timeout = 20
+            tx_isolation = 'READ-COMMITTED', idle_transaction_timeout = 15, innodb_lock_wait_timeout = \(o.lockWait), \
+            lock_wait_timeout = \(o.lockWait)
             """)
         var readTimeout = o.readTimeout
         mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &readTimeout)

@@ -21,9 +21,13 @@ public struct ConnectionOptions: Sendable, CustomStringConvertible {
     /// Seconds a read or write on the connection may block (libmariadb may retry a read once more):
     /// a broken network shows up as a lost connection instead of a hang.
     public var readTimeout: UInt32 = 30
-    /// Seconds a statement waits for a row or metadata lock before the server answers 1205: set for every
-    /// session by the connection's init command, and kept below `readTimeout`.
+    /// Seconds a statement waits for a row or metadata lock before the server answers 1205 (with the
+    /// default read timeout): set for every session by the connection's init command, below `readTimeout`.
     public static let lockWaitSeconds = 20
+
+    /// The lock wait of this connection: `lockWaitSeconds`, or two thirds of a shorter read timeout, so that
+    /// a long wait always ends as the server's 1205 on a live connection, never as a client-side timeout.
+    public var lockWait: Int { min(ConnectionOptions.lockWaitSeconds, max(1, Int(readTimeout) * 2 / 3)) }
 
     public init() {}
 

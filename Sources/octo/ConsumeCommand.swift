@@ -7,14 +7,19 @@ struct Consume: OctoCommand {
         commandName: "consume",
         abstract: "Claim runs for this machine up to its free slots and run each under supervision.",
         discussion: """
-            Run from cron every minute after `octo produce`. Returns when the runs it claimed are done. \
-            Exit 0 when they all succeeded (or there was nothing to do), 1 when one failed. \
-            Also marks runs whose lease lapsed as lost (and queues their retries).
+            Run from cron every minute after `octo produce`. Claims as many runs as the machine has free slots, \
+            oldest first, and claims again whenever one of its runs ends, for about one cron interval (\(Int(Consume.claimWindow))s); \
+            then it only supervises what it runs and returns when those are done (the next minute's consume \
+            shares the machine's slots). Exit 0 when they all succeeded (or there was nothing to do), 1 when one \
+            failed. Also marks runs whose lease lapsed as lost (and queues their retries).
             """
     )
     @Option(help: "Claim at most this many runs in all.") var max: Int?
-    @Flag(help: "Keep claiming new work until none is left for this machine (queued runs waiting for their time included).")
+    @Flag(help: "Keep claiming new work until none is left for this machine (queued runs waiting for their time included), however long that takes.")
     var wait = false
+
+    /// How long a plain `consume` (cron's, every minute) keeps claiming: about one cron interval.
+    static let claimWindow: Double = 60
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
@@ -37,12 +42,13 @@ struct Consume: OctoCommand {
         do { try context.syncCursors(db) } catch { Output.warning("cursor sync: \(error)") }
         let supervisor = try Supervisor(db, machine: machine, options: context.supervisorOptions(settings))
         var claimedSoFar = 0
-        var first = true
         let wait = self.wait, max = self.max
-        try supervisor.run { () throws -> [RunQueue.Claimed]? in
+        let claimUntil = Monotonic.seconds() + Consume.claimWindow
+        // --wait also looks every second (runs queued for later become due); a plain consume claims again
+        // only when one of its runs ended — a slot freed — so an idle minute costs one claim
+        try supervisor.run(refillEvery: wait ? 1 : .infinity) { () throws -> [RunQueue.Claimed]? in
             let room = max.map { $0 - claimedSoFar } ?? Int.max
-            guard room > 0, first || wait else { return nil }
-            first = false
+            guard room > 0, wait || Monotonic.seconds() < claimUntil else { return nil }
             let claimed = try db.retrying { db in try RunQueue.claim(db, machine: machine, limit: room, lease: settings.lease) }
             claimedSoFar += claimed.count
             if claimed.isEmpty && supervisor.runningCount == 0 {

@@ -32,6 +32,19 @@ struct ConfigTests {
         #expect(plain.connection.user == "fileuser")
     }
 
+    /// The read timeout (and with it the lock wait, kept below it) from `[octo] read_timeout` or the environment.
+    @Test func readTimeoutFromFileOrEnvironment() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let file = dir.write("my.cnf", "[octo]\nread_timeout = 6\n")
+        let c = try OctoConfig(defaultsFile: file, machine: nil, environment: [:])
+        #expect(c.connection.readTimeout == 6 && c.connection.lockWait == 4)
+        let e = try OctoConfig(defaultsFile: file, machine: nil, environment: ["OCTO_DB_READ_TIMEOUT": "90"])
+        #expect(e.connection.readTimeout == 90 && e.connection.lockWait == ConnectionOptions.lockWaitSeconds)
+        let d = try OctoConfig(defaultsFile: nil, machine: nil, environment: [:])
+        #expect(d.connection.readTimeout == 30 && d.connection.lockWait == 20)
+    }
+
     @Test func defaultsFileFromEnvironmentAndDefaults() throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
@@ -92,6 +105,8 @@ struct ConfigTests {
     @Test(arguments: [
         (["OCTO_DB_PORT": "abc"], "port 'abc'"),
         (["OCTO_DB_PORT": "70000"], "port '70000'"),
+        (["OCTO_DB_READ_TIMEOUT": "1"], "read_timeout '1'"),
+        (["OCTO_DB_READ_TIMEOUT": "30s"], "read_timeout '30s'"),
         (["OCTO_MACHINE": "has space"], "machine name 'has space'"),
         (["OCTO_MACHINE": String(repeating: "m", count: 65)], "machine name"),
         (["OCTO_DB_NAME": "octo`; drop"], "database name"),

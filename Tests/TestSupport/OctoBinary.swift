@@ -30,7 +30,7 @@ public enum OctoBinary {
         var env: [Environment.Key: String?] = [:]
         for (k, v) in environment { env[Environment.Key(stringLiteral: k)] = v }
         // nothing from the developer's own option files or OCTO_* variables leaks in
-        for k in ["OCTO_DEFAULTS_FILE", "OCTO_DB_HOST", "OCTO_DB_PORT", "OCTO_DB_SOCKET", "OCTO_DB_USER", "OCTO_DB_PASSWORD",
+        for k in ["OCTO_DEFAULTS_FILE", "OCTO_DB_HOST", "OCTO_DB_PORT", "OCTO_DB_READ_TIMEOUT", "OCTO_DB_SOCKET", "OCTO_DB_USER", "OCTO_DB_PASSWORD",
                   "OCTO_DB_NAME", "OCTO_MACHINE", "OCTO_STATE_DIR"] where environment[k] == nil {
             env[Environment.Key(stringLiteral: k)] = nil as String?
         }

@@ -21,7 +21,7 @@ public enum Shell {
     /// `environment` added (the developer's own OCTO_* settings removed).
     public static func run(_ script: String, environment: [String: String] = [:]) async throws -> OctoBinary.Result {
         var env: [Environment.Key: String?] = ["OCTO": OctoBinary.path]
-        for k in ["OCTO_DEFAULTS_FILE", "OCTO_DB_HOST", "OCTO_DB_PORT", "OCTO_DB_SOCKET", "OCTO_DB_USER", "OCTO_DB_PASSWORD",
+        for k in ["OCTO_DEFAULTS_FILE", "OCTO_DB_HOST", "OCTO_DB_PORT", "OCTO_DB_READ_TIMEOUT", "OCTO_DB_SOCKET", "OCTO_DB_USER", "OCTO_DB_PASSWORD",
                   "OCTO_DB_NAME", "OCTO_MACHINE", "OCTO_STATE_DIR", "OCTO_JOB", "OCTO_RUN_ID", "OCTO_RUN_TOKEN",
                   "OCTO_CURSOR_EPOCH"] where environment[k] == nil {
             env[Environment.Key(stringLiteral: k)] = nil as String?

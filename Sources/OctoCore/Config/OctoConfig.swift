@@ -10,6 +10,7 @@ import MariaDB
 /// | option file | `--defaults-file` | `OCTO_DEFAULTS_FILE` | — | standard locations |
 /// | host, port, socket, user, password | — | `OCTO_DB_HOST` … `OCTO_DB_PASSWORD` | `[octo]`, then `[client]`… | libmariadb's |
 /// | database | — | `OCTO_DB_NAME` | `database` | `octo` |
+/// | read timeout (seconds) | — | `OCTO_DB_READ_TIMEOUT` | `read_timeout` (`[octo]`) | 30 |
 /// | machine name | `--machine` | `OCTO_MACHINE` | — | host name |
 /// | state directory | — | `OCTO_STATE_DIR` | — | `$XDG_STATE_HOME/octo` or `~/.local/state/octo` |
 ///
@@ -50,6 +51,12 @@ public struct OctoConfig: Sendable {
                 throw OctoError.invalid("port", p, expected: "a TCP port number from 1 to 65535")
             }
             c.port = port
+        }
+        if let t = pick("OCTO_DB_READ_TIMEOUT", "read-timeout") {
+            guard let seconds = UInt32(t), (2...3600).contains(seconds) else {
+                throw OctoError.invalid("read_timeout", t, expected: "whole seconds from 2 to 3600")
+            }
+            c.readTimeout = seconds
         }
         let db: String
         if let v = nonEmpty("OCTO_DB_NAME") { overrides.append("OCTO_DB_NAME"); db = v } else { db = files.value("database") ?? OctoConfig.defaultDatabase }

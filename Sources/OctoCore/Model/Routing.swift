@@ -47,6 +47,19 @@ public enum Routing {
         return targets(target, name: machine.name, groups: machine.groups)
     }
 
+    /// Why `machine` (in `groups`, its octo running as `user`) may not run
+    /// `job`, in one line; nil when it may. `sh run --on` and `--here` refuse
+    /// with it, the claim applies the same rule in SQL.
+    public static func refusal(job: Job, machine: String, groups: [String], user: String) -> String? {
+        if !job.user.isEmpty && job.user != user {
+            return "job \(job.name) runs as user '\(job.user.quotedForMessage)' and octo on \(machine) runs as '\(user.quotedForMessage)'"
+        }
+        if !targets(job.target, name: machine, groups: groups) {
+            return "machine \(machine) is not in job \(job.name)'s target '\(job.target.quotedForMessage)'"
+        }
+        return nil
+    }
+
     /// The target rule alone, as the claim query applies it in SQL.
     public static func targets(_ target: String, name: String, groups: [String]) -> Bool {
         if target == "any" { return true }

@@ -20,24 +20,32 @@ final class GuardedProcess {
     private(set) var waitStatus: Int32?
     /// errno of a failed exec.
     private(set) var execError: Int32?
+    /// The guard SIGKILLed the group because its deadline passed (see `setDeadline`).
+    private(set) var killedAtDeadline = false
     private var guardReaped = false
 
     /// Starts `/bin/sh -c command` with `environment`. `grace` is how long
     /// leftovers in the group get between SIGTERM and SIGKILL once the shell exited.
-    convenience init(command: String, environment: [String: String], graceMilliseconds: Int, title: String) throws(OctoError) {
-        try self.init(shellArguments: ["sh", "-c", command], environment: environment, graceMilliseconds: graceMilliseconds, title: title)
+    /// `deadline` (monotonic seconds, as `Monotonic.seconds()`; nil: none): the guard SIGKILLs the group when
+    /// it passes, whatever this process is doing, unless `setDeadline` moved it first.
+    convenience init(command: String, environment: [String: String], graceMilliseconds: Int, title: String,
+                     deadline: Double? = nil) throws(OctoError) {
+        try self.init(shellArguments: ["sh", "-c", command], environment: environment, graceMilliseconds: graceMilliseconds, title: title,
+                      deadline: deadline)
     }
 
     /// Starts `/bin/sh` with `argv` (its first element is the shell's name).
     /// `title`: the guard's command line as `ps` shows it (e.g. `octo guard: run 12 of backup`).
-    init(shellArguments argv: [String], environment: [String: String], graceMilliseconds: Int, title: String) throws(OctoError) {
+    init(shellArguments argv: [String], environment: [String: String], graceMilliseconds: Int, title: String,
+         deadline: Double? = nil) throws(OctoError) {
         let envp = environment.map { $0.key + "=" + $0.value }
         var cArgv: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         var cEnvp: [UnsafeMutablePointer<CChar>?] = envp.map { strdup($0) } + [nil]
         defer { for p in cArgv { free(p) }; for p in cEnvp { free(p) } }
         var job = octo_guarded_job()
         let area = GuardedProcess.commandLineArea
-        let rc = octo_spawn_guarded("/bin/sh", &cArgv, &cEnvp, Int32(graceMilliseconds), area?.start, area?.count ?? 0, title, &job)
+        let rc = octo_spawn_guarded("/bin/sh", &cArgv, &cEnvp, Int32(graceMilliseconds), deadline.map(GuardedProcess.milliseconds) ?? 0,
+                                    area?.start, area?.count ?? 0, title, &job)
         guard rc == 0 else { throw OctoError.failure("cannot start a job: \(String(cString: strerror(rc)))") }
         (guardPID, controlFD, statusFD, stdoutFD, stderrFD) = (job.guard_pid, job.control_fd, job.status_fd, job.stdout_fd, job.stderr_fd)
     }
@@ -54,6 +62,15 @@ final class GuardedProcess {
         }
         return (first, end - first)
     }()
+
+    /// Moves the guard's kill deadline (monotonic seconds, as `Monotonic.seconds()`).
+    func setDeadline(_ deadline: Double) {
+        guard controlFD >= 0 else { return }
+        _ = octo_guard_set_deadline(controlFD, GuardedProcess.milliseconds(deadline))
+    }
+
+    /// Monotonic seconds as the guard's milliseconds (never 0, which means no deadline).
+    private static func milliseconds(_ seconds: Double) -> Int64 { max(1, Int64((seconds * 1000).rounded(.down))) }
 
     /// SIGTERM to the job's process group.
     func terminate() { command(UInt8(ascii: "T")) }
@@ -80,6 +97,7 @@ final class GuardedProcess {
         case Int(OCTO_GUARD_STARTED): jobPID = record.value
         case Int(OCTO_GUARD_EXITED): waitStatus = record.value
         case Int(OCTO_GUARD_EXEC_FAILED): execError = record.value
+        case Int(OCTO_GUARD_DEADLINE): killedAtDeadline = true
         default: break
         }
         return true

@@ -19,7 +19,11 @@ import Glibc
 ///   the replaced and the replacing run never overlap.
 /// - If renewing fails (database unreachable) until the lease is nearly
 ///   over, the group is killed: by the time the lease lapses and another
-///   machine may retry the run, the original is gone.
+///   machine may retry the run, the original is gone. The guard enforces
+///   this on its own (`killDeadline`): each renewal moves its deadline to the
+///   time the renewal was *sent* plus the lease minus a margin, so a
+///   supervisor stuck in a database call (a silent link, a stopped server)
+///   cannot delay the kill.
 /// - Timeout: SIGTERM to the group, SIGKILL after `grace`, state `timeout`.
 /// - Completion is one fenced transaction (`RunQueue.complete`), after the
 ///   run's last line is stored, with the run's last local cursor value
@@ -80,7 +84,7 @@ public final class Supervisor {
             let now = Monotonic.seconds()
             nextHeartbeat = now + heartbeat
             nextFenceCheck = now + fenceCheck
-            lastRenewed = now
+            lastRenewed = c.claimedAt
             deadline = c.job.timeout > 0 ? now + Double(c.job.timeout) : nil
         }
     }
@@ -120,7 +124,8 @@ public final class Supervisor {
         log(c, .info, .start, "start: run \(run.id) of \(run.jobName), attempt \(run.attempt), \(run.trigger.rawValue) fire at \(run.fireTime.fireTimeText)")
         do {
             let p = try GuardedProcess(command: CommandTemplate.substitute(c.job.command), environment: env,
-                                       graceMilliseconds: Int(options.grace * 1000), title: "octo guard: run \(run.id) of \(run.jobName)")
+                                       graceMilliseconds: Int(options.grace * 1000), title: "octo guard: run \(run.id) of \(run.jobName)",
+                                       deadline: killDeadline(renewedAt: c.claimedAt))
             active.append(Active(c, p, heartbeat: Double(options.heartbeat), fenceCheck: options.fenceCheck))
         } catch {
             try end(c, RunQueue.Outcome(state: .failed, reason: error.message), elapsed: 0)
@@ -128,8 +133,9 @@ public final class Supervisor {
     }
 
     /// Supervises until every started run has ended. `refill` is asked for
-    /// more runs whenever it is due (`refillEvery` seconds, and when a run
-    /// ends); it returns nil when there will be no more work.
+    /// more runs whenever it is due (`refillEvery` seconds — `.infinity`: only
+    /// when a run ends — and when a run ends); it returns nil when there will
+    /// be no more work.
     public func run(refillEvery: Double = 1, refill: (() throws -> [RunQueue.Claimed]?)? = nil) throws {
         var nextRefill = refill == nil ? Double.infinity : 0
         var refillDone = refill == nil
@@ -137,7 +143,8 @@ public final class Supervisor {
             if !refillDone, Monotonic.seconds() >= nextRefill, let refill {
                 if let more = try refill() {
                     for c in more { try start(c) }
-                    nextRefill = Monotonic.seconds() + refillEvery
+                    // runs that could not even start freed their slots at once: look again now
+                    nextRefill = Monotonic.seconds() + (active.isEmpty && !more.isEmpty ? 0 : refillEvery)
                 } else {
                     refillDone = true
                 }
@@ -183,6 +190,7 @@ public final class Supervisor {
             let (a, which) = owners[k]
             if which == 2 {
                 let open = a.process.readStatus()
+                if a.process.killedAtDeadline { leaseKill(a) }
                 if a.exitedAt == nil && (a.process.waitStatus != nil || !open) { a.exitedAt = Monotonic.seconds() }
                 continue
             }
@@ -222,14 +230,15 @@ public final class Supervisor {
             if now >= a.nextHeartbeat {
                 a.nextHeartbeat = now + Double(options.heartbeat)
                 log(a.claimed, .info, .heartbeat, "heartbeat: running for \(formatSeconds(now - a.startedAt))")
+                let sent = Monotonic.seconds()
                 do {
                     if a.stop == .fenced {
                         // cancelled: the lease now holds the job's next run back until the group is gone
                         if try RunQueue.renewStopping(db, runID: a.claimed.run.id, token: a.claimed.token, lease: options.lease) {
-                            a.lastRenewed = now
+                            renewed(a, sentAt: sent)
                         }
                     } else if try RunQueue.renew(db, runID: a.claimed.run.id, token: a.claimed.token, lease: options.lease, pid: a.process.jobPID) {
-                        a.lastRenewed = now
+                        renewed(a, sentAt: sent)
                     } else {
                         fence(a, .fenced)
                     }
@@ -244,16 +253,33 @@ public final class Supervisor {
                     fence(a, .fenced)
                 }
             }
-            if a.stop != .leaseLost, !(a.stop == .fenced && a.killSent),
-               now - a.lastRenewed > Double(options.lease) - min(Double(options.heartbeat), Double(options.lease) / 4) {
-                // a fenced (stopping) run keeps its reason: it was cancelled, and is now killed before its lease lapses
-                if a.stop != .fenced { a.stop = .leaseLost }
-                log(a.claimed, .error, nil, "could not renew the lease for \(formatSeconds(now - a.lastRenewed)): SIGKILL to the process group")
-                a.process.kill()
-                a.killSent = true
-                a.termSentAt = now
-            }
+            if a.process.killedAtDeadline || Monotonic.seconds() >= killDeadline(renewedAt: a.lastRenewed) { leaseKill(a) }
         }
+    }
+
+    /// The lease could not be renewed in time: SIGKILL to the group (the guard sends it too, at the same
+    /// deadline, if this process was stuck). A fenced (stopping) run keeps its reason: it was cancelled.
+    private func leaseKill(_ a: Active) {
+        guard a.stop != .leaseLost, !(a.stop == .fenced && a.killSent) else { return }
+        if a.stop != .fenced { a.stop = .leaseLost }
+        log(a.claimed, .error, nil, "could not renew the lease for \(formatSeconds(Monotonic.seconds() - a.lastRenewed)): SIGKILL to the process group"
+            + (a.process.killedAtDeadline ? " (sent by its guard at the deadline)" : ""))
+        a.process.kill()
+        a.killSent = true
+        a.termSentAt = a.termSentAt ?? Monotonic.seconds()
+    }
+
+    /// How long before its lease would lapse a run is killed when it could not be renewed.
+    private var killMargin: Double { min(Double(options.heartbeat), Double(options.lease) / 4) }
+
+    /// The guard's kill deadline after a renewal (or the claim) sent at `sent`: the server's lease runs from
+    /// later than that, so the group is gone at least `killMargin` before the lease can lapse.
+    private func killDeadline(renewedAt sent: Double) -> Double { sent + Double(options.lease) - killMargin }
+
+    /// A renewal sent at `sent` succeeded: the lease runs until at least then + lease, and so does the guard's deadline.
+    private func renewed(_ a: Active, sentAt sent: Double) {
+        a.lastRenewed = sent
+        a.process.setDeadline(killDeadline(renewedAt: sent))
     }
 
     private func fence(_ a: Active, _ why: Stop) {

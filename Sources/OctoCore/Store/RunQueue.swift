@@ -107,15 +107,26 @@ public enum RunQueue {
         public var run: Run
         public var job: Job
         public var token: String
+        /// When the claim was sent (`Monotonic.seconds()`): the lease the server granted started later, so a
+        /// deadline counted from here ends before the lease does.
+        public var claimedAt: Double
     }
 
     /// Claims up to `limit` runs for `machine` (further limited by its free
-    /// slots unless `onlyRun` names the one run to take), marks them running
+    /// slots unless `onlyRun` names the one run to take), oldest first
+    /// (`not_before`, then run id, whatever the jobs), marks them running
     /// with a fresh lease token each and a lease of `lease` seconds, and
     /// returns them. A machine that is not active claims nothing.
-    public static func claim(_ db: Connection, machine: String, limit: Int, lease: Int64, onlyRun: Int64? = nil) throws -> [Claimed] {
+    ///
+    /// Only runs this machine may run are taken, assigned ones too: the job's
+    /// user is `user` (the Unix user of this process, not the machine row's,
+    /// which another account's octo may have written) or empty, and the
+    /// machine is in the job's target.
+    public static func claim(_ db: Connection, machine: String, limit: Int, lease: Int64, onlyRun: Int64? = nil,
+                             user: String = currentUserName()) throws -> [Claimed] {
         try db.transaction { () throws -> [Claimed] in
-            guard let m = try db.query("SELECT state, slots, groups_list, unix_user FROM machines WHERE name = ? FOR UPDATE",
+            let sentAt = Monotonic.seconds()
+            guard let m = try db.query("SELECT state, slots, groups_list FROM machines WHERE name = ? FOR UPDATE",
                                        [.text(machine)]).first,
                   try m.decode("state", as: String.self) == "active" else { return [] }
             var free = limit
@@ -128,26 +139,28 @@ public enum RunQueue {
                 free = min(limit, try m.decode("slots", as: Int.self) - inUse)
             }
             guard free > 0 else { return [] }
-            let eligibleValues = try eligibility(machine, m)
+            let eligibleValues = try eligibility(machine, m, user: user)
             let candidates: [Row]
             if let only = onlyRun {
-                candidates = try db.query("SELECT run_id, job_id, route_key, forced FROM queue WHERE run_id = ? FOR UPDATE SKIP LOCKED", [.int(only)]).rows
+                candidates = try db.query("SELECT run_id, job_id, route_key, forced FROM queue WHERE run_id = ? AND " + eligibleSQL
+                                          + " FOR UPDATE SKIP LOCKED", [.int(only)] + eligibleValues).rows
             } else {
                 candidates = try db.query("SELECT run_id, job_id, route_key, forced FROM queue WHERE not_before <= NOW(6) AND " + eligibleSQL
                                           + " ORDER BY not_before, run_id LIMIT ? FOR UPDATE SKIP LOCKED",
                                           eligibleValues + [.int(Int64(free * 4 + 8))]).rows
             }
-            var byJob: [Int64: [(id: Int64, routeKey: String, forced: Bool)]] = [:]
-            for c in candidates {
-                byJob[try c.decode("job_id"), default: []].append((try c.decode("run_id"), try c.decode("route_key"), try c.decode("forced")))
+            // in queue order (not_before, run id): the oldest eligible runs are taken first, whatever their jobs' ids
+            let queued = try candidates.map { c in
+                (id: try c.decode("run_id", as: Int64.self), job: try c.decode("job_id", as: Int64.self),
+                 routeKey: try c.decode("route_key", as: String.self), forced: try c.decode("forced", as: Bool.self))
             }
-            guard !byJob.isEmpty else { return [] }
+            guard !queued.isEmpty else { return [] }
             // the candidates' jobs, locked in ascending id (one statement), then their running counts:
             // a job's count is read and raised by one lock holder at a time
-            let jobIDs = padded(byJob.keys.sorted())
+            let jobIDs = padded(Set(queued.map(\.job)).sorted())
             let (jobsIn, jobValues) = (placeholders(jobIDs.count), jobIDs.map(Value.int))
-            let jobs = try db.query(JobStore.selectJobs + " WHERE id IN " + jobsIn + " ORDER BY id FOR UPDATE", jobValues).rows
-                .map(JobStore.job(from:))
+            let jobs = Dictionary(try db.query(JobStore.selectJobs + " WHERE id IN " + jobsIn + " ORDER BY id FOR UPDATE", jobValues).rows
+                .map { r in let j = try JobStore.job(from: r); return (j.id!, j) }, uniquingKeysWith: { a, _ in a })
             // per series (job, route key: see `Routing.series`), running and stopping runs — cancelled, but
             // the supervisor has not yet seen the process group gone (it holds the lease until then): a new
             // run does not start beside a stopping one
@@ -159,25 +172,24 @@ public enum RunQueue {
                 running[Series(job: try row.decode("job_id"), routeKey: try row.decode("route_key"))] = (try row.decode("n"), try row.decode("stopping"))
             }
             var chosen: [(runID: Int64, job: Job)] = []
-            for job in jobs where chosen.count < free {
+            for (runID, jobID, routeKey, forced) in queued where chosen.count < free {
+                guard let job = jobs[jobID] else { continue }  // removed meanwhile
                 let cap = job.concurrency == "allow" ? max(1, job.maxParallel) : 1
-                for (runID, routeKey, forced) in byJob[job.id!]! where chosen.count < free {
-                    let series = Series(job: job.id!, routeKey: routeKey)
-                    let (n, stopping) = running[series] ?? (0, 0)
-                    if !forced, n + stopping >= cap {
-                        // blocked by the job's concurrency: it waits for its turn (a stopping run's turn ends when
-                        // its process group is gone or its lease lapsed) — but a scheduled run of a forbid job
-                        // that finds one running is skipped
-                        if n >= cap, job.concurrency == "forbid",
-                           let rr = try db.query(Run.select + " WHERE id = ?", [.int(runID)]).first,
-                           try [.schedule, .catchup].contains(Run.from(rr).trigger) {
-                            try finishQueued(db, runID, state: .skipped, reason: "a run of this job was running (concurrency forbid)")
-                        }
-                        continue
+                let series = Series(job: job.id!, routeKey: routeKey)
+                let (n, stopping) = running[series] ?? (0, 0)
+                if !forced, n + stopping >= cap {
+                    // blocked by the job's concurrency: it waits for its turn (a stopping run's turn ends when
+                    // its process group is gone or its lease lapsed) — but a scheduled run of a forbid job
+                    // that finds one running is skipped
+                    if n >= cap, job.concurrency == "forbid",
+                       let rr = try db.query(Run.select + " WHERE id = ?", [.int(runID)]).first,
+                       try [.schedule, .catchup].contains(Run.from(rr).trigger) {
+                        try finishQueued(db, runID, state: .skipped, reason: "a run of this job was running (concurrency forbid)")
                     }
-                    chosen.append((runID, job))
-                    running[series] = (n + 1, stopping)
+                    continue
                 }
+                chosen.append((runID, job))
+                running[series] = (n + 1, stopping)
             }
             guard !chosen.isEmpty else { return [] }
             // every chosen run in three statements: each gets its own random lease token
@@ -200,30 +212,33 @@ public enum RunQueue {
                 let run = try Run.from(row)
                 // a run that was not queued any more kept its own (or no) token: not ours
                 guard let token = tokens[run.id], run.leaseToken == token, let job = jobOf[run.id] else { continue }
-                claimed.append(Claimed(run: run, job: job, token: token))
+                claimed.append(Claimed(run: run, job: job, token: token, claimedAt: sentAt))
             }
             return claimed
         }
     }
 
     /// Queued runs `machine` could take, now or later (for `consume --wait`).
-    public static func waitingWork(_ db: Connection, machine: String) throws -> Int {
-        guard let m = try db.query("SELECT state, groups_list, unix_user FROM machines WHERE name = ?", [.text(machine)]).first,
+    public static func waitingWork(_ db: Connection, machine: String, user: String = currentUserName()) throws -> Int {
+        guard let m = try db.query("SELECT state, groups_list FROM machines WHERE name = ?", [.text(machine)]).first,
               try m.decode("state", as: String.self) == "active" else { return 0 }
-        return try db.query("SELECT COUNT(*) AS n FROM queue WHERE " + eligibleSQL, try eligibility(machine, m)).first!.decode("n")
+        return try db.query("SELECT COUNT(*) AS n FROM queue WHERE " + eligibleSQL, try eligibility(machine, m, user: user)).first!.decode("n")
     }
 
-    /// Queue rows `machine` may take: assigned to it, or unassigned with its
-    /// user (or none) and a target naming it or one of its groups (`Routing.targets` in SQL).
+    /// Queue rows `machine` may take, run as `user`: assigned to it or to no
+    /// machine, with the job's user being `user` (or none) and a target naming
+    /// the machine or one of its groups (`Routing.targets` in SQL). An
+    /// assigned run is no exception: `sh run --on`, routing and retries never
+    /// make a job run under another account or outside its target.
     static let eligibleSQL = """
-        (machine = ? OR (machine IS NULL AND (run_user = '' OR run_user = ?)
+        ((machine = ? OR machine IS NULL) AND (run_user = '' OR run_user = ?)
           AND (target = 'any' OR FIND_IN_SET(?, target) > 0
-               OR (target LIKE 'group:%' AND FIND_IN_SET(SUBSTRING(target, 7), ?) > 0))))
+               OR (target LIKE 'group:%' AND FIND_IN_SET(SUBSTRING(target, 7), ?) > 0)))
         """
 
-    /// The values for `eligibleSQL`, from the machine's row.
-    static func eligibility(_ machine: String, _ row: Row) throws -> [Value] {
-        [.text(machine), .text(try row.decode("unix_user")), .text(machine), .text(try row.decode("groups_list"))]
+    /// The values for `eligibleSQL`: the machine's name and groups (from its row) and the process's user.
+    static func eligibility(_ machine: String, _ row: Row, user: String) throws -> [Value] {
+        [.text(machine), .text(user), .text(machine), .text(try row.decode("groups_list"))]
     }
 
     /// `ids` padded to a power of two by repeating the last one (a repeated

@@ -33,10 +33,19 @@ struct ShRun: OctoCommand {
         let settings = try context.settings()
         let job = try JobStore.require(db, name)
         let me = context.config.machine
-        if let on, try MachineStore.get(db, on) == nil { throw OctoError.usage("no machine named '\(on)' (see octo sh machines)") }
-        if here, try MachineStore.get(db, me) == nil {
-            _ = try db.retrying { db in
-                try MachineStore.register(db, name: me, .init(), user: currentUserName(), path: context.environment["PATH"] ?? "/usr/bin:/bin")
+        if let on {
+            guard let m = try MachineStore.get(db, on) else { throw OctoError.usage("no machine named '\(on)' (see octo sh machines)") }
+            if let why = Routing.refusal(job: job, machine: on, groups: m.groups, user: m.unixUser) { throw OctoError.usage("cannot run it on \(on): \(why)") }
+        }
+        if here {
+            let mine = try MachineStore.get(db, me)
+            if let why = Routing.refusal(job: job, machine: me, groups: mine?.groups ?? [], user: currentUserName()) {
+                throw OctoError.usage("cannot run it here: \(why)")
+            }
+            if mine == nil {
+                _ = try db.retrying { db in
+                    try MachineStore.register(db, name: me, .init(), user: currentUserName(), path: context.environment["PATH"] ?? "/usr/bin:/bin")
+                }
             }
         }
         let ids = try RunQueue.runNow(db, job: job, settings: settings, cursor: cursor, machine: here ? me : on,

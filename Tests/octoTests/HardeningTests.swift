@@ -1,0 +1,172 @@
+import MariaDB
+import OctoCore
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The promises of issue 17's probe: a run never outlives its lease whatever
+/// its supervisor is stuck in, a job only runs where and as whom it may, and
+/// cron's plain `consume` keeps its machine's slots busy, oldest runs first.
+@Suite(.database)
+struct HardeningTests {
+    func withInit(_ body: (FreshDatabase, Connection) async throws -> Void) async throws {
+        try await TestDatabase.with { (fresh: FreshDatabase) in
+            #expect(try await OctoBinary.run(["init", "-q"], environment: fresh.environment).status == 0)
+            let db = try fresh.connect()
+            defer { db.close() }
+            try await body(fresh, db)
+        }
+    }
+
+    func octo(_ fresh: FreshDatabase, _ args: [String]) async throws -> OctoBinary.Result {
+        try await OctoBinary.run(args, environment: fresh.environment)
+    }
+
+    @discardableResult
+    func addJob(_ db: Connection, _ name: String, _ command: String, _ attributes: [String: String] = [:]) throws -> Job {
+        var j = Job(name: name, command: command)
+        for (k, v) in attributes { try Job.attribute(k)!.set(&j, v) }
+        return try JobStore.add(db, j, by: "test", defaultZone: "UTC")
+    }
+
+    func register(_ fresh: FreshDatabase, _ machine: String, _ extra: [String] = []) async throws {
+        let r = try await octo(fresh, ["register", "--machine", machine] + extra)
+        #expect(r.status == 0, "\(r.stderr)")
+    }
+
+    func runs(_ db: Connection, _ job: String) throws -> [Run] {
+        try RunQueue.history(db, job: job, limit: 10_000).reversed()
+    }
+
+    func count(_ db: Connection, _ sql: String) throws -> Int {
+        try db.query(sql).first!.decode("n")
+    }
+
+    // MARK: - The lease watchdog
+
+    /// A supervisor stuck in any call (here: SIGSTOPped, the extreme of a read on a silent link) cannot keep
+    /// its job alive past the lease: the guard kills the group at its own deadline, while the server still
+    /// holds the lease — so no other machine can have started the retry yet. Fails on the old code (the job
+    /// ran on until the supervisor woke up).
+    @Test func aStuckSupervisorsJobIsKilledBeforeItsLeaseLapses() async throws {
+        try await withInit { fresh, db in
+            let dir = TemporaryDirectory()
+            defer { dir.remove() }
+            // production's ratio (60 s : 10 s) shortened; the kill margin is the heartbeat (10 s)
+            #expect(try await octo(fresh, ["sh", "settings", "lease", "40s"]).status == 0)
+            #expect(try await octo(fresh, ["sh", "settings", "heartbeat", "10s"]).status == 0)
+            try await register(fresh, "w1")
+            try addJob(db, "held", "echo $$ > \(dir.path)/pid; exec sleep 300")
+            #expect(try await octo(fresh, ["sh", "run", "held", "-q"]).status == 0)
+            let consume = try Processes.startOcto(["consume", "--machine", "w1"], environment: fresh.environment)
+            #expect(await Processes.waitUntil(seconds: 30) { readFileBytes(dir.path + "/pid") != nil })
+            let job = try #require(pid_t(String(decoding: readFileBytes(dir.path + "/pid") ?? [], as: UTF8.self).trimmingWhitespace()))
+            #expect(kill(consume, SIGSTOP) == 0)
+            #expect(await Processes.waitUntil(seconds: 90) { kill(job, 0) != 0 }, "the job outlived its stuck supervisor's lease")
+            // the job is gone and the run's lease has not lapsed: nobody could have started it elsewhere
+            let row = try #require(try db.query("SELECT state, lease_expires_at > NOW(6) AS holds FROM runs WHERE job_name = 'held'").first)
+            #expect(try row.decode("state", as: String.self) == "running")
+            #expect(try row.decode("holds", as: Bool.self), "the lease lapsed before the job was killed")
+            // the supervisor, woken, says what happened and records the run lost
+            #expect(kill(consume, SIGCONT) == 0)
+            #expect(await Processes.waitUntil(seconds: 60) { Processes.isGone(consume) })
+            let run = try #require(try runs(db, "held").first)
+            #expect(run.state == .lost && run.exitSignal == Int(SIGKILL), "\(run)")
+            let said = try db.query("SELECT content FROM logs WHERE run_id = ? AND content LIKE 'could not renew the lease%'", [.int(run.id)]).rows
+            #expect(try said.map { try $0.decode("content", as: String.self) }.first?.contains("sent by its guard at the deadline") == true)
+        }
+    }
+
+    // MARK: - Where and as whom a job runs
+
+    /// Assigned runs (`--on`, `--here`, routing, retries) get the same user and target checks as any other:
+    /// refused with exit 2 and nothing written, never claimed by an ineligible machine. Fails on the old code
+    /// (`--on` queued the run and w1 ran a job whose user it is not).
+    @Test func aJobRunsOnlyWhereAndAsWhomItMay() async throws {
+        try await withInit { fresh, db in
+            let me = currentUserName()
+            let other = me == "nobody" ? "daemon" : "nobody"
+            try await register(fresh, "w1")
+            try await register(fresh, "w2")
+            let foreign = try addJob(db, "foreign", "true", ["user": other])
+            let elsewhere = try addJob(db, "elsewhere", "true", ["target": "w2"])
+            try addJob(db, "mine", "true", ["user": me, "target": "w1,w2"])
+
+            let on = try await octo(fresh, ["sh", "run", "foreign", "--on", "w1"])
+            #expect(on.status == 2 && on.stderr.contains("runs as user '\(other)' and octo on w1 runs as '\(me)'"), "\(on.stderr)")
+            let here = try await octo(fresh, ["sh", "run", "foreign", "--here", "--machine", "w1"])
+            #expect(here.status == 2 && here.stderr.contains("cannot run it here"), "\(here.stderr)")
+            let target = try await octo(fresh, ["sh", "run", "elsewhere", "--on", "w1"])
+            #expect(target.status == 2 && target.stderr.contains("machine w1 is not in job elsewhere's target 'w2'"), "\(target.stderr)")
+            #expect(try count(db, "SELECT COUNT(*) AS n FROM runs") == 0, "a refused run wrote something")
+
+            // runs assigned to w1 anyway (as a route or a retry would): w1 never claims them
+            var r = RunQueue.NewRun(fireTime: try JobStore.serverNow(db), trigger: .manual)
+            r.route = Routing.Route(machine: "w1")
+            try RunQueue.enqueue(db, job: foreign, r)
+            try RunQueue.enqueue(db, job: elsewhere, r)
+            // and the machine row claims w1 runs as the job's user: the claim goes by this process's user
+            try db.execute("UPDATE machines SET unix_user = ? WHERE name = 'w1'", [.text(other)])
+            try RunQueue.enqueue(db, job: foreign, RunQueue.NewRun(fireTime: try JobStore.serverNow(db) + .seconds(1), trigger: .manual))
+            let c1 = try await octo(fresh, ["consume", "--machine", "w1"])
+            #expect(c1.status == 0, "\(c1.stderr)")
+            #expect(try count(db, "SELECT COUNT(*) AS n FROM runs WHERE state <> 'queued'") == 0, "an ineligible machine ran a job")
+            #expect(try RunQueue.claim(db, machine: "w1", limit: 10, lease: 60).isEmpty)
+
+            // what may run does: the job of this user on w1, the targeted job on w2
+            try db.execute("UPDATE machines SET unix_user = ? WHERE name = 'w1'", [.text(me)])
+            #expect(try await octo(fresh, ["sh", "kill", "elsewhere", "-q"]).status == 0)
+            #expect(try await octo(fresh, ["sh", "run", "mine", "--on", "w1", "-q"]).status == 0)
+            #expect(try await octo(fresh, ["sh", "run", "elsewhere", "--on", "w2", "-q"]).status == 0)
+            #expect(try await octo(fresh, ["consume", "--machine", "w1"]).status == 0)
+            #expect(try await octo(fresh, ["consume", "--machine", "w2"]).status == 0)
+            #expect(try runs(db, "mine").map(\.state) == [.succeeded])
+            #expect(try runs(db, "mine").first?.machine == "w1")
+            #expect(try runs(db, "elsewhere").map(\.state) == [.cancelled, .succeeded])
+            #expect(try runs(db, "elsewhere").last?.machine == "w2")
+        }
+    }
+
+    // MARK: - Cron's consume
+
+    /// A plain `consume` (what cron starts) claims again whenever a slot frees: six short runs on a 2-slot
+    /// machine all run in one consume. Fails on the old code (2 ran, 4 waited for the next minute).
+    @Test func aPlainConsumeKeepsItsSlotsBusy() async throws {
+        try await withInit { fresh, db in
+            try await register(fresh, "w1", ["--slots", "2"])
+            for i in 1...6 {
+                try addJob(db, "j\(i)", "sleep 0.2")
+                #expect(try await octo(fresh, ["sh", "run", "j\(i)", "-q"]).status == 0)
+            }
+            let r = try await octo(fresh, ["consume", "--machine", "w1", "--json"])
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(try count(db, "SELECT COUNT(*) AS n FROM runs WHERE state = 'succeeded'") == 6)
+            #expect(try count(db, "SELECT COUNT(*) AS n FROM queue") == 0)
+            // never more than the machine's two slots at once
+            let spans = try db.query("SELECT started_at, ended_at FROM runs ORDER BY started_at").rows.map {
+                (try $0.decode("started_at", as: Instant.self), try $0.decode("ended_at", as: Instant.self))
+            }
+            for (start, _) in spans {
+                #expect(spans.filter { $0.0 <= start && start < $0.1 }.count <= 2)
+            }
+        }
+    }
+
+    /// Claims take the oldest eligible runs (not_before, then id), whatever their jobs' ids: six runs queued
+    /// j6 … j1 on a 2-slot machine → j6 and j5 first. Fails on the old code (j1 and j2, by job id).
+    @Test func claimsTakeTheOldestRunsFirstWhateverTheJob() async throws {
+        try await withInit { fresh, db in
+            try await register(fresh, "w1", ["--slots", "2"])
+            for i in 1...6 { try addJob(db, "j\(i)", "true") }
+            for i in (1...6).reversed() { #expect(try await octo(fresh, ["sh", "run", "j\(i)", "-q"]).status == 0) }
+            let first = try RunQueue.claim(db, machine: "w1", limit: 10, lease: 60)
+            #expect(Set(first.map(\.run.jobName)) == ["j6", "j5"])
+            try db.execute("UPDATE runs SET state = 'succeeded', ended_at = NOW(6), lease_expires_at = NULL WHERE state = 'running'")
+            let second = try RunQueue.claim(db, machine: "w1", limit: 10, lease: 60)
+            #expect(Set(second.map(\.run.jobName)) == ["j4", "j3"])
+        }
+    }
+}
