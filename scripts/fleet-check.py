@@ -3,7 +3,7 @@
 the records the jobs and the alert command left. Prints each with its counts;
 exits 1 on any violation (printing the seed). Standard library only: the
 database is read with the `mariadb` client."""
-import argparse, collections, glob, os, re, subprocess, sys, time
+import argparse, bisect, collections, glob, os, re, subprocess, sys, time
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--fleet", required=True)
@@ -57,7 +57,7 @@ for rid, job, fire, attempt, route, state, trig, cin, cout, machine in runs:
     if int(attempt) in chains[key]:
         bad_dupes.append(f"{job} fire {fire} route {route!r} attempt {attempt} twice")
     chains[key][int(attempt)] = (int(rid), state)
-    if state not in FINAL:
+    if state not in FINAL and job != "foreign":
         bad_open.append(f"run {rid} of {job} still {state}")
 for (job, fire, route), attempts in chains.items():
     n = max(attempts)
@@ -89,6 +89,80 @@ ended = sql("SELECT id, job_name, COALESCE(machine, ''), LEFT(reason, 100), exit
             "WHERE state IN ('succeeded', 'failed') AND started_at IS NOT NULL")
 check("every run that ended by itself has its exit code or signal", [f"run {r[0]} of {r[1]} on {r[2]}: {r[3]}" for r in ended if r[4] == "1"],
       f"{len(ended)} runs")
+
+# --- a job whose user no worker runs as never ran, assigned runs included -------------------------
+foreign = sql("SELECT id, state, COALESCE(machine, '') FROM runs WHERE job_name = 'foreign' AND started_at IS NOT NULL")
+foreign_bad = [f"run {r[0]} of foreign started on {r[2]} ({r[1]})" for r in foreign]
+if os.path.exists(os.path.join(a.fleet, "records", "foreign-ran")):
+    foreign_bad.append("the job's command ran")
+foreign_bad += lines(os.path.join(a.fleet, "records", "foreign"))
+queued_foreign = sql("SELECT COUNT(*) FROM runs WHERE job_name = 'foreign'")[0][0]
+check("a job for a user no worker runs as never started; assigning it (sh run --on) is refused", foreign_bad,
+      f"{queued_foreign} runs of it queued, none may start")
+
+# --- bursts of more work than slots: claimed in queue order, no slot idle while they wait -----------
+flood = sql("SELECT id, UNIX_TIMESTAMP(not_before), UNIX_TIMESTAMP(started_at), COALESCE(machine, '') FROM runs "
+            "WHERE job_name LIKE 'flood-%' AND attempt = 1 AND started_at IS NOT NULL ORDER BY not_before")
+OVERTAKEN = 30  # seconds: a claim held by a machine that went silent keeps its rows from others until the server ends it (15 s)
+queued_order = [(float(nb), float(st), rid, m) for rid, nb, st, m in flood]
+# suffix[k]: the earliest-starting run among those from k on (queued no earlier than run k)
+suffix = [None] * (len(queued_order) + 1)
+for k in range(len(queued_order) - 1, -1, -1):
+    st, rid = queued_order[k][1], queued_order[k][2]
+    suffix[k] = (st, rid) if suffix[k + 1] is None or st < suffix[k + 1][0] else suffix[k + 1]
+fifo_bad = []
+for nb, st, rid, m in queued_order:
+    later = suffix[bisect.bisect_left(queued_order, (nb + 1.0,))]  # runs queued at least 1 s after this one
+    if later is not None and st > later[0] + OVERTAKEN:
+        fifo_bad.append(f"flood run {rid} (on {m}) started {st - later[0]:.1f}s after run {later[1]}, queued after it")
+check("bursts of more work than slots: no run overtaken for good by runs queued after it", fifo_bad,
+      f"{len(flood)} flood runs, overtaking tolerated up to {OVERTAKEN}s")
+
+# idle slots: a live machine with a free slot while flood runs it may take wait, for longer than a few ticks, outside
+# the windows around faults that legitimately stop it claiming (its link cut, the database down or hung, its death)
+fault_lines = lines(os.path.join(a.fleet, "faults.log"))
+quiet = collections.defaultdict(list)  # machine ("*" for all) -> [(from, to)]
+open_since = {}
+SETTLE = 20  # seconds after a fault ends before a machine must be claiming again (lease 12 s, reconnects, a tick)
+for l in fault_lines:
+    t, text = float(l.split()[0]), l.split(" ", 1)[1]
+    mm = re.search(r"link of (w\d+) (cut|restored)", text)
+    if mm:
+        if mm[2] == "cut": open_since[mm[1]] = t
+        else: quiet[mm[1]].append((open_since.pop(mm[1], t), t + SETTLE))
+    elif "MariaDB stopped" in text or "MariaDB hung" in text:
+        open_since["*"] = t
+    elif "MariaDB started again" in text or "MariaDB resumed" in text:
+        quiet["*"].append((open_since.pop("*", t), t + SETTLE))
+    elif "stopped for good" in text:
+        mm = re.search(r"machine (w\d+)", text)
+        quiet[mm[1]].append((t, float("inf")))
+    elif "kill -9" in text:
+        mm = re.search(r" on (w\d+)", text)
+        # a killed consume's runs hold their slots until their leases lapse; the next tick claims again
+        quiet[mm[1] if mm else "*"].append((t, t + SETTLE))
+for k, since in open_since.items():
+    quiet[k].append((since, float("inf")))
+IDLE = 4 * a.tick + 6  # seconds: cron starts a consume every tick, and it claims as slots free
+samples = collections.defaultdict(list)
+for f in lines(os.path.join(a.fleet, "samples")):
+    p = f.split("\t")
+    if len(p) == 5:
+        samples[p[1]].append((float(p[0]), int(p[2]), int(p[3]), int(p[4])))
+idle_bad, idle_samples = [], 0
+for m, ss in samples.items():
+    run_from = None
+    for t, slots, busy, waiting in ss:
+        excused = any(a0 <= t <= b0 for a0, b0 in quiet[m] + quiet["*"])
+        idle = busy < slots and waiting > 0 and not excused
+        idle_samples += idle
+        if idle and run_from is None: run_from = t
+        if not idle: run_from = None
+        if run_from is not None and t - run_from > IDLE:
+            idle_bad.append(f"{m}: {busy} of {slots} slots busy while {waiting} flood runs waited, for {t - run_from:.0f}s from {time.strftime('%H:%M:%S', time.localtime(run_from))}")
+            run_from = None
+check("no live machine's slot sat idle while eligible work waited", idle_bad,
+      f"{sum(len(v) for v in samples.values())} samples, {idle_samples} with a free slot and work waiting (tolerated up to {IDLE}s)")
 
 # --- forbid and replace jobs never overlap ------------------------------------------------
 overlaps = lines(os.path.join(a.fleet, "records", "overlaps"))
@@ -204,7 +278,8 @@ check("no spool left unreplayed on a live machine", spool_bad, f"{dead_spool} sp
 check("no local cursor left pending on a live machine", pending_bad, "")
 
 KINDS = [("kill -9 consume", "consume killed"), ("kill -9 job", "job process killed"), ("kill -9 monitor", "monitor killed mid-delivery"),
-         ("cut", "link cut"), ("stopped for good", "machine stopped"), ("MariaDB stopped", "MariaDB restarted")]
+         ("cut silently", "link cut silently"), ("cut (interface", "link cut"), ("stopped for good", "machine stopped"),
+         ("MariaDB stopped", "MariaDB restarted"), ("MariaDB hung", "MariaDB hung"), ("assigned run of foreign", "foreign run assigned")]
 faults = collections.Counter(next((k for pat, k in KINDS if pat in l), None) for l in lines(os.path.join(a.fleet, "faults.log")))
 faults.pop(None, None)
 print(f"faults injected: {dict(faults)}")

@@ -8,7 +8,7 @@ struct Consume: OctoCommand {
         abstract: "Claim runs for this machine up to its free slots and run each under supervision.",
         discussion: """
             Run from cron every minute after `octo produce`. Claims as many runs as the machine has free slots, \
-            oldest first, and claims again whenever one of its runs ends, for about one cron interval (\(Int(Consume.claimWindow))s); \
+            oldest first, and claims again whenever one of its runs ends, for about one cron interval (--claim-for, 60s); \
             then it only supervises what it runs and returns when those are done (the next minute's consume \
             shares the machine's slots). Exit 0 when they all succeeded (or there was nothing to do), 1 when one \
             failed. Also marks runs whose lease lapsed as lost (and queues their retries).
@@ -18,12 +18,16 @@ struct Consume: OctoCommand {
     @Flag(help: "Keep claiming new work until none is left for this machine (queued runs waiting for their time included), however long that takes.")
     var wait = false
 
-    /// How long a plain `consume` (cron's, every minute) keeps claiming: about one cron interval.
-    static let claimWindow: Double = 60
+    @Option(name: .customLong("claim-for"), help: ArgumentHelp(
+        "Without --wait: how long to keep claiming as slots free up (about the interval cron starts consume at).", valueName: "duration"))
+    var claimFor: String = "60s"
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
         if let max, max < 1 { throw ValidationError("invalid max '\(max)': expected a whole number of at least 1") }
+        guard let s = try? Durations.parse(claimFor), s >= 1 else {
+            throw ValidationError("invalid claim-for '\(claimFor.quotedForMessage)': expected \(Durations.rule), at least 1s")
+        }
     }
 
     func run(_ context: Context) throws {
@@ -43,7 +47,7 @@ struct Consume: OctoCommand {
         let supervisor = try Supervisor(db, machine: machine, options: context.supervisorOptions(settings))
         var claimedSoFar = 0
         let wait = self.wait, max = self.max
-        let claimUntil = Monotonic.seconds() + Consume.claimWindow
+        let claimUntil = Monotonic.seconds() + Double(try Durations.parse(claimFor))
         // --wait also looks every second (runs queued for later become due); a plain consume claims again
         // only when one of its runs ended — a slot freed — so an idle minute costs one claim
         try supervisor.run(refillEvery: wait ? 1 : .infinity) { () throws -> [RunQueue.Claimed]? in
@@ -88,13 +92,20 @@ extension Context {
     /// what a job needs to call octo back (`octo cursor set`, `octo logger`)
     /// with the same database and machine.
     func supervisorOptions(_ settings: Settings) -> Supervisor.Options {
-        var env = environment
+        var env = Context.withoutSecrets(environment)
         env["OCTO_MACHINE"] = config.machine
         if let f = config.connection.defaultsFile { env["OCTO_DEFAULTS_FILE"] = f }
         var options = Supervisor.Options(settings: settings, environment: env)
         options.spool = spool
         options.cursors = cursorFiles
         return options
+    }
+
+    /// `environment` without the database password variables: a job gets the
+    /// option file (OCTO_DEFAULTS_FILE), which holds what it needs to call
+    /// octo back, and its own children do not inherit a password.
+    static func withoutSecrets(_ environment: [String: String]) -> [String: String] {
+        environment.filter { $0.key != "OCTO_DB_PASSWORD" && $0.key != "MYSQL_PWD" }
     }
 
     /// This machine's log spool.

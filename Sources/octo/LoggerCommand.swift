@@ -72,7 +72,7 @@ struct Logger: OctoCommand {
                 }
             } else {
                 let heartbeat = db == nil ? Settings().heartbeat : (try? context.settings().heartbeat) ?? Settings().heartbeat
-                var jobEnv = env
+                var jobEnv = Context.withoutSecrets(env)
                 jobEnv["OCTO_MACHINE"] = context.config.machine
                 let ended = try CommandLogger.run(command, environment: jobEnv, pipeline: pipeline, heartbeat: Double(heartbeat),
                                                   tee: tee, stopSignal: { octo_stop_signal() })

@@ -60,7 +60,8 @@ struct Table {
 
     init(_ headers: [String]) { self.headers = headers }
 
-    mutating func add(_ row: [String]) { rows.append(row) }
+    /// A row; its cells are escaped for the terminal (a cell may hold what a job printed or a user typed).
+    mutating func add(_ row: [String]) { rows.append(row.map(\.escapedForTerminal)) }
 
     func render() -> String {
         var widths = headers.map(\.count)

@@ -83,10 +83,11 @@ extension Register {
         }
         let updated: String
         if uninstallCrontab {
-            updated = CrontabBlock.uninstall(from: text)
+            updated = try CrontabBlock.uninstall(from: text)
         } else {
             let available = Set(Octo.configuration.subcommands.map { $0._commandName })
-            updated = CrontabBlock.install(CrontabBlock.render(binary: Self.executablePath(), options: crontabOptions(context), available: available), into: text)
+            updated = try CrontabBlock.install(CrontabBlock.render(binary: Self.executablePath(), options: crontabOptions(context), available: available),
+                                               into: text)
         }
         guard updated != text else {
             if !global.quiet { Output.line(uninstallCrontab ? "no octo block in the crontab" : "crontab block is up to date") }

@@ -85,20 +85,49 @@ struct CrontabBlockTests {
         let root = String(me[..<me.firstRange(of: "/Tests/")!.lowerBound])
         let example = String(decoding: try #require(readFileBytes(root + "/crontab.example")), as: UTF8.self)
         let lines = example.split(separator: "\n").filter { !$0.hasPrefix("#") }.map { $0.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ") }
-        let block = CrontabBlock.render(binary: "octo", options: [], available: ["register", "produce", "consume", "monitor", "cursor"])
+        let block = try CrontabBlock.render(binary: "octo", options: [], available: ["register", "produce", "consume", "monitor", "cursor"])
         let rendered = block.split(separator: "\n").filter { !$0.hasPrefix("#") }.map(String.init)
         #expect(lines == rendered)
     }
 
-    @Test func quotingAndPlacement() {
+    @Test func quotingAndPlacement() throws {
         #expect(CrontabBlock.shellQuote("/opt/octo/bin/octo") == "/opt/octo/bin/octo")
         #expect(CrontabBlock.shellQuote("/my dir/it's") == "'/my dir/it'\\''s'")
-        let block = CrontabBlock.render(binary: "/b/octo", options: ["--defaults-file", "/etc/o ct/my.cnf"], available: ["register", "produce"])
+        let block = try CrontabBlock.render(binary: "/b/octo", options: ["--defaults-file", "/etc/o ct/my.cnf"], available: ["register", "produce"])
         #expect(block.contains("* * * * * /b/octo register --defaults-file '/etc/o ct/my.cnf'\n"))
         #expect(!block.contains("produce"), "a line is left out unless all its subcommands exist")
         let noNewline = "0 1 * * * x"
-        #expect(CrontabBlock.install(block, into: noNewline) == noNewline + "\n" + block)
-        #expect(CrontabBlock.uninstall(from: CrontabBlock.install(block, into: "a\n")) == "a\n")
+        #expect(try CrontabBlock.install(block, into: noNewline) == noNewline + "\n" + block)
+        #expect(try CrontabBlock.uninstall(from: CrontabBlock.install(block, into: "a\n")) == "a\n")
+    }
+
+    /// A path with a newline would write crontab lines of its own; a `%` is a newline to cron. Fails on the
+    /// old code (the newline went into the block, the `%` unescaped).
+    @Test func pathsCannotInjectCrontabLines() throws {
+        for bad in ["/b/octo\n* * * * * evil", "/b/oc\rto", "/b/\u{1b}octo"] {
+            let e = #expect(throws: OctoError.self) { try CrontabBlock.render(binary: bad, options: [], available: ["register"]) }
+            #expect(e?.exitCode == 2 && e?.message.contains("control character") == true, "\(e?.message ?? "")")
+        }
+        let e = #expect(throws: OctoError.self) {
+            try CrontabBlock.render(binary: "/b/octo", options: ["--defaults-file", "/etc/my.cnf\n@reboot evil"], available: ["register"])
+        }
+        #expect(e?.exitCode == 2)
+        let block = try CrontabBlock.render(binary: "/opt/100%/octo", options: ["--defaults-file", "/etc/%d.cnf"], available: ["register"])
+        #expect(block.contains("* * * * * '/opt/100\\%/octo' register --defaults-file '/etc/\\%d.cnf'\n"), "\(block)")
+        #expect(block.split(separator: "\n").count == 3)
+    }
+
+    /// Markers that do not pair: octo refuses to touch the crontab rather than guess (the old code appended a
+    /// second block to a crontab with only a begin marker, and its uninstall then deleted the user's lines).
+    @Test func unpairedMarkersAreRefused() throws {
+        let block = try CrontabBlock.render(binary: "/b/octo", options: [], available: ["register"])
+        for crontab in ["\(CrontabBlock.begin)\n0 1 * * * mine\n", "0 1 * * * mine\n\(CrontabBlock.end)\n",
+                        "\(CrontabBlock.end)\n0 1 * * * mine\n\(CrontabBlock.begin)\n", block + "0 1 * * * mine\n" + block] {
+            let i = #expect(throws: OctoError.self) { try CrontabBlock.install(block, into: crontab) }
+            #expect(i?.message.contains("markers do not pair") == true)
+            #expect(throws: OctoError.self) { try CrontabBlock.uninstall(from: crontab) }
+        }
+        #expect(try CrontabBlock.uninstall(from: "0 1 * * * mine\n" + block + "5 * * * * more\n") == "0 1 * * * mine\n5 * * * * more\n")
     }
 }
 

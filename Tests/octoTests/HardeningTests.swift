@@ -169,4 +169,76 @@ struct HardeningTests {
             #expect(Set(second.map(\.run.jobName)) == ["j4", "j3"])
         }
     }
+
+    // MARK: - What people see
+
+    /// Escape sequences in log content never reach a terminal raw: `sh log`, `sh alerts`, the alert subject
+    /// show them visibly; `--json` keeps the exact text. Fails on the old code (raw ESC, BEL and CR).
+    @Test func controlCharactersInLogsAreShownEscaped() async throws {
+        try await TestDatabase.withInitializedOcto { db, env, dir in
+            let nasty = "pwned\u{1b}]0;title\u{07}\u{1b}[2J\rcover"
+            let logged = try await OctoBinary.run(["logger", "-n", "app", "-l", "error"], environment: env, input: nasty + "\n")
+            #expect(logged.status == 0, "\(logged.stderr)")
+            #expect(try await OctoBinary.run(["sh", "settings", "alert_command", "printf %s \"$OCTO_ALERT_SUBJECT\" > \(dir)/subject"],
+                                             environment: env).status == 0)
+            #expect(try await OctoBinary.run(["monitor"], environment: env).status == 0)
+            let shown = "pwned\\e]0;title\\x07\\e[2J\\rcover"
+            for args in [["sh", "log", "app"], ["sh", "alerts"]] {
+                let r = try await OctoBinary.run(args, environment: env)
+                #expect(r.status == 0, "\(r.stderr)")
+                #expect(!r.stdout.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" }, "\(args): a raw control character")
+                #expect(r.stdout.contains(args[1] == "log" ? shown : String(shown.prefix(40))), "\(args): \(r.stdout)")
+            }
+            let subject = String(decoding: try #require(readFileBytes(dir + "/subject")), as: UTF8.self)
+            #expect(subject.contains("pwned\\e]0;title\\x07") && !subject.unicodeScalars.contains { $0.value < 0x20 }, "\(subject)")
+            let json = try await OctoBinary.run(["sh", "log", "app", "--json"], environment: env)
+            #expect(json.stdout.contains(#"pwned\u001b]0;title\u0007\u001b[2J\rcover"#), "\(json.stdout)")
+        }
+    }
+
+    /// A job's environment holds no database password (it has the option file): OCTO_DB_PASSWORD and MYSQL_PWD
+    /// are dropped. Fails on the old code (both inherited).
+    @Test func jobsDoNotInheritTheDatabasePassword() async throws {
+        try await TestDatabase.withInitializedOcto { db, env, dir in
+            var j = Job(name: "envdump", command: "env > \(dir)/env")
+            j.target = "any"
+            _ = try JobStore.add(db, j, by: "test", defaultZone: "UTC")
+            let r = try await OctoBinary.run(["sh", "run", "envdump", "--here", "-q"], environment: env.merging(["MYSQL_PWD": "sekrit-1"]) { $1 })
+            #expect(r.status == 0, "\(r.stderr)")
+            let seen = String(decoding: try #require(readFileBytes(dir + "/env")), as: UTF8.self)
+            #expect(seen.contains("OCTO_MACHINE=w1"))
+            #expect(!seen.contains("sekrit-1") && !seen.contains("MYSQL_PWD") && !seen.contains("OCTO_DB_PASSWORD"), "\(seen)")
+        }
+    }
+
+    // MARK: - The monitor's alert command
+
+    /// The alert timeout bounds the whole delivery and what the command left behind is killed: a command that
+    /// backgrounds a process holding its output (`sleep 200 & cat`) no longer holds the monitor until that
+    /// process ends, and a command that hangs is stopped at the timeout. Fails on the old code (the monitor
+    /// waited for the background process: 200 s).
+    @Test func theAlertCommandCannotHoldTheMonitor() async throws {
+        try await TestDatabase.withInitializedOcto { db, env, dir in
+            try db.execute("INSERT INTO alerts (kind, job_name, first_at, last_at, first_line, last_line, next_attempt_at) VALUES ('log', 'j', NOW(6), NOW(6), 'x', 'x', NOW(6))")
+            let command = "sh -c 'echo $$ > \(dir)/left.pid; exec sleep 200' & cat > \(dir)/delivered"
+            #expect(try await OctoBinary.run(["sh", "settings", "alert_command", command], environment: env).status == 0)
+            let monitor = try Processes.startOcto(["monitor", "--alert-timeout", "60s"], environment: env)
+            #expect(await Processes.waitUntil(seconds: 100) { Processes.isGone(monitor) }, "the monitor waited for what its alert command left running")
+            let left = try #require(pid_t(String(decoding: readFileBytes(dir + "/left.pid") ?? [], as: UTF8.self).trimmingWhitespace()))
+            #expect(await Processes.waitUntil(seconds: 20) { kill(left, 0) != 0 }, "the alert command's leftover still runs")
+            #expect(try db.query("SELECT state FROM alerts").first?.decode("state", as: String.self) == "sent")
+
+            // a command that hangs is a failed attempt at the timeout, its group killed
+            try db.execute("INSERT INTO alerts (kind, job_name, first_at, last_at, first_line, last_line, next_attempt_at) VALUES ('log', 'k', NOW(6), NOW(6), 'y', 'y', NOW(6))")
+            #expect(try await OctoBinary.run(["sh", "settings", "alert_command", "echo $$ > \(dir)/hung.pid; trap '' TERM; sleep 300"],
+                                             environment: env).status == 0)
+            let r = try await OctoBinary.run(["monitor", "--alert-timeout", "2s", "--json"], environment: env)
+            #expect(r.status == 0, "\(r.stderr)")
+            let hung = try #require(pid_t(String(decoding: readFileBytes(dir + "/hung.pid") ?? [], as: UTF8.self).trimmingWhitespace()))
+            #expect(kill(hung, 0) != 0, "the hung alert command outlived its delivery")
+            let row = try #require(try db.query("SELECT state, last_error FROM alerts WHERE job_name = 'k'").first)
+            let error: String = try row.decode("last_error")
+            #expect(error.contains("timed out after 2s"), "\(error)")
+        }
+    }
 }

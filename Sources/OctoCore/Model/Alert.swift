@@ -75,8 +75,12 @@ public struct Alert: Sendable, Equatable {
     public var sentAt: Instant?
     public var lastError: String
 
-    /// One line for a mail subject or a terminal.
-    public var subject: String {
+    /// One line for a mail subject or a terminal, control characters of log
+    /// content made visible (`escapedForTerminal`): no ESC, BEL or CR of a job's
+    /// output reaches a mail client or a terminal through it.
+    public var subject: String { rawSubject.escapedForTerminal }
+
+    private var rawSubject: String {
         let name = job.isEmpty ? (machine.map { "machine \($0)" } ?? "octo") : "job \(job)"
         let run = runID.map { " (run \($0)" + (machine.map { " on \($0)" } ?? "") + ")" } ?? ""
         if summary {

@@ -2,8 +2,10 @@
 /// alert as one JSON object on stdin and, in its environment,
 /// `OCTO_ALERT_ID`, `OCTO_ALERT_KIND`, `OCTO_ALERT_JOB`, `OCTO_ALERT_TO`
 /// (the job's `alert_to`), `OCTO_ALERT_SUBJECT`. Exit 0 means delivered;
-/// anything else (or running longer than the timeout: SIGTERM, then
-/// SIGKILL 5 s later) is a failed attempt.
+/// anything else (or running longer than the timeout: SIGTERM to its process
+/// group, then SIGKILL 5 s later) is a failed attempt. The timeout bounds the
+/// whole delivery, and whatever the command left running in its group when it
+/// exited (`mail … &`) is killed: nothing it starts can hold the monitor.
 ///
 ///     alert_command = mail -s "$OCTO_ALERT_SUBJECT" "${OCTO_ALERT_TO:-ops@example.com}"
 public enum AlertDelivery {
@@ -11,9 +13,9 @@ public enum AlertDelivery {
     public static func run(_ command: String, alert: Alert, recipients: String, timeout: Int64) -> String? {
         let vars = ["OCTO_ALERT_ID=\(alert.id)", "OCTO_ALERT_KIND=\(alert.kind.rawValue)", "OCTO_ALERT_JOB=\(alert.job)",
                     "OCTO_ALERT_TO=\(recipients)", "OCTO_ALERT_SUBJECT=\(alert.subject)"]
-        let argv = ["env"] + vars + ["timeout", "-k", "5", String(timeout), "/bin/sh", "-c", command]
+        let argv = ["env"] + vars + ["/bin/sh", "-c", command]
         do {
-            let r = try ChildProcess.run(argv, input: Array((json(alert, recipients: recipients) + "\n").utf8))
+            let r = try ChildProcess.run(argv, input: Array((json(alert, recipients: recipients) + "\n").utf8), timeout: Double(timeout))
             if r.status == 0 { return nil }
             let err = String(decoding: r.stderr, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
             let why = r.status == 124 ? "timed out after \(timeout)s" : "exit \(r.status)"

@@ -13,7 +13,14 @@ public enum ChildProcess {
     }
 
     /// `argv[0]` is looked up on PATH.
-    public static func run(_ argv: [String], input: [UInt8] = []) throws(OctoError) -> Result {
+    ///
+    /// With a `timeout` (seconds) the program runs in a process group of its
+    /// own, and the timeout bounds the whole run: at the deadline the group
+    /// gets SIGTERM, 5 s later SIGKILL, and the result has status 124 (as
+    /// `timeout(1)` says). When the program exits, whatever it left in its
+    /// group (`sleep 200 &`, holding its output open) is killed, so nothing
+    /// it started can hold the caller.
+    public static func run(_ argv: [String], input: [UInt8] = [], timeout: Double? = nil) throws(OctoError) -> Result {
         var inPipe: [Int32] = [0, 0], outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0]
         guard pipe(&inPipe) == 0, pipe(&outPipe) == 0, pipe(&errPipe) == 0 else {
             throw OctoError.failure("cannot create pipes to run \(argv[0])")
@@ -28,8 +35,15 @@ public enum ChildProcess {
         posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
         var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         defer { for p in cargs { free(p) } }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        if timeout != nil {
+            posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+            posix_spawnattr_setpgroup(&attributes, 0)
+        }
         var pid: pid_t = 0
-        let rc = posix_spawnp(&pid, argv[0], &actions, nil, &cargs, environ)
+        let rc = posix_spawnp(&pid, argv[0], &actions, &attributes, &cargs, environ)
         close(inPipe[0]); close(outPipe[1]); close(errPipe[1])
         guard rc == 0 else {
             close(inPipe[1]); close(outPipe[0]); close(errPipe[0])
@@ -44,8 +58,17 @@ public enum ChildProcess {
         if input.isEmpty { close(inPipe[1]); fds[0].fd = -1 }
         var buf = [UInt8](repeating: 0, count: 65_536)
         signal(SIGPIPE, SIG_IGN)
+        let deadline = timeout.map { Monotonic.seconds() + $0 }
+        var termSentAt: Double?, timedOut = false
         while fds[1].fd >= 0 || fds[2].fd >= 0 {
-            if poll(&fds, 3, -1) < 0 { if errno == EINTR { continue }; break }
+            if let deadline {
+                // the group's own leader: signalled only while it is not reaped (a zombie keeps its id)
+                let now = Monotonic.seconds()
+                if termSentAt == nil, now >= deadline { kill(-pid, SIGTERM); termSentAt = now; timedOut = true }
+                if let t = termSentAt, now >= t + 5 { kill(-pid, SIGKILL); break }
+                if isZombie(pid) { kill(-pid, SIGKILL) }  // exited: leftovers holding its output go too
+            }
+            if poll(&fds, 3, deadline == nil ? -1 : 100) < 0 { if errno == EINTR { continue }; break }
             if fds[0].fd >= 0, fds[0].revents != 0 {
                 let n = input[written...].withUnsafeBytes { write(inPipe[1], $0.baseAddress, $0.count) }
                 if n > 0 { written += n }
@@ -62,9 +85,28 @@ public enum ChildProcess {
             }
         }
         if fds[0].fd >= 0 { close(inPipe[1]) }
+        for i in 1...2 where fds[i].fd >= 0 { close(fds[i].fd) }
+        if deadline != nil {
+            // the leader may have exited with its output closed while others of its group live on: wait for its
+            // exit (it has SIGKILL coming at the deadline), then kill the rest before reaping it
+            while !isZombie(pid) && kill(pid, 0) == 0 {
+                let now = Monotonic.seconds()
+                if termSentAt == nil, let deadline, now >= deadline { kill(-pid, SIGTERM); termSentAt = now; timedOut = true }
+                if let t = termSentAt, now >= t + 5 { kill(-pid, SIGKILL) }
+                usleep(20_000)
+            }
+            kill(-pid, SIGKILL)
+        }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        return Result(status: code, stdout: out, stderr: err)
+        return Result(status: timedOut ? 124 : code, stdout: out, stderr: err)
+    }
+
+    /// True while `pid` (our child) has exited but is not reaped yet.
+    static func isZombie(_ pid: pid_t) -> Bool {
+        guard let stat = readFileBytes("/proc/\(pid)/stat"), let close = stat.lastIndex(of: UInt8(ascii: ")")),
+              close + 2 < stat.count else { return false }
+        return stat[close + 2] == UInt8(ascii: "Z")
     }
 }

@@ -17,11 +17,17 @@ public enum CrontabBlock {
     /// The block for a binary at `binary`, each octo call carrying `options`
     /// (e.g. `--machine w1 --defaults-file /etc/octo/my.cnf`). Lines that need
     /// a subcommand `available` lacks are left out, so cron never runs a
-    /// command this octo does not have.
-    public static func render(binary: String, options: [String], available: Set<String>) -> String {
+    /// command this octo does not have. Each word is quoted for /bin/sh and
+    /// its `%` escaped (cron turns a bare `%` into a newline). A word with a
+    /// control character (a newline would be a crontab line of its own) is
+    /// refused: bad input, exit 2.
+    public static func render(binary: String, options: [String], available: Set<String>) throws(OctoError) -> String {
+        for word in [binary] + options where word.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) {
+            throw OctoError.usage("cannot put '\(word.escapedForTerminal)' in a crontab: it holds a control character (a newline would start a crontab line of its own)")
+        }
         var lines = [begin]
         for (schedule, commands) in reference where commands.allSatisfy({ available.contains($0[0]) }) {
-            let calls = commands.map { ([binary] + $0 + options).map(shellQuote).joined(separator: " ") }
+            let calls = commands.map { ([binary] + $0 + options).map { shellQuote($0).replacingPercent() }.joined(separator: " ") }
             lines.append(schedule + " " + calls.joined(separator: " && "))
         }
         lines.append(end)
@@ -29,32 +35,51 @@ public enum CrontabBlock {
     }
 
     /// `crontab` with the block put in place of the old one, or appended.
-    public static func install(_ block: String, into crontab: String) -> String {
-        if let (before, after) = split(crontab) { return before + block + after }
+    /// Throws, changing nothing, when the markers do not pair (see `split`).
+    public static func install(_ block: String, into crontab: String) throws(OctoError) -> String {
+        if let (before, after) = try split(crontab) { return before + block + after }
         var base = crontab
         if !base.isEmpty && !base.hasSuffix("\n") { base += "\n" }
         return base + block
     }
 
-    /// `crontab` without the block (unchanged if it has none).
-    public static func uninstall(from crontab: String) -> String {
-        guard let (before, after) = split(crontab) else { return crontab }
+    /// `crontab` without the block (unchanged if it has none). Throws,
+    /// changing nothing, when the markers do not pair.
+    public static func uninstall(from crontab: String) throws(OctoError) -> String {
+        guard let (before, after) = try split(crontab) else { return crontab }
         return before + after
     }
 
-    /// The text before the begin marker line and after the end marker line.
-    static func split(_ crontab: String) -> (String, String)? {
+    /// The text before the begin marker line and after the end marker line;
+    /// nil when there is no block. Markers that do not pair — a begin without
+    /// its end, an end without its begin, two blocks — are an error: guessing
+    /// where the block ends would replace or delete the user's own lines.
+    static func split(_ crontab: String) throws(OctoError) -> (String, String)? {
         let lines = crontab.split(separator: "\n", omittingEmptySubsequences: false)
-        guard let b = lines.firstIndex(where: { $0 == begin }),
-              let e = lines[b...].firstIndex(where: { $0 == end }) else { return nil }
+        let begins = lines.indices.filter { lines[$0] == begin }, ends = lines.indices.filter { lines[$0] == end }
+        if begins.isEmpty && ends.isEmpty { return nil }
+        guard begins.count == 1, ends.count == 1, let b = begins.first, let e = ends.first, b < e else {
+            throw OctoError.failure("the crontab's octo markers do not pair (\(begins.count) begin, \(ends.count) end line(s)); "
+                                    + "left it unchanged: fix it with crontab -e (the block starts with '\(begin)' and ends with '\(end)')")
+        }
         let before = lines[..<b].map { $0 + "\n" }.joined()
         let after = lines[(e + 1)...].joined(separator: "\n")
         return (before, after)
     }
 
     /// A word for /bin/sh: unchanged if it is safe, else single-quoted.
+    /// (In a crontab, also escape its `%`: `replacingPercent`.)
     public static func shellQuote(_ s: String) -> String {
         let safe = !s.isEmpty && s.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || "0123456789/._-=:,@+".unicodeScalars.contains($0)) }
         return safe ? s : "'" + s.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
+    }
+}
+
+extension String {
+    /// `%` escaped for a crontab command (`\%`; cron removes the backslash).
+    func replacingPercent() -> String {
+        var out = ""
+        for c in self { if c == "%" { out += "\\%" } else { out.append(c) } }
+        return out
     }
 }

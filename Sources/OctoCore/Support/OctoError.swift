@@ -38,7 +38,8 @@ extension String {
             case "\n": out += "\\n"
             case "\t": out += "\\t"
             case "\r": out += "\\r"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7f:
+            case "\u{1b}": out += "\\e"
+            case _ where scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value):
                 out += "\\x" + String(scalar.value, radix: 16).leftPadded(to: 2)
             default: out.unicodeScalars.append(scalar)
             }
@@ -46,6 +47,13 @@ extension String {
         if unicodeScalars.count > limit { out += "…" }
         return out
     }
+
+    /// The text for a terminal or any other display for people: every C0
+    /// and C1 control character and DEL made visible (`\e`, `\x07`, `\n` …),
+    /// so log content or an alert can never move the cursor, retitle the
+    /// window or hide what came before. Nothing is shortened. (`--json`
+    /// output keeps the exact text, escaped as JSON.)
+    public var escapedForTerminal: String { quotedForMessage(limit: Int.max) }
 
     /// The text for a terminal: like `quotedForMessage`, but newlines stay
     /// (multi-line commands are shown as written) and nothing is shortened.

@@ -121,7 +121,9 @@ struct LineStyle {
         let padded = tag + String(repeating: " ", count: max(0, 6 - tag.count))
         let run = l.runID.map { "#\($0) " } ?? ""
         let cut = l.truncated ? " [cut]" : ""
-        guard colour else { return "\(time) \(l.machine) \(run)\(padded) \(l.content)\(cut)" }
+        // what a job printed is data: no escape sequence of it reaches the terminal
+        let content = l.content.escapedForTerminal
+        guard colour else { return "\(time) \(l.machine) \(run)\(padded) \(content)\(cut)" }
         let c: String
         switch (l.code, l.level) {
         case (.some, _): c = "\u{1B}[36m"  // cyan: start/heartbeat/end
@@ -131,6 +133,6 @@ struct LineStyle {
         default: c = ""
         }
         let reset = c.isEmpty ? "" : "\u{1B}[0m"
-        return "\u{1B}[2m\(time)\u{1B}[0m \(l.machine) \(run)\(c)\(padded)\(reset) \(l.content)\(cut)"
+        return "\u{1B}[2m\(time)\u{1B}[0m \(l.machine) \(run)\(c)\(padded)\(reset) \(content)\(cut)"
     }
 }

@@ -65,7 +65,7 @@ struct ShRun: OctoCommand {
         var options = context.supervisorOptions(settings)
         if wait {
             options.echo = { line, fromStderr in
-                if fromStderr { Output.writeStderr(line.content + "\n") } else { print(line.content) }
+                if fromStderr { Output.writeStderr(line.content.escapedForTerminal + "\n") } else { print(line.content.escapedForTerminal) }
             }
         }
         let supervisor = try Supervisor(db, machine: context.config.machine, options: options)
@@ -93,13 +93,13 @@ struct ShRun: OctoCommand {
             let run = try db.retrying { db in try RunQueue.get(db, id) }
             for line in try RunQueue.logLines(db, runID: id, after: last) {
                 last = line.id
-                if line.code == nil { print(line.content) } else if global.verbose { Output.writeStderr(line.content + "\n") }
+                if line.code == nil { print(line.content.escapedForTerminal) } else if global.verbose { Output.writeStderr(line.content.escapedForTerminal + "\n") }
             }
             Output.flush()
             guard let run else { throw OctoError.failure("run \(id) disappeared") }
             if run.state.isFinished {
                 // lines written just before the end are already stored: completion follows the last flush
-                for line in try RunQueue.logLines(db, runID: id, after: last) where line.code == nil { print(line.content) }
+                for line in try RunQueue.logLines(db, runID: id, after: last) where line.code == nil { print(line.content.escapedForTerminal) }
                 Output.flush()
                 if run.state != .succeeded && !global.quiet {
                     Output.error("run \(id) \(run.state.rawValue)" + (run.reason.isEmpty ? "" : ": \(run.reason)"))
