@@ -56,6 +56,13 @@ void octo_catch_stop_signals(void) {
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
+    // a mask inherited from the parent (a thread pool's threads block them) would keep them pending for ever
+    sigset_t stops;
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGTERM);
+    sigaddset(&stops, SIGINT);
+    sigaddset(&stops, SIGHUP);
+    sigprocmask(SIG_UNBLOCK, &stops, NULL);
 }
 
 int octo_stop_signal(void) { return stop_signal; }

@@ -60,7 +60,10 @@ struct Consume: OctoCommand {
             }
             return claimed
         }
-        try report(supervisor.finished)
+        // stopped by SIGTERM, SIGINT or SIGHUP: every run's end is recorded; exit as a process stopped by it would
+        guard let s = supervisor.stopSignal else { return try report(supervisor.finished) }
+        _ = try? report(supervisor.finished)
+        throw ExitCode(128 + s)
     }
 
     func report(_ finished: [Supervisor.Finished]) throws {

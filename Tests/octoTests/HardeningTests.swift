@@ -62,6 +62,7 @@ struct HardeningTests {
             try addJob(db, "held", "echo $$ > \(dir.path)/pid; exec sleep 300")
             #expect(try await octo(fresh, ["sh", "run", "held", "-q"]).status == 0)
             let consume = try Processes.startOcto(["consume", "--machine", "w1"], environment: fresh.environment)
+            defer { kill(consume, SIGKILL) }
             #expect(await Processes.waitUntil(seconds: 30) { readFileBytes(dir.path + "/pid") != nil })
             let job = try #require(pid_t(String(decoding: readFileBytes(dir.path + "/pid") ?? [], as: UTF8.self).trimmingWhitespace()))
             #expect(kill(consume, SIGSTOP) == 0)
@@ -239,6 +240,109 @@ struct HardeningTests {
             let row = try #require(try db.query("SELECT state, last_error FROM alerts WHERE job_name = 'k'").first)
             let error: String = try row.decode("last_error")
             #expect(error.contains("timed out after 2s"), "\(error)")
+        }
+    }
+
+    // MARK: - Concurrent changes
+
+    /// `pause` and `edit` at once: each reads and writes the job under its row lock, so neither change is lost.
+    /// Fails on the old code (a paused job left active, or the edit undone, in several of the trials).
+    @Test func concurrentPauseAndEditLoseNothing() async throws {
+        try await withInit { fresh, db in
+            try addJob(db, "j", "true", ["schedule": "0 3 * * *"])
+            for trial in 1...15 {
+                async let paused = octo(fresh, ["sh", "pause", "j", "-q"])
+                async let edited = octo(fresh, ["sh", "edit", "j", "--retries", "\(trial)", "-q"])
+                let (p, e) = try await (paused, edited)
+                #expect(p.status == 0 && e.status == 0, "\(p.stderr) \(e.stderr)")
+                let job = try #require(try JobStore.get(db, "j"))
+                #expect(job.paused && job.retries == trial, "trial \(trial): paused \(job.paused), retries \(job.retries)")
+                #expect(try await octo(fresh, ["sh", "resume", "j", "-q"]).status == 0)
+            }
+        }
+    }
+
+    /// Four applies at once of four files defining the same 30 jobs: every apply succeeds (a deadlock is
+    /// retried, never shown), and the jobs end as exactly one file says, never a mix. Fails on the old code
+    /// (applies that read before another's commit failed on duplicate names).
+    @Test func concurrentAppliesAreEachAllOrNothing() async throws {
+        try await withInit { fresh, db in
+            let dir = TemporaryDirectory()
+            defer { dir.remove() }
+            let files = (1...4).map { f in
+                dir.write("jobs\(f).yaml", "jobs:\n" + (1...30).map { "  - name: a\($0)\n    command: echo file\(f)\n" }.joined())
+            }
+            let results = try await withThrowingTaskGroup(of: OctoBinary.Result.self) { group in
+                for f in files { group.addTask { try await self.octo(fresh, ["sh", "apply", f, "-q"]) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(results.allSatisfy { $0.status == 0 }, "\(results.map(\.stderr))")
+            let commands = Set(try JobStore.all(db).map(\.command))
+            #expect(commands.count == 1, "a mix of files: \(commands)")
+            #expect(try JobStore.all(db).count == 30)
+        }
+    }
+
+    // MARK: - Graceful stop
+
+    /// SIGTERM to `octo consume`: each job's group gets SIGTERM (its trap runs), the run's end is recorded
+    /// at once, and consume exits 143. Fails on the old code (consume died, the job was SIGKILLed without its
+    /// trap, the run stayed running until its lease lapsed).
+    @Test func aStoppedConsumeStopsItsJobsAndRecordsTheirEnds() async throws {
+        try await withInit { fresh, db in
+            let dir = TemporaryDirectory()
+            defer { dir.remove() }
+            try await register(fresh, "w1")
+            try addJob(db, "trapper", "trap 'echo trapped > \(dir.path)/trapped; exit 0' TERM; touch \(dir.path)/ready; while :; do sleep 0.1; done")
+            #expect(try await octo(fresh, ["sh", "run", "trapper", "-q"]).status == 0)
+            let consume = try Processes.startOcto(["consume", "--machine", "w1"], environment: fresh.environment)
+            defer { kill(consume, SIGKILL) }
+            #expect(await Processes.waitUntil(seconds: 30) { readFileBytes(dir.path + "/ready") != nil })
+            #expect(kill(consume, SIGTERM) == 0)
+            #expect(await Processes.waitUntil(seconds: 30) { Processes.isGone(consume) })
+            #expect(readFileBytes(dir.path + "/trapped") != nil, "the job's TERM trap did not run")
+            let run = try #require(try runs(db, "trapper").first)
+            #expect(run.state == .failed && run.reason.contains("interrupted: octo got SIGTERM"), "\(run)")
+            #expect(run.exitCode == 0 && run.endedAt != nil)
+        }
+    }
+
+    // MARK: - The state directory
+
+    /// A state directory others can write to (or that belongs to another user) is refused before octo writes
+    /// anything there, and `doctor` fails it naming the fix. Fails on the old code (doctor said ok for 0777,
+    /// and the local cursor was written there).
+    @Test func aStateDirectoryOthersCanWriteIsRefused() async throws {
+        try await TestDatabase.withInitializedOcto { db, env, dir in
+            let state = TemporaryDirectory()
+            defer { state.remove() }
+            #expect(chmod(state.path, 0o777) == 0)
+            let shared = env.merging(["OCTO_STATE_DIR": state.path]) { $1 }
+            let doctor = try await OctoBinary.run(["doctor"], environment: shared)
+            #expect(doctor.status == 1 && doctor.stdout.contains("is writable by others (mode 777)"), "\(doctor.stdout)")
+            #expect(doctor.stdout.contains("chmod go-w \(state.path)"), "\(doctor.stdout)")
+            // a run's local cursor is not written there (the job's `octo cursor set` fails, saying why)
+            try addJob(db, "c", CrontabBlock.shellQuote(OctoBinary.path) + " cursor set 42")
+            let run = try await OctoBinary.run(["sh", "run", "c", "--here", "--wait"], environment: shared)
+            #expect(run.status != 0, "\(run.stdout) \(run.stderr)")
+            #expect(try db.query("SELECT content FROM logs WHERE job_name = 'c'").rows.contains {
+                try $0.decode("content", as: String.self).contains("writable by others")
+            })
+            #expect(readFileBytes(state.path + "/cursors/c.cursor") == nil, "a cursor was written to a shared directory")
+            // the monitor sweeps on, without its lock file there, and says so
+            let monitor = try await OctoBinary.run(["monitor"], environment: shared)
+            #expect(monitor.status == 0 && monitor.stderr.contains("writable by others"), "\(monitor.stderr)")
+            #expect(readFileBytes(state.path + "/monitor.w1.lock") == nil)
+            if geteuid() == 0 {
+                // another user's directory, however strict its mode
+                #expect(chmod(state.path, 0o700) == 0 && chown(state.path, 65534, 65534) == 0)
+                let other = try await OctoBinary.run(["doctor"], environment: shared)
+                #expect(other.status == 1 && other.stdout.contains("belongs to uid 65534, not to this user"), "\(other.stdout)")
+            }
+            #expect(chmod(state.path, 0o700) == 0 && chown(state.path, geteuid(), getegid()) == 0)
+            let fine = try await OctoBinary.run(["sh", "run", "c", "--here", "--wait"], environment: shared)
+            #expect(fine.status == 0, "\(fine.stderr)")
+            #expect(readFileBytes(state.path + "/cursors/c.cursor") != nil)
         }
     }
 }

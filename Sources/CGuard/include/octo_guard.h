@@ -48,8 +48,9 @@ long long octo_monotonic_ms(void);
 int octo_set_parent_death_signal(int sig);
 
 /// Catches SIGTERM, SIGINT and SIGHUP by remembering the signal, without
-/// SA_RESTART (so a blocked poll or read returns EINTR). For octo processes
-/// that must finish their work (store what they read) before exiting.
+/// SA_RESTART (so a blocked poll or read returns EINTR), and unblocks them
+/// (a mask inherited from the parent would keep them pending for ever). For
+/// octo processes that must finish their work (store what they read) before exiting.
 void octo_catch_stop_signals(void);
 
 /// The last stop signal caught since octo_catch_stop_signals, or 0.

@@ -66,6 +66,11 @@ public enum Doctor {
         if !c.warnings.isEmpty {
             return DoctorCheck("config", .warn, c.warnings.joined(separator: "; "), fix: "chmod 600 the file(s) named")
         }
+        for dir in [c.stateDirectory, c.stateDirectory + "/cursors", c.stateDirectory + "/spool"] {
+            if let problem = privateDirectoryProblem(dir) {
+                return DoctorCheck("config", .fail, "state dir: " + problem, fix: "a state directory only this user can write (OCTO_STATE_DIR)")
+            }
+        }
         if !isWritableDirectory(c.stateDirectory) {
             return DoctorCheck("config", .warn, "state dir \(c.stateDirectory) is not writable: local cursors and the log spool need it",
                                fix: "set OCTO_STATE_DIR to a writable directory")

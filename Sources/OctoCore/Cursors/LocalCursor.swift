@@ -118,9 +118,9 @@ public struct CursorFiles: Sendable {
     /// writes back what it leaves (if it changed). `durable`: flushed to disk
     /// before returning (for a value the database does not have yet).
     public func update<T>(_ job: String, durable: Bool = true, _ body: (inout LocalCursor?) throws -> T) throws -> T {
-        try makeDirectories(directory)
+        try makeStateSubdirectory(directory)
         let lockPath = directory + "/." + job + ".lock"
-        let lock = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        let lock = open(lockPath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard lock >= 0 else { throw OctoError.failure("cannot open \(lockPath): \(String(cString: strerror(errno)))") }
         defer { close(lock) }
         while flock(lock, LOCK_EX) != 0 {
@@ -137,7 +137,9 @@ public struct CursorFiles: Sendable {
     func writeNow(_ c: LocalCursor, durable: Bool = true) throws(OctoError) {
         let target = path(c.job)
         let temporary = directory + "/." + c.job + ".cursor." + String(getpid()) + ".new"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        // a new file, never one planted here (O_EXCL refuses an existing name, a link included)
+        unlink(temporary)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw OctoError.failure("cannot write the local cursor \(target): \(String(cString: strerror(errno)))") }
         let ok = writeAll(fd, CursorFiles.encode(c)) && (!durable || fsync(fd) == 0)
         let e = errno

@@ -112,13 +112,13 @@ enum SpoolFile {
 
         /// Creates a new, locked spool file in `directory` (created if missing).
         init(directory: String, machine: String, streamID: Int64) throws(OctoError) {
-            try makeDirectories(directory)
+            try makeStateSubdirectory(directory)
             let stamp = String(Instant.now().microseconds)
             let name = String(repeating: "0", count: max(0, 17 - stamp.count)) + stamp + "-" + String(getpid()) + "-"
                 + String(UInt64(bitPattern: streamID), radix: 16)
             path = directory + "/" + name + ".spool"
             let temporary = directory + "/." + name + ".new"
-            fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw OctoError.failure("cannot create a log spool file in \(directory): \(String(cString: strerror(errno)))") }
             var header = Spool.magic
             appendString(&header, machine, width: 2)

@@ -1,4 +1,5 @@
 import MariaDB
+import CGuard
 
 #if canImport(Glibc)
 import Glibc
@@ -25,6 +26,10 @@ import Glibc
 ///   supervisor stuck in a database call (a silent link, a stopped server)
 ///   cannot delay the kill.
 /// - Timeout: SIGTERM to the group, SIGKILL after `grace`, state `timeout`.
+/// - SIGTERM, SIGINT or SIGHUP to this process: no new run is started, each
+///   running job's group gets SIGTERM (its traps run), SIGKILL after `grace`,
+///   and each end is recorded (`failed`, "interrupted", retried per its job)
+///   before `run` returns; `stopSignal` then says which signal it was.
 /// - Completion is one fenced transaction (`RunQueue.complete`), after the
 ///   run's last line is stored, with the run's last local cursor value
 ///   (whatever the outcome: the cursor is the job's own checkpoint).
@@ -62,7 +67,7 @@ public final class Supervisor {
         public var recorded: Bool
     }
 
-    private enum Stop { case timeout, fenced, leaseLost }
+    private enum Stop { case timeout, fenced, leaseLost, interrupted }
 
     private final class Active {
         let claimed: RunQueue.Claimed
@@ -105,7 +110,11 @@ public final class Supervisor {
         logs = LogWriter(db, machine: machine, spool: options.spool)
         clock = try ServerClock(db)
         signal(SIGPIPE, SIG_IGN)
+        octo_catch_stop_signals()
     }
+
+    /// The stop signal (SIGTERM, SIGINT, SIGHUP) this process got while supervising, or nil.
+    public var stopSignal: Int32? { octo_stop_signal() == 0 ? nil : octo_stop_signal() }
 
     public var runningCount: Int { active.count }
 
@@ -139,7 +148,19 @@ public final class Supervisor {
     public func run(refillEvery: Double = 1, refill: (() throws -> [RunQueue.Claimed]?)? = nil) throws {
         var nextRefill = refill == nil ? Double.infinity : 0
         var refillDone = refill == nil
+        var interrupted = false
         while true {
+            if !interrupted, let s = stopSignal {
+                // stopped by an operator (or shutdown): no new work; every job is asked to stop and its end recorded
+                interrupted = true
+                refillDone = true
+                for a in active where a.stop == nil && a.exitedAt == nil {
+                    a.stop = .interrupted
+                    log(a.claimed, .warn, nil, "octo got \(signalName(Int(s))): SIGTERM to the process group (SIGKILL after \(options.grace)s)")
+                    a.process.terminate()
+                    a.termSentAt = Monotonic.seconds()
+                }
+            }
             if !refillDone, Monotonic.seconds() >= nextRefill, let refill {
                 if let more = try refill() {
                     for c in more { try start(c) }
@@ -333,6 +354,9 @@ public final class Supervisor {
             return .init(state: .lost, exitCode: code, signal: sig, reason: "killed: the lease could not be renewed")
         case .fenced:
             return .init(state: .cancelled, exitCode: code, signal: sig, reason: "stopped: no longer this machine's run")
+        case .interrupted:
+            return .init(state: .failed, exitCode: code, signal: sig,
+                         reason: "interrupted: octo got \(stopSignal.map { signalName(Int($0)) } ?? "a stop signal") and stopped the job")
         case nil:
             if let sig { return .init(state: .failed, signal: sig, reason: "killed by \(signalName(sig))") }
             let c = code ?? -1

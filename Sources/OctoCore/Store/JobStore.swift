@@ -56,6 +56,36 @@ public enum JobStore {
         return try require(db, j.name)
     }
 
+    /// Changes one job: reads it under its row lock, lets `change` edit it and
+    /// writes it, in one transaction (retried on a deadlock or a lost
+    /// connection), so a concurrent `edit`, `pause` or `apply` is never lost
+    /// — each sees the other's result. `recompute` decides from the old and
+    /// new job whether the next fire is computed afresh (a changed schedule or
+    /// zone always is). Returns the job before and after.
+    @discardableResult
+    public static func change(_ db: Connection, _ name: String, by who: String, defaultZone: String,
+                              recompute: @escaping (_ old: Job, _ new: Job) -> Bool = { _, _ in false },
+                              _ change: (inout Job) throws -> Void) throws -> (old: Job, new: Job) {
+        try db.retrying { db in
+            try db.transaction { () throws -> (old: Job, new: Job) in
+                guard let old = try db.query(selectJobs + " WHERE name = ? FOR UPDATE", [.text(name)]).first.map(job(from:)) else {
+                    throw OctoError.usage("no job named '\(name.quotedForMessage)'")
+                }
+                var new = old
+                try change(&new)
+                try update(db, new, previous: old, by: who, defaultZone: defaultZone, recompute: recompute(old, new))
+                return (old, try require(db, new.name))
+            }
+        }
+    }
+
+    /// Every job, read under its row lock (ascending id, the lock order of
+    /// claims), inside the caller's transaction: `apply` decides its changes
+    /// from what it holds.
+    public static func allLocked(_ db: Connection) throws -> [Job] {
+        try db.query(selectJobs + " ORDER BY id FOR UPDATE").rows.map(job(from:))
+    }
+
     /// Writes a job's definition. The next fire is recomputed from now when
     /// the schedule or time zone changed (or `recompute` says so).
     public static func update(_ db: Connection, _ job: Job, previous: Job, by who: String, defaultZone: String, recompute: Bool = false) throws {

@@ -100,7 +100,11 @@ func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
     }
 }
 
-/// `mkdir -p` with mode 0700 for what it creates.
+/// `mkdir -p` with mode 0700 for what it creates, for a directory of octo's
+/// state: the directory itself must then be a real directory (not a
+/// symbolic link) owned by this user and writable by nobody else
+/// (`privateDirectoryProblem`), else nothing is written there — another
+/// user's planted links could make octo overwrite a file elsewhere.
 func makeDirectories(_ path: String) throws(OctoError) {
     var prefix = path.hasPrefix("/") ? "" : "."
     for part in path.split(separator: "/", omittingEmptySubsequences: true) {
@@ -109,6 +113,33 @@ func makeDirectories(_ path: String) throws(OctoError) {
             throw OctoError.failure("cannot create \(prefix): \(String(cString: strerror(errno)))")
         }
     }
+    if let problem = privateDirectoryProblem(path) { throw OctoError.failure(problem) }
+}
+
+/// `makeDirectories` for a directory inside the state directory: the state
+/// directory (its parent) must be private too, or another user could swap it.
+func makeStateSubdirectory(_ path: String) throws(OctoError) {
+    try makeDirectories(path)
+    if let slash = path.lastIndex(of: "/"), slash != path.startIndex, let problem = privateDirectoryProblem(String(path[..<slash])) {
+        throw OctoError.failure(problem)
+    }
+}
+
+/// Why `path` is not a safe directory for octo's state (one line with the
+/// fix), or nil when it is one: a real directory, owned by this process's
+/// user, not writable by group or others. nil too when it does not exist yet.
+public func privateDirectoryProblem(_ path: String) -> String? {
+    var st = stat()
+    guard lstat(path, &st) == 0 else { return nil }
+    if (st.st_mode & S_IFMT) == S_IFLNK { return "\(path) is a symbolic link, not a directory: octo keeps its state only in a real directory (set OCTO_STATE_DIR)" }
+    if (st.st_mode & S_IFMT) != S_IFDIR { return "\(path) is not a directory" }
+    if st.st_uid != geteuid() {
+        return "\(path) belongs to uid \(st.st_uid), not to this user (uid \(geteuid())): octo keeps its state only in a directory of its own (fix: set OCTO_STATE_DIR, or chown it)"
+    }
+    if st.st_mode & 0o022 != 0 {
+        return "\(path) is writable by others (mode \(String(st.st_mode & 0o777, radix: 8))): fix: chmod go-w \(path)"
+    }
+    return nil
 }
 
 /// Makes a new directory entry durable.
@@ -130,7 +161,7 @@ public final class FileLock {
     /// Creates the file (mode 0600) and its directory if needed.
     public static func tryExclusive(_ path: String) throws(OctoError) -> FileLock? {
         if let slash = path.lastIndex(of: "/"), slash != path.startIndex { try makeDirectories(String(path[..<slash])) }
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw OctoError.failure("cannot open \(path): \(String(cString: strerror(errno)))") }
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let e = errno

@@ -74,6 +74,7 @@ public enum JobFile {
         }
         func fail(_ n: Int, _ why: String) -> OctoError { OctoError(.usage, "\(path) line \(n + 1): \(why)") }
         var entries: [Entry] = []
+        var lineOfJob: [String: Int] = [:]  // name → line of its first definition (a linear scan made 50,000 jobs quadratic)
         var sawJobs = false
         var i = 0
         var itemIndent = -1
@@ -95,9 +96,10 @@ public enum JobFile {
             }
             guard given.contains("name") else { throw fail(c.line, "a job without a name") }
             guard given.contains("command") else { throw fail(c.line, "job '\(job.name)' has no command") }
-            if let dup = entries.first(where: { $0.job.name == job.name }) {
-                throw fail(c.line, "job '\(job.name)' is defined twice (first on line \(dup.line + 1))")
+            if let first = lineOfJob[job.name] {
+                throw fail(c.line, "job '\(job.name)' is defined twice (first on line \(first + 1))")
             }
+            lineOfJob[job.name] = c.line
             entries.append(Entry(job: job, given: given, line: c.line))
         }
 

@@ -41,12 +41,10 @@ struct ShEdit: OctoCommand {
         guard !attributes.given.isEmpty || newName != nil else { throw OctoError.usage("octo sh edit \(name): name at least one attribute to change") }
         let db = try context.database()
         let settings = try context.settings()
-        let old = try JobStore.require(db, name)
-        var job = old
-        if let n = newName { try Job.attribute("name")!.set(&job, n) }
-        try attributes.apply(to: &job)
-        try JobStore.update(db, job, previous: old, by: context.actor, defaultZone: settings.defaultTimezone)
-        let saved = try JobStore.require(db, job.name)
+        let (old, saved) = try JobStore.change(db, name, by: context.actor, defaultZone: settings.defaultTimezone) { job in
+            if let n = newName { try Job.attribute("name")!.set(&job, n) }
+            try attributes.apply(to: &job)
+        }
         if global.json { try Output.json(JSON.object(saved.json(defaultZone: settings.defaultTimezone))); return }
         guard !global.quiet else { return }
         let changed = Job.attributes.filter { $0.get(old) != $0.get(saved) }.map(\.name)
@@ -90,10 +88,9 @@ struct ShResume: OctoCommand {
 private func setPaused(_ context: Context, _ name: String, _ paused: Bool, _ global: GlobalOptions) throws {
     let db = try context.database()
     let settings = try context.settings()
-    let old = try JobStore.require(db, name)
-    var job = old
-    job.paused = paused
-    try JobStore.update(db, job, previous: old, by: context.actor, defaultZone: settings.defaultTimezone, recompute: !paused && old.paused)
+    // resuming computes the next fire from now: fires that fell while it was paused are not caught up
+    let (old, _) = try JobStore.change(db, name, by: context.actor, defaultZone: settings.defaultTimezone,
+                                       recompute: { old, new in old.paused && !new.paused }) { $0.paused = paused }
     if global.json { try Output.json(JSON.object(["name": .string(name), "paused": .bool(paused)])); return }
     if !global.quiet {
         Output.line(old.paused == paused ? "job '\(name)' was already \(paused ? "paused" : "active")" : "job '\(name)' \(paused ? "paused" : "resumed")")

@@ -50,11 +50,57 @@ struct ShApply: OctoCommand {
 
         let db = try context.database()
         let settings = try context.settings()
-        let existing = Dictionary(uniqueKeysWithValues: try JobStore.all(db).map { ($0.name, $0) })
         let me = currentUserName()
-        var creates: [Job] = []
-        var updates: [(old: Job, new: Job, changes: [(String, String, String)])] = []
-        var unchanged = 0
+        let plan: ApplyPlan
+        if dryRun {
+            plan = ApplyPlan(entries, existing: try JobStore.all(db), prune: prune, me: me)
+        } else {
+            // decided from the jobs as they are under their row locks, and applied in the same transaction, so a
+            // concurrent edit or apply is never overwritten with what was read before it (a deadlock is retried)
+            plan = try db.retrying { db in
+                try db.transaction { () throws -> ApplyPlan in
+                    let plan = ApplyPlan(entries, existing: try JobStore.allLocked(db), prune: prune, me: me)
+                    for r in plan.removes { try JobStore.removeInTransaction(db, r, force: force) }
+                    for u in plan.updates { try JobStore.update(db, u.new, previous: u.old, by: context.actor, defaultZone: settings.defaultTimezone) }
+                    for c in plan.creates { _ = try JobStore.add(db, c, by: context.actor, defaultZone: settings.defaultTimezone) }
+                    return plan
+                }
+            }
+        }
+        if global.json {
+            try Output.json(JSON.object([
+                "create": .array(plan.creates.map { .string($0.name) }),
+                "update": .array(plan.updates.map { u in
+                    .object(["name": .string(u.new.name),
+                             "changes": .object(Dictionary(uniqueKeysWithValues: u.changes.map { ($0.0, JSON.array([.string($0.1), .string($0.2)])) }))])
+                }),
+                "remove": .array(plan.removes.map(JSON.string)),
+                "unchanged": .int(Int64(plan.unchanged)),
+                "applied": .bool(!dryRun),
+            ]))
+        } else if !global.quiet {
+            for j in plan.creates { Output.line("+ \(j.name)") }
+            for u in plan.updates {
+                Output.line("~ \(u.new.name): " + u.changes.map { "\($0.0) \(JobFile.scalar($0.1, numeric: false)) → \(JobFile.scalar($0.2, numeric: false))" }.joined(separator: "; "))
+            }
+            for r in plan.removes { Output.line("- \(r)") }
+            Output.line("\(plan.creates.count) to create, \(plan.updates.count) to change, \(plan.removes.count) to remove, \(plan.unchanged) unchanged"
+                        + (dryRun ? " (dry run: nothing changed)" : ""))
+        }
+    }
+}
+
+/// What `apply` does to make the jobs match a file: decided purely from the
+/// file's entries and the jobs as they are.
+struct ApplyPlan {
+    var creates: [Job] = []
+    var updates: [(old: Job, new: Job, changes: [(String, String, String)])] = []
+    var removes: [String] = []
+    var unchanged = 0
+
+    /// Attributes a job in the file leaves out take their defaults, except owner: kept, or `me` for a new job.
+    init(_ entries: [JobFile.Entry], existing jobs: [Job], prune: Bool, me: String) {
+        let existing = Dictionary(jobs.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for e in entries {
             var job = e.job
             if let old = existing[job.name] {
@@ -69,32 +115,6 @@ struct ShApply: OctoCommand {
             }
         }
         let inFile = Set(entries.map(\.job.name))
-        let removes = prune ? existing.keys.filter { !inFile.contains($0) }.sorted() : []
-
-        if global.json {
-            try Output.json(JSON.object([
-                "create": .array(creates.map { .string($0.name) }),
-                "update": .array(updates.map { u in
-                    .object(["name": .string(u.new.name),
-                             "changes": .object(Dictionary(uniqueKeysWithValues: u.changes.map { ($0.0, JSON.array([.string($0.1), .string($0.2)])) }))])
-                }),
-                "remove": .array(removes.map(JSON.string)),
-                "unchanged": .int(Int64(unchanged)),
-                "applied": .bool(!dryRun),
-            ]))
-        } else if !global.quiet {
-            for j in creates { Output.line("+ \(j.name)") }
-            for u in updates {
-                Output.line("~ \(u.new.name): " + u.changes.map { "\($0.0) \(JobFile.scalar($0.1, numeric: false)) → \(JobFile.scalar($0.2, numeric: false))" }.joined(separator: "; "))
-            }
-            for r in removes { Output.line("- \(r)") }
-            Output.line("\(creates.count) to create, \(updates.count) to change, \(removes.count) to remove, \(unchanged) unchanged" + (dryRun ? " (dry run: nothing changed)" : ""))
-        }
-        guard !dryRun, !(creates.isEmpty && updates.isEmpty && removes.isEmpty) else { return }
-        try db.transaction {
-            for r in removes { try JobStore.removeInTransaction(db, r, force: force) }
-            for u in updates { try JobStore.update(db, u.new, previous: u.old, by: context.actor, defaultZone: settings.defaultTimezone) }
-            for c in creates { _ = try JobStore.add(db, c, by: context.actor, defaultZone: settings.defaultTimezone) }
-        }
+        removes = prune ? existing.keys.filter { !inFile.contains($0) }.sorted() : []
     }
 }
