@@ -156,7 +156,7 @@ struct CursorHistory: OctoCommand {
     static let configuration = CommandConfiguration(
         commandName: "history", abstract: "The values a job's cursor took, newest first: time, version, run, machine, how it arrived, value.")
     @Argument(help: "The job.") var job: String
-    @Option(name: .short, help: "How many values.") var n: Int = 20
+    @Option(name: .short, parsing: .unconditional, help: "How many values.") var n: Int = 20
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {

@@ -194,6 +194,21 @@ struct ShTests {
         (["sh", "settings", "colour", "red"], "invalid setting 'colour'"),
         (["sh", "settings", "heartbeat", "5m"], "heartbeat at most half the lease"),
         (["sh", "next", "existing", "--after", "yesterday"], "invalid time 'yesterday'"),
+        // issue 17's probe: extreme values crashed, odd ones were stored (each fails on the old code)
+        (["sh", "next", "existing", "--after", "1000000-01-01T00:00Z"], "invalid time '1000000-01-01T00:00Z'"),
+        (["sh", "next", "existing", "--after", "0000-01-01T00:00Z"], "invalid time '0000-01-01T00:00Z'"),
+        (["sh", "next", "existing", "--after", "10000-01-01T00:00Z"], "invalid time '10000-01-01T00:00Z'"),
+        (["sh", "log", "existing", "-n", "9223372036854775807"], "invalid -n '9223372036854775807'"),
+        (["sh", "runs", "existing", "-n", "-1"], "invalid -n '-1'"),
+        (["sh", "edit", "existing", "--retry-delay", "1h1h"], "invalid retry_delay '1h1h'"),
+        (["sh", "edit", "existing", "--retry-delay", "30m1h"], "invalid retry_delay '30m1h'"),
+        (["sh", "edit", "existing", "--owner", ""], "invalid owner ''"),
+        (["sh", "edit", "existing", "--timezone", "Europe/London "], "invalid timezone 'Europe/London '"),
+        (["sh", "edit", "existing", "--target", String(repeating: "m", count: 1025)], "at most 1024 characters"),
+        (["sh", "edit", "existing", "--alert-to", "--exec=/bin/sh"], "invalid alert_to '--exec=/bin/sh'"),
+        (["sh", "edit", "existing", "--alert-to", "ops@example.com,|cmd"], "invalid alert_to 'ops@example.com,|cmd'"),
+        (["sh", "settings", "alert_command", String(repeating: "x", count: 70_000)], "at most 64 KiB"),
+        (["sh", "alerts", "ack", "999999"], "no alert 999999"),
     ] as [([String], String)])
     func badInputExitsTwoAndChangesNothing(_ args: [String], _ expected: String) async throws {
         try await withEnv { env in

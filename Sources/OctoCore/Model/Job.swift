@@ -104,12 +104,20 @@ extension Job {
                   read: { $0.schedule }, write: { (j: inout Job, v: String) throws(OctoError) in j.schedule = try Schedule(v).text }),
         Attribute(name: "timezone", help: "IANA zone the schedule is read in (empty: setting default_tz)", defaultText: "",
                   read: { $0.timezone }, write: { (j: inout Job, v: String) throws(OctoError) in
-                      let z = v.trimmingWhitespace()
-                      if !z.isEmpty { _ = try Zone.named(z) }
-                      j.timezone = z
+                      // exactly a zone's name: `Europe/London ` with its space is not one
+                      guard v == v.trimmingWhitespace() else {
+                          throw OctoError.invalid("timezone", v, expected: "an IANA zone name such as Europe/London, without spaces around it")
+                      }
+                      if !v.isEmpty { _ = try Zone.named(v) }
+                      j.timezone = v
                   }),
         Attribute(name: "owner", help: "who answers for it, e.g. an e-mail (default: the Unix user who added it)", defaultText: "",
-                  read: { $0.owner }, write: { (j: inout Job, v: String) throws(OctoError) in j.owner = try text("owner", v, max: 255) }),
+                  read: { $0.owner }, write: { (j: inout Job, v: String) throws(OctoError) in
+                      guard !v.trimmingWhitespace().isEmpty, v == v.trimmingWhitespace() else {
+                          throw OctoError.invalid("owner", v, expected: "who answers for the job (a name or an e-mail), not empty")
+                      }
+                      j.owner = try text("owner", v, max: 255)
+                  }),
         Attribute(name: "user", help: "Unix account that must run it (empty: any)", defaultText: "",
                   read: { $0.user }, write: { (j: inout Job, v: String) throws(OctoError) in
                       guard v.isEmpty || isUnixUserName(v) else {
@@ -147,9 +155,11 @@ extension Job {
         choice("alert_level", "log level that raises an alert: fatal … trace, or none", alertLevels, \.alertLevel),
         Attribute(name: "alert_to", help: "alert recipients, comma list", defaultText: "",
                   read: { $0.alertTo }, write: { (j: inout Job, v: String) throws(OctoError) in
-                      let parts = v.split(separator: ",").map { $0.trimmingWhitespace() }
-                      guard !parts.contains(where: \.isEmpty) || v.trimmingWhitespace().isEmpty else {
-                          throw OctoError.invalid("alert_to", v, expected: "a comma list of recipients")
+                      let parts = v.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingWhitespace() }
+                      // each goes to the alert command's OCTO_ALERT_TO: no `--option` or `|command` a mailer could obey
+                      guard v.trimmingWhitespace().isEmpty || parts.allSatisfy(isRecipient) else {
+                          throw OctoError.invalid("alert_to", v, expected: "a comma list of recipients (e-mail addresses, names or URLs: "
+                                                  + "letters, digits and . _ % + @ : / ? & = # ~ -, starting with a letter or digit)")
                       }
                       j.alertTo = try text("alert_to", parts.joined(separator: ","), max: 1024)
                   }),
@@ -194,6 +204,14 @@ extension Job {
         return v
     }
 
+    /// One `alert_to` recipient: starts with a letter or digit, then letters, digits and `._%+@:/?&=#~-`.
+    static func isRecipient(_ v: String) -> Bool {
+        let u = Array(v.utf8)
+        func alnum(_ c: UInt8) -> Bool { (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) }
+        guard (1...254).contains(u.count), alnum(u[0]) else { return false }
+        return u.allSatisfy { alnum($0) || "._%+@:/?&=#~-".utf8.contains($0) }
+    }
+
     static func isUnixUserName(_ v: String) -> Bool {
         let u = Array(v.utf8)
         guard (1...32).contains(u.count), let f = u.first, (f >= 97 && f <= 122) || f == 95 else { return false }
@@ -202,6 +220,7 @@ extension Job {
 
     static func parseTarget(_ raw: String) throws(OctoError) -> String {
         let v = raw.trimmingWhitespace()
+        guard v.count <= 1024 else { throw OctoError.invalid("target", raw, expected: "at most 1024 characters (any, a comma list of machines, or group:NAME)") }
         if v == "any" { return v }
         if v.hasPrefix("group:") {
             let g = String(v.dropFirst(6))

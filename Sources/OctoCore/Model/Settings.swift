@@ -43,7 +43,12 @@ public struct Settings: Sendable, Equatable {
         duration("misfire_threshold", "fires later than this are missed", \.misfireThreshold, minimum: 1),
         duration("alert_merge_window", "repeats within this window are merged", \.alertMergeWindow, minimum: 1),
         Key(name: "alert_command", help: "shell command that delivers an alert (JSON on stdin)",
-            read: { $0.alertCommand }, write: { (s: inout Settings, v: String) throws(OctoError) in s.alertCommand = v }),
+            read: { $0.alertCommand }, write: { (s: inout Settings, v: String) throws(OctoError) in
+                guard v.utf8.count <= 65_535, !v.utf8.contains(0) else {
+                    throw OctoError.invalid("alert_command", v, expected: "a shell command of at most 64 KiB without NUL bytes")
+                }
+                s.alertCommand = v
+            }),
     ]
 
     public static func key(_ name: String) -> Key? { keys.first { $0.name == name } }

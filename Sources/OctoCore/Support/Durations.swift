@@ -3,7 +3,7 @@
 /// Used for job timeouts and retry delays, settings (`lease`, `log_retention`,
 /// …) and `--since`. Whole seconds; negative values and unknown units are errors.
 public enum Durations {
-    public static let rule = "a whole number with a unit s, m, h or d (e.g. 90s, 15m, 2h, 1d, 1h30m) or 0"
+    public static let rule = "whole numbers with units d, h, m, s, each at most once and largest first (e.g. 90s, 15m, 2h, 1d, 1h30m) or 0"
 
     /// Seconds in `text`; throws a usage error naming `what` and the text.
     public static func parse(_ text: String, what: String = "duration") throws(OctoError) -> Int64 {
@@ -12,6 +12,7 @@ public enum Durations {
         var total: Int64 = 0
         var number: Int64? = nil
         var sawUnit = false
+        var smallestSoFar = Int64.max  // units largest first, each once: `1h1h` or `30m1h` is a typo, not 2h
         for c in s {
             if let d = c.wholeNumberValue, c.isASCII {
                 let (m, o1) = (number ?? 0).multipliedReportingOverflow(by: 10)
@@ -28,7 +29,8 @@ public enum Durations {
             case "d": unit = 86_400
             default: throw OctoError.invalid(what, text, expected: rule)
             }
-            guard let n = number else { throw OctoError.invalid(what, text, expected: rule) }
+            guard let n = number, unit < smallestSoFar else { throw OctoError.invalid(what, text, expected: rule) }
+            smallestSoFar = unit
             let (p, o1) = n.multipliedReportingOverflow(by: unit)
             let (t, o2) = total.addingReportingOverflow(p)
             guard !o1, !o2, t <= 100 * 365 * 86_400 else { throw OctoError.invalid(what, text, expected: rule) }

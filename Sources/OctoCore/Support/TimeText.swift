@@ -25,7 +25,8 @@ public enum TimeText {
         guard parts.count == 1 || parts.count == 2 else { throw fail }
         let date = parts[0].split(separator: "-").compactMap { Int($0) }
         let time = parts.count == 2 ? parts[1].split(separator: ":").compactMap { Int($0) } : [0, 0]
-        guard date.count == 3, (2...3).contains(time.count),
+        // MariaDB's DATETIME range: a year outside it is a typo, never a time to schedule or search for
+        guard date.count == 3, (1000...9999).contains(date[0]), (2...3).contains(time.count),
               let civil = Instant(year: date[0], month: date[1], day: date[2], hour: time[0], minute: time[1], second: time.count == 3 ? time[2] : 0)
         else { throw fail }
         let wall = civil.secondsSinceEpoch

@@ -14,7 +14,7 @@ struct ShAlertsList: OctoCommand {
         discussion: "--open: not delivered yet, delivery failed, or a failure no success has answered yet (and not acked).")
     @Flag(help: "Only open alerts.") var open = false
     @Option(help: ArgumentHelp("Only this job's alerts.", valueName: "name")) var job: String?
-    @Option(name: .short, help: "How many.") var n: Int = 50
+    @Option(name: .short, parsing: .unconditional, help: "How many.") var n: Int = 50
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
@@ -60,7 +60,7 @@ struct ShAlertsAck: OctoCommand {
 
     func run(_ context: Context) throws {
         let db = try context.database()
-        guard try AlertStore.ack(db, id) else { throw OctoError.failure("no alert \(id)") }
+        guard try AlertStore.ack(db, id) else { throw OctoError.usage("no alert \(id) (see octo sh alerts)") }
         if !global.quiet { Output.line("alert \(id) acknowledged") }
     }
 }

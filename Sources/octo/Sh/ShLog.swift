@@ -26,11 +26,11 @@ struct ShLog: OctoCommand {
     @Option(help: ArgumentHelp("This level and the more severe ones: fatal, error, warn, info, debug, trace, all.", valueName: "level"))
     var level: String = "all"
     @Option(help: ArgumentHelp("Only lines containing this text.", valueName: "text")) var grep: String?
-    @Option(name: .short, help: "How many of the newest matching lines (0: all).") var n: Int = 100
+    @Option(name: .short, parsing: .unconditional, help: "How many of the newest matching lines (0: all).") var n: Int = 100
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
-        if n < 0 { throw ValidationError("invalid -n '\(n)': expected a whole number, 0 for all") }
+        if !(0...1_000_000).contains(n) { throw ValidationError("invalid -n '\(n)': expected a whole number from 0 (all) to 1000000") }
         if level != "all", LogLevel(rawValue: level) == nil {
             throw ValidationError("invalid level '\(level.quotedForMessage)': expected one of fatal, error, warn, info, debug, trace, all")
         }

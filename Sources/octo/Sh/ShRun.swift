@@ -161,7 +161,7 @@ struct ShRuns: OctoCommand {
     static let configuration = CommandConfiguration(
         commandName: "runs", abstract: "A job's run history: fire time, trigger, attempt, machine, start, duration, state, exit code.")
     @Argument(help: "The job.") var name: String
-    @Option(name: .short, help: "How many runs, newest first.") var n: Int = 20
+    @Option(name: .short, parsing: .unconditional, help: "How many runs, newest first.") var n: Int = 20
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {

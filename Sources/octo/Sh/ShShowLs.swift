@@ -113,7 +113,7 @@ struct ShNext: OctoCommand {
     static let configuration = CommandConfiguration(
         commandName: "next", abstract: "Upcoming fire times of a job, in its zone with the UTC offset.")
     @Argument(help: "The job.") var name: String
-    @Option(name: .short, help: "How many fire times.") var n: Int = 5
+    @Option(name: .short, parsing: .unconditional, help: "How many fire times.") var n: Int = 5
     @Option(help: ArgumentHelp("Start from this instant instead of now (\(TimeText.rule)).", valueName: "time")) var after: String?
     @OptionGroup var global: GlobalOptions
 
