@@ -117,9 +117,29 @@ struct ProductionPlanTests {
         ("echo 'x{cursor}y'", "echo 'x'\"$OCTO_CURSOR\"'y'"),
         ("run --at={fire_time} \\'{cursor}", "run --at=\"$OCTO_FIRE_TIME\" \\'\"$OCTO_CURSOR\""),
         ("echo {cursors} {}", "echo {cursors} {}"),
+        // nested quotes inside $( ) within double quotes; a comment's apostrophe opens nothing
+        ("echo \"$(printf \"%s\" \"{cursor}\")\"", "echo \"$(printf \"%s\" \"${OCTO_CURSOR}\")\""),
+        ("echo {cursor} # it's a comment\necho '{cursor}'", "echo \"$OCTO_CURSOR\" # it's a comment\necho ''\"$OCTO_CURSOR\"''"),
+        ("echo $(echo (x) {cursor})", "echo $(echo (x) \"$OCTO_CURSOR\")"),
     ])
     func placeholdersBecomeQuotedVariables(command: String, expected: String) {
         #expect(CommandTemplate.substitute(command) == expected)
+    }
+
+    /// Every form the docs promise, run by a real /bin/sh with a hostile cursor: the command sees exactly the
+    /// value, never runs it. (The quote tracker misread `"$(printf "%s" "{cursor}")"` and apostrophes in
+    /// comments before.)
+    @Test(arguments: [
+        "printf %s {cursor}", "printf %s \"{cursor}\"", "printf %s '{cursor}'", "printf %s \"<{cursor}>\" | tr -d '<>'",
+        "printf %s \"$(printf %s \"{cursor}\")\"", "printf %s \"$(printf '%s' {cursor})\"", "x=`printf %s {cursor}`; printf %s \"$x\"",
+        "# it's a comment\nprintf %s {cursor}",
+    ])
+    func placeholdersAreDataInARealShell(command: String) throws {
+        for hostile in ["x'; touch /tmp/octo-pwned-$$ #", "a\"b$(id)`id`\\", "  two  spaces  ", "$OCTO_CURSOR"] {
+            let r = try ChildProcess.run(["env", "OCTO_CURSOR=" + hostile, "/bin/sh", "-c", CommandTemplate.substitute(command)])
+            #expect(r.status == 0)
+            #expect(String(decoding: r.stdout, as: UTF8.self) == hostile, "\(command) with \(hostile)")
+        }
     }
 
     @Test func linesAreSplitCutAndCleaned() {
