@@ -50,6 +50,26 @@ struct LogOutageTests {
         }
     }
 
+    /// `sh log --follow` waits out a database restart and carries on with the lines written after it.
+    /// Fails on the old code (the follower exited when its retries ran out).
+    @Test func aFollowerRidesOutARestart() async throws {
+        try await withServer { server, env, connect in
+            let dir = env["OCTO_STATE_DIR"]!
+            #expect(try await Shell.run("echo before | \"$OCTO\" logger -n app", environment: env).status == 0)
+            let bg = try await Shell.run("\"$OCTO\" sh log app --follow > \"\(dir)/followed\" 2>&1 & echo $!", environment: env)
+            let pid = try #require(pid_t(bg.stdout.trimmingWhitespace()))
+            defer { kill(pid, SIGKILL) }
+            func followed() -> String { String(decoding: readFileBytes(dir + "/followed") ?? [], as: UTF8.self) }
+            #expect(await Processes.waitUntil(seconds: 30) { followed().contains("before") })
+            try await server.stop()
+            try await Task.sleep(for: .seconds(3))  // longer than the old follower's retries (about 2 s)
+            try await server.start()
+            #expect(try await Shell.run("echo after | \"$OCTO\" logger -n app", environment: env).status == 0)
+            #expect(await Processes.waitUntil(seconds: 60) { followed().contains("after") }, "\(followed())")
+            #expect(!Processes.isGone(pid), "the follower exited")
+        }
+    }
+
     @Test func aReplayKilledHalfWayLosesAndDuplicatesNothing() async throws {
         try await withServer { server, env, connect in
             let dir = env["OCTO_STATE_DIR"]!

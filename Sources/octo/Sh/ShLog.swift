@@ -75,8 +75,11 @@ struct ShLog: OctoCommand {
         Output.flush()
         guard follow else { return }
         let follower = LogQuery.Follower(filter, after: lines.last?.id ?? 0)
+        // a database restart or failover is waited out, however long (Ctrl-C ends it): a follower is a person
+        // watching, and the lines written meanwhile come when it is back
+        let patient = RetryPolicy.until(.now + .seconds(10 * 365 * 86_400))
         while true {
-            for l in try db.retrying(.standard, { db in try follower.poll(db) }) { Output.line(style.render(l)) }
+            for l in try db.retrying(patient, { db in try follower.poll(db) }) { Output.line(style.render(l)) }
             Output.flush()
             usleep(250_000)
         }
