@@ -62,6 +62,16 @@ struct Logger: OctoCommand {
         let clock = db.flatMap { try? ServerClock($0) } ?? ServerClock(local: ())
         let zone = (try? Zone.named(Zones.local(environment: env))) ?? Zone.utc
         let pipeline = LogPipeline(writer: writer, defaults: defaults, format: LogFormat(zone: zone), clock: clock)
+        // what neither the database nor the spool takes (a full disk during an outage) is printed, never dropped;
+        // reading goes on to the end, so the program writing to us is not killed by SIGPIPE
+        var spillNoted = false
+        pipeline.spill = { line in
+            if !spillNoted {
+                spillNoted = true
+                Output.error("could not store or spool log lines (\(pipeline.unkeptReason ?? "?")); each follows on stderr")
+            }
+            Output.writeStderr(line.content + "\n")
+        }
         octo_catch_stop_signals()
         signal(SIGPIPE, SIG_IGN)
         var status: Int32 = 0
@@ -84,6 +94,9 @@ struct Logger: OctoCommand {
             for l in writer.takePending() { Output.writeStderr(l.content + "\n") }
             throw ExitCode(command.isEmpty ? 1 : status)
         }
+        if pipeline.unkeptCount > 0 {
+            Output.error("\(pipeline.unkeptCount) of \(pipeline.lineCount) log lines were neither stored nor spooled; they are on stderr above")
+        }
         if writer.spooledLines > 0 || (db == nil && pipeline.lineCount > 0) {
             let why = writer.lastProblem ?? problem ?? "the database failed"
             if writer.isSpooling || !spool.files().isEmpty {
@@ -92,6 +105,7 @@ struct Logger: OctoCommand {
         }
         Output.flush()
         if status != 0 { throw ExitCode(status) }
+        if pipeline.unkeptCount > 0 { throw ExitCode(1) }
     }
 
     /// `$OCTO_JOB` inside a run; the command's base name; else `logger`.

@@ -69,6 +69,34 @@ struct LoggerTests {
         }
     }
 
+    /// The database is away and the spool's disk fills up (a 16 KiB file size limit): the logger reads its
+    /// input to the end (the writer is not killed by SIGPIPE), keeps what the spool takes, prints every line it
+    /// could not keep on stderr and exits 1 — so every line is either stored (after the replay) or printed.
+    /// Fails on the old code (it stopped reading at the first failed spool write and lost the rest).
+    @Test func aFullSpoolDiskLosesNoLineSilently() async throws {
+        try await TestDatabase.withInitializedOcto { db, env, dir in
+            let down = env.merging(["OCTO_DB_SOCKET": "/nonexistent/mysqld.sock"]) { $1 }
+            // the file size limit is the logger's alone: its stderr goes through a pipe to cat, outside the limit
+            _ = try await Shell.run("""
+                { seq 1 3000; echo $? > "\(dir)/seqrc"; } | (trap '' XFSZ; ulimit -f 16; "$OCTO" logger -n full; echo $? > "\(dir)/rc") 2>&1 \
+                  | cat > "\(dir)/err"
+                """, environment: down)
+            let seq = String(decoding: readFileBytes(dir + "/seqrc") ?? [], as: UTF8.self).trimmingWhitespace()
+            let rc = String(decoding: readFileBytes(dir + "/rc") ?? [], as: UTF8.self).trimmingWhitespace()
+            #expect(seq == "0" && rc == "1", "seq's and the logger's exit statuses: \(seq) \(rc)")
+            let err = String(decoding: readFileBytes(dir + "/err") ?? [], as: UTF8.self)
+            #expect(err.contains("could not store or spool log lines"), "\(err.prefix(500))")
+            let printed = Set(err.split(separator: "\n").compactMap { Int($0) })
+            // the spool is replayed by the next logger that reaches the database
+            #expect(try await OctoBinary.run(["logger", "-n", "other"], environment: env, input: "x\n").status == 0)
+            let stored = try db.query("SELECT content FROM logs WHERE job_name = 'full'").rows.map { Int(try $0.decode("content", as: String.self)) ?? -1 }
+            #expect(!stored.isEmpty && !printed.isEmpty, "stored \(stored.count), printed \(printed.count)")
+            let lost = Set(1...3000).subtracting(Set(stored).union(printed))
+            #expect(lost.isEmpty, "\(lost.count) lines lost, e.g. \(lost.sorted().prefix(10))")
+            #expect(stored.count == Set(stored).count, "a line stored twice")
+        }
+    }
+
     @Test func hostileInputIsStoredCutAndMemoryStaysFlat() async throws {
         try await TestDatabase.withInitializedOcto { db, env, _ in
             // a 10 MiB line between two short ones, then a million short lines, through /usr/bin/time for the peak RSS

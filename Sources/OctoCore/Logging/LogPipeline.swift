@@ -28,6 +28,12 @@ public final class LogPipeline {
     private var pendingBytes = 0
     /// Lines handed to the pipeline.
     public private(set) var lineCount = 0
+    /// Lines neither the database nor the spool took (a full disk during an outage): each went to `spill`.
+    public private(set) var unkeptCount = 0
+    /// Why the last lines were not kept.
+    public private(set) var unkeptReason: String?
+    /// Where a line goes that could be neither stored nor spooled (`octo logger`: stderr), so nothing is lost silently.
+    public var spill: ((LogLine) -> Void)?
 
     /// A store is due once the oldest pending line is this old (seconds)…
     public static let maxDelay = 0.2
@@ -77,14 +83,26 @@ public final class LogPipeline {
         try store()
     }
 
-    /// Stores (or spools) the pending lines now.
+    /// Stores (or spools) the pending lines now. With a `spill`, lines that
+    /// neither the database nor the spool took go to it instead of staying
+    /// pending, so reading goes on (bounded memory) and a later store may
+    /// again keep what it can; without one, the error is thrown.
     public func store() throws {
-        try writer.store()
+        do {
+            try writer.store()
+        } catch {
+            guard let spill else { throw error }
+            unkeptReason = "\(error)"
+            let lines = writer.takePending()
+            unkeptCount += lines.count
+            lines.forEach(spill)
+        }
         if writer.pendingCount == 0 { pendingBytes = 0 }
     }
 
     /// Stores the last lines; see `LogWriter.finish`.
     public func finish() throws {
+        try store()
         try writer.finish()
         pendingBytes = 0
     }

@@ -141,7 +141,22 @@ public final class LogWriter {
             spoolFile = try SpoolFile.Writer(directory: spool.directory, machine: machine, streamID: streamID)
             nextRecovery = Monotonic.seconds() + recoveryDelay
         }
-        try spoolFile!.append(pending)
+        do {
+            try spoolFile!.append(pending)
+        } catch {
+            // the disk is (nearly) full: keep what still fits, a few lines at a time; the rest stays pending
+            // and the error goes to the caller (`octo logger` prints those lines rather than lose them)
+            var kept = 0
+            while kept < pending.count {
+                let chunk = pending[kept..<min(pending.count, kept + 64)]
+                do { try spoolFile!.append(chunk) } catch { break }
+                kept += chunk.count
+            }
+            spooledLines += kept
+            pending.removeFirst(kept)
+            if pending.isEmpty { written() }
+            throw error
+        }
         spooledLines += pending.count
         written()
     }

@@ -132,12 +132,17 @@ enum SpoolFile {
             fsyncDirectory(directory)
         }
 
-        /// Appends the lines and waits until they are on disk.
+        /// Appends the lines and waits until they are on disk. A failed append
+        /// (a full disk) leaves the file as it was before it — a torn record
+        /// would end the file for its reader and hide every later append.
         func append(_ records: some Sequence<(LogLine, Int64)>) throws(OctoError) {
             var bytes: [UInt8] = []
             for (line, seq) in records { SpoolFile.encode(Record(seq: seq, line: line), into: &bytes) }
+            let before = lseek(fd, 0, SEEK_END)
             guard writeAll(fd, bytes), fdatasync(fd) == 0 else {
-                throw OctoError.failure("cannot write the log spool file \(path): \(String(cString: strerror(errno)))")
+                let e = errno
+                if before >= 0 { _ = ftruncate(fd, before); _ = lseek(fd, before, SEEK_SET) }
+                throw OctoError.failure("cannot write the log spool file \(path): \(String(cString: strerror(e)))")
             }
         }
 
