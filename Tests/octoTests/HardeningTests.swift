@@ -12,35 +12,6 @@ import Glibc
 /// cron's plain `consume` keeps its machine's slots busy, oldest runs first.
 @Suite(.database)
 struct HardeningTests {
-    func withInit(_ body: (FreshDatabase, Connection) async throws -> Void) async throws {
-        try await TestDatabase.with { (fresh: FreshDatabase) in
-            #expect(try await OctoBinary.run(["init", "-q"], environment: fresh.environment).status == 0)
-            let db = try fresh.connect()
-            defer { db.close() }
-            try await body(fresh, db)
-        }
-    }
-
-    func octo(_ fresh: FreshDatabase, _ args: [String]) async throws -> OctoBinary.Result {
-        try await OctoBinary.run(args, environment: fresh.environment)
-    }
-
-    @discardableResult
-    func addJob(_ db: Connection, _ name: String, _ command: String, _ attributes: [String: String] = [:]) throws -> Job {
-        var j = Job(name: name, command: command)
-        for (k, v) in attributes { try Job.attribute(k)!.set(&j, v) }
-        return try JobStore.add(db, j, by: "test", defaultZone: "UTC")
-    }
-
-    func register(_ fresh: FreshDatabase, _ machine: String, _ extra: [String] = []) async throws {
-        let r = try await octo(fresh, ["register", "--machine", machine] + extra)
-        #expect(r.status == 0, "\(r.stderr)")
-    }
-
-    func runs(_ db: Connection, _ job: String) throws -> [Run] {
-        try RunQueue.history(db, job: job, limit: 10_000).reversed()
-    }
-
     func count(_ db: Connection, _ sql: String) throws -> Int {
         try db.query(sql).first!.decode("n")
     }
@@ -273,7 +244,7 @@ struct HardeningTests {
                 dir.write("jobs\(f).yaml", "jobs:\n" + (1...30).map { "  - name: a\($0)\n    command: echo file\(f)\n" }.joined())
             }
             let results = try await withThrowingTaskGroup(of: OctoBinary.Result.self) { group in
-                for f in files { group.addTask { try await self.octo(fresh, ["sh", "apply", f, "-q"]) } }
+                for f in files { group.addTask { try await octo(fresh, ["sh", "apply", f, "-q"]) } }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
             #expect(results.allSatisfy { $0.status == 0 }, "\(results.map(\.stderr))")

@@ -11,41 +11,12 @@ import Glibc
 /// the built binary, real jobs, several processes with distinct --machine names.
 @Suite(.database)
 struct QueueTests {
-    func withInit(_ body: (FreshDatabase, Connection) async throws -> Void) async throws {
-        try await TestDatabase.with { (fresh: FreshDatabase) in
-            #expect(try await OctoBinary.run(["init", "-q"], environment: fresh.environment).status == 0)
-            let db = try fresh.connect()
-            defer { db.close() }
-            try await body(fresh, db)
-        }
-    }
-
-    func octo(_ fresh: FreshDatabase, _ args: [String]) async throws -> OctoBinary.Result {
-        try await OctoBinary.run(args, environment: fresh.environment)
-    }
-
-    @discardableResult
-    func addJob(_ db: Connection, _ name: String, _ command: String, _ attributes: [String: String] = [:]) throws -> Job {
-        var j = Job(name: name, command: command)
-        for (k, v) in attributes { try Job.attribute(k)!.set(&j, v) }
-        return try JobStore.add(db, j, by: "test", defaultZone: "UTC")
-    }
-
-    func register(_ fresh: FreshDatabase, _ machine: String, _ extra: [String] = []) async throws {
-        let r = try await octo(fresh, ["register", "--machine", machine] + extra)
-        #expect(r.status == 0, "\(r.stderr)")
-    }
-
     /// The start of the server's current minute and an hourly schedule firing
     /// at it: a job made due then has its next fire an hour later, however
     /// long a loaded machine takes past the end of this minute.
     func dueThisMinute(_ db: Connection) throws -> (at: String, schedule: String) {
         let row = try db.query("SELECT DATE_FORMAT(NOW(6), '%Y-%m-%d %H:%i:00') AS at, MINUTE(NOW(6)) AS m").first!
         return (try row.decode("at"), "\(try row.decode("m", as: Int.self)) * * * *")
-    }
-
-    func runs(_ db: Connection, _ job: String) throws -> [Run] {
-        try RunQueue.history(db, job: job, limit: 10_000).reversed()
     }
 
     // MARK: - Producing
@@ -57,7 +28,7 @@ struct QueueTests {
             for i in 0..<200 { try addJob(db, "job\(i)", "true", ["schedule": due.schedule, "concurrency": "queue"]) }
             try db.execute("UPDATE jobs SET next_fire_at = ?", [.text(due.at)])
             let results = try await withThrowingTaskGroup(of: OctoBinary.Result.self) { group in
-                for p in 0..<10 { group.addTask { try await self.octo(fresh, ["produce", "--machine", "p\(p)"]) } }
+                for p in 0..<10 { group.addTask { try await octo(fresh, ["produce", "--machine", "p\(p)"]) } }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
             #expect(results.allSatisfy { $0.status == 0 }, "\(results.map(\.stderr))")
@@ -135,7 +106,7 @@ struct QueueTests {
             }
             #expect(queued == 500)
             let results = try await withThrowingTaskGroup(of: OctoBinary.Result.self) { group in
-                for m in 1...4 { group.addTask { try await self.octo(fresh, ["consume", "--machine", "c\(m)", "--wait"]) } }
+                for m in 1...4 { group.addTask { try await octo(fresh, ["consume", "--machine", "c\(m)", "--wait"]) } }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
             #expect(results.allSatisfy { $0.status == 0 }, "\(results.map(\.stderr))")
