@@ -221,13 +221,15 @@ struct HardeningTests {
     @Test func concurrentPauseAndEditLoseNothing() async throws {
         try await withInit { fresh, db in
             try addJob(db, "j", "true", ["schedule": "0 3 * * *"])
-            for trial in 1...15 {
+            for trial in 1...40 {
                 async let paused = octo(fresh, ["sh", "pause", "j", "-q"])
-                async let edited = octo(fresh, ["sh", "edit", "j", "--retries", "\(trial)", "-q"])
-                let (p, e) = try await (paused, edited)
-                #expect(p.status == 0 && e.status == 0, "\(p.stderr) \(e.stderr)")
+                async let retried = octo(fresh, ["sh", "edit", "j", "--retries", "\(trial)", "-q"])
+                async let timed = octo(fresh, ["sh", "edit", "j", "--timeout", "\(trial)m", "-q"])
+                let (p, r, t) = try await (paused, retried, timed)
+                #expect(p.status == 0 && r.status == 0 && t.status == 0, "\(p.stderr) \(r.stderr) \(t.stderr)")
                 let job = try #require(try JobStore.get(db, "j"))
-                #expect(job.paused && job.retries == trial, "trial \(trial): paused \(job.paused), retries \(job.retries)")
+                #expect(job.paused && job.retries == trial && job.timeout == Int64(trial) * 60,
+                        "trial \(trial): paused \(job.paused), retries \(job.retries), timeout \(job.timeout)")
                 #expect(try await octo(fresh, ["sh", "resume", "j", "-q"]).status == 0)
             }
         }

@@ -69,7 +69,7 @@ struct LoggerTests {
         }
     }
 
-    /// The database is away and the spool's disk fills up (a 16 KiB file size limit): the logger reads its
+    /// The database is away and the spool's disk fills up (a file size limit): the logger reads its
     /// input to the end (the writer is not killed by SIGPIPE), keeps what the spool takes, prints every line it
     /// could not keep on stderr and exits 1 — so every line is either stored (after the replay) or printed.
     /// Fails on the old code (it stopped reading at the first failed spool write and lost the rest).
@@ -78,7 +78,7 @@ struct LoggerTests {
             let down = env.merging(["OCTO_DB_SOCKET": "/nonexistent/mysqld.sock"]) { $1 }
             // the file size limit is the logger's alone: its stderr goes through a pipe to cat, outside the limit
             _ = try await Shell.run("""
-                { seq 1 3000; echo $? > "\(dir)/seqrc"; } | (trap '' XFSZ; ulimit -f 16; "$OCTO" logger -n full; echo $? > "\(dir)/rc") 2>&1 \
+                { seq 1 100000; echo $? > "\(dir)/seqrc"; } | (trap '' XFSZ; ulimit -f 64; "$OCTO" logger -n full; echo $? > "\(dir)/rc") 2>&1 \
                   | cat > "\(dir)/err"
                 """, environment: down)
             let seq = String(decoding: readFileBytes(dir + "/seqrc") ?? [], as: UTF8.self).trimmingWhitespace()
@@ -91,7 +91,7 @@ struct LoggerTests {
             #expect(try await OctoBinary.run(["logger", "-n", "other"], environment: env, input: "x\n").status == 0)
             let stored = try db.query("SELECT content FROM logs WHERE job_name = 'full'").rows.map { Int(try $0.decode("content", as: String.self)) ?? -1 }
             #expect(!stored.isEmpty && !printed.isEmpty, "stored \(stored.count), printed \(printed.count)")
-            let lost = Set(1...3000).subtracting(Set(stored).union(printed))
+            let lost = Set(1...100_000).subtracting(Set(stored).union(printed))
             #expect(lost.isEmpty, "\(lost.count) lines lost, e.g. \(lost.sorted().prefix(10))")
             #expect(stored.count == Set(stored).count, "a line stored twice")
         }
