@@ -179,12 +179,13 @@ static void guard_main(const char *path, char *const argv[], char *const envp[],
                 control_open = 0;
             }
         }
+        // reaped first: a job that ended as the deadline passed ended by itself, it was not killed
+        if (waitpid(job, &status, WNOHANG) == job) { have_status = 1; break; }
         if (deadline > 0 && !deadline_fired && now_ms() >= deadline) {
             kill(-job, SIGKILL);  // no renewal in time: the lease may lapse soon, the run must be gone first
             deadline_fired = 1;
             put_record(4, OCTO_GUARD_DEADLINE, 0);
         }
-        if (waitpid(job, &status, WNOHANG) == job) have_status = 1;
     }
     if (!have_status) { kill(-job, SIGKILL); while (waitpid(job, &status, 0) < 0 && errno == EINTR) {} }
     put_record(4, OCTO_GUARD_EXITED, status);

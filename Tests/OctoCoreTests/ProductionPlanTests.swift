@@ -121,6 +121,10 @@ struct ProductionPlanTests {
         ("echo \"$(printf \"%s\" \"{cursor}\")\"", "echo \"$(printf \"%s\" \"${OCTO_CURSOR}\")\""),
         ("echo {cursor} # it's a comment\necho '{cursor}'", "echo \"$OCTO_CURSOR\" # it's a comment\necho ''\"$OCTO_CURSOR\"''"),
         ("echo $(echo (x) {cursor})", "echo $(echo (x) \"$OCTO_CURSOR\")"),
+        // bash's $'…' (a backslash escapes its quote), and a placeholder inside one
+        ("echo $'it\\'s' {cursor} $'{cursor}'", "echo $'it\\'s' \"$OCTO_CURSOR\" $''\"$OCTO_CURSOR\"$''"),
+        // a quoted here-document delimiter expands nothing: the placeholder stays as written
+        ("cat <<'EOF'\n{cursor}\nEOF\necho {cursor}", "cat <<'EOF'\n{cursor}\nEOF\necho \"$OCTO_CURSOR\""),
     ])
     func placeholdersBecomeQuotedVariables(command: String, expected: String) {
         #expect(CommandTemplate.substitute(command) == expected)
@@ -133,6 +137,9 @@ struct ProductionPlanTests {
         "printf %s {cursor}", "printf %s \"{cursor}\"", "printf %s '{cursor}'", "printf %s \"<{cursor}>\" | tr -d '<>'",
         "printf %s \"$(printf %s \"{cursor}\")\"", "printf %s \"$(printf '%s' {cursor})\"", "x=`printf %s {cursor}`; printf %s \"$x\"",
         "# it's a comment\nprintf %s {cursor}",
+        // a here-document (an apostrophe in its body opens nothing), an escaped space before '#', $'…'
+        "cat <<EOF >/dev/null\nit's {cursor}\nEOF\nprintf %s \"{cursor}\"", "cat <<EOF | tr -d '\\n'\n{cursor}\nEOF",
+        "y=\\ #\"{cursor}\"; printf %s \"${y#??}\"",
     ])
     func placeholdersAreDataInARealShell(command: String) throws {
         for hostile in ["x'; touch /tmp/octo-pwned-$$ #", "a\"b$(id)`id`\\", "  two  spaces  ", "$OCTO_CURSOR"] {

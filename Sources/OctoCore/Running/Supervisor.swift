@@ -162,12 +162,22 @@ public final class Supervisor {
                 }
             }
             if !refillDone, Monotonic.seconds() >= nextRefill, let refill {
-                if let more = try refill() {
-                    for c in more { try start(c) }
-                    // runs that could not even start freed their slots at once: look again now
-                    nextRefill = Monotonic.seconds() + (active.isEmpty && !more.isEmpty ? 0 : refillEvery)
-                } else {
-                    refillDone = true
+                do {
+                    if let more = try refill() {
+                        let before = active.count
+                        for c in more { try start(c) }
+                        // a run that could not even start: this machine cannot start processes now (no descriptors,
+                        // no process slot, no memory); claim nothing more here rather than fail the queue's runs one
+                        // after another — the next cron tick tries again
+                        if active.count - before < more.count { refillDone = true }
+                        nextRefill = Monotonic.seconds() + refillEvery
+                    } else {
+                        refillDone = true
+                    }
+                } catch where !active.isEmpty {
+                    // the claim failed (the database restarting, failing over): the running jobs' supervision goes
+                    // on, their ends are recorded; look for work again in a second
+                    nextRefill = Monotonic.seconds() + 1
                 }
             }
             if active.isEmpty && refillDone { break }

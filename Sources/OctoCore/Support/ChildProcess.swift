@@ -57,7 +57,9 @@ public enum ChildProcess {
             close(inPipe[1]); close(outPipe[0]); close(errPipe[0])
             throw OctoError.failure("cannot run \(argv[0]): \(String(cString: strerror(rc)))")
         }
-        // Feed stdin and drain both outputs together, so no pipe fills up.
+        // Feed stdin and drain both outputs together, so no pipe fills up. Our end of stdin does not block: a
+        // program that never reads its input cannot hold us past the timeout.
+        _ = fcntl(inPipe[1], F_SETFL, fcntl(inPipe[1], F_GETFL) | O_NONBLOCK)
         var out: [UInt8] = [], err: [UInt8] = []
         var written = 0
         var fds = [pollfd(fd: inPipe[1], events: Int16(POLLOUT), revents: 0),
@@ -67,20 +69,26 @@ public enum ChildProcess {
         var buf = [UInt8](repeating: 0, count: 65_536)
         signal(SIGPIPE, SIG_IGN)
         let deadline = timeout.map { Monotonic.seconds() + $0 }
-        var termSentAt: Double?, timedOut = false
+        var termSentAt: Double?, timedOut = false, exited = false
+        /// With a timeout: kills what the program left once it exited, or the group at the deadline (SIGTERM,
+        /// SIGKILL 5 s later). False once waiting longer is pointless (SIGKILL sent 2 s ago).
+        func watch() -> Bool {
+            guard let deadline else { return true }
+            // the group's leader is signalled only while it is not reaped (a zombie keeps its id)
+            if !exited, isZombie(pid) { exited = true }
+            if exited { kill(-pid, SIGKILL); return true }
+            let now = Monotonic.seconds()
+            if termSentAt == nil, now >= deadline { kill(-pid, SIGTERM); termSentAt = now; timedOut = true }
+            if let t = termSentAt, now >= t + 5 { kill(-pid, SIGKILL); return now < t + 7 }
+            return true
+        }
         while fds[1].fd >= 0 || fds[2].fd >= 0 {
-            if let deadline {
-                // the group's own leader: signalled only while it is not reaped (a zombie keeps its id)
-                let now = Monotonic.seconds()
-                if termSentAt == nil, now >= deadline { kill(-pid, SIGTERM); termSentAt = now; timedOut = true }
-                if let t = termSentAt, now >= t + 5 { kill(-pid, SIGKILL); break }
-                if isZombie(pid) { kill(-pid, SIGKILL) }  // exited: leftovers holding its output go too
-            }
+            if !watch() { break }
             if poll(&fds, 3, deadline == nil ? -1 : 100) < 0 { if errno == EINTR { continue }; break }
             if fds[0].fd >= 0, fds[0].revents != 0 {
                 let n = input[written...].withUnsafeBytes { write(inPipe[1], $0.baseAddress, $0.count) }
                 if n > 0 { written += n }
-                if n <= 0 || written == input.count { close(inPipe[1]); fds[0].fd = -1 }
+                if (n < 0 && errno != EAGAIN && errno != EINTR) || written == input.count { close(inPipe[1]); fds[0].fd = -1 }
             }
             for i in 1...2 where fds[i].fd >= 0 && fds[i].revents != 0 {
                 let n = buf.withUnsafeMutableBytes { read(fds[i].fd, $0.baseAddress, $0.count) }
@@ -95,14 +103,9 @@ public enum ChildProcess {
         if fds[0].fd >= 0 { close(inPipe[1]) }
         for i in 1...2 where fds[i].fd >= 0 { close(fds[i].fd) }
         if deadline != nil {
-            // the leader may have exited with its output closed while others of its group live on: wait for its
-            // exit (it has SIGKILL coming at the deadline), then kill the rest before reaping it
-            while !isZombie(pid) && kill(pid, 0) == 0 {
-                let now = Monotonic.seconds()
-                if termSentAt == nil, let deadline, now >= deadline { kill(-pid, SIGTERM); termSentAt = now; timedOut = true }
-                if let t = termSentAt, now >= t + 5 { kill(-pid, SIGKILL) }
-                usleep(20_000)
-            }
+            // the leader may have closed its output and still run, or exited while others of its group live on:
+            // wait for its exit (bounded by the deadline's SIGKILL), then kill the rest before reaping it
+            while !exited && watch() { usleep(20_000) }
             kill(-pid, SIGKILL)
         }
         var status: Int32 = 0
