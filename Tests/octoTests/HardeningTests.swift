@@ -102,6 +102,30 @@ struct HardeningTests {
         }
     }
 
+    /// A run assigned to a machine that may no longer run it (its job's target was edited) is routed anew by
+    /// the next produce, not left queued for ever; a broadcast run for that machine is skipped, saying why.
+    @Test func anAssignedRunThatBecameIneligibleIsRoutedAnew() async throws {
+        try await withInit { fresh, db in
+            try await register(fresh, "w1")
+            try await register(fresh, "w2")
+            let moving = try addJob(db, "moving", "true")
+            let everywhere = try addJob(db, "everywhere", "true", ["strategy": "all"])
+            var r = RunQueue.NewRun(fireTime: try JobStore.serverNow(db), trigger: .manual)
+            r.route = Routing.Route(machine: "w1")
+            try RunQueue.enqueue(db, job: moving, r)
+            r.route = Routing.Route(machine: "w1", routeKey: "w1")
+            try RunQueue.enqueue(db, job: everywhere, r)
+            #expect(try await octo(fresh, ["sh", "edit", "moving", "--target", "w2", "-q"]).status == 0)
+            #expect(try await octo(fresh, ["sh", "edit", "everywhere", "--target", "w2", "-q"]).status == 0)
+            #expect(try await octo(fresh, ["produce", "--machine", "w1"]).status == 0)
+            let skipped = try #require(try runs(db, "everywhere").first)
+            #expect(skipped.state == .skipped && skipped.reason.contains("machine w1 may not run it"), "\(skipped)")
+            #expect(try await octo(fresh, ["consume", "--machine", "w2"]).status == 0)
+            #expect(try runs(db, "moving").map(\.state) == [.succeeded])
+            #expect(try runs(db, "moving").first?.machine == "w2")
+        }
+    }
+
     // MARK: - Cron's consume
 
     /// A plain `consume` (what cron starts) claims again whenever a slot frees: six short runs on a 2-slot

@@ -370,11 +370,15 @@ struct QueueTests {
             #expect(try await octo(fresh, ["sh", "run", "rep", "-q"]).status == 0)
             let first = try #require(try runs(db, "rep").first)
             #expect(first.state == .cancelled && first.reason.contains("replace"))
-            #expect(await Processes.waitUntil(seconds: 20) { Processes.isGone(consumer) }, "the replaced run's supervisor stopped it")
+            // the replaced run's supervisor stops it; its slot freed, the same (cron) consume takes the replacement
+            #expect(await Processes.waitUntil(seconds: 30) { (try? runs(db, "rep").last?.state) == .running },
+                    "the replacement was not started once the replaced run was gone")
             let pid = try #require(pid_t(String(decoding: readFileBytes(dir.path + "/pids")!, as: UTF8.self).split(separator: "\n")[0]))
             #expect(Processes.isGone(pid))
-            #expect(try runs(db, "rep").last?.state == .queued)
+            let all = try runs(db, "rep")
+            #expect(try #require(all.first?.endedAt) <= (try #require(all.last?.startedAt)), "the replacement overlapped the replaced run")
             _ = try await octo(fresh, ["sh", "kill", "rep"])
+            #expect(await Processes.waitUntil(seconds: 30) { Processes.isGone(consumer) }, "the consumer did not stop the killed run and return")
         }
     }
 

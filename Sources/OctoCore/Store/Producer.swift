@@ -129,27 +129,51 @@ public enum Producer {
             let rows = try db.query("SELECT q.run_id, q.job_id, r.route_key FROM queue q JOIN runs r ON r.id = q.run_id WHERE q.machine = ?",
                                     [.text(machine)]).rows
             for row in rows {
-                let runID: Int64 = try row.decode("run_id")
-                let routeKey: String = try row.decode("route_key")
-                let done = try db.retrying { db in
-                    try db.transaction { () throws -> Bool in
-                        guard try db.query("SELECT run_id FROM queue WHERE run_id = ? AND machine = ? FOR UPDATE SKIP LOCKED",
-                                           [.int(runID), .text(machine)]).first != nil else { return false }
-                        if !routeKey.isEmpty {
-                            try RunQueue.finishQueued(db, runID, state: .skipped, reason: "machine \(machine) was not live before it could claim the run")
-                            return true
-                        }
-                        guard let jr = try db.query(JobStore.selectJobs + " WHERE id = ?", [.int(try row.decode("job_id"))]).first else { return false }
-                        let route = Routing.routes(for: try JobStore.job(from: jr), live: live).first ?? .anyone
-                        let m: Value = route.machine.map(Value.text) ?? .null
-                        try db.execute("UPDATE queue SET machine = ? WHERE run_id = ?", [m, .int(runID)])
-                        try db.execute("UPDATE runs SET machine = ? WHERE id = ? AND state = 'queued'", [m, .int(runID)])
-                        return true
-                    }
+                if try move(db, row, from: machine, live: live, why: "machine \(machine) was not live before it could claim the run") {
+                    moved.append(try row.decode("run_id"))
                 }
-                if done { moved.append(runID) }
+            }
+        }
+        // runs assigned to a live machine that may no longer run them (the job's user or target was edited, the
+        // machine left a group): the claim never takes them, so they go elsewhere (a broadcast run is skipped)
+        guard !assigned.isEmpty else { return moved }
+        let ineligible = try db.query("""
+            SELECT q.run_id, q.job_id, q.machine, r.route_key FROM queue q JOIN machines m ON m.name = q.machine JOIN runs r ON r.id = q.run_id
+            WHERE NOT ((q.run_user = '' OR q.run_user = m.unix_user)
+              AND (q.target = 'any' OR FIND_IN_SET(m.name, q.target) > 0
+                   OR (q.target LIKE 'group:%' AND FIND_IN_SET(SUBSTRING(q.target, 7), m.groups_list) > 0)))
+            """).rows
+        for row in ineligible {
+            let machine: String = try row.decode("machine")
+            if try move(db, row, from: machine, live: live.filter { $0.name != machine },
+                        why: "machine \(machine) may not run it (the job's user or target, or the machine's groups, changed)") {
+                moved.append(try row.decode("run_id"))
             }
         }
         return moved
+    }
+
+    /// Moves one queued run assigned to `machine` to where its job's routing sends it among `live`, or — a
+    /// broadcast run, which belongs to that machine — ends it `skipped` saying `why`. False when another
+    /// producer or a claim got to it first.
+    private static func move(_ db: Connection, _ row: Row, from machine: String, live: [LiveMachine], why: String) throws -> Bool {
+        let runID: Int64 = try row.decode("run_id")
+        let routeKey: String = try row.decode("route_key")
+        return try db.retrying { db in
+            try db.transaction { () throws -> Bool in
+                guard try db.query("SELECT run_id FROM queue WHERE run_id = ? AND machine = ? FOR UPDATE SKIP LOCKED",
+                                   [.int(runID), .text(machine)]).first != nil else { return false }
+                if !routeKey.isEmpty {
+                    try RunQueue.finishQueued(db, runID, state: .skipped, reason: why)
+                    return true
+                }
+                guard let jr = try db.query(JobStore.selectJobs + " WHERE id = ?", [.int(try row.decode("job_id"))]).first else { return false }
+                let route = Routing.routes(for: try JobStore.job(from: jr), live: live).first ?? .anyone
+                let m: Value = route.machine.map(Value.text) ?? .null
+                try db.execute("UPDATE queue SET machine = ? WHERE run_id = ?", [m, .int(runID)])
+                try db.execute("UPDATE runs SET machine = ? WHERE id = ? AND state = 'queued'", [m, .int(runID)])
+                return true
+            }
+        }
     }
 }
