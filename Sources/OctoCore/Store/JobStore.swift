@@ -79,9 +79,10 @@ public enum JobStore {
         }
     }
 
-    /// Every job, read under its row lock (ascending id, the lock order of
-    /// claims), inside the caller's transaction: `apply` decides its changes
-    /// from what it holds.
+    /// Every job, read under its row lock (in ascending id), inside the
+    /// caller's transaction: `apply` decides its changes from what it holds.
+    /// (Claims lock queue rows before job rows, this the other way round: a
+    /// deadlock between them is possible, and retried.)
     public static func allLocked(_ db: Connection) throws -> [Job] {
         try db.query(selectJobs + " ORDER BY id FOR UPDATE").rows.map(job(from:))
     }

@@ -76,10 +76,11 @@ public enum CrontabBlock {
 }
 
 extension String {
-    /// `%` escaped for a crontab command (`\%`; cron removes the backslash).
+    /// Escaped for a crontab command: `%` as `\%` and `\` as `\\` (cron turns a
+    /// bare `%` into a newline, and reads a backslash before `%` or `\` as an escape).
     func replacingPercent() -> String {
         var out = ""
-        for c in self { if c == "%" { out += "\\%" } else { out.append(c) } }
+        for c in self { if c == "%" || c == "\\" { out += "\\" + String(c) } else { out.append(c) } }
         return out
     }
 }

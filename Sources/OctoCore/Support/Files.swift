@@ -129,9 +129,17 @@ func makeStateSubdirectory(_ path: String) throws(OctoError) {
 /// fix), or nil when it is one: a real directory, owned by this process's
 /// user, not writable by group or others. nil too when it does not exist yet.
 public func privateDirectoryProblem(_ path: String) -> String? {
+    var path = path
+    while path.count > 1 && path.hasSuffix("/") { path.removeLast() }  // `link/` would follow the link
     var st = stat()
     guard lstat(path, &st) == 0 else { return nil }
-    if (st.st_mode & S_IFMT) == S_IFLNK { return "\(path) is a symbolic link, not a directory: octo keeps its state only in a real directory (set OCTO_STATE_DIR)" }
+    if (st.st_mode & S_IFMT) == S_IFLNK {
+        // a link of this user's own (a state directory on another disk) to a private directory is fine
+        guard st.st_uid == geteuid() else {
+            return "\(path) is a symbolic link of uid \(st.st_uid), not of this user: octo keeps its state only in a directory of its own (set OCTO_STATE_DIR)"
+        }
+        guard stat(path, &st) == 0 else { return "\(path) is a symbolic link to nothing" }
+    }
     if (st.st_mode & S_IFMT) != S_IFDIR { return "\(path) is not a directory" }
     if st.st_uid != geteuid() {
         return "\(path) belongs to uid \(st.st_uid), not to this user (uid \(geteuid())): octo keeps its state only in a directory of its own (fix: set OCTO_STATE_DIR, or chown it)"

@@ -64,8 +64,11 @@ struct ShRun: OctoCommand {
     private func runHere(_ context: Context, _ db: Connection, _ settings: Settings, _ id: Int64) throws {
         var options = context.supervisorOptions(settings)
         if wait {
+            // a person's terminal gets control characters made visible; a pipe or a file gets the exact output
+            let (outTTY, errTTY) = (isatty(1) == 1, isatty(2) == 1)
             options.echo = { line, fromStderr in
-                if fromStderr { Output.writeStderr(line.content.escapedForTerminal + "\n") } else { print(line.content.escapedForTerminal) }
+                if fromStderr { Output.writeStderr((errTTY ? line.content.escapedForTerminal : line.content) + "\n") }
+                else { print(outTTY ? line.content.escapedForTerminal : line.content) }
             }
         }
         let supervisor = try Supervisor(db, machine: context.config.machine, options: options)
@@ -89,17 +92,19 @@ struct ShRun: OctoCommand {
     /// Streams the run's log until it ends, then exits with its exit code.
     private func follow(_ db: Connection, _ id: Int64) throws {
         var last: Int64 = 0
+        let (outTTY, errTTY) = (isatty(1) == 1, isatty(2) == 1)
+        func shown(_ s: String, tty: Bool) -> String { tty ? s.escapedForTerminal : s }
         while true {
             let run = try db.retrying { db in try RunQueue.get(db, id) }
             for line in try RunQueue.logLines(db, runID: id, after: last) {
                 last = line.id
-                if line.code == nil { print(line.content.escapedForTerminal) } else if global.verbose { Output.writeStderr(line.content.escapedForTerminal + "\n") }
+                if line.code == nil { print(shown(line.content, tty: outTTY)) } else if global.verbose { Output.writeStderr(shown(line.content, tty: errTTY) + "\n") }
             }
             Output.flush()
             guard let run else { throw OctoError.failure("run \(id) disappeared") }
             if run.state.isFinished {
                 // lines written just before the end are already stored: completion follows the last flush
-                for line in try RunQueue.logLines(db, runID: id, after: last) where line.code == nil { print(line.content.escapedForTerminal) }
+                for line in try RunQueue.logLines(db, runID: id, after: last) where line.code == nil { print(shown(line.content, tty: outTTY)) }
                 Output.flush()
                 if run.state != .succeeded && !global.quiet {
                     Output.error("run \(id) \(run.state.rawValue)" + (run.reason.isEmpty ? "" : ": \(run.reason)"))
