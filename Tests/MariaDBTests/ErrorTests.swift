@@ -46,18 +46,22 @@ struct ErrorTests {
             try db.run("CREATE TABLE r (id INT PRIMARY KEY)")
             try db.run("CREATE TABLE m (id INT PRIMARY KEY)")
             try db.run("INSERT INTO r VALUES (1)")
-            // another client holds a row lock and a metadata lock, busy (not idle) for longer than both waits below
+            // another client holds a row lock and a metadata lock, busy (not idle) until the test ends its session —
+            // far longer than both waits below, however slow the machine (a 60 s hold ran out on a loaded one)
             let holder = try await Shell.run("""
-                mariadb --defaults-file="$DEFAULTS" -D "$DB" -e 'BEGIN; SELECT id FROM r WHERE id = 1 FOR UPDATE; SELECT id FROM m; SELECT SLEEP(60); COMMIT' \
+                mariadb --defaults-file="$DEFAULTS" -D "$DB" -e 'BEGIN; SELECT id FROM r WHERE id = 1 FOR UPDATE; SELECT id FROM m; SELECT SLEEP(3600); COMMIT' \
                   >/dev/null 2>&1 </dev/null & echo $!
                 """, environment: ["DEFAULTS": TestDatabase.defaultsFile ?? "", "DB": fresh.name])
             let pid = try #require(pid_t(holder.stdout.trimmingWhitespace()))
             defer { kill(pid, SIGKILL) }
-            let busy = await Processes.waitUntil(seconds: 20) {
-                let n: Int? = try? db.query("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE INFO = 'SELECT SLEEP(60)'").first?.decode("n")
-                return n == 1
+            var holderSession: Int64?
+            let busy = await Processes.waitUntil(seconds: 60) {
+                holderSession = try? db.query("SELECT ID FROM information_schema.PROCESSLIST WHERE INFO = 'SELECT SLEEP(3600)' AND DB = ?",
+                                              [.text(fresh.name)]).first?.decode("ID")
+                return holderSession != nil
             }
             #expect(busy, "the holder never got its locks")
+            defer { if let id = holderSession { _ = try? db.run("KILL \(id)") } }  // a server-given number
             let row = #expect(throws: MariaDBError.self) { try db.query("SELECT id FROM r WHERE id = 1 FOR UPDATE") }
             #expect(row?.code == .lockWaitTimeout && row?.isTransient == true, "\(String(describing: row))")
             let ddl = #expect(throws: MariaDBError.self) { try db.run("ALTER TABLE m ADD COLUMN c INT") }

@@ -170,7 +170,7 @@ struct MonitorTests {
             #expect(try await octo(env, ["sh", "alerts", "--open"]).stdout == "no open alerts\n")
             let bad = try await octo(env, ["sh", "alerts", "ack", "x1"])
             #expect(bad.status == 2 && bad.stderr.contains("x1"), "\(bad.stderr)")
-            #expect(try await octo(env, ["sh", "alerts", "ack", "999"]).status == 1)
+            #expect(try await octo(env, ["sh", "alerts", "ack", "999"]).status == 2)
         }
     }
 
