@@ -92,10 +92,12 @@ public struct OctoConfig: Sendable {
     public func connect() throws(MariaDBError) -> Connection { try Connection(connection) }
 
     /// A connection that selects no database octo may not have created yet,
-    /// for `octo init`: `information_schema` always exists.
-    public func connectWithoutDatabase() throws(MariaDBError) -> Connection {
+    /// for `octo init`: `information_schema` always exists. `readTimeout`
+    /// (seconds), when given, replaces the configured one.
+    public func connectWithoutDatabase(readTimeout: UInt32? = nil) throws(MariaDBError) -> Connection {
         var c = connection
         c.database = "information_schema"
+        if let readTimeout { c.readTimeout = readTimeout }
         return try Connection(c)
     }
 }

@@ -41,7 +41,10 @@ public enum Migrator {
     /// default settings that have no row yet, and makes sure the log table has
     /// day partitions for the coming week.
     public static func initialize(_ config: OctoConfig, settings defaults: Settings, by who: String) throws -> Outcome {
-        let db = try config.connectWithoutDatabase()
+        // A migration's DDL may rewrite a big table, and on a busy server even a CREATE TABLE can take long: that
+        // is work, not a hang, so init reads with a long timeout (an hour) where the cron path keeps its short one.
+        // Lock waits stay at their 20 s (retried by the lock wait loop, or reported).
+        let db = try config.connectWithoutDatabase(readTimeout: max(config.connection.readTimeout, Migrator.statementPatience))
         defer { db.close() }
         let exists = try !db.query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
                                    [.text(config.database)]).rows.isEmpty
@@ -66,6 +69,9 @@ public enum Migrator {
         try LogPartitions.ensure(db, daysAhead: LogPartitions.daysAhead)
         return Outcome(databaseCreated: !exists, from: from, to: Schema.latest)
     }
+
+    /// How long one statement of `octo init` may take (seconds): the read timeout of its connection.
+    static let statementPatience: UInt32 = 3600
 
     /// How long an `octo init` waits for another one (whose migrations may rewrite big tables).
     static let lockPatience: Int64 = 600
