@@ -114,7 +114,10 @@ public final class Supervisor {
     }
 
     /// The stop signal (SIGTERM, SIGINT, SIGHUP) this process got while supervising, or nil.
-    public var stopSignal: Int32? { octo_stop_signal() == 0 ? nil : octo_stop_signal() }
+    public var stopSignal: Int32? {
+        let s = octo_stop_signal()
+        return s == 0 ? nil : s
+    }
 
     public var runningCount: Int { active.count }
 
@@ -284,7 +287,8 @@ public final class Supervisor {
                     fence(a, .fenced)
                 }
             }
-            if a.process.killedAtDeadline || Monotonic.seconds() >= killDeadline(renewedAt: a.lastRenewed) { leaseKill(a) }
+            // (a kill by the guard at its deadline is taken up where its record is read, in `step`)
+            if Monotonic.seconds() >= killDeadline(renewedAt: a.lastRenewed) { leaseKill(a) }
         }
     }
 
