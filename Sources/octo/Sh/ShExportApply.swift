@@ -58,12 +58,14 @@ struct ShApply: OctoCommand {
             // decided from the jobs as they are under their row locks, and applied in the same transaction, so a
             // concurrent edit or apply is never overwritten with what was read before it (a deadlock is retried)
             plan = try db.retrying { db in
-                try db.transaction { () throws -> ApplyPlan in
-                    let plan = ApplyPlan(entries, existing: try JobStore.allLocked(db), prune: prune, me: me)
-                    for r in plan.removes { try JobStore.removeInTransaction(db, r, force: force) }
-                    for u in plan.updates { try JobStore.update(db, u.new, previous: u.old, by: context.actor, defaultZone: settings.defaultTimezone) }
-                    for c in plan.creates { _ = try JobStore.add(db, c, by: context.actor, defaultZone: settings.defaultTimezone) }
-                    return plan
+                try JobStore.exclusively(db, database: context.config.database) {
+                    try db.transaction { () throws -> ApplyPlan in
+                        let plan = ApplyPlan(entries, existing: try JobStore.allLocked(db), prune: prune, me: me)
+                        for r in plan.removes { try JobStore.removeInTransaction(db, r, force: force) }
+                        for u in plan.updates { try JobStore.update(db, u.new, previous: u.old, by: context.actor, defaultZone: settings.defaultTimezone) }
+                        for c in plan.creates { _ = try JobStore.add(db, c, by: context.actor, defaultZone: settings.defaultTimezone) }
+                        return plan
+                    }
                 }
             }
         }
