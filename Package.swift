@@ -13,17 +13,17 @@ import PackageDescription
 // costs several milliseconds of dynamic loading per start (see scripts/bench startup).
 let strict: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
-    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("ExistentialAny")
 ]
 
 let package = Package(
     name: "octo",
     products: [
-        .executable(name: "octo", targets: ["octo"]),
+        .executable(name: "octo", targets: ["octo"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2")
     ],
     targets: [
         .systemLibrary(
@@ -40,7 +40,7 @@ let package = Package(
             name: "octo",
             dependencies: [
                 "OctoCore",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser")
             ],
             swiftSettings: strict
         ),
@@ -50,13 +50,13 @@ let package = Package(
             name: "TestSupport",
             dependencies: [
                 "MariaDB", "OctoCore",
-                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "Subprocess", package: "swift-subprocess")
             ],
             path: "Tests/TestSupport",
             swiftSettings: strict
         ),
         .testTarget(name: "MariaDBTests", dependencies: ["MariaDB", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "OctoCoreTests", dependencies: ["OctoCore", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "octoTests", dependencies: ["octo", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "octoTests", dependencies: ["octo", "TestSupport"], swiftSettings: strict)
     ]
 )

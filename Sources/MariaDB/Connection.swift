@@ -1,7 +1,7 @@
 import CMariaDB
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// libmariadb's global state is set up once per process, before any thread
@@ -57,7 +57,8 @@ public final class Connection {
 
     private static func open(_ o: ConnectionOptions) throws(MariaDBError) -> Handle {
         guard libraryReady, let m = mysql_init(nil) else {
-            throw MariaDBError(code: .client, sqlState: "HY000", message: "libmariadb could not be initialised", operation: "connect")
+            throw MariaDBError(
+                code: .client, sqlState: "HY000", message: "libmariadb could not be initialised", operation: "connect")
         }
         // From here on `handle` owns `m`: any throw closes it.
         let handle = Handle(m)
@@ -75,7 +76,9 @@ public final class Connection {
         // connection — retried in place — and not as a client-side "lost connection" (2013) that leaves the
         // statement waiting on the server (a DDL waiting for a metadata lock blocks every later query on
         // its table) and forces a reconnect. The server defaults are 50 s and a year.
-        mysql_options(m, MYSQL_INIT_COMMAND, """
+        mysql_options(
+            m, MYSQL_INIT_COMMAND,
+            """
             SET time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,ERROR_FOR_DIVISION_BY_ZERO', \
             tx_isolation = 'READ-COMMITTED', idle_transaction_timeout = 15, innodb_lock_wait_timeout = \(o.lockWait), \
             lock_wait_timeout = \(o.lockWait)
@@ -109,7 +112,8 @@ public final class Connection {
     var mysql: UnsafeMutablePointer<MYSQL> {
         get throws(MariaDBError) {
             guard let m = handle.mysql else {
-                throw MariaDBError(code: .serverGone, sqlState: "HY000", message: "the connection is closed", operation: "use")
+                throw MariaDBError(
+                    code: .serverGone, sqlState: "HY000", message: "the connection is closed", operation: "use")
             }
             return m
         }
@@ -143,7 +147,7 @@ public final class Connection {
     public func query(_ sql: String, _ parameters: [Value] = []) throws(MariaDBError) -> QueryResult {
         do {
             return try prepared(sql).execute(parameters)
-        } catch where error.code == .needReprepare {
+        } catch  where error.code == .needReprepare {
             statements[sql] = nil  // the table changed under a cached statement: prepare again once
             return try prepared(sql).execute(parameters)
         } catch {
@@ -266,12 +270,14 @@ public struct RetryPolicy: Sendable {
 
 extension MariaDBError {
     init(connection m: UnsafeMutablePointer<MYSQL>, operation: String) {
-        self.init(code: Code(mysql_errno(m)), sqlState: String(cString: mysql_sqlstate(m)),
-                  message: String(cString: mysql_error(m)), operation: operation)
+        self.init(
+            code: Code(mysql_errno(m)), sqlState: String(cString: mysql_sqlstate(m)),
+            message: String(cString: mysql_error(m)), operation: operation)
     }
 
     init(statement s: UnsafeMutablePointer<MYSQL_STMT>, operation: String) {
-        self.init(code: Code(mysql_stmt_errno(s)), sqlState: String(cString: mysql_stmt_sqlstate(s)),
-                  message: String(cString: mysql_stmt_error(s)), operation: operation)
+        self.init(
+            code: Code(mysql_stmt_errno(s)), sqlState: String(cString: mysql_stmt_sqlstate(s)),
+            message: String(cString: mysql_stmt_error(s)), operation: operation)
     }
 }

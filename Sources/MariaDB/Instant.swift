@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A point in time in UTC with microsecond precision — exactly what a
@@ -25,10 +25,12 @@ public struct Instant: Hashable, Comparable, Sendable, CustomStringConvertible {
 
     /// The UTC instant of a civil date and time; nil when a field is out of range
     /// (month 13, February 30, second 60, …).
-    public init?(year: Int, month: Int, day: Int, hour: Int = 0, minute: Int = 0, second: Int = 0, microsecond: Int = 0) {
+    public init?(year: Int, month: Int, day: Int, hour: Int = 0, minute: Int = 0, second: Int = 0, microsecond: Int = 0)
+    {
         guard (1...12).contains(month), day >= 1, day <= CivilDate.daysIn(month: month, year: year),
-              (0...23).contains(hour), (0...59).contains(minute), (0...59).contains(second),
-              (0...999_999).contains(microsecond) else { return nil }
+            (0...23).contains(hour), (0...59).contains(minute), (0...59).contains(second),
+            (0...999_999).contains(microsecond)
+        else { return nil }
         let days = CivilDate.daysFromCivil(year: year, month: month, day: day)
         let secs = Int64(days) * 86_400 + Int64(hour * 3600 + minute * 60 + second)
         self.microseconds = secs * 1_000_000 + Int64(microsecond)
@@ -55,8 +57,12 @@ public struct Instant: Hashable, Comparable, Sendable, CustomStringConvertible {
     public var description: String { iso8601 }
 
     public static func < (a: Instant, b: Instant) -> Bool { a.microseconds < b.microseconds }
-    public static func + (a: Instant, d: Duration) -> Instant { Instant(microsecondsSinceEpoch: a.microseconds + d.microseconds) }
-    public static func - (a: Instant, d: Duration) -> Instant { Instant(microsecondsSinceEpoch: a.microseconds - d.microseconds) }
+    public static func + (a: Instant, d: Duration) -> Instant {
+        Instant(microsecondsSinceEpoch: a.microseconds + d.microseconds)
+    }
+    public static func - (a: Instant, d: Duration) -> Instant {
+        Instant(microsecondsSinceEpoch: a.microseconds - d.microseconds)
+    }
     public static func - (a: Instant, b: Instant) -> Duration { .microseconds(a.microseconds - b.microseconds) }
 }
 
@@ -84,12 +90,16 @@ public struct CivilDateTime: Hashable, Sendable {
         let days = utcSeconds.floorDiv(86_400)
         let rem = Int(utcSeconds - days * 86_400)
         let (y, m, d) = CivilDate.civilFromDays(Int(days))
-        self.init(year: y, month: m, day: d, hour: rem / 3600, minute: rem / 60 % 60, second: rem % 60, microsecond: microsecond)
+        self.init(
+            year: y, month: m, day: d, hour: rem / 3600, minute: rem / 60 % 60, second: rem % 60,
+            microsecond: microsecond)
     }
 
     /// `2026-11-21T11:05:00` with `fractionDigits` digits of the second (0 for none).
     public func iso8601(fractionDigits: Int = 0) -> String {
-        var s = pad(year, 4) + "-" + pad(month, 2) + "-" + pad(day, 2) + "T" + pad(hour, 2) + ":" + pad(minute, 2) + ":" + pad(second, 2)
+        var s =
+            pad(year, 4) + "-" + pad(month, 2) + "-" + pad(day, 2) + "T" + pad(hour, 2) + ":" + pad(minute, 2) + ":"
+            + pad(second, 2)
         if fractionDigits > 0 {
             var frac = pad(microsecond, 6)
             frac.removeLast(max(0, 6 - fractionDigits))

@@ -34,9 +34,7 @@ public struct Row: Sendable {
         guard let i = columns.index[name] else {
             throw RowDecodingError(column: name, expected: T.sqlTypeName, found: "no such column")
         }
-        guard let v = T(sqlValue: values[i]) else {
-            throw RowDecodingError(column: name, expected: T.sqlTypeName, found: values[i].kind)
-        }
+        guard let v = T(sqlValue: values[i]) else { throw mismatch(name, T.self, values[i]) }
         return v
     }
 
@@ -46,10 +44,17 @@ public struct Row: Sendable {
             throw RowDecodingError(column: name, expected: T.sqlTypeName, found: "no such column")
         }
         if values[i].isNull { return nil }
-        guard let v = T(sqlValue: values[i]) else {
-            throw RowDecodingError(column: name, expected: T.sqlTypeName, found: values[i].kind)
-        }
+        guard let v = T(sqlValue: values[i]) else { throw mismatch(name, T.self, values[i]) }
         return v
+    }
+}
+
+extension Row {
+    fileprivate func mismatch<T: SQLDecodable>(_ column: String, _ type: T.Type, _ v: Value) -> RowDecodingError {
+        if T.self is any SQLTextEnum.Type, case .text(let text) = v {
+            return RowDecodingError(column: column, expected: T.sqlTypeName, found: text.debugDescription)
+        }
+        return RowDecodingError(column: column, expected: T.sqlTypeName, found: v.kind)
     }
 }
 

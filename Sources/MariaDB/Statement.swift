@@ -1,7 +1,7 @@
 import CMariaDB
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A prepared statement. Holds the connection's handle strongly, so the
@@ -14,7 +14,8 @@ final class Statement {
 
     init(handle: Handle, sql: String) throws(MariaDBError) {
         guard let m = handle.mysql else {
-            throw MariaDBError(code: .serverGone, sqlState: "HY000", message: "the connection is closed", operation: "prepare")
+            throw MariaDBError(
+                code: .serverGone, sqlState: "HY000", message: "the connection is closed", operation: "prepare")
         }
         guard let s = mysql_stmt_init(m) else { throw MariaDBError(connection: m, operation: "prepare") }
         let rc = sql.withCString { mysql_stmt_prepare(s, $0, UInt(strlen($0))) }
@@ -35,16 +36,19 @@ final class Statement {
 
     func execute(_ parameters: [Value]) throws(MariaDBError) -> QueryResult {
         guard parameters.count == parameterCount else {
-            throw MariaDBError(code: .client, sqlState: "07001",
-                               message: "statement has \(parameterCount) placeholders but \(parameters.count) values were given",
-                               operation: "bind")
+            throw MariaDBError(
+                code: .client, sqlState: "07001",
+                message: "statement has \(parameterCount) placeholders but \(parameters.count) values were given",
+                operation: "bind")
         }
         // The buffers bound to the statement live in `arena` until after execute.
         let arena = BindArena()
         if parameterCount > 0 {
             let binds = arena.binds(parameterCount)
             for (i, v) in parameters.enumerated() { arena.bind(v, into: &binds[i]) }
-            guard mysql_stmt_bind_param(stmt, binds) == 0 else { throw MariaDBError(statement: stmt, operation: "bind") }
+            guard mysql_stmt_bind_param(stmt, binds) == 0 else {
+                throw MariaDBError(statement: stmt, operation: "bind")
+            }
         }
         let rc = mysql_stmt_execute(stmt)
         withExtendedLifetime(arena) {}
@@ -54,10 +58,14 @@ final class Statement {
 
     private func readResult() throws(MariaDBError) -> QueryResult {
         guard let meta = mysql_stmt_result_metadata(stmt) else {
-            return QueryResult(columns: Columns([]), rows: [], affectedRows: UInt64(mysql_stmt_affected_rows(stmt)),
-                               lastInsertID: UInt64(mysql_stmt_insert_id(stmt)))
+            return QueryResult(
+                columns: Columns([]), rows: [], affectedRows: UInt64(mysql_stmt_affected_rows(stmt)),
+                lastInsertID: UInt64(mysql_stmt_insert_id(stmt)))
         }
-        defer { mysql_free_result(meta); mysql_stmt_free_result(stmt) }
+        defer {
+            mysql_free_result(meta)
+            mysql_stmt_free_result(stmt)
+        }
         guard mysql_stmt_store_result(stmt) == 0 else { throw MariaDBError(statement: stmt, operation: "fetch") }
 
         let n = Int(mysql_num_fields(meta))
@@ -85,7 +93,8 @@ final class Statement {
             for i in 0..<n { values.append(arena.value(of: binds[i], kind: kinds[i])) }
             rows.append(Row(columns: columns, values: values))
         }
-        return QueryResult(columns: columns, rows: rows, affectedRows: UInt64(mysql_stmt_affected_rows(stmt)), lastInsertID: 0)
+        return QueryResult(
+            columns: columns, rows: rows, affectedRows: UInt64(mysql_stmt_affected_rows(stmt)), lastInsertID: 0)
     }
 }
 
@@ -152,8 +161,12 @@ final class BindArena {
             b.buffer_type = MYSQL_TYPE_DATETIME
             let c = t.utc
             var mt = MYSQL_TIME()
-            mt.year = UInt32(c.year); mt.month = UInt32(c.month); mt.day = UInt32(c.day)
-            mt.hour = UInt32(c.hour); mt.minute = UInt32(c.minute); mt.second = UInt32(c.second)
+            mt.year = UInt32(c.year)
+            mt.month = UInt32(c.month)
+            mt.day = UInt32(c.day)
+            mt.hour = UInt32(c.hour)
+            mt.minute = UInt32(c.minute)
+            mt.second = UInt32(c.second)
             mt.second_part = UInt(c.microsecond)
             mt.time_type = MYSQL_TIMESTAMP_DATETIME
             b.buffer = copy(mt)
@@ -188,7 +201,9 @@ final class BindArena {
             b.buffer_type = MYSQL_TYPE_NULL
             kind = .null
         default:  // strings, blobs, DECIMAL, TIME, JSON, ENUM, SET, BIT
-            let binary = f.charsetnr == 63 && f.type != MYSQL_TYPE_NEWDECIMAL && f.type != MYSQL_TYPE_DECIMAL && f.type != MYSQL_TYPE_TIME
+            let binary =
+                f.charsetnr == 63 && f.type != MYSQL_TYPE_NEWDECIMAL && f.type != MYSQL_TYPE_DECIMAL
+                && f.type != MYSQL_TYPE_TIME
             b.buffer_type = binary ? MYSQL_TYPE_BLOB : MYSQL_TYPE_STRING
             let size = Int(f.max_length)
             b.buffer = allocate(size)
@@ -208,8 +223,9 @@ final class BindArena {
         case .datetime:
             let t = b.buffer.load(as: MYSQL_TIME.self)
             // zero dates are not valid instants; strict mode keeps them out of octo's tables
-            let instant = Instant(year: Int(t.year), month: Int(t.month), day: Int(t.day), hour: Int(t.hour),
-                                  minute: Int(t.minute), second: Int(t.second), microsecond: Int(t.second_part))
+            let instant = Instant(
+                year: Int(t.year), month: Int(t.month), day: Int(t.day), hour: Int(t.hour),
+                minute: Int(t.minute), second: Int(t.second), microsecond: Int(t.second_part))
             return instant.map(Value.instant) ?? .null
         case .text, .bytes:
             let count = Int(b.length.pointee)

@@ -48,6 +48,22 @@ extension Optional: SQLEncodable where Wrapped: SQLEncodable {
     public var sqlValue: Value { self?.sqlValue ?? .null }
 }
 
+/// A domain value stored as its name (a run's state, a job's strategy …):
+/// bound as text, and read back only when the stored text is one of its
+/// cases — anything else is a `RowDecodingError` naming the column and the
+/// text, never a silent default.
+public protocol SQLTextEnum: RawRepresentable, CaseIterable, SQLEncodable, SQLDecodable, Sendable
+where RawValue == String {}
+
+extension SQLTextEnum {
+    public var sqlValue: Value { .text(rawValue) }
+    public static var sqlTypeName: String { "one of " + allCases.map(\.rawValue).joined(separator: ", ") }
+    public init?(sqlValue v: Value) {
+        guard let text = String(sqlValue: v), let value = Self(rawValue: text) else { return nil }
+        self = value
+    }
+}
+
 extension Value: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByNilLiteral,
     ExpressibleByFloatLiteral, ExpressibleByBooleanLiteral
 {
@@ -88,8 +104,12 @@ extension Int64: SQLDecodable {
     public init?(sqlValue v: Value) {
         switch v {
         case .int(let i): self = i
-        case .uint(let u): guard let i = Int64(exactly: u) else { return nil }; self = i
-        case .text(let s): guard let i = Int64(s) else { return nil }; self = i  // DECIMAL results (SUM)
+        case .uint(let u):
+            guard let i = Int64(exactly: u) else { return nil }
+            self = i
+        case .text(let s):
+            guard let i = Int64(s) else { return nil }
+            self = i  // DECIMAL results (SUM)
         default: return nil
         }
     }
@@ -108,8 +128,12 @@ extension UInt64: SQLDecodable {
     public init?(sqlValue v: Value) {
         switch v {
         case .uint(let u): self = u
-        case .int(let i): guard let u = UInt64(exactly: i) else { return nil }; self = u
-        case .text(let s): guard let u = UInt64(s) else { return nil }; self = u
+        case .int(let i):
+            guard let u = UInt64(exactly: i) else { return nil }
+            self = u
+        case .text(let s):
+            guard let u = UInt64(s) else { return nil }
+            self = u
         default: return nil
         }
     }
@@ -122,7 +146,9 @@ extension Double: SQLDecodable {
         case .double(let d): self = d
         case .int(let i): self = Double(i)
         case .uint(let u): self = Double(u)
-        case .text(let s): guard let d = Double(s) else { return nil }; self = d
+        case .text(let s):
+            guard let d = Double(s) else { return nil }
+            self = d
         default: return nil
         }
     }
@@ -159,7 +185,12 @@ extension Array: SQLDecodable where Element == UInt8 {
 public struct RowDecodingError: Error, CustomStringConvertible, Sendable {
     public let column: String
     public let expected: String
-    /// What the column held ("NULL", "text", …) — never the value itself.
+    /// What the column held ("NULL", "text", …) — the value itself only
+    /// for a domain value (`SQLTextEnum`), whose text is a short name.
     public let found: String
     public var description: String { "column '\(column)': expected \(expected), found \(found)" }
+
+    public init(column: String, expected: String, found: String) {
+        (self.column, self.expected, self.found) = (column, expected, found)
+    }
 }

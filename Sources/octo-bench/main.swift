@@ -13,7 +13,7 @@ import MariaDB
 import OctoCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 func monotonic() -> Double {
@@ -32,13 +32,15 @@ if args.count == 3, args[1] == "claim", let runs = Int(args[2]) {
     var job = try JobStore.get(db, "bench-claim")
     if job == nil {
         var j = Job(name: "bench-claim", command: "true")
-        j.concurrency = "allow"
+        j.concurrency = .allow
         j.maxParallel = 1_000_000
         job = try JobStore.add(db, j, by: "bench", defaultZone: "UTC")
     }
     let now = try JobStore.serverNow(db)
     try db.transaction {
-        for k in 0..<runs { try RunQueue.enqueue(db, job: job!, .init(fireTime: now + .microseconds(Int64(k)), trigger: .manual)) }
+        for k in 0..<runs {
+            try RunQueue.enqueue(db, job: job!, .init(fireTime: now + .microseconds(Int64(k)), trigger: .manual))
+        }
     }
     let start = monotonic()
     var done = 0
@@ -74,6 +76,10 @@ repeat {
     t = t + .seconds(3_607)  // move on so the work is not the same each round
     elapsed = monotonic() - start
 } while elapsed < seconds
-print("next-fire: \(count) computations in \(String(format3(elapsed))) s = \(Int(Double(count) / elapsed)) per second (checksum \(checksum & 0xffff))")
+print(
+    "next-fire: \(count) computations in \(String(format3(elapsed))) s = \(Int(Double(count) / elapsed)) per second (checksum \(checksum & 0xffff))"
+)
 
-func format3(_ v: Double) -> String { String(Int(v)) + "." + String(Int((v - Double(Int(v))) * 1000) + 1000).dropFirst() }
+func format3(_ v: Double) -> String {
+    String(Int(v)) + "." + String(Int((v - Double(Int(v))) * 1000) + 1000).dropFirst()
+}

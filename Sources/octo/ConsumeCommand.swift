@@ -15,18 +15,25 @@ struct Consume: OctoCommand {
             """
     )
     @Option(help: "Claim at most this many runs in all.") var max: Int?
-    @Flag(help: "Keep claiming new work until none is left for this machine (queued runs waiting for their time included), however long that takes.")
+    @Flag(
+        help:
+            "Keep claiming new work until none is left for this machine (queued runs waiting for their time included), however long that takes."
+    )
     var wait = false
 
-    @Option(name: .customLong("claim-for"), help: ArgumentHelp(
-        "Without --wait: how long to keep claiming as slots free up (about the interval cron starts consume at).", valueName: "duration"))
+    @Option(
+        name: .customLong("claim-for"),
+        help: ArgumentHelp(
+            "Without --wait: how long to keep claiming as slots free up (about the interval cron starts consume at).",
+            valueName: "duration"))
     var claimFor: String = "60s"
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
         if let max, max < 1 { throw ValidationError("invalid max '\(max)': expected a whole number of at least 1") }
         guard let s = try? Durations.parse(claimFor), s >= 1 else {
-            throw ValidationError("invalid claim-for '\(claimFor.quotedForMessage)': expected \(Durations.rule), at least 1s")
+            throw ValidationError(
+                "invalid claim-for '\(claimFor.quotedForMessage)': expected \(Durations.rule), at least 1s")
         }
     }
 
@@ -37,7 +44,9 @@ struct Consume: OctoCommand {
         if try MachineStore.get(db, machine) == nil {
             // first minute on a new machine: consume may run before register
             let path = context.environment["PATH"] ?? "/usr/bin:/bin"
-            _ = try db.retrying { db in try MachineStore.register(db, name: machine, .init(), user: currentUserName(), path: path) }
+            _ = try db.retrying { db in
+                try MachineStore.register(db, name: machine, .init(), user: currentUserName(), path: path)
+            }
         }
         try RunQueue.sweepLost(db)
         context.replaySpool(db)
@@ -46,14 +55,17 @@ struct Consume: OctoCommand {
         do { try context.syncCursors(db) } catch { Output.warning("cursor sync: \(error)") }
         let supervisor = try Supervisor(db, machine: machine, options: context.supervisorOptions(settings))
         var claimedSoFar = 0
-        let wait = self.wait, max = self.max
+        let wait = self.wait
+        let max = self.max
         let claimUntil = Monotonic.seconds() + Double(try Durations.parse(claimFor))
         // --wait also looks every second (runs queued for later become due); a plain consume claims again
         // only when one of its runs ended — a slot freed — so an idle minute costs one claim
         try supervisor.run(refillEvery: wait ? 1 : .infinity) { () throws -> [RunQueue.Claimed]? in
             let room = max.map { $0 - claimedSoFar } ?? Int.max
             guard room > 0, wait || Monotonic.seconds() < claimUntil else { return nil }
-            let claimed = try db.retrying { db in try RunQueue.claim(db, machine: machine, limit: room, lease: settings.lease) }
+            let claimed = try db.retrying { db in
+                try RunQueue.claim(db, machine: machine, limit: room, lease: settings.lease)
+            }
             claimedSoFar += claimed.count
             if claimed.isEmpty && supervisor.runningCount == 0 {
                 guard wait, try RunQueue.waitingWork(db, machine: machine) > 0 else { return nil }
@@ -68,20 +80,31 @@ struct Consume: OctoCommand {
 
     func report(_ finished: [Supervisor.Finished]) throws {
         if global.json {
-            try Output.json(JSON.array(finished.map { f in
-                .object(["run": .int(f.claimed.run.id), "job": .string(f.claimed.run.jobName), "attempt": .int(Int64(f.claimed.run.attempt)),
-                         "state": .string(f.outcome.state.rawValue), "exit_code": f.outcome.exitCode.map { .int(Int64($0)) } ?? .null,
-                         "signal": f.outcome.signal.map { .int(Int64($0)) } ?? .null, "reason": .string(f.outcome.reason),
-                         "recorded": .bool(f.recorded)])
-            }))
+            try Output.json(
+                JSON.array(
+                    finished.map { f in
+                        .object([
+                            "run": .int(f.claimed.run.id), "job": .string(f.claimed.run.jobName),
+                            "attempt": .int(Int64(f.claimed.run.attempt)),
+                            "state": .string(f.outcome.state.rawValue),
+                            "exit_code": f.outcome.exitCode.map { .int(Int64($0)) } ?? .null,
+                            "signal": f.outcome.signal.map { .int(Int64($0)) } ?? .null,
+                            "reason": .string(f.outcome.reason),
+                            "recorded": .bool(f.recorded)
+                        ])
+                    }))
         } else if global.verbose {
-            for f in finished { Output.line("run \(f.claimed.run.id) of \(f.claimed.run.jobName): \(f.outcome.state.rawValue)") }
+            for f in finished {
+                Output.line("run \(f.claimed.run.id) of \(f.claimed.run.jobName): \(f.outcome.state.rawValue)")
+            }
         }
         let failed = finished.filter { $0.outcome.state != .succeeded }
         if !failed.isEmpty {
             if !global.quiet {
                 for f in failed {
-                    Output.error("run \(f.claimed.run.id) of \(f.claimed.run.jobName) \(f.outcome.state.rawValue)" + (f.outcome.reason.isEmpty ? "" : ": \(f.outcome.reason)"))
+                    Output.error(
+                        "run \(f.claimed.run.id) of \(f.claimed.run.jobName) \(f.outcome.state.rawValue)"
+                            + (f.outcome.reason.isEmpty ? "" : ": \(f.outcome.reason)"))
                 }
             }
             Output.flush()
@@ -120,8 +143,13 @@ extension Context {
     func replaySpool(_ db: Connection) {
         do {
             let r = try spool.replay(db)
-            if r.lines > 0 && options.verbose { Output.line("replayed \(r.lines) spooled log lines from \(r.files) file(s)") }
-            for f in r.setAside { Output.warning("\(f): not a log spool file this octo can read (no valid header); set aside, not replayed") }
+            if r.lines > 0 && options.verbose {
+                Output.line("replayed \(r.lines) spooled log lines from \(r.files) file(s)")
+            }
+            for f in r.setAside {
+                Output.warning(
+                    "\(f): not a log spool file this octo can read (no valid header); set aside, not replayed")
+            }
         } catch {
             Output.warning("could not replay the log spool in \(spool.directory): \(error)")
         }

@@ -3,7 +3,7 @@ import MariaDB
 import OctoCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 struct CursorCommand: ParsableCommand {
@@ -30,11 +30,15 @@ struct CursorGet: OctoCommand {
         let remote = try CursorStore.get(db, job: job)
         if remote == nil { _ = try JobStore.require(db, job) }
         if global.json {
-            try Output.json(remote.map { r in
-                JSON.object(["job": .string(job), "value": .string(r.value), "version": .int(r.version),
-                             "version_text": .string(CursorVersion.text(r.version)), "updated_at": .string(r.updatedAt.iso8601),
-                             "updated_run": r.updatedRun.map(JSON.int) ?? .null, "updated_by": .string(r.updatedBy)])
-            } ?? JSON.null)
+            try Output.json(
+                remote.map { r in
+                    JSON.object([
+                        "job": .string(job), "value": .string(r.value), "version": .int(r.version),
+                        "version_text": .string(CursorVersion.text(r.version)),
+                        "updated_at": .string(r.updatedAt.iso8601),
+                        "updated_run": r.updatedRun.map(JSON.int) ?? .null, "updated_by": .string(r.updatedBy)
+                    ])
+                } ?? JSON.null)
         } else if let r = remote {
             Output.line(r.value)
         }
@@ -43,7 +47,9 @@ struct CursorGet: OctoCommand {
 
 struct CursorSet: OctoCommand {
     static let configuration = CommandConfiguration(
-        commandName: "set", abstract: "Set a job's cursor: inside a run, the running job's (fenced by its lease); outside, the named job's.",
+        commandName: "set",
+        abstract:
+            "Set a job's cursor: inside a run, the running job's (fenced by its lease); outside, the named job's.",
         discussion: """
             Inside a run (OCTO_RUN_ID in the environment) the value goes to this machine's local cursor file, \
             then to the database; if the database cannot be reached it waits in the file (exit 0, with a \
@@ -51,18 +57,24 @@ struct CursorSet: OctoCommand {
             refused (exit 1) and its supervisor stops it. Outside a run, name the job; while it is running, \
             add --force (the running run's later values are then refused as older).
             """)
-    @Argument(help: ArgumentHelp("[JOB] VALUE: the job (optional inside its own run), then the value.", valueName: "job-and-value"))
+    @Argument(
+        help: ArgumentHelp(
+            "[JOB] VALUE: the job (optional inside its own run), then the value.", valueName: "job-and-value"))
     var words: [String] = []
     @Flag(help: "Set it even while the job is running.") var force = false
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
         guard (1...2).contains(words.count) else {
-            throw ValidationError(words.isEmpty ? "missing the cursor value: octo cursor set [JOB] VALUE"
-                                                : "too many arguments: octo cursor set [JOB] VALUE (quote a value with spaces)")
+            throw ValidationError(
+                words.isEmpty
+                    ? "missing the cursor value: octo cursor set [JOB] VALUE"
+                    : "too many arguments: octo cursor set [JOB] VALUE (quote a value with spaces)")
         }
         try CursorSet.checkValue(words.last!)
-        if words.count == 2 { do { try Names.check("job name", words[0]) } catch { throw ValidationError(error.message) } }
+        if words.count == 2 {
+            do { try Names.check("job name", words[0]) } catch { throw ValidationError(error.message) }
+        }
     }
 
     func run(_ context: Context) throws {
@@ -77,18 +89,25 @@ struct CursorSet: OctoCommand {
         }
         try Names.check("OCTO_JOB", job)
         guard let runID = env["OCTO_RUN_ID"].flatMap({ Int64($0) }), let token = env["OCTO_RUN_TOKEN"], !token.isEmpty,
-              let epoch = env["OCTO_CURSOR_EPOCH"].flatMap({ Int64($0) }) else {
-            throw OctoError.failure("this run's environment lacks OCTO_RUN_ID, OCTO_RUN_TOKEN or OCTO_CURSOR_EPOCH (was it started by octo consume?)")
+            let epoch = env["OCTO_CURSOR_EPOCH"].flatMap({ Int64($0) })
+        else {
+            throw OctoError.failure(
+                "this run's environment lacks OCTO_RUN_ID, OCTO_RUN_TOKEN or OCTO_CURSOR_EPOCH (was it started by octo consume?)"
+            )
         }
         let files = CursorFiles(stateDirectory: context.config.stateDirectory)
-        let who = OctoCore.CursorSync.RunIdentity(job: job, runID: runID, token: token, epoch: epoch, machine: context.config.machine)
-        let result = try OctoCore.CursorSync.setInRun(files, who, value: value, at: Instant.now()) { try context.database() }
+        let who = OctoCore.CursorSync.RunIdentity(
+            job: job, runID: runID, token: token, epoch: epoch, machine: context.config.machine)
+        let result = try OctoCore.CursorSync.setInRun(files, who, value: value, at: Instant.now()) {
+            try context.database()
+        }
         switch result {
         case .stored(let c):
             if global.verbose { Output.line("cursor of \(job) stored, version \(CursorVersion.text(c.version))") }
         case .keptLocally(let c, let reason):
-            Output.warning("the database cannot be reached (\(reason)); cursor version \(CursorVersion.text(c.version)) "
-                           + "is kept in \(files.path(job)) and stored by `octo cursor sync` or at the run's end")
+            Output.warning(
+                "the database cannot be reached (\(reason)); cursor version \(CursorVersion.text(c.version)) "
+                    + "is kept in \(files.path(job)) and stored by `octo cursor sync` or at the run's end")
         case .refused(let reason):
             throw OctoError.failure("cursor of \(job) not set: \(reason)")
         }
@@ -105,7 +124,8 @@ struct CursorSet: OctoCommand {
     /// Checks a cursor value from the command line (also `octo sh run --cursor`).
     static func checkValue(_ value: String) throws {
         if let bad = invalidUTF8Argument() {
-            throw ValidationError("invalid cursor '\(bad.quotedForMessage)': expected UTF-8 text (the bytes are not valid UTF-8)")
+            throw ValidationError(
+                "invalid cursor '\(bad.quotedForMessage)': expected UTF-8 text (the bytes are not valid UTF-8)")
         }
         do { try CursorValue.check(value) } catch { throw ValidationError(error.message) }
     }
@@ -138,23 +158,32 @@ struct CursorSyncCommand: OctoCommand {
         let report = try context.syncCursors(db, quiet: global.json)
         if global.json {
             var rows: [JSON] = report.stored.map { c in
-                JSON.object(["job": .string(c.job), "result": .string("stored"), "version": .int(c.version),
-                             "run": c.runID.map(JSON.int) ?? .null, "reason": .null])
+                JSON.object([
+                    "job": .string(c.job), "result": .string("stored"), "version": .int(c.version),
+                    "run": c.runID.map(JSON.int) ?? .null, "reason": .null
+                ])
             }
             rows += report.refused.map { (c, why) in
-                JSON.object(["job": .string(c.job), "result": .string("refused"), "version": .int(c.version),
-                             "run": c.runID.map(JSON.int) ?? .null, "reason": .string(why)])
+                JSON.object([
+                    "job": .string(c.job), "result": .string("refused"), "version": .int(c.version),
+                    "run": c.runID.map(JSON.int) ?? .null, "reason": .string(why)
+                ])
             }
             try Output.json(JSON.array(rows))
         } else if !global.quiet {
-            for c in report.stored { Output.line("stored cursor of \(c.job): version \(CursorVersion.text(c.version)) from run \(c.runID.map(String.init) ?? "-")") }
+            for c in report.stored {
+                Output.line(
+                    "stored cursor of \(c.job): version \(CursorVersion.text(c.version)) from run \(c.runID.map(String.init) ?? "-")"
+                )
+            }
         }
     }
 }
 
 struct CursorHistory: OctoCommand {
     static let configuration = CommandConfiguration(
-        commandName: "history", abstract: "The values a job's cursor took, newest first: time, version, run, machine, how it arrived, value.")
+        commandName: "history",
+        abstract: "The values a job's cursor took, newest first: time, version, run, machine, how it arrived, value.")
     @Argument(help: "The job.") var job: String
     @Option(name: .short, parsing: .unconditional, help: "How many values.") var n: Int = 20
     @OptionGroup var global: GlobalOptions
@@ -172,18 +201,29 @@ struct CursorHistory: OctoCommand {
         if entries.isEmpty && known == nil { _ = try JobStore.require(db, job) }
         let zone = try known?.zone(default: settings.defaultTimezone) ?? Zone.named(settings.defaultTimezone)
         if global.json {
-            try Output.json(JSON.array(entries.map { e in
-                .object(["value": .string(e.value), "version": .int(e.version), "version_text": .string(CursorVersion.text(e.version)),
-                         "run": e.runID.map(JSON.int) ?? .null, "machine": .string(e.machine), "via": .string(e.via),
-                         "stored_at": .string(e.storedAt.iso8601)])
-            }))
+            try Output.json(
+                JSON.array(
+                    entries.map { e in
+                        .object([
+                            "value": .string(e.value), "version": .int(e.version),
+                            "version_text": .string(CursorVersion.text(e.version)),
+                            "run": e.runID.map(JSON.int) ?? .null, "machine": .string(e.machine), "via": .string(e.via),
+                            "stored_at": .string(e.storedAt.iso8601)
+                        ])
+                    }))
             return
         }
-        if entries.isEmpty { Output.line("no cursor values yet"); return }
+        if entries.isEmpty {
+            Output.line("no cursor values yet")
+            return
+        }
         var t = Table(["stored", "version", "run", "machine", "via", "value"])
         for e in entries {
-            t.add([zone.format(e.storedAt), CursorVersion.text(e.version), e.runID.map(String.init) ?? "-", e.machine, e.via,
-                   e.value.quotedForMessage(limit: 80)])
+            t.add([
+                zone.format(e.storedAt), CursorVersion.text(e.version), e.runID.map(String.init) ?? "-", e.machine,
+                e.via,
+                e.value.quotedForMessage(limit: 80)
+            ])
         }
         Output.line(t.render())
     }
@@ -200,7 +240,9 @@ extension Context {
         let report = try OctoCore.CursorSync.sync(db, cursorFiles)
         if !quiet {
             for (c, why) in report.refused {
-                Output.warning("cursor of \(c.job), version \(CursorVersion.text(c.version)) from run \(c.runID.map(String.init) ?? "-"), refused: \(why)")
+                Output.warning(
+                    "cursor of \(c.job), version \(CursorVersion.text(c.version)) from run \(c.runID.map(String.init) ?? "-"), refused: \(why)"
+                )
             }
             for (path, why) in report.damaged { Output.warning("\(path): \(why)") }
         }

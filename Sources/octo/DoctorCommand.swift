@@ -5,7 +5,8 @@ struct Doctor: OctoCommand {
     static let configuration = CommandConfiguration(
         commandName: "doctor",
         abstract: "Check configuration, connection, schema, privileges and clock.",
-        discussion: "Exit code 0 when nothing failed (warnings allowed), 1 otherwise. With -q prints only what is not ok."
+        discussion:
+            "Exit code 0 when nothing failed (warnings allowed), 1 otherwise. With -q prints only what is not ok."
     )
 
     @OptionGroup var global: GlobalOptions

@@ -21,9 +21,17 @@ struct Init: OctoCommand {
         defaults.defaultTimezone = Zones.local(environment: context.environment)
         let outcome = try Migrator.initialize(context.config, settings: defaults, by: context.actor)
         if global.json {
-            struct Result: Encodable { let database: String; let created: Bool; let from: Int; let to: Int; let applied: [Int] }
-            try Output.json(Result(database: context.config.database, created: outcome.databaseCreated,
-                                   from: outcome.from, to: outcome.to, applied: outcome.applied))
+            struct Result: Encodable {
+                let database: String
+                let created: Bool
+                let from: Int
+                let to: Int
+                let applied: [Int]
+            }
+            try Output.json(
+                Result(
+                    database: context.config.database, created: outcome.databaseCreated,
+                    from: outcome.from, to: outcome.to, applied: outcome.applied))
             return
         }
         guard !global.quiet else { return }

@@ -4,7 +4,7 @@ import MariaDB
 import OctoCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 struct Logger: OctoCommand {
@@ -23,9 +23,16 @@ struct Logger: OctoCommand {
             invalid UTF-8 and NUL bytes are replaced.
             """
     )
-    @Option(name: .short, help: ArgumentHelp("Name for lines that carry none (default: $OCTO_JOB inside a run, the command's name with --, else 'logger').", valueName: "name"))
+    @Option(
+        name: .short,
+        help: ArgumentHelp(
+            "Name for lines that carry none (default: $OCTO_JOB inside a run, the command's name with --, else 'logger').",
+            valueName: "name"))
     var name: String?
-    @Option(name: .short, help: ArgumentHelp("Level for lines that carry none: fatal, error, warn, info, debug, trace.", valueName: "level"))
+    @Option(
+        name: .short,
+        help: ArgumentHelp(
+            "Level for lines that carry none: fatal, error, warn, info, debug, trace.", valueName: "level"))
     var level: String = "info"
     @Option(help: ArgumentHelp("Attach the lines to this run (default: $OCTO_RUN_ID inside a run).", valueName: "id"))
     var run: String?
@@ -40,10 +47,12 @@ struct Logger: OctoCommand {
             throw ValidationError("invalid name '\(name.quotedForMessage)': expected \(Names.nameRule)")
         }
         if LogFormat.level(word: level) == nil || LogFormat.level(word: level)?.1 != nil {
-            throw ValidationError("invalid level '\(level.quotedForMessage)': expected one of fatal, error, warn, info, debug, trace")
+            throw ValidationError(
+                "invalid level '\(level.quotedForMessage)': expected one of fatal, error, warn, info, debug, trace")
         }
         if let run, Int64(run).map({ $0 < 1 }) ?? true {
-            throw ValidationError("invalid run '\(run.quotedForMessage)': expected a run id (a whole number of at least 1)")
+            throw ValidationError(
+                "invalid run '\(run.quotedForMessage)': expected a run id (a whole number of at least 1)")
         }
     }
 
@@ -68,7 +77,8 @@ struct Logger: OctoCommand {
         pipeline.spill = { line in
             if !spillNoted {
                 spillNoted = true
-                Output.error("could not store or spool log lines (\(pipeline.unkeptReason ?? "?")); each follows on stderr")
+                Output.error(
+                    "could not store or spool log lines (\(pipeline.unkeptReason ?? "?")); each follows on stderr")
             }
             Output.writeStderr(line.content + "\n")
         }
@@ -77,15 +87,19 @@ struct Logger: OctoCommand {
         var status: Int32 = 0
         do {
             if command.isEmpty {
-                if case .signal(let s) = try StreamLogger.run(input: 0, tee: tee ? 1 : nil, pipeline: pipeline, stopSignal: { octo_stop_signal() }) {
+                if case .signal(let s) = try StreamLogger.run(
+                    input: 0, tee: tee ? 1 : nil, pipeline: pipeline, stopSignal: { octo_stop_signal() })
+                {
                     status = 128 + s
                 }
             } else {
-                let heartbeat = db == nil ? Settings().heartbeat : (try? context.settings().heartbeat) ?? Settings().heartbeat
+                let heartbeat =
+                    db == nil ? Settings().heartbeat : (try? context.settings().heartbeat) ?? Settings().heartbeat
                 var jobEnv = Context.withoutSecrets(env)
                 jobEnv["OCTO_MACHINE"] = context.config.machine
-                let ended = try CommandLogger.run(command, environment: jobEnv, pipeline: pipeline, heartbeat: Double(heartbeat),
-                                                  tee: tee, stopSignal: { octo_stop_signal() })
+                let ended = try CommandLogger.run(
+                    command, environment: jobEnv, pipeline: pipeline, heartbeat: Double(heartbeat),
+                    tee: tee, stopSignal: { octo_stop_signal() })
                 status = ended.status
             }
         } catch {
@@ -95,12 +109,16 @@ struct Logger: OctoCommand {
             throw ExitCode(command.isEmpty ? 1 : status)
         }
         if pipeline.unkeptCount > 0 {
-            Output.error("\(pipeline.unkeptCount) of \(pipeline.lineCount) log lines were neither stored nor spooled; they are on stderr above")
+            Output.error(
+                "\(pipeline.unkeptCount) of \(pipeline.lineCount) log lines were neither stored nor spooled; they are on stderr above"
+            )
         }
         if writer.spooledLines > 0 || (db == nil && pipeline.lineCount > 0) {
             let why = writer.lastProblem ?? problem ?? "the database failed"
             if writer.isSpooling || !spool.files().isEmpty {
-                Output.warning("\(writer.spooledLines) log lines went to the spool \(spool.directory) (\(why)); the next octo logger, consume or monitor replays them")
+                Output.warning(
+                    "\(writer.spooledLines) log lines went to the spool \(spool.directory) (\(why)); the next octo logger, consume or monitor replays them"
+                )
             }
         }
         Output.flush()

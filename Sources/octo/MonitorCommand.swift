@@ -5,7 +5,8 @@ import OctoCore
 struct Monitor: OctoCommand {
     static let configuration = CommandConfiguration(
         commandName: "monitor",
-        abstract: "One sweep: find failures, lost runs, missed fires and more; merge them into alerts; deliver due alerts; tidy up.",
+        abstract:
+            "One sweep: find failures, lost runs, missed fires and more; merge them into alerts; deliver due alerts; tidy up.",
         discussion: """
             Run from cron every minute on every machine: every step is safe with several monitors at once, \
             and each alert is delivered by one of them (alert_command gets it as JSON on stdin). \
@@ -15,15 +16,19 @@ struct Monitor: OctoCommand {
             Exit 0 when the sweep finished or was skipped (alerts found are not errors), 1 when it could not.
             """
     )
-    @Option(help: ArgumentHelp("How long the alert command may run.", valueName: "duration")) var alertTimeout: String = "60s"
-    @Option(help: ArgumentHelp("First delay before a failed delivery is retried (doubles per attempt).", valueName: "duration"))
+    @Option(help: ArgumentHelp("How long the alert command may run.", valueName: "duration")) var alertTimeout: String =
+        "60s"
+    @Option(
+        help: ArgumentHelp(
+            "First delay before a failed delivery is retried (doubles per attempt).", valueName: "duration"))
     var retryDelay: String = "30s"
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
         for (flag, value) in [("alert-timeout", alertTimeout), ("retry-delay", retryDelay)] {
             guard let s = try? Durations.parse(value), s >= 1 else {
-                throw ValidationError("invalid \(flag) '\(value.quotedForMessage)': expected \(Durations.rule), at least 1s")
+                throw ValidationError(
+                    "invalid \(flag) '\(value.quotedForMessage)': expected \(Durations.rule), at least 1s")
             }
         }
     }
@@ -43,7 +48,8 @@ struct Monitor: OctoCommand {
             if !global.quiet { Output.warning("\(error); sweeping without the per-machine lock") }
         }
         if busy {
-            let note = "another octo monitor for machine '\(context.config.machine)' is still running (it holds \(path)); this sweep is skipped"
+            let note =
+                "another octo monitor for machine '\(context.config.machine)' is still running (it holds \(path)); this sweep is skipped"
             if global.json {
                 try Output.json(JSON.object(["skipped": .string(note)]))
             } else if global.verbose {
@@ -60,19 +66,31 @@ struct Monitor: OctoCommand {
         var monitor = OctoCore.Monitor(db, options: options)
         let r = try monitor.sweep()
         if r.waitingWithoutCommand > 0 && !global.quiet {
-            Output.warning("\(r.waitingWithoutCommand) alert(s) wait for delivery but alert_command is not set (octo sh settings alert_command '…'); see octo sh alerts")
+            Output.warning(
+                "\(r.waitingWithoutCommand) alert(s) wait for delivery but alert_command is not set (octo sh settings alert_command '…'); see octo sh alerts"
+            )
         }
-        for id in r.deliveryFailed where !global.quiet { Output.warning("alert \(id): the alert command failed; it will be retried") }
+        for id in r.deliveryFailed where !global.quiet {
+            Output.warning("alert \(id): the alert command failed; it will be retried")
+        }
         if global.json {
-            try Output.json(JSON.object([
-                "lost": .int(Int64(r.lost)), "alerts_created": .int(Int64(r.alertsCreated)),
-                "found": .object(Dictionary(uniqueKeysWithValues: r.recorded.map { ($0.key.rawValue, JSON.int(Int64($0.value))) })),
-                "delivered": .array(r.delivered.map(JSON.int)), "delivery_failed": .array(r.deliveryFailed.map(JSON.int)),
-                "partitions_dropped": .array(r.partitionsDropped.map(JSON.string)), "runs_purged": .int(Int64(r.runsPurged)),
-            ]))
+            try Output.json(
+                JSON.object([
+                    "lost": .int(Int64(r.lost)), "alerts_created": .int(Int64(r.alertsCreated)),
+                    "found": .object(
+                        Dictionary(
+                            uniqueKeysWithValues: r.recorded.map { ($0.key.rawValue, JSON.int(Int64($0.value))) })),
+                    "delivered": .array(r.delivered.map(JSON.int)),
+                    "delivery_failed": .array(r.deliveryFailed.map(JSON.int)),
+                    "partitions_dropped": .array(r.partitionsDropped.map(JSON.string)),
+                    "runs_purged": .int(Int64(r.runsPurged))
+                ]))
         } else if global.verbose {
-            let found = r.recorded.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue) \($0.value)" }.joined(separator: ", ")
-            Output.line("lost runs: \(r.lost); found: \(found.isEmpty ? "nothing" : found); alerts created: \(r.alertsCreated); delivered: \(r.delivered.count)")
+            let found = r.recorded.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue) \($0.value)" }
+                .joined(separator: ", ")
+            Output.line(
+                "lost runs: \(r.lost); found: \(found.isEmpty ? "nothing" : found); alerts created: \(r.alertsCreated); delivered: \(r.delivered.count)"
+            )
         }
     }
 }

@@ -1,9 +1,9 @@
 import ArgumentParser
-import OctoCore
 import MariaDB
+import OctoCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @main
@@ -17,7 +17,10 @@ struct Octo: ParsableCommand {
             Exit codes: 0 done, 1 operational failure, 2 bad usage or invalid input.
             """,
         version: OctoVersion.string,
-        subcommands: [Init.self, Doctor.self, Register.self, Produce.self, Consume.self, Logger.self, Monitor.self, CursorCommand.self, Sh.self]
+        subcommands: [
+            Init.self, Doctor.self, Register.self, Produce.self, Consume.self, Logger.self, Monitor.self,
+            CursorCommand.self, Sh.self
+        ]
     )
 
     /// Like `ParsableCommand.main()`, but with octo's exit codes: 2 for bad
@@ -51,10 +54,14 @@ struct Octo: ParsableCommand {
 
 /// Options every subcommand takes.
 struct GlobalOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Read only this MariaDB option file (also OCTO_DEFAULTS_FILE).", valueName: "path"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Read only this MariaDB option file (also OCTO_DEFAULTS_FILE).", valueName: "path"))
     var defaultsFile: String?
 
-    @Option(name: .long, help: ArgumentHelp("This machine's name (also OCTO_MACHINE; default: the host name).", valueName: "name"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("This machine's name (also OCTO_MACHINE; default: the host name).", valueName: "name"))
     var machine: String?
 
     @Flag(name: .long, help: "Machine-readable output for scripts.")

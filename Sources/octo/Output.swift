@@ -1,7 +1,7 @@
 import FoundationEssentials
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Printing: results on stdout, diagnostics on stderr, JSON for scripts.
@@ -35,7 +35,11 @@ enum Output {
 
 /// A JSON value with the field order fixed by the encoder's sorted keys.
 enum JSON: Encodable {
-    case string(String), int(Int64), double(Double), bool(Bool), null
+    case string(String)
+    case int(Int64)
+    case double(Double)
+    case bool(Bool)
+    case null
     case array([JSON])
     case object([String: JSON])
 
@@ -81,7 +85,9 @@ struct Table {
 
 /// `1.234s`, `2m03s`, `1h02m`: a run's duration for people.
 func humanDuration(_ seconds: Double) -> String {
-    if seconds < 60 { return String(Int(seconds * 1000) / 1000) + "." + String(Int(seconds * 1000) % 1000 + 1000).dropFirst() + "s" }
+    if seconds < 60 {
+        return String(Int(seconds * 1000) / 1000) + "." + String(Int(seconds * 1000) % 1000 + 1000).dropFirst() + "s"
+    }
     let s = Int(seconds)
     if s < 3600 { return "\(s / 60)m" + String(s % 60 + 100).dropFirst() + "s" }
     return "\(s / 3600)h" + String(s / 60 % 60 + 100).dropFirst() + "m"

@@ -3,7 +3,7 @@ import MariaDB
 import OctoCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 struct Register: OctoCommand {
@@ -18,15 +18,24 @@ struct Register: OctoCommand {
             the block has only lines whose subcommands this octo has.
             """
     )
-    @Option(name: .customLong("group"), help: ArgumentHelp("A group this machine belongs to (repeatable; replaces the remembered list).", valueName: "name"))
+    @Option(
+        name: .customLong("group"),
+        help: ArgumentHelp(
+            "A group this machine belongs to (repeatable; replaces the remembered list).", valueName: "name"))
     var groups: [String] = []
-    @Option(help: ArgumentHelp("Runtime environments, comma list (e.g. php,python3,java); replaces the remembered list.", valueName: "list"))
+    @Option(
+        help: ArgumentHelp(
+            "Runtime environments, comma list (e.g. php,python3,java); replaces the remembered list.", valueName: "list"
+        ))
     var env: String?
     @Option(help: "Runs this machine may hold at once (default: its CPU count).") var slots: Int?
     @Flag(help: "Keep heartbeating but take no new work.") var drain = false
     @Flag(help: "Deregister: its queued runs are re-routed; its history stays.") var remove = false
     @Flag(help: "Take work again after --drain or --remove.") var active = false
-    @Flag(help: "Write octo's lines (those of crontab.example) into this user's crontab, inside a marked block; again replaces the block.")
+    @Flag(
+        help:
+            "Write octo's lines (those of crontab.example) into this user's crontab, inside a marked block; again replaces the block."
+    )
     var installCrontab = false
     @Flag(help: "Remove octo's block from this user's crontab.") var uninstallCrontab = false
     @OptionGroup var global: GlobalOptions
@@ -37,12 +46,20 @@ struct Register: OctoCommand {
         }
         if let env {
             for e in env.split(separator: ",", omittingEmptySubsequences: false) where !Names.isValidName(String(e)) {
-                throw ValidationError("invalid environment '\(String(e).quotedForMessage)' in --env '\(env.quotedForMessage)': expected a comma list of \(Names.nameRule)")
+                throw ValidationError(
+                    "invalid environment '\(String(e).quotedForMessage)' in --env '\(env.quotedForMessage)': expected a comma list of \(Names.nameRule)"
+                )
             }
         }
-        if let slots, !(1...1024).contains(slots) { throw ValidationError("invalid slots '\(slots)': expected a whole number from 1 to 1024") }
-        if [drain, remove, active].filter({ $0 }).count > 1 { throw ValidationError("--drain, --remove and --active exclude each other") }
-        if installCrontab && uninstallCrontab { throw ValidationError("--install-crontab and --uninstall-crontab exclude each other") }
+        if let slots, !(1...1024).contains(slots) {
+            throw ValidationError("invalid slots '\(slots)': expected a whole number from 1 to 1024")
+        }
+        if [drain, remove, active].filter({ $0 }).count > 1 {
+            throw ValidationError("--drain, --remove and --active exclude each other")
+        }
+        if installCrontab && uninstallCrontab {
+            throw ValidationError("--install-crontab and --uninstall-crontab exclude each other")
+        }
     }
 
     func run(_ context: Context) throws {
@@ -54,15 +71,24 @@ struct Register: OctoCommand {
         r.state = drain ? "draining" : remove ? "removed" : active ? "active" : nil
         let db = try context.database()
         let path = context.environment["PATH"] ?? "/usr/bin:/bin"
-        let m = try db.retrying { db in try MachineStore.register(db, name: context.config.machine, r, user: currentUserName(), path: path) }
+        let m = try db.retrying { db in
+            try MachineStore.register(db, name: context.config.machine, r, user: currentUserName(), path: path)
+        }
         if global.json {
-            try Output.json(JSON.object(["name": .string(m.name), "state": .string(m.state), "groups": .array(m.groups.map(JSON.string)),
-                                         "envs": .array(m.allEnvs.map(JSON.string)), "slots": .int(Int64(m.slots))]))
+            try Output.json(
+                JSON.object([
+                    "name": .string(m.name), "state": .string(m.state), "groups": .array(m.groups.map(JSON.string)),
+                    "envs": .array(m.allEnvs.map(JSON.string)), "slots": .int(Int64(m.slots))
+                ]))
             return
         }
-        if m.state == "removed" && !remove { Output.warning("machine '\(m.name)' is removed and takes no work; octo register --active brings it back") }
+        if m.state == "removed" && !remove {
+            Output.warning("machine '\(m.name)' is removed and takes no work; octo register --active brings it back")
+        }
         if global.verbose {
-            Output.line("\(m.name): \(m.state), slots \(m.slots), groups \(m.groups.joined(separator: ",")), envs \(m.allEnvs.joined(separator: ","))")
+            Output.line(
+                "\(m.name): \(m.state), slots \(m.slots), groups \(m.groups.joined(separator: ",")), envs \(m.allEnvs.joined(separator: ","))"
+            )
         }
     }
 }
@@ -79,32 +105,44 @@ extension Register {
         } else if String(decoding: current.stderr, as: UTF8.self).contains("no crontab") {
             text = ""
         } else {
-            throw OctoError.failure("crontab -l failed: " + String(decoding: current.stderr, as: UTF8.self).trimmingWhitespace())
+            throw OctoError.failure(
+                "crontab -l failed: " + String(decoding: current.stderr, as: UTF8.self).trimmingWhitespace())
         }
         let updated: String
         if uninstallCrontab {
             updated = try CrontabBlock.uninstall(from: text)
         } else {
             let available = Set(Octo.configuration.subcommands.map { $0._commandName })
-            updated = try CrontabBlock.install(CrontabBlock.render(binary: Self.executablePath(), options: crontabOptions(context), available: available),
-                                               into: text)
+            updated = try CrontabBlock.install(
+                CrontabBlock.render(
+                    binary: Self.executablePath(), options: crontabOptions(context), available: available),
+                into: text)
         }
         guard updated != text else {
-            if !global.quiet { Output.line(uninstallCrontab ? "no octo block in the crontab" : "crontab block is up to date") }
+            if !global.quiet {
+                Output.line(uninstallCrontab ? "no octo block in the crontab" : "crontab block is up to date")
+            }
             return
         }
         let w = try ChildProcess.run(["crontab", "-"], input: Array(updated.utf8))
         guard w.status == 0 else {
-            throw OctoError.failure("crontab - failed: " + String(decoding: w.stderr, as: UTF8.self).trimmingWhitespace())
+            throw OctoError.failure(
+                "crontab - failed: " + String(decoding: w.stderr, as: UTF8.self).trimmingWhitespace())
         }
-        if !global.quiet { Output.line(uninstallCrontab ? "removed the octo block from the crontab" : "installed the octo block in the crontab") }
+        if !global.quiet {
+            Output.line(
+                uninstallCrontab ? "removed the octo block from the crontab" : "installed the octo block in the crontab"
+            )
+        }
     }
 
     /// The options every cron line repeats: the machine name and option file
     /// when they were chosen (not defaulted), and the state directory.
     func crontabOptions(_ context: Context) -> [String] {
         var o: [String] = []
-        if global.machine != nil || context.environment["OCTO_MACHINE"] != nil { o += ["--machine", context.config.machine] }
+        if global.machine != nil || context.environment["OCTO_MACHINE"] != nil {
+            o += ["--machine", context.config.machine]
+        }
         if let f = context.config.connection.defaultsFile { o += ["--defaults-file", absolute(f)] }
         return o
     }
@@ -113,13 +151,15 @@ extension Register {
         if path.hasPrefix("/") { return path }
         var buf = [CChar](repeating: 0, count: 4096)
         guard getcwd(&buf, buf.count) != nil else { return path }
-        return String(decoding: buf.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self) + "/" + path
+        return String(decoding: buf.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self) + "/"
+            + path
     }
 
     /// This binary's absolute path (/proc/self/exe).
     static func executablePath() -> String {
         var buf = [CChar](repeating: 0, count: 4096)
         let n = readlink("/proc/self/exe", &buf, buf.count - 1)
-        return n > 0 ? String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : CommandLine.arguments[0]
+        return n > 0
+            ? String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : CommandLine.arguments[0]
     }
 }

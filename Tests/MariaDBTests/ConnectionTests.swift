@@ -4,7 +4,7 @@ import TestSupport
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Threads wait here until `parties` of them have arrived (10 s at most).
@@ -70,7 +70,9 @@ struct ConnectionTests {
     /// rolls back. The holder here uses 2 s to keep the test short; the session default is checked.
     @Test func aTransactionLeftIdleLosesItsLocks() throws {
         try TestDatabase.with { db, fresh in
-            #expect(try #require(try db.query("SELECT @@SESSION.idle_transaction_timeout AS t").first).decode("t", as: Int.self) == 15)
+            #expect(
+                try #require(try db.query("SELECT @@SESSION.idle_transaction_timeout AS t").first).decode(
+                    "t", as: Int.self) == 15)
             try db.run("CREATE TABLE l (id INT PRIMARY KEY, n INT NOT NULL) ENGINE=InnoDB")
             try db.execute("INSERT INTO l VALUES (1, 0)")
             let holder = try fresh.connect()
@@ -114,7 +116,8 @@ struct ConnectionTests {
             let db = try fresh.connect()
             defer { db.close() }
             var attempts = 0
-            try db.retrying(RetryPolicy(attempts: 10, baseDelay: .milliseconds(10), maxDelay: .milliseconds(100))) { c in
+            try db.retrying(RetryPolicy(attempts: 10, baseDelay: .milliseconds(10), maxDelay: .milliseconds(100))) {
+                c in
                 attempts += 1
                 try c.transaction {
                     try c.execute("UPDATE k SET n = n + 1 WHERE id = ?", [.int(Int64(first))])
@@ -153,7 +156,8 @@ struct ConnectionTests {
             defer { db.close() }
             let id: Int64 = try #require(try db.query("SELECT CONNECTION_ID() AS id").first).decode("id")
             var attempts = 0
-            try db.retrying(RetryPolicy(attempts: 10, baseDelay: .milliseconds(10), maxDelay: .milliseconds(100))) { c in
+            try db.retrying(RetryPolicy(attempts: 10, baseDelay: .milliseconds(10), maxDelay: .milliseconds(100))) {
+                c in
                 attempts += 1
                 try c.transaction {
                     _ = try c.query(lock, [.int(Int64(first))])
@@ -164,7 +168,8 @@ struct ConnectionTests {
                         errors.m.withLock { $0.append("\(error)") }
                         throw error
                     }
-                    try c.execute("UPDATE k SET n = n + 1 WHERE id IN (?, ?)", [.int(Int64(first)), .int(Int64(second))])
+                    try c.execute(
+                        "UPDATE k SET n = n + 1 WHERE id IN (?, ?)", [.int(Int64(first)), .int(Int64(second))])
                 }
             }
             let after: Int64 = try #require(try db.query("SELECT CONNECTION_ID() AS id").first).decode("id")

@@ -1,9 +1,10 @@
-@testable import MariaDB
 import TestSupport
 import Testing
 
+@testable import MariaDB
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @Suite(.database)
@@ -27,7 +28,9 @@ struct ErrorTests {
     @Test func incorrectValueMessageHidesTheValue() throws {
         try TestDatabase.with { db, _ in
             try db.run("CREATE TABLE d (t DATETIME(6))")
-            let e = #expect(throws: MariaDBError.self) { try db.execute("INSERT INTO d VALUES (?)", [.text("not-a-date-zzz")]) }
+            let e = #expect(throws: MariaDBError.self) {
+                try db.execute("INSERT INTO d VALUES (?)", [.text("not-a-date-zzz")])
+            }
             #expect(e?.code.rawValue == 1292)
             #expect(e?.description.contains("zzz") == false)
         }
@@ -48,7 +51,8 @@ struct ErrorTests {
             try db.run("INSERT INTO r VALUES (1)")
             // another client holds a row lock and a metadata lock, busy (not idle) until the test ends its session —
             // far longer than both waits below, however slow the machine (a 60 s hold ran out on a loaded one)
-            let holder = try await Shell.run("""
+            let holder = try await Shell.run(
+                """
                 mariadb --defaults-file="$DEFAULTS" -D "$DB" -e 'BEGIN; SELECT id FROM r WHERE id = 1 FOR UPDATE; SELECT id FROM m; SELECT SLEEP(3600); COMMIT' \
                   >/dev/null 2>&1 </dev/null & echo $!
                 """, environment: ["DEFAULTS": TestDatabase.defaultsFile ?? "", "DB": fresh.name])
@@ -56,8 +60,10 @@ struct ErrorTests {
             defer { kill(pid, SIGKILL) }
             var holderSession: Int64?
             let busy = await Processes.waitUntil(seconds: 60) {
-                holderSession = try? db.query("SELECT ID FROM information_schema.PROCESSLIST WHERE INFO = 'SELECT SLEEP(3600)' AND DB = ?",
-                                              [.text(fresh.name)]).first?.decode("ID")
+                holderSession = try? db.query(
+                    "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO = 'SELECT SLEEP(3600)' AND DB = ?",
+                    [.text(fresh.name)]
+                ).first?.decode("ID")
                 return holderSession != nil
             }
             #expect(busy, "the holder never got its locks")
@@ -66,7 +72,9 @@ struct ErrorTests {
             #expect(row?.code == .lockWaitTimeout && row?.isTransient == true, "\(String(describing: row))")
             let ddl = #expect(throws: MariaDBError.self) { try db.run("ALTER TABLE m ADD COLUMN c INT") }
             #expect(ddl?.code == .lockWaitTimeout, "\(String(describing: ddl))")
-            #expect(try db.query("SELECT 1 AS one").first?.decode("one", as: Int.self) == 1, "the connection is still alive")
+            #expect(
+                try db.query("SELECT 1 AS one").first?.decode("one", as: Int.self) == 1, "the connection is still alive"
+            )
         }
     }
 
@@ -102,9 +110,14 @@ struct ErrorTests {
     }
 
     @Test func redaction() {
-        #expect(MariaDBError.redactingValues("Duplicate entry 'bob' for key 'PRIMARY'") == "Duplicate entry '…' for key 'PRIMARY'")
-        #expect(MariaDBError.redactingValues("Duplicate entry 'a' for key' for key 'k'") == "Duplicate entry '…' for key 'k'")
-        #expect(MariaDBError.redactingValues("Incorrect string value: '\\xF0\\x9F' for column `c` at row 1")
+        #expect(
+            MariaDBError.redactingValues("Duplicate entry 'bob' for key 'PRIMARY'")
+                == "Duplicate entry '…' for key 'PRIMARY'")
+        #expect(
+            MariaDBError.redactingValues("Duplicate entry 'a' for key' for key 'k'")
+                == "Duplicate entry '…' for key 'k'")
+        #expect(
+            MariaDBError.redactingValues("Incorrect string value: '\\xF0\\x9F' for column `c` at row 1")
                 == "Incorrect string value: '…' for column `c` at row 1")
         #expect(MariaDBError.redactingValues("Table 'x.y' doesn't exist") == "Table 'x.y' doesn't exist")
     }

@@ -22,9 +22,16 @@ struct ValueRoundTripTests {
         ("quotes and SQL", .text("x'; DROP TABLE t; -- \\ \" `"), "s"),
         ("empty bytes", .bytes([]), "b"),
         ("bytes with NUL", .bytes([0, 1, 0, 255, 0x27, 0x5c, 0]), "b"),
-        ("datetime micro", .instant(Instant(year: 2026, month: 11, day: 21, hour: 23, minute: 59, second: 59, microsecond: 999_999)!), "ts"),
-        ("datetime leap day", .instant(Instant(year: 2024, month: 2, day: 29, hour: 0, minute: 0, second: 0, microsecond: 1)!), "ts"),
-        ("datetime 1000", .instant(Instant(year: 1000, month: 1, day: 1)!), "ts"),
+        (
+            "datetime micro",
+            .instant(Instant(year: 2026, month: 11, day: 21, hour: 23, minute: 59, second: 59, microsecond: 999_999)!),
+            "ts"
+        ),
+        (
+            "datetime leap day",
+            .instant(Instant(year: 2024, month: 2, day: 29, hour: 0, minute: 0, second: 0, microsecond: 1)!), "ts"
+        ),
+        ("datetime 1000", .instant(Instant(year: 1000, month: 1, day: 1)!), "ts")
     ]
 
     @Test("every value type survives a round trip through a table", arguments: 0..<cases.count)
@@ -45,7 +52,8 @@ struct ValueRoundTripTests {
             try db.run(Self.table)
             let hostile = "1); DROP TABLE t; --"
             try db.execute("INSERT INTO t (id, s) VALUES (?, ?)", [1, .text(hostile)])
-            let n: Int = try #require(try db.query("SELECT COUNT(*) AS n FROM t WHERE s = ?", [.text(hostile)]).first).decode("n")
+            let n: Int = try #require(try db.query("SELECT COUNT(*) AS n FROM t WHERE s = ?", [.text(hostile)]).first)
+                .decode("n")
             #expect(n == 1)
         }
     }

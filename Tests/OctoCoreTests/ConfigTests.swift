@@ -7,7 +7,9 @@ struct ConfigTests {
     @Test func octoGroupWinsOverClientGroupsWhateverTheOrder() throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
-        for text in ["[client]\nuser = c\nport = 1111\n[octo]\nuser = o\n", "[octo]\nuser = o\n[client]\nuser = c\nport = 1111\n"] {
+        for text in [
+            "[client]\nuser = c\nport = 1111\n[octo]\nuser = o\n", "[octo]\nuser = o\n[client]\nuser = c\nport = 1111\n"
+        ] {
             let file = dir.write("my.cnf", text)
             let c = try OctoConfig(defaultsFile: file, machine: nil, environment: [:])
             #expect(c.connection.user == "o")
@@ -20,7 +22,9 @@ struct ConfigTests {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
         let file = dir.write("my.cnf", "[client]\nhost = filehost\n[octo]\nuser = fileuser\ndatabase = filedb\n")
-        let env = ["OCTO_DB_USER": "envuser", "OCTO_DB_NAME": "envdb", "OCTO_DB_PORT": "3307", "OCTO_DB_HOST": "envhost"]
+        let env = [
+            "OCTO_DB_USER": "envuser", "OCTO_DB_NAME": "envdb", "OCTO_DB_PORT": "3307", "OCTO_DB_HOST": "envhost"
+        ]
         let c = try OctoConfig(defaultsFile: file, machine: nil, environment: env)
         #expect(c.connection.user == "envuser")
         #expect(c.database == "envdb")
@@ -49,13 +53,18 @@ struct ConfigTests {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
         let file = dir.write("x.cnf", "[client]\nuser = u\n")
-        let c = try OctoConfig(defaultsFile: nil, machine: nil,
-                               environment: ["OCTO_DEFAULTS_FILE": file, "OCTO_MACHINE": "m-1", "XDG_STATE_HOME": "/x/state", "HOME": "/home/h"])
+        let c = try OctoConfig(
+            defaultsFile: nil, machine: nil,
+            environment: [
+                "OCTO_DEFAULTS_FILE": file, "OCTO_MACHINE": "m-1", "XDG_STATE_HOME": "/x/state", "HOME": "/home/h"
+            ])
         #expect(c.optionFiles.files == [file])
         #expect(c.database == "octo")
         #expect(c.machine == "m-1")
         #expect(c.stateDirectory == "/x/state/octo")
-        let d = try OctoConfig(defaultsFile: file, machine: "flag-wins", environment: ["OCTO_MACHINE": "env", "HOME": "/home/h", "OCTO_STATE_DIR": "/s"])
+        let d = try OctoConfig(
+            defaultsFile: file, machine: "flag-wins",
+            environment: ["OCTO_MACHINE": "env", "HOME": "/home/h", "OCTO_STATE_DIR": "/s"])
         #expect(d.machine == "flag-wins")
         #expect(d.stateDirectory == "/s")
         let e = try OctoConfig(defaultsFile: file, machine: nil, environment: ["HOME": "/home/h"])
@@ -66,7 +75,8 @@ struct ConfigTests {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
         dir.write("inc.cnf", "[octo]\npassword = \"p\\sw d\"\n")
-        let file = dir.write("my.cnf", "# comment\n[mysqld]\nport = 9\n[client]\n!include \(dir.path)/inc.cnf\nsocket=/a b\n")
+        let file = dir.write(
+            "my.cnf", "# comment\n[mysqld]\nport = 9\n[client]\n!include \(dir.path)/inc.cnf\nsocket=/a b\n")
         let c = try OctoConfig(defaultsFile: file, machine: nil, environment: [:])
         #expect(c.connection.password == "p w d")
         #expect(c.optionFiles.value("socket") == "/a b")
@@ -90,7 +100,7 @@ struct ConfigTests {
 
     @Test(arguments: [
         ("[client\nuser=x\n", "line 1"),
-        ("user = x\n", "comes before any [group]"),
+        ("user = x\n", "comes before any [group]")
     ])
     func malformedOptionFileIsBadInput(_ text: String, _ expected: String) throws {
         let dir = TemporaryDirectory()
@@ -110,7 +120,7 @@ struct ConfigTests {
         (["OCTO_MACHINE": "has space"], "machine name 'has space'"),
         (["OCTO_MACHINE": String(repeating: "m", count: 65)], "machine name"),
         (["OCTO_DB_NAME": "octo`; drop"], "database name"),
-        (["OCTO_DEFAULTS_FILE": "/nonexistent/my.cnf"], "'/nonexistent/my.cnf' does not exist"),
+        (["OCTO_DEFAULTS_FILE": "/nonexistent/my.cnf"], "'/nonexistent/my.cnf' does not exist")
     ])
     func badEnvironmentIsBadInput(_ env: [String: String], _ expected: String) {
         let e = #expect(throws: OctoError.self) { try OctoConfig(defaultsFile: nil, machine: nil, environment: env) }
@@ -123,10 +133,12 @@ struct ConfigTests {
     @Test(.database) func octoGroupWinsInARealConnection() throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
-        let real = try #require(TestDatabase.defaultsFile.flatMap { try? OptionFiles(defaultsFile: $0, environment: [:]) })
+        let real = try #require(
+            TestDatabase.defaultsFile.flatMap { try? OptionFiles(defaultsFile: $0, environment: [:]) })
         let socket = try #require(real.value("socket"))
         let user = real.value("user") ?? currentUserName()
-        let file = dir.write("my.cnf", "[octo]\nsocket = \(socket)\n[client]\nsocket = /nonexistent/x.sock\nuser = \(user)\n")
+        let file = dir.write(
+            "my.cnf", "[octo]\nsocket = \(socket)\n[client]\nsocket = /nonexistent/x.sock\nuser = \(user)\n")
         let c = try OctoConfig(defaultsFile: file, machine: nil, environment: ["OCTO_DB_NAME": "information_schema"])
         let db = try c.connect()
         defer { db.close() }
@@ -138,7 +150,8 @@ struct ConfigTests {
         let db2 = try OctoConfig(defaultsFile: broken, machine: nil, environment: env).connect()
         db2.close()
         #expect(throws: MariaDBError.self) {
-            try OctoConfig(defaultsFile: broken, machine: nil, environment: ["OCTO_DB_NAME": "information_schema"]).connect()
+            try OctoConfig(defaultsFile: broken, machine: nil, environment: ["OCTO_DB_NAME": "information_schema"])
+                .connect()
         }
     }
 }

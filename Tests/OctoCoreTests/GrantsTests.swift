@@ -1,23 +1,25 @@
-@testable import OctoCore
 import Testing
+
+@testable import OctoCore
 
 /// `SHOW GRANTS` lines as MariaDB 10.11 prints them, read for database `octo_1`.
 struct GrantsTests {
     @Test func eachKindOfGrantCountsWhereItApplies() {
-        let g = Grants(showGrants: [
-            "GRANT `octo_worker` TO `w`@`%`",                                   // a role: its grants are listed on their own lines
-            "GRANT USAGE ON *.* TO `w`@`%` IDENTIFIED BY PASSWORD '*00'",
-            "GRANT PROCESS ON *.* TO `octo_worker`",
-            "GRANT SELECT, INSERT ON `octo_1`.* TO `octo_worker`",
-            "GRANT UPDATE ON `octo\\_%`.* TO `w`@`%`",                          // a pattern that matches octo_1
-            "GRANT DELETE ON `other`.* TO `w`@`%`",                             // another database
-            "GRANT DELETE ON `octo1`.* TO `w`@`%`",                             // no wildcard: not octo_1
-            "GRANT ALTER, DROP ON `octo_1`.`logs` TO `w`@`%`",
-            "GRANT SELECT (`name`), INSERT (`name`) ON `octo_1`.`jobs` TO `w`@`%`",  // column grants: no table privilege
-            "GRANT EXECUTE ON PROCEDURE `octo_1`.`p` TO `w`@`%`",
-            "GRANT PROXY ON ''@'%' TO `w`@`%` WITH GRANT OPTION",
-            "SET DEFAULT ROLE `octo_worker` FOR `w`@`%`",
-        ], database: "octo_1")
+        let g = Grants(
+            showGrants: [
+                "GRANT `octo_worker` TO `w`@`%`",  // a role: its grants are listed on their own lines
+                "GRANT USAGE ON *.* TO `w`@`%` IDENTIFIED BY PASSWORD '*00'",
+                "GRANT PROCESS ON *.* TO `octo_worker`",
+                "GRANT SELECT, INSERT ON `octo_1`.* TO `octo_worker`",
+                "GRANT UPDATE ON `octo\\_%`.* TO `w`@`%`",  // a pattern that matches octo_1
+                "GRANT DELETE ON `other`.* TO `w`@`%`",  // another database
+                "GRANT DELETE ON `octo1`.* TO `w`@`%`",  // no wildcard: not octo_1
+                "GRANT ALTER, DROP ON `octo_1`.`logs` TO `w`@`%`",
+                "GRANT SELECT (`name`), INSERT (`name`) ON `octo_1`.`jobs` TO `w`@`%`",  // column grants: no table privilege
+                "GRANT EXECUTE ON PROCEDURE `octo_1`.`p` TO `w`@`%`",
+                "GRANT PROXY ON ''@'%' TO `w`@`%` WITH GRANT OPTION",
+                "SET DEFAULT ROLE `octo_worker` FOR `w`@`%`"
+            ], database: "octo_1")
         #expect(g.global == ["USAGE", "PROCESS"])
         #expect(g.database == ["SELECT", "INSERT", "UPDATE"])
         #expect(g.tables == ["logs": ["ALTER", "DROP"]])
@@ -26,7 +28,8 @@ struct GrantsTests {
     }
 
     @Test func allPrivilegesAnywhereCoversEverything() {
-        let root = Grants(showGrants: ["GRANT ALL PRIVILEGES ON *.* TO `root`@`localhost` WITH GRANT OPTION"], database: "x")
+        let root = Grants(
+            showGrants: ["GRANT ALL PRIVILEGES ON *.* TO `root`@`localhost` WITH GRANT OPTION"], database: "x")
         #expect(root.allows("DELETE", on: "runs") && root.allows("CREATE"))
         let admin = Grants(showGrants: ["GRANT ALL PRIVILEGES ON `x`.* TO `a`@`%`"], database: "x")
         #expect(admin.allows("ALTER", on: "logs") && admin.allows("INDEX"))

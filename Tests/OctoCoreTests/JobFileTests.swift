@@ -1,5 +1,6 @@
-@testable import OctoCore
 import Testing
+
+@testable import OctoCore
 
 struct JobFileTests {
     static let hostile = [
@@ -7,7 +8,7 @@ struct JobFileTests {
         "line one\nline two\n\ttabbed",
         "日本語 🐙 emoji \\ backslash \\n literal",
         "ctrl \u{1} \u{7f} chars",
-        "  leading and trailing spaces  ",
+        "  leading and trailing spaces  "
     ]
 
     @Test(arguments: hostile)
@@ -62,7 +63,7 @@ struct JobFileTests {
         ("jobs:\n  - name: a\n    command: x\n    schedule: * * * * *\n", "needs quotes"),
         ("jobs:\n  - name: a\n    command: \"unclosed\n", "not closed"),
         ("tasks:\n  - name: a\n", "expected 'jobs:'"),
-        ("jobs:\n  - name: a\n    command: x\n    command: y\n", "appears twice"),
+        ("jobs:\n  - name: a\n    command: x\n    command: y\n", "appears twice")
     ])
     func rejects(_ text: String, _ expected: String) {
         let e = #expect(throws: OctoError.self) { try JobFile.parse(text, path: "f.yaml") }
@@ -73,19 +74,26 @@ struct JobFileTests {
 
     @Test func attributesHaveOneNameEverywhere() {
         #expect(Job.attribute("retry_delay")?.flag == "retry-delay")
-        #expect(Job.attributes.map(\.name) == ["name", "command", "schedule", "timezone", "owner", "user", "target", "strategy",
-                                               "concurrency", "max_parallel", "misfire", "timeout", "retries", "retry_delay",
-                                               "ok_codes", "alert_level", "alert_to", "paused"])
+        #expect(
+            Job.attributes.map(\.name) == [
+                "name", "command", "schedule", "timezone", "owner", "user", "target", "strategy",
+                "concurrency", "max_parallel", "misfire", "timeout", "retries", "retry_delay",
+                "ok_codes", "alert_level", "alert_to", "paused"
+            ])
         let d = Job(name: "x", command: "y")
-        #expect((d.concurrency, d.misfire, d.retries, d.alertLevel, d.retryDelay, d.okCodes) == ("forbid", "once", 0, "error", 30, [0]))
+        #expect(
+            (d.concurrency, d.misfire, d.retries, d.alertLevel, d.retryDelay, d.okCodes) == (
+                Job.Concurrency.forbid, Job.Misfire.once, 0, Job.AlertLevel.error, 30, [0]
+            ))
     }
 }
 
 struct HostFactsTests {
     @Test(arguments: [
         ("Python 3.11.7", "3.11.7"), ("openjdk version \"17.0.15\" 2025-04-15", "17.0.15"), ("v20.20.2", "20.20.2"),
-        ("GNU bash, version 5.2.15(1)-release (x86_64-pc-linux-gnu)", "5.2.15"), ("ruby 3.1.2p20 (2022-04-12)", "3.1.2"),
-        ("PHP 8.2.29 (cli) (built: Jul  3 2025)", "8.2.29"),
+        ("GNU bash, version 5.2.15(1)-release (x86_64-pc-linux-gnu)", "5.2.15"),
+        ("ruby 3.1.2p20 (2022-04-12)", "3.1.2"),
+        ("PHP 8.2.29 (cli) (built: Jul  3 2025)", "8.2.29")
     ])
     func versionIsTheFirstDottedNumber(_ text: String, _ expected: String) {
         #expect(HostFacts.version(in: text) == expected)

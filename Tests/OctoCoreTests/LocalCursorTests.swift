@@ -1,24 +1,27 @@
 import MariaDB
-@testable import OctoCore
 import TestSupport
 import Testing
 
+@testable import OctoCore
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The local cursor file and cursor versions, without a database.
 struct LocalCursorTests {
     static let hostile = [
-        "plain", "", "x'; rm -rf ~ #", "line one\nline two\n", "$(touch pwned) `touch pwned`", "value 3\nstate synced\n",
-        String(repeating: "漢", count: 341), "🐙 tabs\tand\r\nCRLF",
+        "plain", "", "x'; rm -rf ~ #", "line one\nline two\n", "$(touch pwned) `touch pwned`",
+        "value 3\nstate synced\n",
+        String(repeating: "漢", count: 341), "🐙 tabs\tand\r\nCRLF"
     ]
 
     @Test(arguments: hostile)
     func aFileRoundTripsAnyValueExactly(_ value: String) throws {
-        let c = LocalCursor(job: "j.1", value: value, version: CursorVersion.make(epoch: 77, set: 3), runID: 12, token: "ab12",
-                            machine: "w-1", setAt: Instant(microsecondsSinceEpoch: 1_795_259_100_123_456), state: .pending,
-                            note: "refused:\nbecause")
+        let c = LocalCursor(
+            job: "j.1", value: value, version: CursorVersion.make(epoch: 77, set: 3), runID: 12, token: "ab12",
+            machine: "w-1", setAt: Instant(microsecondsSinceEpoch: 1_795_259_100_123_456), state: .pending,
+            note: "refused:\nbecause")
         let bytes = CursorFiles.encode(c)
         var expected = c
         expected.note = "refused: because"  // one line in the file
@@ -30,8 +33,9 @@ struct LocalCursorTests {
     }
 
     @Test func aCopyWithoutARunRoundTrips() throws {
-        let c = LocalCursor(job: "j", value: "v", version: 5, runID: nil, token: "", machine: "m",
-                            setAt: Instant(microsecondsSinceEpoch: 0), state: .synced)
+        let c = LocalCursor(
+            job: "j", value: "v", version: 5, runID: nil, token: "", machine: "m",
+            setAt: Instant(microsecondsSinceEpoch: 0), state: .synced)
         #expect(CursorFiles.decode(CursorFiles.encode(c)[...]) == c)
     }
 
@@ -60,8 +64,9 @@ struct LocalCursorTests {
         defer { _ = try? ChildProcess.run(["rm", "-rf", dir.path]) }
         let files = CursorFiles(stateDirectory: dir.path)
         #expect(try files.read("j") == nil)
-        let c = LocalCursor(job: "j", value: "one", version: 9, runID: 1, token: "t", machine: "m",
-                            setAt: Instant(microsecondsSinceEpoch: 1), state: .pending)
+        let c = LocalCursor(
+            job: "j", value: "one", version: 9, runID: 1, token: "t", machine: "m",
+            setAt: Instant(microsecondsSinceEpoch: 1), state: .pending)
         try files.update("j") { $0 = c }
         #expect(try files.read("j") == c)
         #expect(files.jobs() == ["j"])  // the lock file and no temporary file are listed

@@ -1,10 +1,11 @@
 import MariaDB
-@testable import OctoCore
 import TestSupport
 import Testing
 
+@testable import OctoCore
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The Octopus line format, and the spool's record format, without a database.
@@ -19,26 +20,27 @@ struct LogFormatTests {
         return try! TimeText.parse(String(s[..<dot]) + "Z", zone: Zone.utc) + .microseconds(micro)
     }
 
-    @Test(arguments: [
-        // every level and code, any case
-        ("2013/07/04:16:41:00 app_name fatal boom", "app_name", LogLevel.fatal, nil, "boom"),
-        ("2013/07/04:16:41:00 app_name error Process has exited!", "app_name", .error, nil, "Process has exited!"),
-        ("2013/07/04:16:41:00 app_name warn w", "app_name", .warn, nil, "w"),
-        ("2013/07/04:16:41:00 app_name WARNING w", "app_name", .warn, nil, "w"),
-        ("2013/07/04:16:41:00 app_name info i", "app_name", .info, nil, "i"),
-        ("2013/07/04:16:41:00 app_name Debug d", "app_name", .debug, nil, "d"),
-        ("2013/07/04:16:41:00 app_name trace t", "app_name", .trace, nil, "t"),
-        ("2013/07/04:16:41:00 app_name 100 go", "app_name", .info, LogCode.start, "go"),
-        ("2013/07/04:16:41:00 app_name start go", "app_name", .info, .start, "go"),
-        ("2013/07/04:16:41:00 app_name 110 alive", "app_name", .info, .heartbeat, "alive"),
-        ("2013/07/04:16:41:00 app_name heartbeat alive", "app_name", .info, .heartbeat, "alive"),
-        ("2013/07/04:16:41:00 app_name 120 exit 3", "app_name", .info, .end, "exit 3"),
-        ("2013/07/04:16:41:00 app_name END exit 0", "app_name", .info, .end, "exit 0"),
-        // names with dots, dashes, underscores; content keeps inner spacing; empty content
-        ("2013/07/04:16:41:00 billing.v2-nightly_x info a  b\tc ", "billing.v2-nightly_x", .info, nil, "a  b\tc "),
-        ("2013/07/04:16:41:00 app_name error", "app_name", .error, nil, ""),
-        ("2013/07/04:16:41:00   app_name\terror  spaced", "app_name", .error, nil, "spaced"),
-    ] as [(String, String, LogLevel, LogCode?, String)])
+    @Test(
+        arguments: [
+            // every level and code, any case
+            ("2013/07/04:16:41:00 app_name fatal boom", "app_name", LogLevel.fatal, nil, "boom"),
+            ("2013/07/04:16:41:00 app_name error Process has exited!", "app_name", .error, nil, "Process has exited!"),
+            ("2013/07/04:16:41:00 app_name warn w", "app_name", .warn, nil, "w"),
+            ("2013/07/04:16:41:00 app_name WARNING w", "app_name", .warn, nil, "w"),
+            ("2013/07/04:16:41:00 app_name info i", "app_name", .info, nil, "i"),
+            ("2013/07/04:16:41:00 app_name Debug d", "app_name", .debug, nil, "d"),
+            ("2013/07/04:16:41:00 app_name trace t", "app_name", .trace, nil, "t"),
+            ("2013/07/04:16:41:00 app_name 100 go", "app_name", .info, LogCode.start, "go"),
+            ("2013/07/04:16:41:00 app_name start go", "app_name", .info, .start, "go"),
+            ("2013/07/04:16:41:00 app_name 110 alive", "app_name", .info, .heartbeat, "alive"),
+            ("2013/07/04:16:41:00 app_name heartbeat alive", "app_name", .info, .heartbeat, "alive"),
+            ("2013/07/04:16:41:00 app_name 120 exit 3", "app_name", .info, .end, "exit 3"),
+            ("2013/07/04:16:41:00 app_name END exit 0", "app_name", .info, .end, "exit 0"),
+            // names with dots, dashes, underscores; content keeps inner spacing; empty content
+            ("2013/07/04:16:41:00 billing.v2-nightly_x info a  b\tc ", "billing.v2-nightly_x", .info, nil, "a  b\tc "),
+            ("2013/07/04:16:41:00 app_name error", "app_name", .error, nil, ""),
+            ("2013/07/04:16:41:00   app_name\terror  spaced", "app_name", .error, nil, "spaced")
+        ] as [(String, String, LogLevel, LogCode?, String)])
     func parsesEveryLevelAndCode(line: String, name: String, level: LogLevel, code: LogCode?, content: String) throws {
         let p = try #require(LogFormat(zone: Zone.utc).parse(line))
         #expect(p.name == name)
@@ -49,17 +51,17 @@ struct LogFormatTests {
     }
 
     @Test(arguments: [
-        ("2013/07/04:16:41:00", "2013-07-04T20:41:00Z"),            // Octopus: local time (New York, EDT)
-        ("2013/01/04:16:41:00.5", "2013-01-04T21:41:00.5Z"),         // EST, a fraction
+        ("2013/07/04:16:41:00", "2013-07-04T20:41:00Z"),  // Octopus: local time (New York, EDT)
+        ("2013/01/04:16:41:00.5", "2013-01-04T21:41:00.5Z"),  // EST, a fraction
         ("2013-07-04T16:41:00Z", "2013-07-04T16:41:00Z"),
         ("2013-07-04T16:41:00.123456Z", "2013-07-04T16:41:00.123456Z"),
-        ("2013-07-04T16:41:00.1234567Z", "2013-07-04T16:41:00.123456Z"), // beyond microseconds: cut
+        ("2013-07-04T16:41:00.1234567Z", "2013-07-04T16:41:00.123456Z"),  // beyond microseconds: cut
         ("2013-07-04T16:41:00+02:00", "2013-07-04T14:41:00Z"),
         ("2013-07-04T16:41:00-0530", "2013-07-04T22:11:00Z"),
-        ("2013-07-04T16:41:00", "2013-07-04T20:41:00Z"),             // ISO without zone: local
-        ("2013-07-04 16:41:00,250", "2013-07-04T20:41:00.25Z"),      // Python logging style
-        ("2026-03-08T02:30:00", "2026-03-08T07:00:00Z"),             // inside the spring-forward gap: its end
-        ("2026-11-01T01:30:00", "2026-11-01T05:30:00Z"),             // fall-back: the first 01:30
+        ("2013-07-04T16:41:00", "2013-07-04T20:41:00Z"),  // ISO without zone: local
+        ("2013-07-04 16:41:00,250", "2013-07-04T20:41:00.25Z"),  // Python logging style
+        ("2026-03-08T02:30:00", "2026-03-08T07:00:00Z"),  // inside the spring-forward gap: its end
+        ("2026-11-01T01:30:00", "2026-11-01T05:30:00Z")  // fall-back: the first 01:30
     ])
     func parsesBothTimeFormats(time: String, utc: String) throws {
         let p = try #require(newYork.parse(time + " job info x"))
@@ -69,11 +71,11 @@ struct LogFormatTests {
     @Test(arguments: [
         "plain text",
         "",
-        "2013/07/04:16:41:00",                                  // time only
-        "2013/07/04:16:41:00 app_name",                         // no level
-        "2013/07/04:16:41:00 app_name loud message",            // unknown level
-        "2013/07/04:16:41:00 app name error spaces in name",    // name 'app', level 'name': no such level
-        "2013/07/04:16:41:00 app/name error slash",             // not a name
+        "2013/07/04:16:41:00",  // time only
+        "2013/07/04:16:41:00 app_name",  // no level
+        "2013/07/04:16:41:00 app_name loud message",  // unknown level
+        "2013/07/04:16:41:00 app name error spaces in name",  // name 'app', level 'name': no such level
+        "2013/07/04:16:41:00 app/name error slash",  // not a name
         "2013/02/30:16:41:00 app error no such day",
         "2013/07/04:24:00:00 app error hour 24",
         "2013/07/04:16:61:00 app error minute 61",
@@ -83,7 +85,7 @@ struct LogFormatTests {
         "2013-07-04T16:41:00+25:00 app error offset",
         "2013-07-04T16:41:00. app error empty fraction",
         "2013/07/04:16:41:00 \(String(repeating: "n", count: 65)) error long name",
-        "0999-07-04T16:41:00Z app error year before 1000",
+        "0999-07-04T16:41:00Z app error year before 1000"
     ])
     func malformedLinesAreNotParsed(line: String) {
         #expect(newYork.parse(line) == nil, "\(line)")
@@ -101,13 +103,27 @@ struct LogFormatTests {
 
     @Test func spoolRecordsRoundTripAndATornTailEndsTheFile() throws {
         let dir = TemporaryDirectory()
-        defer { dir.remove(); rmdir(dir.path + "/spool") }
+        defer {
+            dir.remove()
+            rmdir(dir.path + "/spool")
+        }
         let lines: [(LogLine, Int64)] = [
-            (LogLine(loggedAt: at("2026-11-21T10:00:00Z") + .microseconds(7), jobName: "a.b-c", runID: 42, level: .warn, code: nil,
-                     content: "x'; rm -rf ~ #\u{FFFD}日本", truncated: true), 1),
-            (LogLine(loggedAt: at("1999-01-01T00:00:00Z"), jobName: "j", runID: nil, level: .trace, code: .end, content: ""), 2),
-            (LogLine(loggedAt: at("2026-11-21T10:00:01Z"), jobName: "j", level: .fatal, code: .start,
-                     content: String(repeating: "z", count: LogText.maxBytes)), 3),
+            (
+                LogLine(
+                    loggedAt: at("2026-11-21T10:00:00Z") + .microseconds(7), jobName: "a.b-c", runID: 42, level: .warn,
+                    code: nil,
+                    content: "x'; rm -rf ~ #\u{FFFD}日本", truncated: true), 1
+            ),
+            (
+                LogLine(
+                    loggedAt: at("1999-01-01T00:00:00Z"), jobName: "j", runID: nil, level: .trace, code: .end,
+                    content: ""), 2
+            ),
+            (
+                LogLine(
+                    loggedAt: at("2026-11-21T10:00:01Z"), jobName: "j", level: .fatal, code: .start,
+                    content: String(repeating: "z", count: LogText.maxBytes)), 3
+            )
         ]
         let writer = try SpoolFile.Writer(directory: dir.path + "/spool", machine: "w-1", streamID: -5)
         try writer.append(lines)

@@ -1,6 +1,7 @@
 import MariaDB
-@testable import OctoCore
 import Testing
+
+@testable import OctoCore
 
 /// Misfire and concurrency rules of `octo produce`, and routing, without a database.
 struct ProductionPlanTests {
@@ -9,9 +10,13 @@ struct ProductionPlanTests {
 
     /// An hourly job last produced 3 hours and 30 minutes ago: 4 missed fires
     /// (the first at 12:00, now is 15:30).
-    func plan(misfire: String, concurrency: String = "queue", active: Int = 0, now: String = "2026-11-21T15:30:00Z") -> ProductionPlan {
-        ProductionPlan.plan(schedule: hourly, zone: utcZone, firstDue: utc("2026-11-21T12:00:00Z"), now: utc(now),
-                            misfire: misfire, concurrency: concurrency, activeRuns: active, misfireThreshold: 60)
+    func plan(misfire: String, concurrency: String = "queue", active: Int = 0, now: String = "2026-11-21T15:30:00Z")
+        -> ProductionPlan
+    {
+        ProductionPlan.plan(
+            schedule: hourly, zone: utcZone, firstDue: utc("2026-11-21T12:00:00Z"), now: utc(now),
+            misfire: Job.Misfire(rawValue: misfire)!, concurrency: Job.Concurrency(rawValue: concurrency)!,
+            activeRuns: active, misfireThreshold: 60)
     }
 
     @Test func onceQueuesTheLatestMissedFireAndRecordsTheRest() {
@@ -19,7 +24,9 @@ struct ProductionPlanTests {
         #expect(p.queue == [.init(fireTime: utc("2026-11-21T15:00:00Z"), trigger: .catchup)])
         #expect(p.skip.count == 1)
         #expect(p.skip[0].fireTime == utc("2026-11-21T12:00:00Z"))
-        #expect(p.skip[0].reason.hasPrefix("3 missed fire(s) from 2026-11-21T12:00:00Z to 2026-11-21T14:00:00Z"), "\(p.skip[0].reason)")
+        #expect(
+            p.skip[0].reason.hasPrefix("3 missed fire(s) from 2026-11-21T12:00:00Z to 2026-11-21T14:00:00Z"),
+            "\(p.skip[0].reason)")
         #expect(p.nextFire == utc("2026-11-21T16:00:00Z"))
     }
 
@@ -38,14 +45,17 @@ struct ProductionPlanTests {
     }
 
     @Test func allIsCappedAtTheLatestHundred() {
-        let p = ProductionPlan.plan(schedule: try! Schedule("* * * * *"), zone: utcZone, firstDue: utc("2026-11-21T12:00:00Z"),
-                                    now: utc("2026-11-21T15:00:30Z"), misfire: "all", concurrency: "queue", activeRuns: 0, misfireThreshold: 60)
+        let p = ProductionPlan.plan(
+            schedule: try! Schedule("* * * * *"), zone: utcZone, firstDue: utc("2026-11-21T12:00:00Z"),
+            now: utc("2026-11-21T15:00:30Z"), misfire: .all, concurrency: .queue, activeRuns: 0, misfireThreshold: 60)
         // fires 12:00 … 15:00: 180 missed, 15:00 on time (30 s late)
         #expect(p.queue.count == 101)
         #expect(p.queue.filter { $0.trigger == .catchup }.count == 100)
         #expect(p.queue.first?.fireTime == utc("2026-11-21T13:20:00Z"))
         #expect(p.queue.last == .init(fireTime: utc("2026-11-21T15:00:00Z"), trigger: .schedule))
-        #expect(p.skip.count == 1 && p.skip[0].reason.hasPrefix("80 missed fire(s) from 2026-11-21T12:00:00Z to 2026-11-21T13:19:00Z"))
+        #expect(
+            p.skip.count == 1
+                && p.skip[0].reason.hasPrefix("80 missed fire(s) from 2026-11-21T12:00:00Z to 2026-11-21T13:19:00Z"))
     }
 
     @Test func aFireWithinTheThresholdIsOnTime() {
@@ -64,7 +74,10 @@ struct ProductionPlanTests {
     @Test func forbidSkipsAFireWhileARunIsActive() {
         let busy = plan(misfire: "once", concurrency: "forbid", active: 1)
         #expect(busy.queue.isEmpty)
-        #expect(busy.skip.contains { $0.fireTime == utc("2026-11-21T15:00:00Z") && $0.reason.contains("concurrency forbid") })
+        #expect(
+            busy.skip.contains {
+                $0.fireTime == utc("2026-11-21T15:00:00Z") && $0.reason.contains("concurrency forbid")
+            })
         // several fires in one production: the first is queued, the others find it
         let free = plan(misfire: "all", concurrency: "forbid")
         #expect(free.queue.map(\.fireTime) == [utc("2026-11-21T12:00:00Z")])
@@ -84,29 +97,38 @@ struct ProductionPlanTests {
     let machines = [
         LiveMachine(name: "a", groups: ["etl"], unixUser: "app", slots: 2, cpus: 4, load1: 3.0, running: 0),
         LiveMachine(name: "b", groups: ["etl", "web"], unixUser: "app", slots: 2, cpus: 2, load1: 0.5, running: 2),
-        LiveMachine(name: "c", groups: ["web"], unixUser: "ops", slots: 4, cpus: 8, load1: 1.0, running: 1),
+        LiveMachine(name: "c", groups: ["web"], unixUser: "ops", slots: 4, cpus: 8, load1: 1.0, running: 1)
     ]
 
     func job(_ target: String, _ strategy: String, user: String = "") -> Job {
         var j = Job(name: "j", command: "true")
-        (j.target, j.strategy, j.user) = (target, strategy, user)
+        (j.target, j.strategy, j.user) = (target, Job.Strategy(rawValue: strategy)!, user)
         return j
     }
 
     @Test func routingFollowsTheStrategy() {
         #expect(Routing.routes(for: job("any", "any"), live: machines) == [.anyone])
         #expect(Routing.routes(for: job("c,a", "first"), live: machines) == [.init(machine: "c")])
-        #expect(Routing.routes(for: job("c,a", "first"), live: Array(machines.prefix(2))) == [.init(machine: "a")], "c is not live")
+        #expect(
+            Routing.routes(for: job("c,a", "first"), live: Array(machines.prefix(2))) == [.init(machine: "a")],
+            "c is not live")
         #expect(Routing.routes(for: job("group:web", "first"), live: machines) == [.init(machine: "b")])
-        #expect(Routing.routes(for: job("group:etl", "all"), live: machines) == [.init(machine: "a", routeKey: "a"), .init(machine: "b", routeKey: "b")])
+        #expect(
+            Routing.routes(for: job("group:etl", "all"), live: machines) == [
+                .init(machine: "a", routeKey: "a"), .init(machine: "b", routeKey: "b")
+            ])
         // least-loaded: b has no free slot; of a (0.75 per CPU) and c (0.125 per CPU), c
         #expect(Routing.routes(for: job("any", "least-loaded"), live: machines) == [.init(machine: "c")])
         #expect(Routing.routes(for: job("a,b", "least-loaded"), live: machines) == [.init(machine: "a")])
         // user: only c runs as ops
-        #expect(Routing.routes(for: job("any", "all", user: "ops"), live: machines) == [.init(machine: "c", routeKey: "c")])
-        let random = Set((0..<200).compactMap { _ in Routing.routes(for: job("a,b", "random"), live: machines)[0].machine })
+        #expect(
+            Routing.routes(for: job("any", "all", user: "ops"), live: machines) == [.init(machine: "c", routeKey: "c")])
+        let random = Set(
+            (0..<200).compactMap { _ in Routing.routes(for: job("a,b", "random"), live: machines)[0].machine })
         #expect(random == ["a", "b"])
-        #expect(Routing.routes(for: job("zz", "first"), live: machines) == [.anyone], "no eligible live machine: unassigned")
+        #expect(
+            Routing.routes(for: job("zz", "first"), live: machines) == [.anyone], "no eligible live machine: unassigned"
+        )
     }
 
     // MARK: - Command placeholders and lines
@@ -119,12 +141,15 @@ struct ProductionPlanTests {
         ("echo {cursors} {}", "echo {cursors} {}"),
         // nested quotes inside $( ) within double quotes; a comment's apostrophe opens nothing
         ("echo \"$(printf \"%s\" \"{cursor}\")\"", "echo \"$(printf \"%s\" \"${OCTO_CURSOR}\")\""),
-        ("echo {cursor} # it's a comment\necho '{cursor}'", "echo \"$OCTO_CURSOR\" # it's a comment\necho ''\"$OCTO_CURSOR\"''"),
+        (
+            "echo {cursor} # it's a comment\necho '{cursor}'",
+            "echo \"$OCTO_CURSOR\" # it's a comment\necho ''\"$OCTO_CURSOR\"''"
+        ),
         ("echo $(echo (x) {cursor})", "echo $(echo (x) \"$OCTO_CURSOR\")"),
         // bash's $'…' (a backslash escapes its quote), and a placeholder inside one
         ("echo $'it\\'s' {cursor} $'{cursor}'", "echo $'it\\'s' \"$OCTO_CURSOR\" $''\"$OCTO_CURSOR\"$''"),
         // a quoted here-document delimiter expands nothing: the placeholder stays as written
-        ("cat <<'EOF'\n{cursor}\nEOF\necho {cursor}", "cat <<'EOF'\n{cursor}\nEOF\necho \"$OCTO_CURSOR\""),
+        ("cat <<'EOF'\n{cursor}\nEOF\necho {cursor}", "cat <<'EOF'\n{cursor}\nEOF\necho \"$OCTO_CURSOR\"")
     ])
     func placeholdersBecomeQuotedVariables(command: String, expected: String) {
         #expect(CommandTemplate.substitute(command) == expected)
@@ -135,15 +160,18 @@ struct ProductionPlanTests {
     /// comments before.)
     @Test(arguments: [
         "printf %s {cursor}", "printf %s \"{cursor}\"", "printf %s '{cursor}'", "printf %s \"<{cursor}>\" | tr -d '<>'",
-        "printf %s \"$(printf %s \"{cursor}\")\"", "printf %s \"$(printf '%s' {cursor})\"", "x=`printf %s {cursor}`; printf %s \"$x\"",
+        "printf %s \"$(printf %s \"{cursor}\")\"", "printf %s \"$(printf '%s' {cursor})\"",
+        "x=`printf %s {cursor}`; printf %s \"$x\"",
         "# it's a comment\nprintf %s {cursor}",
         // a here-document (an apostrophe in its body opens nothing), an escaped space before '#', $'…'
         "cat <<EOF >/dev/null\nit's {cursor}\nEOF\nprintf %s \"{cursor}\"", "cat <<EOF | tr -d '\\n'\n{cursor}\nEOF",
-        "y=\\ #\"{cursor}\"; printf %s \"${y#??}\"",
+        "y=\\ #\"{cursor}\"; printf %s \"${y#??}\""
     ])
     func placeholdersAreDataInARealShell(command: String) throws {
         for hostile in ["x'; touch /tmp/octo-pwned-$$ #", "a\"b$(id)`id`\\", "  two  spaces  ", "$OCTO_CURSOR"] {
-            let r = try ChildProcess.run(["env", "OCTO_CURSOR=" + hostile, "/bin/sh", "-c", CommandTemplate.substitute(command)])
+            let r = try ChildProcess.run([
+                "env", "OCTO_CURSOR=" + hostile, "/bin/sh", "-c", CommandTemplate.substitute(command)
+            ])
             #expect(r.status == 0)
             #expect(String(decoding: r.stdout, as: UTF8.self) == hostile, "\(command) with \(hostile)")
         }

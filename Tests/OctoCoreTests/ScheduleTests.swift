@@ -1,6 +1,7 @@
 import MariaDB
-@testable import OctoCore
 import Testing
+
+@testable import OctoCore
 
 /// `2026-03-08T07:00:00Z` → Instant
 func utc(_ s: String) -> Instant {
@@ -16,66 +17,111 @@ struct ScheduleTests {
 
     static let nextCases: [Case] = [
         // America/New_York 2026: spring forward Mar 8 02:00 EST→03:00 EDT (07:00Z), fall back Nov 1 02:00 EDT→01:00 EST (06:00Z)
-        Case(expr: "30 2 * * *", zone: "America/New_York", after: "2026-03-07T12:00:00Z",
-             expected: ["2026-03-08T07:00:00Z", "2026-03-09T06:30:00Z"]),  // in the gap: once, right after it
-        Case(expr: "0,30 2 * * *", zone: "America/New_York", after: "2026-03-08T06:00:00Z",
-             expected: ["2026-03-08T07:00:00Z", "2026-03-09T06:00:00Z"]),  // two gap times: still once
-        Case(expr: "30 1 * * *", zone: "America/New_York", after: "2026-11-01T00:00:00Z",
-             expected: ["2026-11-01T05:30:00Z", "2026-11-02T06:30:00Z"]),  // repeated 01:30: first occurrence only
-        Case(expr: "*/30 * * * *", zone: "America/New_York", after: "2026-11-01T04:45:00Z",
-             expected: ["2026-11-01T05:00:00Z", "2026-11-01T05:30:00Z", "2026-11-01T06:00:00Z", "2026-11-01T06:30:00Z", "2026-11-01T07:00:00Z"]),
-        Case(expr: "0 * * * *", zone: "America/New_York", after: "2026-11-01T03:30:00Z",
-             expected: ["2026-11-01T04:00:00Z", "2026-11-01T05:00:00Z", "2026-11-01T06:00:00Z", "2026-11-01T07:00:00Z"]),
-        Case(expr: "*/30 * * * *", zone: "America/New_York", after: "2026-03-08T06:00:00Z",
-             expected: ["2026-03-08T06:30:00Z", "2026-03-08T07:00:00Z", "2026-03-08T07:30:00Z"]),  // elapsed: no 02:xx
+        Case(
+            expr: "30 2 * * *", zone: "America/New_York", after: "2026-03-07T12:00:00Z",
+            expected: ["2026-03-08T07:00:00Z", "2026-03-09T06:30:00Z"]),  // in the gap: once, right after it
+        Case(
+            expr: "0,30 2 * * *", zone: "America/New_York", after: "2026-03-08T06:00:00Z",
+            expected: ["2026-03-08T07:00:00Z", "2026-03-09T06:00:00Z"]),  // two gap times: still once
+        Case(
+            expr: "30 1 * * *", zone: "America/New_York", after: "2026-11-01T00:00:00Z",
+            expected: ["2026-11-01T05:30:00Z", "2026-11-02T06:30:00Z"]),  // repeated 01:30: first occurrence only
+        Case(
+            expr: "*/30 * * * *", zone: "America/New_York", after: "2026-11-01T04:45:00Z",
+            expected: [
+                "2026-11-01T05:00:00Z", "2026-11-01T05:30:00Z", "2026-11-01T06:00:00Z", "2026-11-01T06:30:00Z",
+                "2026-11-01T07:00:00Z"
+            ]),
+        Case(
+            expr: "0 * * * *", zone: "America/New_York", after: "2026-11-01T03:30:00Z",
+            expected: ["2026-11-01T04:00:00Z", "2026-11-01T05:00:00Z", "2026-11-01T06:00:00Z", "2026-11-01T07:00:00Z"]),
+        Case(
+            expr: "*/30 * * * *", zone: "America/New_York", after: "2026-03-08T06:00:00Z",
+            expected: ["2026-03-08T06:30:00Z", "2026-03-08T07:00:00Z", "2026-03-08T07:30:00Z"]),  // elapsed: no 02:xx
         // Europe/London 2026: Mar 29 01:00 GMT→02:00 BST, Oct 25 02:00 BST→01:00 GMT (01:00Z)
-        Case(expr: "30 1 * * *", zone: "Europe/London", after: "2026-03-28T12:00:00Z",
-             expected: ["2026-03-29T01:00:00Z", "2026-03-30T00:30:00Z"]),
-        Case(expr: "30 1 * * *", zone: "Europe/London", after: "2026-10-24T12:00:00Z",
-             expected: ["2026-10-25T00:30:00Z", "2026-10-26T01:30:00Z"]),
-        Case(expr: "0 9 * * 1-5", zone: "Europe/London", after: "2026-11-20T09:00:00Z",
-             expected: ["2026-11-23T09:00:00Z", "2026-11-24T09:00:00Z"]),
+        Case(
+            expr: "30 1 * * *", zone: "Europe/London", after: "2026-03-28T12:00:00Z",
+            expected: ["2026-03-29T01:00:00Z", "2026-03-30T00:30:00Z"]),
+        Case(
+            expr: "30 1 * * *", zone: "Europe/London", after: "2026-10-24T12:00:00Z",
+            expected: ["2026-10-25T00:30:00Z", "2026-10-26T01:30:00Z"]),
+        Case(
+            expr: "0 9 * * 1-5", zone: "Europe/London", after: "2026-11-20T09:00:00Z",
+            expected: ["2026-11-23T09:00:00Z", "2026-11-24T09:00:00Z"]),
         // Australia/Lord_Howe: +10:30 standard, +11 summer, a 30-minute shift.
         // 2026-10-04 02:00→02:30 (15:30Z on the 3rd); 2026-04-05 02:00→01:30 (15:00Z on the 4th)
-        Case(expr: "15 2 * * *", zone: "Australia/Lord_Howe", after: "2026-10-03T12:00:00Z",
-             expected: ["2026-10-03T15:30:00Z", "2026-10-04T15:15:00Z"]),
-        Case(expr: "45 1 * * *", zone: "Australia/Lord_Howe", after: "2026-04-04T12:00:00Z",
-             expected: ["2026-04-04T14:45:00Z", "2026-04-05T15:15:00Z"]),
-        Case(expr: "*/15 * * * *", zone: "Australia/Lord_Howe", after: "2026-04-04T14:20:00Z",
-             expected: ["2026-04-04T14:30:00Z", "2026-04-04T14:45:00Z", "2026-04-04T15:00:00Z", "2026-04-04T15:15:00Z", "2026-04-04T15:30:00Z"]),
+        Case(
+            expr: "15 2 * * *", zone: "Australia/Lord_Howe", after: "2026-10-03T12:00:00Z",
+            expected: ["2026-10-03T15:30:00Z", "2026-10-04T15:15:00Z"]),
+        Case(
+            expr: "45 1 * * *", zone: "Australia/Lord_Howe", after: "2026-04-04T12:00:00Z",
+            expected: ["2026-04-04T14:45:00Z", "2026-04-05T15:15:00Z"]),
+        Case(
+            expr: "*/15 * * * *", zone: "Australia/Lord_Howe", after: "2026-04-04T14:20:00Z",
+            expected: [
+                "2026-04-04T14:30:00Z", "2026-04-04T14:45:00Z", "2026-04-04T15:00:00Z", "2026-04-04T15:15:00Z",
+                "2026-04-04T15:30:00Z"
+            ]),
         // Asia/Shanghai: +8, no DST
-        Case(expr: "0 9 * * *", zone: "Asia/Shanghai", after: "2026-06-01T00:00:00Z",
-             expected: ["2026-06-01T01:00:00Z", "2026-06-02T01:00:00Z"]),
-        Case(expr: "@daily", zone: "Asia/Shanghai", after: "2026-12-31T15:59:59Z",
-             expected: ["2026-12-31T16:00:00Z", "2027-01-01T16:00:00Z"]),
+        Case(
+            expr: "0 9 * * *", zone: "Asia/Shanghai", after: "2026-06-01T00:00:00Z",
+            expected: ["2026-06-01T01:00:00Z", "2026-06-02T01:00:00Z"]),
+        Case(
+            expr: "@daily", zone: "Asia/Shanghai", after: "2026-12-31T15:59:59Z",
+            expected: ["2026-12-31T16:00:00Z", "2027-01-01T16:00:00Z"]),
         // leap years, month ends, year rollover (UTC)
-        Case(expr: "0 0 29 2 *", zone: "UTC", after: "2026-01-01T00:00:00Z", expected: ["2028-02-29T00:00:00Z", "2032-02-29T00:00:00Z"]),
+        Case(
+            expr: "0 0 29 2 *", zone: "UTC", after: "2026-01-01T00:00:00Z",
+            expected: ["2028-02-29T00:00:00Z", "2032-02-29T00:00:00Z"]),
         Case(expr: "0 0 29 2 *", zone: "UTC", after: "2096-03-01T00:00:00Z", expected: ["2104-02-29T00:00:00Z"]),  // 2100 is no leap year
-        Case(expr: "0 12 31 * *", zone: "UTC", after: "2026-04-01T00:00:00Z", expected: ["2026-05-31T12:00:00Z", "2026-07-31T12:00:00Z"]),
+        Case(
+            expr: "0 12 31 * *", zone: "UTC", after: "2026-04-01T00:00:00Z",
+            expected: ["2026-05-31T12:00:00Z", "2026-07-31T12:00:00Z"]),
         Case(expr: "0 0 30 * *", zone: "UTC", after: "2026-01-30T00:00:00Z", expected: ["2026-03-30T00:00:00Z"]),  // not in February
         Case(expr: "59 23 31 12 *", zone: "UTC", after: "2026-12-31T23:59:00Z", expected: ["2027-12-31T23:59:00Z"]),
-        Case(expr: "@yearly", zone: "UTC", after: "2026-12-31T23:59:59Z", expected: ["2027-01-01T00:00:00Z", "2028-01-01T00:00:00Z"]),
-        Case(expr: "@monthly", zone: "UTC", after: "2026-01-31T00:00:00Z", expected: ["2026-02-01T00:00:00Z", "2026-03-01T00:00:00Z"]),
-        Case(expr: "@weekly", zone: "UTC", after: "2026-11-21T00:00:00Z", expected: ["2026-11-22T00:00:00Z", "2026-11-29T00:00:00Z"]),
+        Case(
+            expr: "@yearly", zone: "UTC", after: "2026-12-31T23:59:59Z",
+            expected: ["2027-01-01T00:00:00Z", "2028-01-01T00:00:00Z"]),
+        Case(
+            expr: "@monthly", zone: "UTC", after: "2026-01-31T00:00:00Z",
+            expected: ["2026-02-01T00:00:00Z", "2026-03-01T00:00:00Z"]),
+        Case(
+            expr: "@weekly", zone: "UTC", after: "2026-11-21T00:00:00Z",
+            expected: ["2026-11-22T00:00:00Z", "2026-11-29T00:00:00Z"]),
         Case(expr: "@hourly", zone: "UTC", after: "2026-11-21T23:00:00Z", expected: ["2026-11-22T00:00:00Z"]),
         // Vixie day rules: both restricted → either; one starts with * → both
-        Case(expr: "0 0 13 * 5", zone: "UTC", after: "2026-11-01T00:00:00Z", expected: ["2026-11-06T00:00:00Z", "2026-11-13T00:00:00Z", "2026-11-20T00:00:00Z"]),
-        Case(expr: "0 0 */2 * 5", zone: "UTC", after: "2026-11-01T00:00:00Z", expected: ["2026-11-13T00:00:00Z", "2026-11-27T00:00:00Z"]),
+        Case(
+            expr: "0 0 13 * 5", zone: "UTC", after: "2026-11-01T00:00:00Z",
+            expected: ["2026-11-06T00:00:00Z", "2026-11-13T00:00:00Z", "2026-11-20T00:00:00Z"]),
+        Case(
+            expr: "0 0 */2 * 5", zone: "UTC", after: "2026-11-01T00:00:00Z",
+            expected: ["2026-11-13T00:00:00Z", "2026-11-27T00:00:00Z"]),
         Case(expr: "0 0 * * 7", zone: "UTC", after: "2026-11-21T00:00:00Z", expected: ["2026-11-22T00:00:00Z"]),  // 7 = Sunday
-        Case(expr: "0 0 * JAN,jul mon-FRI", zone: "UTC", after: "2026-06-30T00:00:00Z", expected: ["2026-07-01T00:00:00Z", "2026-07-02T00:00:00Z", "2026-07-03T00:00:00Z", "2026-07-06T00:00:00Z"]),
-        Case(expr: "10-50/20 8 * * *", zone: "UTC", after: "2026-11-21T00:00:00Z", expected: ["2026-11-21T08:10:00Z", "2026-11-21T08:30:00Z", "2026-11-21T08:50:00Z", "2026-11-22T08:10:00Z"]),
-        Case(expr: "5/20 8 * * *", zone: "UTC", after: "2026-11-21T00:00:00Z", expected: ["2026-11-21T08:05:00Z", "2026-11-21T08:25:00Z", "2026-11-21T08:45:00Z"]),
+        Case(
+            expr: "0 0 * JAN,jul mon-FRI", zone: "UTC", after: "2026-06-30T00:00:00Z",
+            expected: ["2026-07-01T00:00:00Z", "2026-07-02T00:00:00Z", "2026-07-03T00:00:00Z", "2026-07-06T00:00:00Z"]),
+        Case(
+            expr: "10-50/20 8 * * *", zone: "UTC", after: "2026-11-21T00:00:00Z",
+            expected: ["2026-11-21T08:10:00Z", "2026-11-21T08:30:00Z", "2026-11-21T08:50:00Z", "2026-11-22T08:10:00Z"]),
+        Case(
+            expr: "5/20 8 * * *", zone: "UTC", after: "2026-11-21T00:00:00Z",
+            expected: ["2026-11-21T08:05:00Z", "2026-11-21T08:25:00Z", "2026-11-21T08:45:00Z"]),
         // seconds field and intervals
-        Case(expr: "*/20 * * * * *", zone: "UTC", after: "2026-11-21T12:00:05Z", expected: ["2026-11-21T12:00:20Z", "2026-11-21T12:00:40Z", "2026-11-21T12:01:00Z"]),
-        Case(expr: "@every 90s", zone: "America/New_York", after: "1970-01-01T00:01:40Z", expected: ["1970-01-01T00:03:00Z", "1970-01-01T00:04:30Z"]),
-        Case(expr: "@every 1h", zone: "UTC", after: "2026-11-21T10:00:00Z", expected: ["2026-11-21T11:00:00Z"]),
+        Case(
+            expr: "*/20 * * * * *", zone: "UTC", after: "2026-11-21T12:00:05Z",
+            expected: ["2026-11-21T12:00:20Z", "2026-11-21T12:00:40Z", "2026-11-21T12:01:00Z"]),
+        Case(
+            expr: "@every 90s", zone: "America/New_York", after: "1970-01-01T00:01:40Z",
+            expected: ["1970-01-01T00:03:00Z", "1970-01-01T00:04:30Z"]),
+        Case(expr: "@every 1h", zone: "UTC", after: "2026-11-21T10:00:00Z", expected: ["2026-11-21T11:00:00Z"])
     ]
 
     @Test(arguments: nextCases)
     func nextFires(_ c: Case) throws {
         let s = try Schedule(c.expr)
         let zone = try Zone.named(c.zone)
-        #expect(s.fires(after: utc(c.after), in: zone, count: c.expected.count).map(\.iso8601)
+        #expect(
+            s.fires(after: utc(c.after), in: zone, count: c.expected.count).map(\.iso8601)
                 == c.expected.map { utc($0).iso8601 })
         // and backwards: each fire's previous is the one before it
         let fires = c.expected.map(utc)
@@ -91,7 +137,10 @@ struct ScheduleTests {
         #expect(s.previous(before: utc("2104-02-29T00:00:00Z"), in: .utc) == utc("2096-02-29T00:00:00Z"))
         let every = try Schedule("@every 15m")
         #expect(every.previous(before: utc("2026-11-21T10:15:00Z"), in: .utc) == utc("2026-11-21T10:00:00Z"))
-        #expect(every.previous(before: Instant(microsecondsSinceEpoch: utc("2026-11-21T10:15:00Z").microseconds + 1), in: .utc) == utc("2026-11-21T10:15:00Z"))
+        #expect(
+            every.previous(
+                before: Instant(microsecondsSinceEpoch: utc("2026-11-21T10:15:00Z").microseconds + 1), in: .utc)
+                == utc("2026-11-21T10:15:00Z"))
     }
 
     @Test func manualHasNoFires() throws {
@@ -119,7 +168,7 @@ struct ScheduleTests {
         ("@reboot", "known macros"),
         ("@every 0s", "at least 1s"),
         ("@every soon", "@every"),
-        ("0 0 L * *", "day-of-month 'L'"),
+        ("0 0 L * *", "day-of-month 'L'")
     ])
     func rejects(_ expr: String, _ why: String) {
         let e = #expect(throws: OctoError.self) { try Schedule(expr) }
@@ -129,8 +178,8 @@ struct ScheduleTests {
     }
 
     @Test func impossibleLookingButValid() throws {
-        _ = try Schedule("0 0 30 2 1")   // both day fields restricted: any Monday
-        _ = try Schedule("0 0 29 2 *")   // leap years
+        _ = try Schedule("0 0 30 2 1")  // both day fields restricted: any Monday
+        _ = try Schedule("0 0 29 2 *")  // leap years
         _ = try Schedule("0 0 31 1-12 *")
     }
 
@@ -152,9 +201,15 @@ struct ScheduleTests {
 struct SchedulePropertyTests {
     static let zones = ["America/New_York", "Europe/London", "Australia/Lord_Howe", "Asia/Shanghai", "UTC"]
 
-    struct SplitMix { var state: UInt64
-        mutating func next() -> UInt64 { state &+= 0x9E37_79B9_7F4A_7C15; var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9; z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB; return z ^ (z >> 31) }
+    struct SplitMix {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
         mutating func int(_ r: ClosedRange<Int>) -> Int { r.lowerBound + Int(next() % UInt64(r.count)) }
     }
 
@@ -162,7 +217,9 @@ struct SchedulePropertyTests {
         switch g.int(0...9) {
         case 0..<star: return "*"
         case 4: return "*/\(g.int(2...max(2, r.count / 2)))"
-        case 5: let a = g.int(r); return "\(a)-\(g.int(a...r.upperBound))"
+        case 5:
+            let a = g.int(r)
+            return "\(a)-\(g.int(a...r.upperBound))"
         case 6: return (0..<g.int(2...3)).map { _ in String(g.int(r)) }.joined(separator: ",")
         default: return String(g.int(r))
         }
@@ -172,11 +229,15 @@ struct SchedulePropertyTests {
     static func oracleFires(_ c: CronExpression, _ zone: Zone, _ u: Int64) -> Bool {
         let off = Int64(zone.offset(atSeconds: u))
         let wall = u + off
-        let nearby = Set([zone.offset(atSeconds: u - 86_400), zone.offset(atSeconds: u + 86_400), Int32(off)]).map(Int64.init)
+        let nearby = Set([zone.offset(atSeconds: u - 86_400), zone.offset(atSeconds: u + 86_400), Int32(off)]).map(
+            Int64.init)
         if !c.isFixedTime { return c.matches(local: wall) }
         if c.matches(local: wall) {
             // a fixed-time job fires at the first instant with this wall time only
-            let earlier = nearby.contains { o in let u2 = wall - o; return u2 < u && Int64(zone.offset(atSeconds: u2)) == o }
+            let earlier = nearby.contains { o in
+                let u2 = wall - o
+                return u2 < u && Int64(zone.offset(atSeconds: u2)) == o
+            }
             return !earlier
         }
         // right after a gap: some skipped wall time matched
@@ -191,22 +252,32 @@ struct SchedulePropertyTests {
         for _ in 0..<3000 {
             // hours 0-3 a third of the time: that is where the DST changes are
             let hour = g.int(0...2) == 0 ? String(g.int(0...3)) : Self.field(&g, 0...23, star: 4)
-            let expr = [Self.field(&g, 0...59, star: 2), hour, Self.field(&g, 1...31, star: 8),
-                        Self.field(&g, 1...12, star: 9), Self.field(&g, 0...6, star: 8)].joined(separator: " ")
+            let expr = [
+                Self.field(&g, 0...59, star: 2), hour, Self.field(&g, 1...31, star: 8),
+                Self.field(&g, 1...12, star: 9), Self.field(&g, 0...6, star: 8)
+            ].joined(separator: " ")
             guard let s = try? Schedule(expr), case .cron(let c) = s.kind else { continue }
             let zone = try Zone.named(Self.zones[g.int(0...4)])
             // instants near DST changes more often than not
-            let base = [utc("2026-03-08T05:00:00Z"), utc("2026-11-01T04:00:00Z"), utc("2026-03-29T00:00:00Z"),
-                        utc("2026-10-25T00:00:00Z"), utc("2026-04-04T13:00:00Z"), utc("2026-10-03T14:00:00Z"), utc("2025-01-01T00:00:00Z")]
+            let base = [
+                utc("2026-03-08T05:00:00Z"), utc("2026-11-01T04:00:00Z"), utc("2026-03-29T00:00:00Z"),
+                utc("2026-10-25T00:00:00Z"), utc("2026-04-04T13:00:00Z"), utc("2026-10-03T14:00:00Z"),
+                utc("2025-01-01T00:00:00Z")
+            ]
             let t = base[g.int(0...6)] + .seconds(g.int(-7200...7200))
-            guard let n = s.next(after: t, in: zone) else { Issue.record("no next for \(expr)"); continue }
+            guard let n = s.next(after: t, in: zone) else {
+                Issue.record("no next for \(expr)")
+                continue
+            }
             #expect(n > t)
             #expect(Self.oracleFires(c, zone, n.secondsSinceEpoch), "\(expr) in \(zone): \(n) is not a fire")
             if n - t <= .seconds(3 * 86_400) {
                 // nothing fires strictly between t and n
                 var m = (t.secondsSinceEpoch / 60 + 1) * 60
                 while m < n.secondsSinceEpoch {
-                    #expect(!Self.oracleFires(c, zone, m), "\(expr) in \(zone): missed \(Instant(secondsSinceEpoch: m)) before \(n)")
+                    #expect(
+                        !Self.oracleFires(c, zone, m),
+                        "\(expr) in \(zone): missed \(Instant(secondsSinceEpoch: m)) before \(n)")
                     m += 60
                 }
                 checked += 1

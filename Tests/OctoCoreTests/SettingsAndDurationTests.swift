@@ -2,7 +2,11 @@ import OctoCore
 import Testing
 
 struct DurationTests {
-    @Test(arguments: [("90s", 90), ("15m", 900), ("2h", 7200), ("1d", 86_400), ("1h30m", 5400), ("0", 0), (" 3d ", 259_200), ("1D", 86_400)] as [(String, Int64)])
+    @Test(
+        arguments: [
+            ("90s", 90), ("15m", 900), ("2h", 7200), ("1d", 86_400), ("1h30m", 5400), ("0", 0), (" 3d ", 259_200),
+            ("1D", 86_400)
+        ] as [(String, Int64)])
     func parses(_ text: String, _ seconds: Int64) throws {
         #expect(try Durations.parse(text) == seconds)
     }
@@ -14,7 +18,9 @@ struct DurationTests {
         #expect(e?.message.hasPrefix("invalid timeout '\(text)'") == true)
     }
 
-    @Test(arguments: [(0, "0"), (90, "1m30s"), (900, "15m"), (5400, "1h30m"), (86_400, "1d"), (90_061, "1d1h1m1s")] as [(Int64, String)])
+    @Test(
+        arguments: [(0, "0"), (90, "1m30s"), (900, "15m"), (5400, "1h30m"), (86_400, "1d"), (90_061, "1d1h1m1s")]
+            as [(Int64, String)])
     func formatsAndRoundTrips(_ seconds: Int64, _ text: String) throws {
         #expect(Durations.format(seconds) == text)
         #expect(try Durations.parse(text) == seconds)
@@ -25,8 +31,11 @@ struct SettingsTests {
     @Test func defaultsMatchTheDesign() {
         let s = Settings()
         let shown = Dictionary(uniqueKeysWithValues: Settings.keys.map { ($0.name, s.value(of: $0)) })
-        #expect(shown == ["default_tz": "UTC", "log_retention": "3d", "run_retention": "30d", "lease": "1m", "heartbeat": "10s",
-                          "machine_ttl": "3m", "misfire_threshold": "1m", "alert_merge_window": "5m", "alert_command": ""])
+        #expect(
+            shown == [
+                "default_tz": "UTC", "log_retention": "3d", "run_retention": "30d", "lease": "1m", "heartbeat": "10s",
+                "machine_ttl": "3m", "misfire_threshold": "1m", "alert_merge_window": "5m", "alert_command": ""
+            ])
     }
 
     @Test func validatesValues() throws {

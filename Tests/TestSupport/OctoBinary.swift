@@ -1,8 +1,8 @@
-import Subprocess
 import OctoCore
+import Subprocess
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The built `octo` executable, run the way cron and a person run it.
@@ -21,28 +21,38 @@ public enum OctoBinary {
         public let stdout: String
         public let stderr: String
         /// stdout split into lines, without the empty last one.
-        public var lines: [String] { stdout.split(separator: "\n", omittingEmptySubsequences: false).dropLast(stdout.hasSuffix("\n") ? 1 : 0).map(String.init) }
+        public var lines: [String] {
+            stdout.split(separator: "\n", omittingEmptySubsequences: false).dropLast(stdout.hasSuffix("\n") ? 1 : 0)
+                .map(String.init)
+        }
     }
 
     /// Runs `octo ARGS…` with `environment` added to a minimal environment
     /// (PATH, HOME, a private OCTO_STATE_DIR) and `input` on stdin.
-    public static func run(_ arguments: [String], environment: [String: String] = [:], input: String? = nil) async throws -> Result {
+    public static func run(_ arguments: [String], environment: [String: String] = [:], input: String? = nil)
+        async throws -> Result
+    {
         var env: [Environment.Key: String?] = [:]
         for (k, v) in environment { env[Environment.Key(stringLiteral: k)] = v }
         // nothing from the developer's own option files or OCTO_* variables leaks in
-        for k in ["OCTO_DEFAULTS_FILE", "OCTO_DB_HOST", "OCTO_DB_PORT", "OCTO_DB_READ_TIMEOUT", "OCTO_DB_SOCKET", "OCTO_DB_USER", "OCTO_DB_PASSWORD",
-                  "OCTO_DB_NAME", "OCTO_MACHINE", "OCTO_STATE_DIR"] where environment[k] == nil {
+        for k in [
+            "OCTO_DEFAULTS_FILE", "OCTO_DB_HOST", "OCTO_DB_PORT", "OCTO_DB_READ_TIMEOUT", "OCTO_DB_SOCKET",
+            "OCTO_DB_USER", "OCTO_DB_PASSWORD",
+            "OCTO_DB_NAME", "OCTO_MACHINE", "OCTO_STATE_DIR"
+        ] where environment[k] == nil {
             env[Environment.Key(stringLiteral: k)] = nil as String?
         }
         let exe = Executable.path(.init(path))
         let environment = Environment.inherit.updating(env)
         if let input {
-            let r = try await Subprocess.run(exe, arguments: Arguments(arguments), environment: environment, input: .string(input),
-                                             output: .string(limit: 16 << 20), error: .string(limit: 1 << 20))
+            let r = try await Subprocess.run(
+                exe, arguments: Arguments(arguments), environment: environment, input: .string(input),
+                output: .string(limit: 16 << 20), error: .string(limit: 1 << 20))
             return Result(status: code(r.terminationStatus), stdout: r.standardOutput, stderr: r.standardError)
         }
-        let r = try await Subprocess.run(exe, arguments: Arguments(arguments), environment: environment,
-                                         output: .string(limit: 16 << 20), error: .string(limit: 1 << 20))
+        let r = try await Subprocess.run(
+            exe, arguments: Arguments(arguments), environment: environment,
+            output: .string(limit: 16 << 20), error: .string(limit: 1 << 20))
         return Result(status: code(r.terminationStatus), stdout: r.standardOutput, stderr: r.standardError)
     }
 

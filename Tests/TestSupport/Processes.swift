@@ -1,7 +1,7 @@
 import OctoCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Processes a test starts in the background and watches.
@@ -11,7 +11,8 @@ public enum Processes {
     /// started it has exited, so `kill -9` of it leaves no zombie here.
     public static func startOcto(_ arguments: [String], environment: [String: String]) throws -> pid_t {
         let env = environment.map { CrontabBlock.shellQuote($0.key + "=" + $0.value) }.joined(separator: " ")
-        let cmd = "env \(env) " + ([OctoBinary.path] + arguments).map(CrontabBlock.shellQuote).joined(separator: " ")
+        let cmd =
+            "env \(env) " + ([OctoBinary.path] + arguments).map(CrontabBlock.shellQuote).joined(separator: " ")
             + " </dev/null >/dev/null 2>&1 & echo $!"
         let r = try ChildProcess.run(["/bin/sh", "-c", cmd])
         guard let pid = pid_t(String(decoding: r.stdout, as: UTF8.self).trimmingWhitespace()) else {

@@ -23,7 +23,9 @@ public func octo(_ fresh: FreshDatabase, _ args: [String]) async throws -> OctoB
 
 /// Adds a job with `attributes` (attribute names as in `octo sh show`).
 @discardableResult
-public func addJob(_ db: Connection, _ name: String, _ command: String, _ attributes: [String: String] = [:]) throws -> Job {
+public func addJob(_ db: Connection, _ name: String, _ command: String, _ attributes: [String: String] = [:]) throws
+    -> Job
+{
     var j = Job(name: name, command: command)
     for (k, v) in attributes { try Job.attribute(k)!.set(&j, v) }
     return try JobStore.add(db, j, by: "test", defaultZone: "UTC")

@@ -4,7 +4,7 @@ import Subprocess
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Shell scripts in tests: pipelines into `octo logger`, background
@@ -21,15 +21,20 @@ public enum Shell {
     /// `environment` added (the developer's own OCTO_* settings removed).
     public static func run(_ script: String, environment: [String: String] = [:]) async throws -> OctoBinary.Result {
         var env: [Environment.Key: String?] = ["OCTO": OctoBinary.path]
-        for k in ["OCTO_DEFAULTS_FILE", "OCTO_DB_HOST", "OCTO_DB_PORT", "OCTO_DB_READ_TIMEOUT", "OCTO_DB_SOCKET", "OCTO_DB_USER", "OCTO_DB_PASSWORD",
-                  "OCTO_DB_NAME", "OCTO_MACHINE", "OCTO_STATE_DIR", "OCTO_JOB", "OCTO_RUN_ID", "OCTO_RUN_TOKEN",
-                  "OCTO_CURSOR_EPOCH"] where environment[k] == nil {
+        for k in [
+            "OCTO_DEFAULTS_FILE", "OCTO_DB_HOST", "OCTO_DB_PORT", "OCTO_DB_READ_TIMEOUT", "OCTO_DB_SOCKET",
+            "OCTO_DB_USER", "OCTO_DB_PASSWORD",
+            "OCTO_DB_NAME", "OCTO_MACHINE", "OCTO_STATE_DIR", "OCTO_JOB", "OCTO_RUN_ID", "OCTO_RUN_TOKEN",
+            "OCTO_CURSOR_EPOCH"
+        ] where environment[k] == nil {
             env[Environment.Key(stringLiteral: k)] = nil as String?
         }
         for (k, v) in environment { env[Environment.Key(stringLiteral: k)] = v }
-        let r = try await Subprocess.run(.path("/bin/sh"), arguments: ["-c", script], environment: .inherit.updating(env),
-                                         output: .string(limit: 16 << 20), error: .string(limit: 1 << 20))
-        return OctoBinary.Result(status: OctoBinary.code(r.terminationStatus), stdout: r.standardOutput, stderr: r.standardError)
+        let r = try await Subprocess.run(
+            .path("/bin/sh"), arguments: ["-c", script], environment: .inherit.updating(env),
+            output: .string(limit: 16 << 20), error: .string(limit: 1 << 20))
+        return OctoBinary.Result(
+            status: OctoBinary.code(r.terminationStatus), stdout: r.standardOutput, stderr: r.standardError)
     }
 }
 
@@ -42,13 +47,15 @@ public final class PrivateServer: Sendable {
     public init() { directory = TemporaryDirectory() }
 
     public func start() async throws {
-        let r = try await Shell.run("OCTO_MARIADB_FAST=1 \"$ROOT/scripts/mariadb\" start \"$DIR/mariadb\"",
-                                    environment: ["ROOT": Shell.root, "DIR": directory.path])
+        let r = try await Shell.run(
+            "OCTO_MARIADB_FAST=1 \"$ROOT/scripts/mariadb\" start \"$DIR/mariadb\"",
+            environment: ["ROOT": Shell.root, "DIR": directory.path])
         guard r.status == 0 else { throw OctoError.failure("private MariaDB did not start: \(r.stderr)") }
     }
 
     public func stop() async throws {
-        _ = try await Shell.run("\"$ROOT/scripts/mariadb\" stop \"$DIR/mariadb\"", environment: ["ROOT": Shell.root, "DIR": directory.path])
+        _ = try await Shell.run(
+            "\"$ROOT/scripts/mariadb\" stop \"$DIR/mariadb\"", environment: ["ROOT": Shell.root, "DIR": directory.path])
     }
 
     /// Stops the server and removes its files.
@@ -62,7 +69,9 @@ extension PrivateServer {
     /// A private server with octo initialised, an empty state directory and
     /// machine `w1` in `env`; `connect` opens a connection to its `octo`
     /// database. Everything is removed afterwards, also when `body` fails.
-    public static func withInitializedOcto(_ body: (PrivateServer, [String: String], () throws -> Connection) async throws -> Void) async throws {
+    public static func withInitializedOcto(
+        _ body: (PrivateServer, [String: String], () throws -> Connection) async throws -> Void
+    ) async throws {
         let server = PrivateServer()
         try await server.start()
         let state = TemporaryDirectory()

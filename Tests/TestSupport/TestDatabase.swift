@@ -3,7 +3,7 @@ import OctoCore
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The MariaDB server the tests use: `scripts/test` starts a throwaway one and
@@ -84,7 +84,9 @@ extension TestDatabase {
     /// A fresh database after `octo init`, a connection to it, the
     /// environment for running octo against it (a private state directory,
     /// machine `w1`) and that state directory; all removed afterwards.
-    public static func withInitializedOcto(_ body: (Connection, [String: String], String) async throws -> Void) async throws {
+    public static func withInitializedOcto(_ body: (Connection, [String: String], String) async throws -> Void)
+        async throws
+    {
         try await with { (fresh: FreshDatabase) in
             let initialized = try await OctoBinary.run(["init", "-q"], environment: fresh.environment)
             #expect(initialized.status == 0, "\(initialized.stderr)")
@@ -92,7 +94,8 @@ extension TestDatabase {
             defer { db.close() }
             let state = TemporaryDirectory()
             defer { _ = try? ChildProcess.run(["rm", "-rf", state.path]) }
-            try await body(db, fresh.environment.merging(["OCTO_STATE_DIR": state.path, "OCTO_MACHINE": "w1"]) { $1 }, state.path)
+            try await body(
+                db, fresh.environment.merging(["OCTO_STATE_DIR": state.path, "OCTO_MACHINE": "w1"]) { $1 }, state.path)
         }
     }
 }
@@ -100,7 +103,8 @@ extension TestDatabase {
 extension Trait where Self == ConditionTrait {
     /// The test needs the MariaDB server of `scripts/test`.
     public static var database: Self {
-        .enabled(if: TestDatabase.shouldRun, "needs a MariaDB server: run scripts/test (or set OCTO_TEST_DEFAULTS_FILE)")
+        .enabled(
+            if: TestDatabase.shouldRun, "needs a MariaDB server: run scripts/test (or set OCTO_TEST_DEFAULTS_FILE)")
     }
 }
 
@@ -138,7 +142,9 @@ public struct TemporaryDirectory: Sendable {
         defer { closedir(d) }
         var out: [String] = []
         while let e = readdir(d) {
-            let n = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            let n = withUnsafeBytes(of: e.pointee.d_name) {
+                String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
             if n != "." && n != ".." { out.append(n) }
         }
         return out
@@ -162,7 +168,9 @@ public func openSocketCount() -> Int {
     defer { closedir(d) }
     var n = 0
     while let e = readdir(d) {
-        let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        let name = withUnsafeBytes(of: e.pointee.d_name) {
+            String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
         var buf = [CChar](repeating: 0, count: 64)
         let len = readlink("/proc/self/fd/" + name, &buf, buf.count - 1)
         if len > 7, String(decoding: buf[0..<7].map { UInt8(bitPattern: $0) }, as: UTF8.self) == "socket:" { n += 1 }

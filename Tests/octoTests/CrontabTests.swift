@@ -4,20 +4,24 @@ import TestSupport
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The crontab block against the real `crontab` command. It edits the
 /// crontab of a throwaway account (octo-cron-test), run through `runuser`, so
 /// no real user's crontab is touched; that needs root, which CI has.
-@Suite(.enabled(if: getuid() == 0 || TestDatabase.environment["CI"] == "true", "needs root to use a throwaway account's crontab"),
-       .serialized)
+@Suite(
+    .enabled(
+        if: getuid() == 0 || TestDatabase.environment["CI"] == "true", "needs root to use a throwaway account's crontab"
+    ),
+    .serialized)
 struct CrontabTests {
     static let user = "octo-cron-test"
 
     static func sh(_ command: String, input: String = "") async throws -> (Int32, String) {
-        let r = try await Subprocess.run(.path("/bin/sh"), arguments: ["-c", command], input: .string(input),
-                                         output: .string(limit: 1 << 20), error: .string(limit: 1 << 20))
+        let r = try await Subprocess.run(
+            .path("/bin/sh"), arguments: ["-c", command], input: .string(input),
+            output: .string(limit: 1 << 20), error: .string(limit: 1 << 20))
         let code: Int32 = if case .exited(let c) = r.terminationStatus { c } else { -1 }
         return (code, r.standardOutput + r.standardError)
     }
@@ -45,8 +49,10 @@ struct CrontabTests {
         #expect(installed.hasPrefix(original))
         let block = String(installed.dropFirst(original.count))
         let b = OctoBinary.path
-        let expectedLines = ["* * * * * \(b) register --machine w9", "* * * * * \(b) produce --machine w9 && \(b) consume --machine w9",
-                             "* * * * * \(b) monitor --machine w9", "*/5 * * * * \(b) cursor sync --machine w9"]
+        let expectedLines = [
+            "* * * * * \(b) register --machine w9", "* * * * * \(b) produce --machine w9 && \(b) consume --machine w9",
+            "* * * * * \(b) monitor --machine w9", "*/5 * * * * \(b) cursor sync --machine w9"
+        ]
         #expect(block == ([CrontabBlock.begin] + expectedLines + [CrontabBlock.end]).joined(separator: "\n") + "\n")
 
         r = try await Self.octo("--install-crontab --machine w9")
@@ -54,11 +60,15 @@ struct CrontabTests {
         #expect(try await Self.crontab() == installed)
 
         // a line added after the block by hand survives a replacement in place
-        #expect(try await Self.sh("runuser -u \(Self.user) -- crontab -", input: installed + "*/10 * * * * echo after\n").0 == 0)
+        #expect(
+            try await Self.sh("runuser -u \(Self.user) -- crontab -", input: installed + "*/10 * * * * echo after\n").0
+                == 0)
         r = try await Self.octo("--install-crontab --machine w10")
         #expect(r.0 == 0)
         let replaced = try await Self.crontab()
-        #expect(replaced == original + block.replacingOccurrences("--machine w9", "--machine w10") + "*/10 * * * * echo after\n")
+        #expect(
+            replaced == original + block.replacingOccurrences("--machine w9", "--machine w10")
+                + "*/10 * * * * echo after\n")
 
         r = try await Self.octo("--uninstall-crontab")
         #expect(r.0 == 0)
@@ -84,8 +94,11 @@ struct CrontabBlockTests {
         let me = #filePath
         let root = String(me[..<me.firstRange(of: "/Tests/")!.lowerBound])
         let example = String(decoding: try #require(readFileBytes(root + "/crontab.example")), as: UTF8.self)
-        let lines = example.split(separator: "\n").filter { !$0.hasPrefix("#") }.map { $0.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ") }
-        let block = try CrontabBlock.render(binary: "octo", options: [], available: ["register", "produce", "consume", "monitor", "cursor"])
+        let lines = example.split(separator: "\n").filter { !$0.hasPrefix("#") }.map {
+            $0.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
+        }
+        let block = try CrontabBlock.render(
+            binary: "octo", options: [], available: ["register", "produce", "consume", "monitor", "cursor"])
         let rendered = block.split(separator: "\n").filter { !$0.hasPrefix("#") }.map(String.init)
         #expect(lines == rendered)
     }
@@ -93,7 +106,8 @@ struct CrontabBlockTests {
     @Test func quotingAndPlacement() throws {
         #expect(CrontabBlock.shellQuote("/opt/octo/bin/octo") == "/opt/octo/bin/octo")
         #expect(CrontabBlock.shellQuote("/my dir/it's") == "'/my dir/it'\\''s'")
-        let block = try CrontabBlock.render(binary: "/b/octo", options: ["--defaults-file", "/etc/o ct/my.cnf"], available: ["register", "produce"])
+        let block = try CrontabBlock.render(
+            binary: "/b/octo", options: ["--defaults-file", "/etc/o ct/my.cnf"], available: ["register", "produce"])
         #expect(block.contains("* * * * * /b/octo register --defaults-file '/etc/o ct/my.cnf'\n"))
         #expect(!block.contains("produce"), "a line is left out unless all its subcommands exist")
         let noNewline = "0 1 * * * x"
@@ -105,14 +119,18 @@ struct CrontabBlockTests {
     /// old code (the newline went into the block, the `%` unescaped).
     @Test func pathsCannotInjectCrontabLines() throws {
         for bad in ["/b/octo\n* * * * * evil", "/b/oc\rto", "/b/\u{1b}octo"] {
-            let e = #expect(throws: OctoError.self) { try CrontabBlock.render(binary: bad, options: [], available: ["register"]) }
+            let e = #expect(throws: OctoError.self) {
+                try CrontabBlock.render(binary: bad, options: [], available: ["register"])
+            }
             #expect(e?.exitCode == 2 && e?.message.contains("control character") == true, "\(e?.message ?? "")")
         }
         let e = #expect(throws: OctoError.self) {
-            try CrontabBlock.render(binary: "/b/octo", options: ["--defaults-file", "/etc/my.cnf\n@reboot evil"], available: ["register"])
+            try CrontabBlock.render(
+                binary: "/b/octo", options: ["--defaults-file", "/etc/my.cnf\n@reboot evil"], available: ["register"])
         }
         #expect(e?.exitCode == 2)
-        let block = try CrontabBlock.render(binary: "/opt/100%/octo", options: ["--defaults-file", "/etc/%d.cnf"], available: ["register"])
+        let block = try CrontabBlock.render(
+            binary: "/opt/100%/octo", options: ["--defaults-file", "/etc/%d.cnf"], available: ["register"])
         #expect(block.contains("* * * * * '/opt/100\\%/octo' register --defaults-file '/etc/\\%d.cnf'\n"), "\(block)")
         #expect(block.split(separator: "\n").count == 3)
     }
@@ -121,13 +139,17 @@ struct CrontabBlockTests {
     /// second block to a crontab with only a begin marker, and its uninstall then deleted the user's lines).
     @Test func unpairedMarkersAreRefused() throws {
         let block = try CrontabBlock.render(binary: "/b/octo", options: [], available: ["register"])
-        for crontab in ["\(CrontabBlock.begin)\n0 1 * * * mine\n", "0 1 * * * mine\n\(CrontabBlock.end)\n",
-                        "\(CrontabBlock.end)\n0 1 * * * mine\n\(CrontabBlock.begin)\n", block + "0 1 * * * mine\n" + block] {
+        for crontab in [
+            "\(CrontabBlock.begin)\n0 1 * * * mine\n", "0 1 * * * mine\n\(CrontabBlock.end)\n",
+            "\(CrontabBlock.end)\n0 1 * * * mine\n\(CrontabBlock.begin)\n", block + "0 1 * * * mine\n" + block
+        ] {
             let i = #expect(throws: OctoError.self) { try CrontabBlock.install(block, into: crontab) }
             #expect(i?.message.contains("markers do not pair") == true)
             #expect(throws: OctoError.self) { try CrontabBlock.uninstall(from: crontab) }
         }
-        #expect(try CrontabBlock.uninstall(from: "0 1 * * * mine\n" + block + "5 * * * * more\n") == "0 1 * * * mine\n5 * * * * more\n")
+        #expect(
+            try CrontabBlock.uninstall(from: "0 1 * * * mine\n" + block + "5 * * * * more\n")
+                == "0 1 * * * mine\n5 * * * * more\n")
     }
 }
 

@@ -4,7 +4,7 @@ import TestSupport
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `octo cursor` end to end: jobs that set their cursor with the built
@@ -12,7 +12,8 @@ import Glibc
 @Suite(.database)
 struct CursorTests {
     @discardableResult
-    func addJob(_ db: Connection, _ name: String, _ command: String, _ attributes: [String: String] = [:]) throws -> Job {
+    func addJob(_ db: Connection, _ name: String, _ command: String, _ attributes: [String: String] = [:]) throws -> Job
+    {
         var j = Job(name: name, command: command)
         for (k, v) in attributes { try Job.attribute(k)!.set(&j, v) }
         return try JobStore.add(db, j, by: "test", defaultZone: "UTC")
@@ -20,8 +21,9 @@ struct CursorTests {
 
     /// Queues a run of `job` (on `machine` if given) and consumes it in the foreground.
     func runOnce(_ env: [String: String], _ job: String, on machine: String? = nil) async throws -> OctoBinary.Result {
-        let queued = try await Shell.run("\"$OCTO\" sh run \"$J\" -q" + (machine == nil ? "" : " --on \"$M\""),
-                                         environment: env.merging(["J": job, "M": machine ?? ""]) { $1 })
+        let queued = try await Shell.run(
+            "\"$OCTO\" sh run \"$J\" -q" + (machine == nil ? "" : " --on \"$M\""),
+            environment: env.merging(["J": job, "M": machine ?? ""]) { $1 })
         #expect(queued.status == 0, "\(queued.stderr)")
         return try await Shell.run("\"$OCTO\" consume", environment: env)
     }
@@ -38,7 +40,9 @@ struct CursorTests {
 
     @Test func theNextRunGetsTheLastValueAndAFailedRunsValueIsKept() async throws {
         try await TestDatabase.withInitializedOcto { db, env, state in
-            try addJob(db, "count", """
+            try addJob(
+                db, "count",
+                """
                 printf '%s\\n' "$OCTO_CURSOR" >> "$SEEN"
                 for v in one two three; do "$OCTO" cursor set "$v-$OCTO_RUN_ID" || exit 9; done
                 """)
@@ -65,8 +69,13 @@ struct CursorTests {
             #expect(text(seen) == "\n" + "three-\(first.id)\n")
 
             // a run that fails after setting its cursor: the value stays, the next run starts from it
-            try db.execute("UPDATE jobs SET command = ? WHERE name = 'count'",
-                           [.text("printf '%s\\n' \"$OCTO_CURSOR\" >> \"$SEEN\"; \"$OCTO\" cursor set \"failed-$OCTO_RUN_ID\"; exit 3")])
+            try db.execute(
+                "UPDATE jobs SET command = ? WHERE name = 'count'",
+                [
+                    .text(
+                        "printf '%s\\n' \"$OCTO_CURSOR\" >> \"$SEEN\"; \"$OCTO\" cursor set \"failed-$OCTO_RUN_ID\"; exit 3"
+                    )
+                ])
             #expect(try await runOnce(env, "count").status == 1)
             let failed = try #require(try RunQueue.history(db, job: "count", limit: 1).first)
             #expect(failed.state == .failed && failed.exitCode == 3)
@@ -80,11 +89,15 @@ struct CursorTests {
 
     @Test func hostileValuesRoundTripExactlyAndAreNeverExecuted() async throws {
         try await TestDatabase.withInitializedOcto { db, env, state in
-            let values = ["x'; touch \"$PWN\" #", "\"double\" and 'single' quotes", "line one\nline two", "$(touch \"$PWN\")",
-                          "`touch \"$PWN\"`", String(repeating: "漢", count: 341), "🐙 {cursor} {fire_time}"]
+            let values = [
+                "x'; touch \"$PWN\" #", "\"double\" and 'single' quotes", "line one\nline two", "$(touch \"$PWN\")",
+                "`touch \"$PWN\"`", String(repeating: "漢", count: 341), "🐙 {cursor} {fire_time}"
+            ]
             let pwn = state + "/pwned"
             // the job writes what it received three ways, then sets it again from inside the run
-            try addJob(db, "h", """
+            try addJob(
+                db, "h",
+                """
                 printf '%s' "$OCTO_CURSOR" > "$OUT.env"; printf '%s' {cursor} > "$OUT.placeholder"
                 "$OCTO" cursor set "$OCTO_CURSOR"
                 """)
@@ -116,7 +129,8 @@ struct CursorTests {
                 #expect(r.stderr.contains(message), "\(script): \(r.stderr)")
                 #expect(r.stderr.split(separator: "\n").count == 1)
             }
-            try await rejected("\"$OCTO\" cursor set j \"$(head -c 1025 /dev/zero | tr '\\0' a)\"", "at most 1024 bytes")
+            try await rejected(
+                "\"$OCTO\" cursor set j \"$(head -c 1025 /dev/zero | tr '\\0' a)\"", "at most 1024 bytes")
             try await rejected("\"$OCTO\" cursor set j \"$(printf 'ok\\377bad')\"", "not valid UTF-8")
             try await rejected("\"$OCTO\" cursor set alone", "outside a run, name the job")
             try await rejected("\"$OCTO\" cursor set 'bad name' v", "invalid job name 'bad name'")
@@ -137,7 +151,9 @@ struct CursorTests {
     @Test func aRunThatLostItsLeaseIsRefusedAndStopped() async throws {
         try await TestDatabase.withInitializedOcto { db, env, state in
             // the job ignores SIGTERM so that its set surely runs after the loss (its supervisor SIGKILLs it after the grace)
-            try addJob(db, "slow", """
+            try addJob(
+                db, "slow",
+                """
                 trap '' TERM; touch "$D/started"
                 while [ ! -e "$D/go" ]; do sleep 0.05; done
                 "$OCTO" cursor set late 2>"$D/set-err"; echo $? > "$D/set-rc"
@@ -146,15 +162,21 @@ struct CursorTests {
             let env = env.merging(["D": state]) { $1 }
             #expect(try await Shell.run("\"$OCTO\" cursor set slow before", environment: env).status == 0)
             #expect(try await Shell.run("\"$OCTO\" sh run slow -q", environment: env).status == 0)
-            _ = try await Shell.run("( \"$OCTO\" consume 2>\"$D/consume-err\"; echo $? > \"$D/consume-rc\" ) >/dev/null 2>&1 &", environment: env)
+            _ = try await Shell.run(
+                "( \"$OCTO\" consume 2>\"$D/consume-err\"; echo $? > \"$D/consume-rc\" ) >/dev/null 2>&1 &",
+                environment: env)
             #expect(await Processes.waitUntil(seconds: 15) { access(state + "/started", F_OK) == 0 })
             // the machine's lease lapses (as if its network broke) and a sweep declares the run lost
-            try db.execute("UPDATE runs SET lease_expires_at = NOW(6) - INTERVAL 1 SECOND WHERE job_name = 'slow' AND state = 'running'")
+            try db.execute(
+                "UPDATE runs SET lease_expires_at = NOW(6) - INTERVAL 1 SECOND WHERE job_name = 'slow' AND state = 'running'"
+            )
             #expect(try RunQueue.sweepLost(db).count == 1)
             _ = try await Shell.run("touch \"$D/go\"", environment: env)
             #expect(await Processes.waitUntil(seconds: 30) { !text(state + "/set-rc").isEmpty })
             #expect(text(state + "/set-rc") == "1\n", "\(text(state + "/set-err"))")
-            #expect(text(state + "/set-err").contains("run") && text(state + "/set-err").contains("is lost"), "\(text(state + "/set-err"))")
+            #expect(
+                text(state + "/set-err").contains("run") && text(state + "/set-err").contains("is lost"),
+                "\(text(state + "/set-err"))")
             #expect(try await get(env, "slow") == "before")
             #expect(try CursorFiles(stateDirectory: state).read("slow")?.state == .refused)
             // its supervisor stops it: consume returns long before the job's 30 s sleep ends
@@ -171,7 +193,9 @@ struct CursorTests {
 
     @Test func aForcedSetWinsOverTheRunningRun() async throws {
         try await TestDatabase.withInitializedOcto { db, env, state in
-            try addJob(db, "busy", """
+            try addJob(
+                db, "busy",
+                """
                 touch "$D/started"; while [ ! -e "$D/go" ]; do sleep 0.05; done
                 "$OCTO" cursor set from-run 2>"$D/set-err"; echo $? > "$D/set-rc"
                 """)
@@ -180,14 +204,19 @@ struct CursorTests {
             _ = try await Shell.run("\"$OCTO\" consume >/dev/null 2>&1 &", environment: env)
             #expect(await Processes.waitUntil(seconds: 15) { access(state + "/started", F_OK) == 0 })
             let refused = try await Shell.run("\"$OCTO\" cursor set busy by-hand", environment: env)
-            #expect(refused.status == 1 && refused.stderr.contains("is running") && refused.stderr.contains("--force"), "\(refused.stderr)")
+            #expect(
+                refused.status == 1 && refused.stderr.contains("is running") && refused.stderr.contains("--force"),
+                "\(refused.stderr)")
             #expect(try CursorStore.get(db, job: "busy") == nil)
             #expect(try await Shell.run("\"$OCTO\" cursor set busy by-hand --force", environment: env).status == 0)
             _ = try await Shell.run("touch \"$D/go\"", environment: env)
             #expect(await Processes.waitUntil(seconds: 30) { !text(state + "/set-rc").isEmpty })
             #expect(text(state + "/set-rc") == "1\n")
             #expect(text(state + "/set-err").contains("older than the stored cursor"), "\(text(state + "/set-err"))")
-            #expect(await Processes.waitUntil(seconds: 30) { (try? RunQueue.history(db, job: "busy", limit: 1).first?.state.isFinished) == true })
+            #expect(
+                await Processes.waitUntil(seconds: 30) {
+                    (try? RunQueue.history(db, job: "busy", limit: 1).first?.state.isFinished) == true
+                })
             #expect(try await get(env, "busy") == "by-hand")
             let history = try CursorStore.history(db, job: "busy", limit: 10)
             #expect(history.map(\.via) == ["manual"] && history[0].machine.hasSuffix("@w1"))
@@ -200,7 +229,9 @@ struct CursorTests {
         try await PrivateServer.withInitializedOcto { server, env, connect in
             let state = env["OCTO_STATE_DIR"]!
             let db = try connect()
-            try addJob(db, "etl", """
+            try addJob(
+                db, "etl",
+                """
                 "$OCTO" cursor set a1 || exit 9; touch "$D/ready"
                 while [ ! -e "$D/go" ]; do sleep 0.05; done
                 "$OCTO" cursor set a2 2>>"$D/set-err"; echo $? >> "$D/set-rc"
@@ -240,7 +271,8 @@ struct CursorTests {
 
             // a later run moves it on; then the old pending file comes back (a restored backup, a slow disk):
             // sync refuses it, the cursor does not go back
-            try db2.execute("UPDATE runs SET state = 'lost', ended_at = NOW(6) WHERE job_name = 'etl' AND state = 'running'")
+            try db2.execute(
+                "UPDATE runs SET state = 'lost', ended_at = NOW(6) WHERE job_name = 'etl' AND state = 'running'")
             try db2.execute("UPDATE jobs SET command = ? WHERE name = 'etl'", [.text("\"$OCTO\" cursor set b1")])
             #expect(try await runOnce(env, "etl").status == 0)
             #expect(try await get(env, "etl") == "b1")
@@ -257,14 +289,17 @@ struct CursorTests {
         try await PrivateServer.withInitializedOcto { server, env, connect in
             let state = env["OCTO_STATE_DIR"]!
             let db = try connect()
-            try addJob(db, "late", """
+            try addJob(
+                db, "late",
+                """
                 touch "$D/ready"; while [ ! -e "$D/go" ]; do sleep 0.05; done
                 "$OCTO" cursor set z1 2>/dev/null; "$OCTO" cursor set z2 2>/dev/null; exit 4
                 """)
             db.close()
             let env = env.merging(["D": state]) { $1 }
             #expect(try await Shell.run("\"$OCTO\" sh run late -q", environment: env).status == 0)
-            _ = try await Shell.run("( \"$OCTO\" consume >/dev/null 2>&1; echo $? > \"$D/rc\" ) >/dev/null 2>&1 &", environment: env)
+            _ = try await Shell.run(
+                "( \"$OCTO\" consume >/dev/null 2>&1; echo $? > \"$D/rc\" ) >/dev/null 2>&1 &", environment: env)
             #expect(await Processes.waitUntil(seconds: 15) { access(state + "/ready", F_OK) == 0 })
             try await server.stop()
             _ = try await Shell.run("touch \"$D/go\"", environment: env)
@@ -298,8 +333,12 @@ struct CursorTests {
                 try addJob(db, job, command, ["concurrency": "allow", "max_parallel": "2"])
                 var consumers: [pid_t] = []
                 for machine in ["w1", "w2"] {  // w1's run is claimed first, so w2's values are newer
-                    let menv = env.merging(["OCTO_MACHINE": machine, "OCTO_STATE_DIR": state + "/" + machine, "D": state]) { $1 }
-                    #expect(try await Shell.run("\"$OCTO\" sh run \(job) --on \(machine) -q", environment: menv).status == 0)
+                    let menv = env.merging([
+                        "OCTO_MACHINE": machine, "OCTO_STATE_DIR": state + "/" + machine, "D": state
+                    ]) { $1 }
+                    #expect(
+                        try await Shell.run("\"$OCTO\" sh run \(job) --on \(machine) -q", environment: menv).status == 0
+                    )
                     let bg = try await Shell.run("\"$OCTO\" consume >/dev/null 2>&1 & echo $!", environment: menv)
                     consumers.append(try #require(pid_t(bg.stdout.trimmingWhitespace())))
                     #expect(await Processes.waitUntil(seconds: 15) { access(state + "/\(job)-\(machine)", F_OK) == 0 })
@@ -315,7 +354,9 @@ struct CursorTests {
                     // w1's run was claimed before w2's: w2's value supersedes it, whichever reaches the database first
                     let expected = machine == "w1" ? "refused" : "stored"
                     #expect(sync.stdout.contains("\"result\":\"\(expected)\""), "\(job) \(machine): \(sync.stdout)")
-                    #expect(try await get(env, job) == (machine == "w2" || order == ["w2", "w1"] ? "from-w2" : nil), "\(job) \(machine)")
+                    #expect(
+                        try await get(env, job) == (machine == "w2" || order == ["w2", "w1"] ? "from-w2" : nil),
+                        "\(job) \(machine)")
                 }
                 #expect(try await get(env, job) == "from-w2", "\(job)")
             }

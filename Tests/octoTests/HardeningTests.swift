@@ -4,7 +4,7 @@ import TestSupport
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The promises of issue 17's probe: a run never outlives its lease whatever
@@ -35,11 +35,16 @@ struct HardeningTests {
             let consume = try Processes.startOcto(["consume", "--machine", "w1"], environment: fresh.environment)
             defer { kill(consume, SIGKILL) }
             #expect(await Processes.waitUntil(seconds: 30) { readFileBytes(dir.path + "/pid") != nil })
-            let job = try #require(pid_t(String(decoding: readFileBytes(dir.path + "/pid") ?? [], as: UTF8.self).trimmingWhitespace()))
+            let job = try #require(
+                pid_t(String(decoding: readFileBytes(dir.path + "/pid") ?? [], as: UTF8.self).trimmingWhitespace()))
             #expect(kill(consume, SIGSTOP) == 0)
-            #expect(await Processes.waitUntil(seconds: 90) { kill(job, 0) != 0 }, "the job outlived its stuck supervisor's lease")
+            #expect(
+                await Processes.waitUntil(seconds: 90) { kill(job, 0) != 0 },
+                "the job outlived its stuck supervisor's lease")
             // the job is gone and the run's lease has not lapsed: nobody could have started it elsewhere
-            let row = try #require(try db.query("SELECT state, lease_expires_at > NOW(6) AS holds FROM runs WHERE job_name = 'held'").first)
+            let row = try #require(
+                try db.query("SELECT state, lease_expires_at > NOW(6) AS holds FROM runs WHERE job_name = 'held'").first
+            )
             #expect(try row.decode("state", as: String.self) == "running")
             #expect(try row.decode("holds", as: Bool.self), "the lease lapsed before the job was killed")
             // the supervisor, woken, says what happened and records the run lost
@@ -47,8 +52,13 @@ struct HardeningTests {
             #expect(await Processes.waitUntil(seconds: 60) { Processes.isGone(consume) })
             let run = try #require(try runs(db, "held").first)
             #expect(run.state == .lost && run.exitSignal == Int(SIGKILL), "\(run)")
-            let said = try db.query("SELECT content FROM logs WHERE run_id = ? AND content LIKE 'could not renew the lease%'", [.int(run.id)]).rows
-            #expect(try said.map { try $0.decode("content", as: String.self) }.first?.contains("sent by its guard at the deadline") == true)
+            let said = try db.query(
+                "SELECT content FROM logs WHERE run_id = ? AND content LIKE 'could not renew the lease%'",
+                [.int(run.id)]
+            ).rows
+            #expect(
+                try said.map { try $0.decode("content", as: String.self) }.first?.contains(
+                    "sent by its guard at the deadline") == true)
         }
     }
 
@@ -68,11 +78,15 @@ struct HardeningTests {
             try addJob(db, "mine", "true", ["user": me, "target": "w1,w2"])
 
             let on = try await octo(fresh, ["sh", "run", "foreign", "--on", "w1"])
-            #expect(on.status == 2 && on.stderr.contains("runs as user '\(other)' and octo on w1 runs as '\(me)'"), "\(on.stderr)")
+            #expect(
+                on.status == 2 && on.stderr.contains("runs as user '\(other)' and octo on w1 runs as '\(me)'"),
+                "\(on.stderr)")
             let here = try await octo(fresh, ["sh", "run", "foreign", "--here", "--machine", "w1"])
             #expect(here.status == 2 && here.stderr.contains("cannot run it here"), "\(here.stderr)")
             let target = try await octo(fresh, ["sh", "run", "elsewhere", "--on", "w1"])
-            #expect(target.status == 2 && target.stderr.contains("machine w1 is not in job elsewhere's target 'w2'"), "\(target.stderr)")
+            #expect(
+                target.status == 2 && target.stderr.contains("machine w1 is not in job elsewhere's target 'w2'"),
+                "\(target.stderr)")
             #expect(try count(db, "SELECT COUNT(*) AS n FROM runs") == 0, "a refused run wrote something")
 
             // runs assigned to w1 anyway (as a route or a retry would): w1 never claims them
@@ -82,10 +96,13 @@ struct HardeningTests {
             try RunQueue.enqueue(db, job: elsewhere, r)
             // and the machine row claims w1 runs as the job's user: the claim goes by this process's user
             try db.execute("UPDATE machines SET unix_user = ? WHERE name = 'w1'", [.text(other)])
-            try RunQueue.enqueue(db, job: foreign, RunQueue.NewRun(fireTime: try JobStore.serverNow(db) + .seconds(1), trigger: .manual))
+            try RunQueue.enqueue(
+                db, job: foreign, RunQueue.NewRun(fireTime: try JobStore.serverNow(db) + .seconds(1), trigger: .manual))
             let c1 = try await octo(fresh, ["consume", "--machine", "w1"])
             #expect(c1.status == 0, "\(c1.stderr)")
-            #expect(try count(db, "SELECT COUNT(*) AS n FROM runs WHERE state <> 'queued'") == 0, "an ineligible machine ran a job")
+            #expect(
+                try count(db, "SELECT COUNT(*) AS n FROM runs WHERE state <> 'queued'") == 0,
+                "an ineligible machine ran a job")
             #expect(try RunQueue.claim(db, machine: "w1", limit: 10, lease: 60).isEmpty)
 
             // what may run does: the job of this user on w1, the targeted job on w2
@@ -160,7 +177,9 @@ struct HardeningTests {
             for i in (1...6).reversed() { #expect(try await octo(fresh, ["sh", "run", "j\(i)", "-q"]).status == 0) }
             let first = try RunQueue.claim(db, machine: "w1", limit: 10, lease: 60)
             #expect(Set(first.map(\.run.jobName)) == ["j6", "j5"])
-            try db.execute("UPDATE runs SET state = 'succeeded', ended_at = NOW(6), lease_expires_at = NULL WHERE state = 'running'")
+            try db.execute(
+                "UPDATE runs SET state = 'succeeded', ended_at = NOW(6), lease_expires_at = NULL WHERE state = 'running'"
+            )
             let second = try RunQueue.claim(db, machine: "w1", limit: 10, lease: 60)
             #expect(Set(second.map(\.run.jobName)) == ["j4", "j3"])
         }
@@ -173,20 +192,28 @@ struct HardeningTests {
     @Test func controlCharactersInLogsAreShownEscaped() async throws {
         try await TestDatabase.withInitializedOcto { db, env, dir in
             let nasty = "pwned\u{1b}]0;title\u{07}\u{1b}[2J\rcover"
-            let logged = try await OctoBinary.run(["logger", "-n", "app", "-l", "error"], environment: env, input: nasty + "\n")
+            let logged = try await OctoBinary.run(
+                ["logger", "-n", "app", "-l", "error"], environment: env, input: nasty + "\n")
             #expect(logged.status == 0, "\(logged.stderr)")
-            #expect(try await OctoBinary.run(["sh", "settings", "alert_command", "printf %s \"$OCTO_ALERT_SUBJECT\" > \(dir)/subject"],
-                                             environment: env).status == 0)
+            #expect(
+                try await OctoBinary.run(
+                    ["sh", "settings", "alert_command", "printf %s \"$OCTO_ALERT_SUBJECT\" > \(dir)/subject"],
+                    environment: env
+                ).status == 0)
             #expect(try await OctoBinary.run(["monitor"], environment: env).status == 0)
             let shown = "pwned\\e]0;title\\x07\\e[2J\\rcover"
             for args in [["sh", "log", "app"], ["sh", "alerts"]] {
                 let r = try await OctoBinary.run(args, environment: env)
                 #expect(r.status == 0, "\(r.stderr)")
-                #expect(!r.stdout.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" }, "\(args): a raw control character")
+                #expect(
+                    !r.stdout.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" },
+                    "\(args): a raw control character")
                 #expect(r.stdout.contains(args[1] == "log" ? shown : String(shown.prefix(40))), "\(args): \(r.stdout)")
             }
             let subject = String(decoding: try #require(readFileBytes(dir + "/subject")), as: UTF8.self)
-            #expect(subject.contains("pwned\\e]0;title\\x07") && !subject.unicodeScalars.contains { $0.value < 0x20 }, "\(subject)")
+            #expect(
+                subject.contains("pwned\\e]0;title\\x07") && !subject.unicodeScalars.contains { $0.value < 0x20 },
+                "\(subject)")
             let json = try await OctoBinary.run(["sh", "log", "app", "--json"], environment: env)
             #expect(json.stdout.contains(#"pwned\u001b]0;title\u0007\u001b[2J\rcover"#), "\(json.stdout)")
         }
@@ -199,11 +226,14 @@ struct HardeningTests {
             var j = Job(name: "envdump", command: "env > \(dir)/env")
             j.target = "any"
             _ = try JobStore.add(db, j, by: "test", defaultZone: "UTC")
-            let r = try await OctoBinary.run(["sh", "run", "envdump", "--here", "-q"], environment: env.merging(["MYSQL_PWD": "sekrit-1"]) { $1 })
+            let r = try await OctoBinary.run(
+                ["sh", "run", "envdump", "--here", "-q"], environment: env.merging(["MYSQL_PWD": "sekrit-1"]) { $1 })
             #expect(r.status == 0, "\(r.stderr)")
             let seen = String(decoding: try #require(readFileBytes(dir + "/env")), as: UTF8.self)
             #expect(seen.contains("OCTO_MACHINE=w1"))
-            #expect(!seen.contains("sekrit-1") && !seen.contains("MYSQL_PWD") && !seen.contains("OCTO_DB_PASSWORD"), "\(seen)")
+            #expect(
+                !seen.contains("sekrit-1") && !seen.contains("MYSQL_PWD") && !seen.contains("OCTO_DB_PASSWORD"),
+                "\(seen)")
         }
     }
 
@@ -215,22 +245,36 @@ struct HardeningTests {
     /// waited for the background process: 200 s).
     @Test func theAlertCommandCannotHoldTheMonitor() async throws {
         try await TestDatabase.withInitializedOcto { db, env, dir in
-            try db.execute("INSERT INTO alerts (kind, job_name, first_at, last_at, first_line, last_line, next_attempt_at) VALUES ('log', 'j', NOW(6), NOW(6), 'x', 'x', NOW(6))")
+            try db.execute(
+                "INSERT INTO alerts (kind, job_name, first_at, last_at, first_line, last_line, next_attempt_at) VALUES ('log', 'j', NOW(6), NOW(6), 'x', 'x', NOW(6))"
+            )
             let command = "sh -c 'echo $$ > \(dir)/left.pid; exec sleep 200' & cat > \(dir)/delivered"
-            #expect(try await OctoBinary.run(["sh", "settings", "alert_command", command], environment: env).status == 0)
+            #expect(
+                try await OctoBinary.run(["sh", "settings", "alert_command", command], environment: env).status == 0)
             let monitor = try Processes.startOcto(["monitor", "--alert-timeout", "60s"], environment: env)
-            #expect(await Processes.waitUntil(seconds: 100) { Processes.isGone(monitor) }, "the monitor waited for what its alert command left running")
-            let left = try #require(pid_t(String(decoding: readFileBytes(dir + "/left.pid") ?? [], as: UTF8.self).trimmingWhitespace()))
-            #expect(await Processes.waitUntil(seconds: 20) { kill(left, 0) != 0 }, "the alert command's leftover still runs")
+            #expect(
+                await Processes.waitUntil(seconds: 100) { Processes.isGone(monitor) },
+                "the monitor waited for what its alert command left running")
+            let left = try #require(
+                pid_t(String(decoding: readFileBytes(dir + "/left.pid") ?? [], as: UTF8.self).trimmingWhitespace()))
+            #expect(
+                await Processes.waitUntil(seconds: 20) { kill(left, 0) != 0 }, "the alert command's leftover still runs"
+            )
             #expect(try db.query("SELECT state FROM alerts").first?.decode("state", as: String.self) == "sent")
 
             // a command that hangs is a failed attempt at the timeout, its group killed
-            try db.execute("INSERT INTO alerts (kind, job_name, first_at, last_at, first_line, last_line, next_attempt_at) VALUES ('log', 'k', NOW(6), NOW(6), 'y', 'y', NOW(6))")
-            #expect(try await OctoBinary.run(["sh", "settings", "alert_command", "echo $$ > \(dir)/hung.pid; trap '' TERM; sleep 300"],
-                                             environment: env).status == 0)
+            try db.execute(
+                "INSERT INTO alerts (kind, job_name, first_at, last_at, first_line, last_line, next_attempt_at) VALUES ('log', 'k', NOW(6), NOW(6), 'y', 'y', NOW(6))"
+            )
+            #expect(
+                try await OctoBinary.run(
+                    ["sh", "settings", "alert_command", "echo $$ > \(dir)/hung.pid; trap '' TERM; sleep 300"],
+                    environment: env
+                ).status == 0)
             let r = try await OctoBinary.run(["monitor", "--alert-timeout", "2s", "--json"], environment: env)
             #expect(r.status == 0, "\(r.stderr)")
-            let hung = try #require(pid_t(String(decoding: readFileBytes(dir + "/hung.pid") ?? [], as: UTF8.self).trimmingWhitespace()))
+            let hung = try #require(
+                pid_t(String(decoding: readFileBytes(dir + "/hung.pid") ?? [], as: UTF8.self).trimmingWhitespace()))
             #expect(kill(hung, 0) != 0, "the hung alert command outlived its delivery")
             let row = try #require(try db.query("SELECT state, last_error FROM alerts WHERE job_name = 'k'").first)
             let error: String = try row.decode("last_error")
@@ -252,8 +296,9 @@ struct HardeningTests {
                 let (p, r, t) = try await (paused, retried, timed)
                 #expect(p.status == 0 && r.status == 0 && t.status == 0, "\(p.stderr) \(r.stderr) \(t.stderr)")
                 let job = try #require(try JobStore.get(db, "j"))
-                #expect(job.paused && job.retries == trial && job.timeout == Int64(trial) * 60,
-                        "trial \(trial): paused \(job.paused), retries \(job.retries), timeout \(job.timeout)")
+                #expect(
+                    job.paused && job.retries == trial && job.timeout == Int64(trial) * 60,
+                    "trial \(trial): paused \(job.paused), retries \(job.retries), timeout \(job.timeout)")
                 #expect(try await octo(fresh, ["sh", "resume", "j", "-q"]).status == 0)
             }
         }
@@ -267,7 +312,9 @@ struct HardeningTests {
             let dir = TemporaryDirectory()
             defer { dir.remove() }
             let files = (1...4).map { f in
-                dir.write("jobs\(f).yaml", "jobs:\n" + (1...30).map { "  - name: a\($0)\n    command: echo file\(f)\n" }.joined())
+                dir.write(
+                    "jobs\(f).yaml",
+                    "jobs:\n" + (1...30).map { "  - name: a\($0)\n    command: echo file\(f)\n" }.joined())
             }
             let results = try await withThrowingTaskGroup(of: OctoBinary.Result.self) { group in
                 for f in files { group.addTask { try await octo(fresh, ["sh", "apply", f, "-q"]) } }
@@ -290,7 +337,10 @@ struct HardeningTests {
             let dir = TemporaryDirectory()
             defer { dir.remove() }
             try await register(fresh, "w1")
-            try addJob(db, "trapper", "trap 'echo trapped > \(dir.path)/trapped; exit 0' TERM; touch \(dir.path)/ready; while :; do sleep 0.1; done")
+            try addJob(
+                db, "trapper",
+                "trap 'echo trapped > \(dir.path)/trapped; exit 0' TERM; touch \(dir.path)/ready; while :; do sleep 0.1; done"
+            )
             #expect(try await octo(fresh, ["sh", "run", "trapper", "-q"]).status == 0)
             let consume = try Processes.startOcto(["consume", "--machine", "w1"], environment: fresh.environment)
             defer { kill(consume, SIGKILL) }
@@ -316,16 +366,19 @@ struct HardeningTests {
             #expect(chmod(state.path, 0o777) == 0)
             let shared = env.merging(["OCTO_STATE_DIR": state.path]) { $1 }
             let doctor = try await OctoBinary.run(["doctor"], environment: shared)
-            #expect(doctor.status == 1 && doctor.stdout.contains("is writable by others (mode 777)"), "\(doctor.stdout)")
+            #expect(
+                doctor.status == 1 && doctor.stdout.contains("is writable by others (mode 777)"), "\(doctor.stdout)")
             #expect(doctor.stdout.contains("chmod go-w \(state.path)"), "\(doctor.stdout)")
             // a run's local cursor is not written there (the job's `octo cursor set` fails, saying why)
             try addJob(db, "c", CrontabBlock.shellQuote(OctoBinary.path) + " cursor set 42")
             let run = try await OctoBinary.run(["sh", "run", "c", "--here", "--wait"], environment: shared)
             #expect(run.status != 0, "\(run.stdout) \(run.stderr)")
-            #expect(try db.query("SELECT content FROM logs WHERE job_name = 'c'").rows.contains {
-                try $0.decode("content", as: String.self).contains("writable by others")
-            })
-            #expect(readFileBytes(state.path + "/cursors/c.cursor") == nil, "a cursor was written to a shared directory")
+            #expect(
+                try db.query("SELECT content FROM logs WHERE job_name = 'c'").rows.contains {
+                    try $0.decode("content", as: String.self).contains("writable by others")
+                })
+            #expect(
+                readFileBytes(state.path + "/cursors/c.cursor") == nil, "a cursor was written to a shared directory")
             // the monitor sweeps on, without its lock file there, and says so
             let monitor = try await OctoBinary.run(["monitor"], environment: shared)
             #expect(monitor.status == 0 && monitor.stderr.contains("writable by others"), "\(monitor.stderr)")
@@ -334,7 +387,9 @@ struct HardeningTests {
                 // another user's directory, however strict its mode
                 #expect(chmod(state.path, 0o700) == 0 && chown(state.path, 65534, 65534) == 0)
                 let other = try await OctoBinary.run(["doctor"], environment: shared)
-                #expect(other.status == 1 && other.stdout.contains("belongs to uid 65534, not to this user"), "\(other.stdout)")
+                #expect(
+                    other.status == 1 && other.stdout.contains("belongs to uid 65534, not to this user"),
+                    "\(other.stdout)")
             }
             #expect(chmod(state.path, 0o700) == 0 && chown(state.path, geteuid(), getegid()) == 0)
             let fine = try await OctoBinary.run(["sh", "run", "c", "--here", "--wait"], environment: shared)

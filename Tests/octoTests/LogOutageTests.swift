@@ -4,14 +4,16 @@ import TestSupport
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Log lines across a database outage: each test stops and starts a
 /// MariaDB server of its own (so the other tests keep theirs).
 @Suite(.database)
 struct LogOutageTests {
-    func withServer(_ body: (PrivateServer, [String: String], () throws -> Connection) async throws -> Void) async throws {
+    func withServer(_ body: (PrivateServer, [String: String], () throws -> Connection) async throws -> Void)
+        async throws
+    {
         try await PrivateServer.withInitializedOcto(body)
     }
 
@@ -30,7 +32,8 @@ struct LogOutageTests {
             // loaded the machine: 1-30 while it is up, 31-270 while it is down (spooled), 271-300 once it is
             // back (still spooled until the stream's spool is replayed, so they cannot overtake 31-270)
             func gate(_ name: String) -> String { "while [ ! -e \"\(dir)/\(name)\" ]; do sleep 0.05; done" }
-            _ = try await Shell.run("""
+            _ = try await Shell.run(
+                """
                 ( { seq 1 30; \(gate("down")); for i in $(seq 31 270); do echo $i; sleep 0.01; done; \(gate("up")); seq 271 300; } \
                   | "$OCTO" logger -n outage 2>"\(dir)/err"; echo $? > "\(dir)/rc" ) >/dev/null 2>&1 &
                 """, environment: env)
@@ -56,7 +59,8 @@ struct LogOutageTests {
         try await withServer { server, env, connect in
             let dir = env["OCTO_STATE_DIR"]!
             #expect(try await Shell.run("echo before | \"$OCTO\" logger -n app", environment: env).status == 0)
-            let bg = try await Shell.run("\"$OCTO\" sh log app --follow > \"\(dir)/followed\" 2>&1 & echo $!", environment: env)
+            let bg = try await Shell.run(
+                "\"$OCTO\" sh log app --follow > \"\(dir)/followed\" 2>&1 & echo $!", environment: env)
             let pid = try #require(pid_t(bg.stdout.trimmingWhitespace()))
             defer { kill(pid, SIGKILL) }
             func followed() -> String { String(decoding: readFileBytes(dir + "/followed") ?? [], as: UTF8.self) }
@@ -84,7 +88,8 @@ struct LogOutageTests {
             try await server.start()
 
             // a replay (any octo logger replays at start), killed with SIGKILL half-way
-            let bg = try await Shell.run("\"$OCTO\" logger -n replayer </dev/null >/dev/null 2>&1 & echo $!", environment: env)
+            let bg = try await Shell.run(
+                "\"$OCTO\" logger -n replayer </dev/null >/dev/null 2>&1 & echo $!", environment: env)
             let pid = try #require(pid_t(bg.stdout.trimmingWhitespace()))
             #expect(try await Processes.waitUntil(seconds: 30) { try numbers(connect, "big").count >= 2_000 })
             kill(pid, SIGKILL)
@@ -109,8 +114,11 @@ struct LogOutageTests {
             try await server.stop()
             #expect(try await Shell.run("seq 1 100 | \"$OCTO\" logger -n later", environment: env).status == 0)
             // older than it (names sort by time): a file that is no spool file, and one of another format version
-            let (junk, other) = (spool.directory + "/00000000000000001-1-1.spool", spool.directory + "/00000000000000002-1-2.spool")
-            _ = try await Shell.run("printf 'not a spool' > \"\(junk)\"; printf 'OCTOSPL9 from a newer octo' > \"\(other)\"")
+            let (junk, other) = (
+                spool.directory + "/00000000000000001-1-1.spool", spool.directory + "/00000000000000002-1-2.spool"
+            )
+            _ = try await Shell.run(
+                "printf 'not a spool' > \"\(junk)\"; printf 'OCTOSPL9 from a newer octo' > \"\(other)\"")
             #expect(spool.files() == [junk, other] + spool.files().suffix(1))
             try await server.start()
             let r = try await Shell.run("\"$OCTO\" logger -n replayer </dev/null", environment: env)
@@ -127,11 +135,17 @@ struct LogOutageTests {
         try await withServer { server, env, connect in
             let db = try connect()
             defer { db.close() }
-            _ = try JobStore.add(db, Job(name: "chatty", command: "for i in $(seq 1 60); do echo $i; sleep 0.05; done"), by: "t", defaultZone: "UTC")
+            _ = try JobStore.add(
+                db, Job(name: "chatty", command: "for i in $(seq 1 60); do echo $i; sleep 0.05; done"), by: "t",
+                defaultZone: "UTC")
             #expect(try await Shell.run("\"$OCTO\" sh run chatty -q", environment: env).status == 0)
             let dir = env["OCTO_STATE_DIR"]!
-            _ = try await Shell.run("( \"$OCTO\" consume 2>\"\(dir)/err\"; echo $? > \"\(dir)/rc\" ) >/dev/null 2>&1 &", environment: env)
-            #expect(try await Processes.waitUntil(seconds: 30) { try numbers(connect, "chatty").filter { $0 > 0 }.count >= 5 })
+            _ = try await Shell.run(
+                "( \"$OCTO\" consume 2>\"\(dir)/err\"; echo $? > \"\(dir)/rc\" ) >/dev/null 2>&1 &", environment: env)
+            #expect(
+                try await Processes.waitUntil(seconds: 30) {
+                    try numbers(connect, "chatty").filter { $0 > 0 }.count >= 5
+                })
             try await server.stop()
             try await Task.sleep(for: .seconds(2))
             try await server.start()

@@ -4,27 +4,32 @@ import TestSupport
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `octo logger` and `octo sh log` end to end, through the built binary.
 @Suite(.database)
 struct LoggerTests {
     func contents(_ db: Connection, _ job: String) throws -> [String] {
-        try db.query("SELECT content FROM logs WHERE job_name = ? ORDER BY logged_at, id", [.text(job)]).rows.map { try $0.decode("content") }
+        try db.query("SELECT content FROM logs WHERE job_name = ? ORDER BY logged_at, id", [.text(job)]).rows.map {
+            try $0.decode("content")
+        }
     }
 
     @Test func storesParsedAndPlainLinesAndTeesTheInputUnchanged() async throws {
         try await TestDatabase.withInitializedOcto { db, env, _ in
             // plain lines, an Octopus line, invalid UTF-8, a NUL, an empty line, CRLF, no final newline
-            let r = try await Shell.run("""
+            let r = try await Shell.run(
+                """
                 printf 'first\\n2013/07/04:16:41:00 app_name error Process has exited!\\nbad \\377 byte\\nnul\\000here\\n\\ncrlf\\r\\nlast' > "$OCTO_STATE_DIR/in"
                 "$OCTO" logger -n plain.job-1 -l warn --tee < "$OCTO_STATE_DIR/in" > "$OCTO_STATE_DIR/out" && cmp "$OCTO_STATE_DIR/in" "$OCTO_STATE_DIR/out"
                 """, environment: env)
             #expect(r.status == 0, "\(r.stderr)")
             #expect(r.stderr.isEmpty, "\(r.stderr)")
             #expect(try contents(db, "plain.job-1") == ["first", "bad \u{FFFD} byte", "nulhere", "", "crlf", "last"])
-            let levels = try db.query("SELECT DISTINCT level FROM logs WHERE job_name = 'plain.job-1'").rows.map { try $0.decode("level", as: String.self) }
+            let levels = try db.query("SELECT DISTINCT level FROM logs WHERE job_name = 'plain.job-1'").rows.map {
+                try $0.decode("level", as: String.self)
+            }
             #expect(levels == ["warn"])
             let parsed = try #require(try db.query("SELECT * FROM logs WHERE job_name = 'app_name'").first)
             #expect(try parsed.decode("level", as: String.self) == "error")
@@ -36,8 +41,9 @@ struct LoggerTests {
             #expect(zone.local(at).iso8601() == "2013-07-04T16:41:00")
 
             // lines dated far ahead and long ago are stored (catch-all partitions)
-            let edges = try await OctoBinary.run(["logger"], environment: env,
-                                                 input: "9999-12-31T23:59:59Z edge info future\n1001-01-01T00:00:00Z edge info past\n")
+            let edges = try await OctoBinary.run(
+                ["logger"], environment: env,
+                input: "9999-12-31T23:59:59Z edge info future\n1001-01-01T00:00:00Z edge info past\n")
             #expect(edges.status == 0, "\(edges.stderr)")
             #expect(Set(try contents(db, "edge")) == ["future", "past"])
         }
@@ -46,7 +52,8 @@ struct LoggerTests {
     @Test func aReaderGoingAwayDownstreamLosesNothing() async throws {
         try await TestDatabase.withInitializedOcto { db, env, _ in
             // head exits after one line: the tee gets EPIPE, the logging goes on to the end of the input
-            let r = try await Shell.run("""
+            let r = try await Shell.run(
+                """
                 seq 1 50000 | { "$OCTO" logger -n teed --tee; echo "logger rc=$?" >&2; } | head -1
                 """, environment: env)
             #expect(r.stdout.hasPrefix("1\n"), "\(r.stdout)")
@@ -55,7 +62,8 @@ struct LoggerTests {
             #expect(n == 50_000)
             // a stop signal ends the reading while the input is still open, and what was read is stored
             // (read: its --tee copy shows it; the signal follows at once, before or after the 0.2 s store)
-            let stopped = try await Shell.run("""
+            let stopped = try await Shell.run(
+                """
                 mkfifo "$OCTO_STATE_DIR/fifo"
                 "$OCTO" logger -n stopped --tee < "$OCTO_STATE_DIR/fifo" > "$OCTO_STATE_DIR/copy" & pid=$!
                 exec 3> "$OCTO_STATE_DIR/fifo"
@@ -77,7 +85,8 @@ struct LoggerTests {
         try await TestDatabase.withInitializedOcto { db, env, dir in
             let down = env.merging(["OCTO_DB_SOCKET": "/nonexistent/mysqld.sock"]) { $1 }
             // the file size limit is the logger's alone: its stderr goes through a pipe to cat, outside the limit
-            _ = try await Shell.run("""
+            _ = try await Shell.run(
+                """
                 { seq 1 100000; echo $? > "\(dir)/seqrc"; } | (trap '' XFSZ; ulimit -f 64; "$OCTO" logger -n full; echo $? > "\(dir)/rc") 2>&1 \
                   | cat > "\(dir)/err"
                 """, environment: down)
@@ -89,7 +98,9 @@ struct LoggerTests {
             let printed = Set(err.split(separator: "\n").compactMap { Int($0) })
             // the spool is replayed by the next logger that reaches the database
             #expect(try await OctoBinary.run(["logger", "-n", "other"], environment: env, input: "x\n").status == 0)
-            let stored = try db.query("SELECT content FROM logs WHERE job_name = 'full'").rows.map { Int(try $0.decode("content", as: String.self)) ?? -1 }
+            let stored = try db.query("SELECT content FROM logs WHERE job_name = 'full'").rows.map {
+                Int(try $0.decode("content", as: String.self)) ?? -1
+            }
             #expect(!stored.isEmpty && !printed.isEmpty, "stored \(stored.count), printed \(printed.count)")
             let lost = Set(1...100_000).subtracting(Set(stored).union(printed))
             #expect(lost.isEmpty, "\(lost.count) lines lost, e.g. \(lost.sorted().prefix(10))")
@@ -100,7 +111,8 @@ struct LoggerTests {
     @Test func hostileInputIsStoredCutAndMemoryStaysFlat() async throws {
         try await TestDatabase.withInitializedOcto { db, env, _ in
             // a 10 MiB line between two short ones, then a million short lines, through /usr/bin/time for the peak RSS
-            let r = try await Shell.run("""
+            let r = try await Shell.run(
+                """
                 { echo before; head -c 10485760 /dev/zero | tr '\\0' 'x'; echo; echo after; seq 1 1000000; } \
                   | /usr/bin/time -f '%M' -o "$OCTO_STATE_DIR/rss" "$OCTO" logger -n hostile
                 cat "$OCTO_STATE_DIR/rss"
@@ -110,12 +122,18 @@ struct LoggerTests {
             #expect(peakKiB < 40 * 1024, "peak RSS \(peakKiB) KiB")  // bound stated in the README (debug build here)
             let n: Int = try db.query("SELECT COUNT(*) AS n FROM logs WHERE job_name = 'hostile'").first!.decode("n")
             #expect(n == 1_000_003)
-            let long = try #require(try db.query("SELECT CHAR_LENGTH(content) AS len, truncated FROM logs WHERE job_name = 'hostile' AND content LIKE 'xxx%'").first)
+            let long = try #require(
+                try db.query(
+                    "SELECT CHAR_LENGTH(content) AS len, truncated FROM logs WHERE job_name = 'hostile' AND content LIKE 'xxx%'"
+                ).first)
             #expect(try long.decode("len", as: Int.self) == LogText.maxBytes)
             #expect(try long.decode("truncated", as: Bool.self))
-            let firstLines = try db.query("SELECT content FROM logs WHERE job_name = 'hostile' ORDER BY id LIMIT 4").rows.map { try $0.decode("content", as: String.self) }
-            #expect(firstLines.count == 4 && firstLines[0] == "before" && firstLines[2] == "after" && firstLines[3] == "1")
-            let distinct: Int = try db.query("SELECT COUNT(DISTINCT content) AS n FROM logs WHERE job_name = 'hostile'").first!.decode("n")
+            let firstLines = try db.query("SELECT content FROM logs WHERE job_name = 'hostile' ORDER BY id LIMIT 4")
+                .rows.map { try $0.decode("content", as: String.self) }
+            #expect(
+                firstLines.count == 4 && firstLines[0] == "before" && firstLines[2] == "after" && firstLines[3] == "1")
+            let distinct: Int = try db.query("SELECT COUNT(DISTINCT content) AS n FROM logs WHERE job_name = 'hostile'")
+                .first!.decode("n")
             #expect(distinct == 1_000_003)
         }
     }
@@ -128,7 +146,8 @@ struct LoggerTests {
     @Test func aSlowProgramsLineIsStoredBeforeItsNextLine() async throws {
         try await TestDatabase.withInitializedOcto { db, env, _ in
             let gate = env["OCTO_STATE_DIR"]! + "/gate"
-            let bg = try await Shell.run("""
+            let bg = try await Shell.run(
+                """
                 { echo early; i=0; while [ ! -e "\(gate)" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; echo late; } \
                   | "$OCTO" logger -n slow >/dev/null 2>&1 &
                 echo started
@@ -148,13 +167,17 @@ struct LoggerTests {
             let bg = try await Shell.run("\"$OCTO\" sh log fol --follow > \"\(out)\" 2>&1 & echo $!", environment: env)
             let pid = try #require(pid_t(bg.stdout.trimmingWhitespace()))
             defer { kill(pid, SIGTERM) }
-            #expect(await Processes.waitUntil(seconds: 20) { readFileBytes(out).map { String(decoding: $0, as: UTF8.self).contains("old") } ?? false })
+            #expect(
+                await Processes.waitUntil(seconds: 20) {
+                    readFileBytes(out).map { String(decoding: $0, as: UTF8.self).contains("old") } ?? false
+                })
             let other = env.merging(["OCTO_MACHINE": "w2"]) { $1 }
             #expect(try await Shell.run("echo fresh-line | \"$OCTO\" logger -n fol", environment: other).status == 0)
             // the follower polls every 250 ms; the bound here is generous (a loaded CI machine), the
             // point is that a running follower shows a line written after it started, once
             let shown = await Processes.waitUntil(seconds: 20) {
-                readFileBytes(out).map { String(decoding: $0, as: UTF8.self).contains(" w2 info   fresh-line") } ?? false
+                readFileBytes(out).map { String(decoding: $0, as: UTF8.self).contains(" w2 info   fresh-line") }
+                    ?? false
             }
             #expect(shown)
             let text = String(decoding: readFileBytes(out) ?? [], as: UTF8.self)
@@ -167,13 +190,16 @@ struct LoggerTests {
             let r = try await Shell.run("\"$OCTO\" logger -- sh -c 'echo out; echo err >&2; exit 3'", environment: env)
             #expect(r.status == 3)
             let rows = try db.query("SELECT level, code, content FROM logs WHERE job_name = 'sh' ORDER BY id").rows
-            let got = try rows.map { "\(try $0.decode("level", as: String.self)) \(try $0.decode("code", as: Int?.self).map(String.init) ?? "-") \(try $0.decode("content", as: String.self))" }
+            let got = try rows.map {
+                "\(try $0.decode("level", as: String.self)) \(try $0.decode("code", as: Int?.self).map(String.init) ?? "-") \(try $0.decode("content", as: String.self))"
+            }
             #expect(got.count == 4, "\(got)")
             #expect(got.first == "info 100 start: sh -c 'echo out; echo err >&2; exit 3'")
             #expect(Set(got[1...2]) == ["info - out", "warn - err"])
             #expect(got.last?.hasPrefix("error 120 end: failed, exit 3 after ") == true, "\(got)")
 
-            let ok = try await Shell.run("\"$OCTO\" logger -n named --tee -- printf '%s\\n' 'a b' \"it's\"", environment: env)
+            let ok = try await Shell.run(
+                "\"$OCTO\" logger -n named --tee -- printf '%s\\n' 'a b' \"it's\"", environment: env)
             #expect(ok.status == 0)
             #expect(ok.stdout == "a b\nit's\n")
             #expect(try contents(db, "named").dropFirst().dropLast() == ["a b", "it's"])
@@ -191,14 +217,22 @@ struct LoggerTests {
 
     @Test func badInputIsRefusedAndStoresNothing() async throws {
         try await TestDatabase.withInitializedOcto { db, env, _ in
-            for args in [["-l", "loud"], ["-l", "120"], ["-n", "bad name"], ["-n", String(repeating: "n", count: 65)], ["--run", "x"], ["--run", "0"]] {
-                let r = try await Shell.run("echo hi | \"$OCTO\" logger " + args.map(CrontabBlock.shellQuote).joined(separator: " "), environment: env)
+            for args in [
+                ["-l", "loud"], ["-l", "120"], ["-n", "bad name"], ["-n", String(repeating: "n", count: 65)],
+                ["--run", "x"], ["--run", "0"]
+            ] {
+                let r = try await Shell.run(
+                    "echo hi | \"$OCTO\" logger " + args.map(CrontabBlock.shellQuote).joined(separator: " "),
+                    environment: env)
                 #expect(r.status == 2, "\(args)")
                 #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
                 #expect(r.stderr.contains(args[1].prefix(20)), "\(r.stderr)")
             }
-            for args in [["sh", "log", "j", "--level", "loud"], ["sh", "log", "j", "--since", "yesterday"], ["sh", "log", "j", "-n", "-1"],
-                         ["sh", "log", "bad name"], ["sh", "log", "j", "--follow", "--until", "1h"]] {
+            for args in [
+                ["sh", "log", "j", "--level", "loud"], ["sh", "log", "j", "--since", "yesterday"],
+                ["sh", "log", "j", "-n", "-1"],
+                ["sh", "log", "bad name"], ["sh", "log", "j", "--follow", "--until", "1h"]
+            ] {
                 let r = try await OctoBinary.run(args, environment: env)
                 #expect(r.status == 2, "\(args): \(r.stderr)")
                 #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
@@ -217,21 +251,35 @@ struct LoggerTests {
                 2026-11-21T10:00:04Z app 120 exit 1
                 """
             #expect(try await OctoBinary.run(["logger"], environment: env, input: lines + "\n").status == 0)
-            #expect(try await OctoBinary.run(["logger", "-n", "app"], environment: env.merging(["OCTO_MACHINE": "w2"]) { $1 }, input: "from w2\n").status == 0)
+            #expect(
+                try await OctoBinary.run(
+                    ["logger", "-n", "app"], environment: env.merging(["OCTO_MACHINE": "w2"]) { $1 }, input: "from w2\n"
+                ).status == 0)
             func show(_ args: [String]) async throws -> [String] {
                 let r = try await OctoBinary.run(["sh", "log", "app"] + args, environment: env)
                 #expect(r.status == 0, "\(r.stderr)")
-                return r.lines.filter { !$0.isEmpty }.map { String($0.split(separator: " ", maxSplits: 4).last!.drop(while: { $0 == " " })) }
+                return r.lines.filter { !$0.isEmpty }.map {
+                    String($0.split(separator: " ", maxSplits: 4).last!.drop(while: { $0 == " " }))
+                }
             }
-            #expect(try await show(["--until", "2026-11-21T11:00Z"]) == ["starting", "disk 91% full", "disk full", "details", "exit 1"])
-            #expect(try await show(["--level", "warn", "--until", "2026-11-21T11:00Z"]) == ["disk 91% full", "disk full"])
-            #expect(try await show(["--grep", "disk", "--until", "2026-11-21T11:00Z"]) == ["disk 91% full", "disk full"])
+            #expect(
+                try await show(["--until", "2026-11-21T11:00Z"]) == [
+                    "starting", "disk 91% full", "disk full", "details", "exit 1"
+                ])
+            #expect(
+                try await show(["--level", "warn", "--until", "2026-11-21T11:00Z"]) == ["disk 91% full", "disk full"])
+            #expect(
+                try await show(["--grep", "disk", "--until", "2026-11-21T11:00Z"]) == ["disk 91% full", "disk full"])
             #expect(try await show(["--grep", "DISK"]).isEmpty)
             #expect(try await show(["--machine", "w2"]) == ["from w2"])
-            #expect(try await show(["--since", "2026-11-21T10:00:02Z", "--until", "2026-11-21T10:00:04Z"]) == ["disk full", "details"])
+            #expect(
+                try await show(["--since", "2026-11-21T10:00:02Z", "--until", "2026-11-21T10:00:04Z"]) == [
+                    "disk full", "details"
+                ])
             #expect(try await show(["-n", "2"]) == ["exit 1", "from w2"])
             #expect(try await show(["--since", "1h"]) == ["from w2"])
-            let json = try await OctoBinary.run(["sh", "log", "app", "--json", "-n", "1", "--level", "error"], environment: env)
+            let json = try await OctoBinary.run(
+                ["sh", "log", "app", "--json", "-n", "1", "--level", "error"], environment: env)
             #expect(json.stdout.contains("\"content\":\"disk full\""), "\(json.stdout)")
             #expect(json.stdout.contains("\"level\":\"error\""))
         }

@@ -4,7 +4,7 @@ import TestSupport
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `octo monitor` and `octo sh alerts` end to end: real jobs, real log
@@ -18,29 +18,42 @@ struct MonitorTests {
     /// `n` monitors at once.
     func monitors(_ env: [String: String], _ n: Int, _ extra: [String] = []) async throws {
         let results = try await withThrowingTaskGroup(of: OctoBinary.Result.self) { group in
-            for i in 0..<n { group.addTask { try await self.octo(env.merging(["OCTO_MACHINE": "m\(i)"]) { $1 }, ["monitor"] + extra) } }
+            for i in 0..<n {
+                group.addTask {
+                    try await self.octo(env.merging(["OCTO_MACHINE": "m\(i)"]) { $1 }, ["monitor"] + extra)
+                }
+            }
             return try await group.reduce(into: []) { $0.append($1) }
         }
         #expect(results.allSatisfy { $0.status == 0 }, "\(results.map(\.stderr))")
     }
 
-    func alerts(_ db: Connection, kind: String? = nil) throws -> [(kind: String, job: String, run: Int64?, count: Int, summary: Bool, state: String)] {
-        try db.query("SELECT kind, job_name, run_id, occurrences, summary, state FROM alerts " + (kind == nil ? "" : "WHERE kind = ? ") + "ORDER BY id",
-                     kind.map { [.text($0)] } ?? []).rows.map {
-            (try $0.decode("kind"), try $0.decode("job_name"), try $0.decode("run_id"), try $0.decode("occurrences"),
-             try $0.decode("summary"), try $0.decode("state"))
+    func alerts(_ db: Connection, kind: String? = nil) throws -> [(
+        kind: String, job: String, run: Int64?, count: Int, summary: Bool, state: String
+    )] {
+        try db.query(
+            "SELECT kind, job_name, run_id, occurrences, summary, state FROM alerts "
+                + (kind == nil ? "" : "WHERE kind = ? ") + "ORDER BY id",
+            kind.map { [.text($0)] } ?? []
+        ).rows.map {
+            (
+                try $0.decode("kind"), try $0.decode("job_name"), try $0.decode("run_id"), try $0.decode("occurrences"),
+                try $0.decode("summary"), try $0.decode("state")
+            )
         }
     }
 
     /// A `log` alert for `job`, due for delivery now.
     func addDueAlert(_ db: Connection, job: String = "j") throws {
-        try db.execute("INSERT INTO alerts (kind, job_name, first_at, last_at, first_line, last_line, next_attempt_at) VALUES ('log', ?, NOW(6), NOW(6), 'x', 'x', NOW(6))",
-                       [.text(job)])
+        try db.execute(
+            "INSERT INTO alerts (kind, job_name, first_at, last_at, first_line, last_line, next_attempt_at) VALUES ('log', ?, NOW(6), NOW(6), 'x', 'x', NOW(6))",
+            [.text(job)])
     }
 
     /// `octo monitor` started in the background (output discarded); its pid.
     func monitorInBackground(_ env: [String: String], alertTimeout: String) async throws -> pid_t {
-        let bg = try await Shell.run("\"$OCTO\" monitor --alert-timeout \(alertTimeout) </dev/null >/dev/null 2>&1 & echo $!", environment: env)
+        let bg = try await Shell.run(
+            "\"$OCTO\" monitor --alert-timeout \(alertTimeout) </dev/null >/dev/null 2>&1 & echo $!", environment: env)
         return try #require(pid_t(bg.stdout.trimmingWhitespace()))
     }
 
@@ -61,7 +74,8 @@ struct MonitorTests {
             // a run whose machine vanished: running, lease lapsed
             try addJob(db, "vanished", "true")
             #expect(try await octo(env, ["sh", "run", "vanished", "-q"]).status == 0)
-            try db.execute("""
+            try db.execute(
+                """
                 UPDATE runs SET state = 'running', machine = 'gone', lease_token = 'x', lease_expires_at = NOW(6) - INTERVAL 1 MINUTE,
                   started_at = NOW(6) - INTERVAL 2 MINUTE WHERE job_name = 'vanished'
                 """)
@@ -93,7 +107,9 @@ struct MonitorTests {
                 #expect(matching.count == 1, "\(kind): \(matching)")
                 #expect(matching.first?.job == job, "\(kind): \(matching)")
                 if run {
-                    let expected: Int64? = try db.query("SELECT MIN(id) AS id FROM runs WHERE job_name = ?", [.text(job)]).first!.decode("id")
+                    let expected: Int64? = try db.query(
+                        "SELECT MIN(id) AS id FROM runs WHERE job_name = ?", [.text(job)]
+                    ).first!.decode("id")
                     #expect(matching.first?.run == expected, "\(kind)")
                 }
             }
@@ -111,7 +127,8 @@ struct MonitorTests {
             #expect(logAlerts.contains { $0.job == "app" && $0.count == 1 && !$0.summary })
             #expect(!logAlerts.contains { $0.job == "goodexit" || $0.job == "stuck" })
             #expect(got.filter { $0.kind == "log" && $0.job == "app" }.count == 1)
-            let stale = try db.query("SELECT machine FROM alerts WHERE kind = 'machine_stale'").first!.decode("machine", as: String?.self)
+            let stale = try db.query("SELECT machine FROM alerts WHERE kind = 'machine_stale'").first!.decode(
+                "machine", as: String?.self)
             #expect(stale == "quiet")
             // no alert command set: they wait, and say so
             let r = try await octo(env, ["monitor"])
@@ -125,7 +142,8 @@ struct MonitorTests {
     @Test func threeMonitorsDeliverFiftyAlertsExactlyOnce() async throws {
         try await TestDatabase.withInitializedOcto { db, env, dir in
             for i in 1...50 {
-                try db.execute("""
+                try db.execute(
+                    """
                     INSERT INTO alerts (kind, job_name, first_at, last_at, first_line, last_line, next_attempt_at)
                     VALUES ('log', ?, NOW(6), NOW(6), 'x', 'x', NOW(6))
                     """, [.text("job\(i)")])
@@ -134,34 +152,53 @@ struct MonitorTests {
             try await monitors(env, 3)
             let lines = String(decoding: readFileBytes(dir + "/delivered") ?? [], as: UTF8.self).split(separator: "\n")
             #expect(lines.count == 50)
-            let ids = Set(lines.compactMap { l in l.firstRange(of: "\"id\":").map { Int(l[$0.upperBound...].prefix(while: \.isNumber))! } })
+            let ids = Set(
+                lines.compactMap { l in
+                    l.firstRange(of: "\"id\":").map { Int(l[$0.upperBound...].prefix(while: \.isNumber))! }
+                })
             #expect(ids.count == 50)
-            #expect(try db.query("SELECT COUNT(*) AS n FROM alerts WHERE state = 'sent' AND attempts = 1").first!.decode("n", as: Int.self) == 50)
+            #expect(
+                try db.query("SELECT COUNT(*) AS n FROM alerts WHERE state = 'sent' AND attempts = 1").first!.decode(
+                    "n", as: Int.self) == 50)
             // nothing is sent twice
             try await monitors(env, 2)
-            #expect(String(decoding: readFileBytes(dir + "/delivered") ?? [], as: UTF8.self).split(separator: "\n").count == 50)
+            #expect(
+                String(decoding: readFileBytes(dir + "/delivered") ?? [], as: UTF8.self).split(separator: "\n").count
+                    == 50)
         }
     }
 
     @Test func aFailingCommandIsRetriedThenMarkedFailed() async throws {
         try await TestDatabase.withInitializedOcto { db, env, dir in
             try addDueAlert(db)
-            #expect(try await octo(env, ["sh", "settings", "alert_command", "echo attempt >> \(dir)/tries; echo 'smtp down' >&2; exit 1"]).status == 0)
+            #expect(
+                try await octo(
+                    env,
+                    ["sh", "settings", "alert_command", "echo attempt >> \(dir)/tries; echo 'smtp down' >&2; exit 1"]
+                ).status == 0)
             for attempt in 1...AlertStore.maxAttempts {
                 let r = try await octo(env, ["monitor"])
                 #expect(r.stderr.contains("the alert command failed"), "\(r.stderr)")
-                let row = try db.query("SELECT state, attempts, last_error, next_attempt_at > NOW(6) AS later FROM alerts").first!
+                let row = try db.query(
+                    "SELECT state, attempts, last_error, next_attempt_at > NOW(6) AS later FROM alerts"
+                ).first!
                 #expect(try row.decode("attempts", as: Int.self) == attempt)
                 #expect(try row.decode("last_error", as: String.self) == "alert command failed (exit 1): smtp down")
-                #expect(try row.decode("state", as: String.self) == (attempt < AlertStore.maxAttempts ? "pending" : "failed"))
+                #expect(
+                    try row.decode("state", as: String.self)
+                        == (attempt < AlertStore.maxAttempts ? "pending" : "failed"))
                 #expect(try row.decode("later", as: Bool.self))  // backoff
                 // the monitor right after does not retry before the backoff
                 _ = try await octo(env, ["monitor"])
-                #expect(String(decoding: readFileBytes(dir + "/tries") ?? [], as: UTF8.self).split(separator: "\n").count == attempt)
+                #expect(
+                    String(decoding: readFileBytes(dir + "/tries") ?? [], as: UTF8.self).split(separator: "\n").count
+                        == attempt)
                 try db.execute("UPDATE alerts SET next_attempt_at = NOW(6)")  // time passes
             }
             _ = try await octo(env, ["monitor"])
-            #expect(String(decoding: readFileBytes(dir + "/tries") ?? [], as: UTF8.self).split(separator: "\n").count == AlertStore.maxAttempts)
+            #expect(
+                String(decoding: readFileBytes(dir + "/tries") ?? [], as: UTF8.self).split(separator: "\n").count
+                    == AlertStore.maxAttempts)
             let listed = try await octo(env, ["sh", "alerts", "--open"])
             #expect(listed.stdout.contains("failed (5 attempts)"), "\(listed.stdout)")
             // closed by hand: no longer open; a bad id is refused
@@ -192,12 +229,17 @@ struct MonitorTests {
             try await Task.sleep(for: .seconds(3.2))
             try await monitors(env, 2)
             try await monitors(env, 1)
-            let delivered = String(decoding: readFileBytes(dir + "/delivered") ?? [], as: UTF8.self).split(separator: "\n")
+            let delivered = String(decoding: readFileBytes(dir + "/delivered") ?? [], as: UTF8.self).split(
+                separator: "\n")
             // (on a loaded machine the window may already have closed at the first sweep; then the two monitors
             // deliver both at once, in either order)
             #expect(delivered.count == 2)
-            #expect(delivered.filter { $0.contains("\"occurrences\":9999") && $0.contains("\"summary\":true") }.count == 1, "\(delivered)")
-            #expect(delivered.filter { $0.contains("\"occurrences\":1,") && $0.contains("\"summary\":false") }.count == 1, "\(delivered)")
+            #expect(
+                delivered.filter { $0.contains("\"occurrences\":9999") && $0.contains("\"summary\":true") }.count == 1,
+                "\(delivered)")
+            #expect(
+                delivered.filter { $0.contains("\"occurrences\":1,") && $0.contains("\"summary\":false") }.count == 1,
+                "\(delivered)")
         }
     }
 
@@ -213,7 +255,9 @@ struct MonitorTests {
             db.close()
             let command = "cat >> \"$D/delivered\"; touch \"$D/sent\"; while [ ! -e \"$D/go\" ]; do sleep 0.05; done"
             #expect(try await octo(env, ["sh", "settings", "alert_command", command]).status == 0)
-            _ = try await Shell.run("( \"$OCTO\" monitor --alert-timeout 20s 2>\"$D/err\"; echo $? > \"$D/rc\" ) >/dev/null 2>&1 &", environment: env)
+            _ = try await Shell.run(
+                "( \"$OCTO\" monitor --alert-timeout 20s 2>\"$D/err\"; echo $? > \"$D/rc\" ) >/dev/null 2>&1 &",
+                environment: env)
             #expect(await Processes.waitUntil(seconds: 30) { access(dir + "/sent", F_OK) == 0 })
             try await server.stop()
             _ = try await Shell.run("touch \"$D/go\"", environment: env)
@@ -226,9 +270,12 @@ struct MonitorTests {
             defer { after.close() }
             #expect(try after.query("SELECT state FROM alerts").first!.decode("state", as: String.self) == "sent")
             // time passes beyond any claim: the next monitor has nothing to send again
-            try after.execute("UPDATE alerts SET claim_expires_at = NOW(6) - INTERVAL 1 SECOND WHERE claim_expires_at IS NOT NULL")
+            try after.execute(
+                "UPDATE alerts SET claim_expires_at = NOW(6) - INTERVAL 1 SECOND WHERE claim_expires_at IS NOT NULL")
             #expect(try await octo(env, ["monitor"]).status == 0)
-            #expect(String(decoding: readFileBytes(dir + "/delivered") ?? [], as: UTF8.self).split(separator: "\n").count == 1)
+            #expect(
+                String(decoding: readFileBytes(dir + "/delivered") ?? [], as: UTF8.self).split(separator: "\n").count
+                    == 1)
         }
     }
 
@@ -241,12 +288,18 @@ struct MonitorTests {
                 try addDueAlert(db, job: "j\(i)")
             }
             // each delivery takes 4 s; a claim lasts 5 + 10 s, so five in a row take longer than one claim
-            #expect(try await octo(env, ["sh", "settings", "alert_command", "cat >> \(dir)/delivered; echo >> \(dir)/delivered; sleep 4"]).status == 0)
+            #expect(
+                try await octo(
+                    env,
+                    ["sh", "settings", "alert_command", "cat >> \(dir)/delivered; echo >> \(dir)/delivered; sleep 4"]
+                ).status == 0)
             async let first = octo(env, ["monitor", "--alert-timeout", "5s"])
             try await Task.sleep(for: .seconds(16))
-            let second = try await octo(env.merging(["OCTO_MACHINE": "w2"]) { $1 }, ["monitor", "--alert-timeout", "5s"])
+            let second = try await octo(
+                env.merging(["OCTO_MACHINE": "w2"]) { $1 }, ["monitor", "--alert-timeout", "5s"])
             #expect(try await first.status == 0 && second.status == 0)
-            let delivered = String(decoding: readFileBytes(dir + "/delivered") ?? [], as: UTF8.self).split(separator: "\n")
+            let delivered = String(decoding: readFileBytes(dir + "/delivered") ?? [], as: UTF8.self).split(
+                separator: "\n")
             let ids = delivered.map { $0.split(separator: ",").first.map(String.init) ?? "" }  // {"id":N
             #expect(ids.count == 5 && Set(ids).count == 5, "\(delivered)")
             #expect(try alerts(db).allSatisfy { $0.state == "sent" })
@@ -260,7 +313,8 @@ struct MonitorTests {
         try await TestDatabase.withInitializedOcto { db, env, dir in
             try addDueAlert(db)
             // the first delivery waits for the test's word; later ones go straight through
-            let command = "if [ ! -e \(dir)/started ]; then touch \(dir)/started; while [ ! -e \(dir)/release ]; do sleep 0.05; done; fi; cat >> \(dir)/delivered; echo >> \(dir)/delivered"
+            let command =
+                "if [ ! -e \(dir)/started ]; then touch \(dir)/started; while [ ! -e \(dir)/release ]; do sleep 0.05; done; fi; cat >> \(dir)/delivered; echo >> \(dir)/delivered"
             #expect(try await octo(env, ["sh", "settings", "alert_command", command]).status == 0)
             let pid = try await monitorInBackground(env, alertTimeout: "60s")
             defer { _ = try? ChildProcess.run(["touch", dir + "/release"]) }
@@ -272,7 +326,8 @@ struct MonitorTests {
             #expect(try await octo(env, ["consume"]).status == 1)
             let second = try await octo(env, ["monitor", "-v"])
             #expect(second.status == 0)
-            #expect(second.stdout.contains("another octo monitor for machine 'w1' is still running"), "\(second.stdout)")
+            #expect(
+                second.stdout.contains("another octo monitor for machine 'w1' is still running"), "\(second.stdout)")
             let json = try await octo(env, ["monitor", "--json"])
             #expect(json.status == 0 && json.stdout.contains("\"skipped\""), "\(json.stdout)")
             #expect(try alerts(db, kind: "failed").isEmpty)
@@ -304,7 +359,9 @@ struct MonitorTests {
             #expect(try await octo(env, ["sh", "settings", "alert_command", command]).status == 0)
             // its claim lasts the alert timeout + 10 s: long enough that the next monitor certainly finds it held
             let pid = try await monitorInBackground(env, alertTimeout: "20s")
-            _ = try ChildProcess.run(["sh", "-c", "echo \(pid) > \(dir)/monitor.pid.new && mv \(dir)/monitor.pid.new \(dir)/monitor.pid"])
+            _ = try ChildProcess.run([
+                "sh", "-c", "echo \(pid) > \(dir)/monitor.pid.new && mv \(dir)/monitor.pid.new \(dir)/monitor.pid"
+            ])
             #expect(await Processes.waitUntil(seconds: 60) { readFileBytes(dir + "/first") != nil })
             #expect(await Processes.waitUntil(seconds: 20) { kill(pid, 0) != 0 })
             let claimed = try db.query("SELECT state, attempts, claim_token IS NOT NULL AS held FROM alerts").first!
@@ -321,7 +378,9 @@ struct MonitorTests {
             }
             #expect(delivered)
             _ = try await octo(env, ["monitor"])
-            #expect(String(decoding: readFileBytes(dir + "/delivered") ?? [], as: UTF8.self).split(separator: "\n").count == 1)
+            #expect(
+                String(decoding: readFileBytes(dir + "/delivered") ?? [], as: UTF8.self).split(separator: "\n").count
+                    == 1)
             let row = try db.query("SELECT state, attempts FROM alerts").first!
             #expect(try row.decode("state", as: String.self) == "sent")
             #expect(try row.decode("attempts", as: Int.self) == 2)
@@ -349,7 +408,8 @@ struct MonitorTests {
             #expect(try await octo(env, ["consume"]).status == 0)
             try await monitors(env, 1)
             #expect(try alerts(db, kind: "recovered").count == 1)
-            let delivered = String(decoding: readFileBytes(dir + "/delivered") ?? [], as: UTF8.self).split(separator: "\n")
+            let delivered = String(decoding: readFileBytes(dir + "/delivered") ?? [], as: UTF8.self).split(
+                separator: "\n")
             #expect(delivered.filter { $0.contains("\"kind\":\"recovered\"") }.count == 1)
             #expect(delivered.filter { $0.contains("\"kind\":\"failed\"") }.count == 1)
         }

@@ -4,7 +4,7 @@ import TestSupport
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `octo produce`, `octo consume` and `octo sh run/kill/runs` end to end:
@@ -32,11 +32,14 @@ struct QueueTests {
                 return try await group.reduce(into: []) { $0.append($1) }
             }
             #expect(results.allSatisfy { $0.status == 0 }, "\(results.map(\.stderr))")
-            let perFire = try db.query("SELECT job_id, fire_time, COUNT(*) AS n FROM runs GROUP BY job_id, fire_time").rows
+            let perFire = try db.query("SELECT job_id, fire_time, COUNT(*) AS n FROM runs GROUP BY job_id, fire_time")
+                .rows
             #expect(perFire.count == 200)
             #expect(try perFire.allSatisfy { try $0.decode("n", as: Int.self) == 1 })
             #expect(try db.query("SELECT COUNT(*) AS n FROM queue").first!.decode("n", as: Int.self) == 200)
-            #expect(try db.query("SELECT COUNT(*) AS n FROM jobs WHERE next_fire_at <= NOW(6)").first!.decode("n", as: Int.self) == 0)
+            #expect(
+                try db.query("SELECT COUNT(*) AS n FROM jobs WHERE next_fire_at <= NOW(6)").first!.decode(
+                    "n", as: Int.self) == 0)
             // and again: nothing is due any more
             #expect(try await octo(fresh, ["produce", "--json"]).stdout.contains("\"queued\":[]"))
         }
@@ -56,15 +59,23 @@ struct QueueTests {
             }
             try addJob(db, "capped", "true", ["schedule": "* * * * *", "misfire": "all", "concurrency": "queue"])
             try db.execute("UPDATE jobs SET next_fire_at = ? WHERE name IN ('once', 'skip', 'all')", [.instant(first)])
-            try db.execute("UPDATE jobs SET next_fire_at = DATE_FORMAT(NOW(6) - INTERVAL 3 HOUR, '%Y-%m-%d %H:%i:00') WHERE name = 'capped'")
+            try db.execute(
+                "UPDATE jobs SET next_fire_at = DATE_FORMAT(NOW(6) - INTERVAL 3 HOUR, '%Y-%m-%d %H:%i:00') WHERE name = 'capped'"
+            )
 
             let dry = try await octo(fresh, ["produce", "--dry-run"])
-            #expect(dry.status == 0 && dry.stdout.contains("would queue once fire \(fires[2].fireTimeText) (catchup)"), "\(dry.stdout)")
-            #expect(try db.query("SELECT COUNT(*) AS n FROM runs").first!.decode("n", as: Int.self) == 0, "a dry run writes nothing")
+            #expect(
+                dry.status == 0 && dry.stdout.contains("would queue once fire \(fires[2].fireTimeText) (catchup)"),
+                "\(dry.stdout)")
+            #expect(
+                try db.query("SELECT COUNT(*) AS n FROM runs").first!.decode("n", as: Int.self) == 0,
+                "a dry run writes nothing")
 
             let r = try await octo(fresh, ["produce", "--machine", "p1"])
             #expect(r.status == 0, "\(r.stderr)")
-            let once = try runs(db, "once"), skip = try runs(db, "skip"), all = try runs(db, "all")
+            let once = try runs(db, "once")
+            let skip = try runs(db, "skip")
+            let all = try runs(db, "all")
             #expect(once.filter { $0.state == .queued }.map(\.fireTime) == [fires[2]])
             #expect(once.filter { $0.state == .queued }.allSatisfy { $0.trigger == .catchup })
             #expect(once.filter { $0.state == .skipped }.map(\.reason).first?.hasPrefix("2 missed fire(s)") == true)
@@ -93,16 +104,30 @@ struct QueueTests {
             for m in 1...4 { try await register(fresh, "c\(m)", ["--slots", "4"]) }
             var jobs: [Job] = []
             for i in 0..<10 {
-                jobs.append(try addJob(db, "noop\(i)", "echo $OCTO_RUN_ID >> \(dir.path)/ran", ["concurrency": "allow", "max_parallel": "50"]))
+                jobs.append(
+                    try addJob(
+                        db, "noop\(i)", "echo $OCTO_RUN_ID >> \(dir.path)/ran",
+                        ["concurrency": "allow", "max_parallel": "50"]))
             }
-            let fb = try addJob(db, "fb", "s=$(date +%s%N); sleep 0.05; echo $s $(date +%s%N) >> \(dir.path)/fb; echo $OCTO_RUN_ID >> \(dir.path)/ran")
+            let fb = try addJob(
+                db, "fb",
+                "s=$(date +%s%N); sleep 0.05; echo $s $(date +%s%N) >> \(dir.path)/fb; echo $OCTO_RUN_ID >> \(dir.path)/ran"
+            )
             let now = try JobStore.serverNow(db)
             var queued = 0
             for k in 0..<490 {
-                if try RunQueue.enqueue(db, job: jobs[k % 10], .init(fireTime: now + .microseconds(Int64(k)), trigger: .manual)) != nil { queued += 1 }
+                if try RunQueue.enqueue(
+                    db, job: jobs[k % 10], .init(fireTime: now + .microseconds(Int64(k)), trigger: .manual)) != nil
+                {
+                    queued += 1
+                }
             }
             for k in 0..<10 {
-                if try RunQueue.enqueue(db, job: fb, .init(fireTime: now + .microseconds(Int64(k)), trigger: .manual)) != nil { queued += 1 }
+                if try RunQueue.enqueue(db, job: fb, .init(fireTime: now + .microseconds(Int64(k)), trigger: .manual))
+                    != nil
+                {
+                    queued += 1
+                }
             }
             #expect(queued == 500)
             let results = try await withThrowingTaskGroup(of: OctoBinary.Result.self) { group in
@@ -114,12 +139,18 @@ struct QueueTests {
             #expect(ran.count == 500, "every run executed exactly once")
             #expect(Set(ran).count == 500)
             let states = try db.query("SELECT state, COUNT(*) AS n FROM runs GROUP BY state").rows
-            #expect(try states.map { "\(try $0.decode("state", as: String.self))=\(try $0.decode("n", as: Int.self))" } == ["succeeded=500"])
-            let machines = try db.query("SELECT COUNT(DISTINCT machine) AS n FROM runs").first!.decode("n", as: Int.self)
+            #expect(
+                try states.map { "\(try $0.decode("state", as: String.self))=\(try $0.decode("n", as: Int.self))" } == [
+                    "succeeded=500"
+                ])
+            let machines = try db.query("SELECT COUNT(DISTINCT machine) AS n FROM runs").first!.decode(
+                "n", as: Int.self)
             #expect(machines >= 2, "the work was shared")
             // the forbid job's runs never overlapped, on any machine
-            let intervals = String(decoding: readFileBytes(dir.path + "/fb") ?? [], as: UTF8.self).split(separator: "\n")
-                .map { $0.split(separator: " ").map { Int64($0)! } }.sorted { $0[0] < $1[0] }
+            let intervals = String(decoding: readFileBytes(dir.path + "/fb") ?? [], as: UTF8.self).split(
+                separator: "\n"
+            )
+            .map { $0.split(separator: " ").map { Int64($0)! } }.sorted { $0[0] < $1[0] }
             #expect(intervals.count == 10)
             for (a, b) in zip(intervals, intervals.dropFirst()) { #expect(a[1] <= b[0], "overlap: \(a) and \(b)") }
             #expect(try db.query("SELECT COUNT(*) AS n FROM queue").first!.decode("n", as: Int.self) == 0)
@@ -132,7 +163,10 @@ struct QueueTests {
             try addJob(db, "three", "echo out; echo err >&2; exit 3", ["ok_codes": "0,3"])
             try addJob(db, "four", "exit 4")
             try addJob(db, "signal", "kill -9 $$")
-            try addJob(db, "env", "echo \"$OCTO_JOB|$OCTO_RUN_ID|$OCTO_ATTEMPT|$OCTO_FIRE_TIME|$OCTO_MACHINE|${OCTO_CURSOR}|${#OCTO_RUN_TOKEN}\"")
+            try addJob(
+                db, "env",
+                "echo \"$OCTO_JOB|$OCTO_RUN_ID|$OCTO_ATTEMPT|$OCTO_FIRE_TIME|$OCTO_MACHINE|${OCTO_CURSOR}|${#OCTO_RUN_TOKEN}\""
+            )
             for name in ["three", "four", "signal", "env"] {
                 #expect(try await octo(fresh, ["sh", "run", name, "-q"]).status == 0)
             }
@@ -146,14 +180,20 @@ struct QueueTests {
             let sig = try #require(try runs(db, "signal").first)
             #expect(sig.state == .failed && sig.exitSignal == 9 && sig.exitCode == nil)
             // output lines and the 100/120 markers, stderr as warn
-            let lines = try db.query("SELECT level, code, content FROM logs WHERE run_id = ? ORDER BY logged_at, seq", [.int(three.id)]).rows
-                .map { "\(try $0.decode("level", as: String.self)) \(try $0.decode("code", as: Int?.self).map(String.init) ?? "-") \(try $0.decode("content", as: String.self))" }
+            let lines = try db.query(
+                "SELECT level, code, content FROM logs WHERE run_id = ? ORDER BY logged_at, seq", [.int(three.id)]
+            ).rows
+                .map {
+                    "\(try $0.decode("level", as: String.self)) \(try $0.decode("code", as: Int?.self).map(String.init) ?? "-") \(try $0.decode("content", as: String.self))"
+                }
             #expect(lines.count == 4)
             #expect(lines.first?.hasPrefix("info 100 start: run \(three.id) of three") == true)
             #expect(lines.contains("info - out") && lines.contains("warn - err"))
             #expect(lines.last?.hasPrefix("info 120 end: succeeded, exit 3") == true, "\(lines)")
             let env = try #require(try runs(db, "env").first)
-            let envLine: String = try db.query("SELECT content FROM logs WHERE run_id = ? AND code IS NULL", [.int(env.id)]).first!.decode("content")
+            let envLine: String = try db.query(
+                "SELECT content FROM logs WHERE run_id = ? AND code IS NULL", [.int(env.id)]
+            ).first!.decode("content")
             #expect(envLine == "env|\(env.id)|1|\(env.fireTime.fireTimeText)|w1||32")
         }
     }
@@ -177,22 +217,29 @@ struct QueueTests {
                 return try #require(try RunQueue.enqueue(db, job: job, r))
             }
             let wideIDs = try (0..<5).map { try queue(wide, $0) }
-            let soloFirst = try queue(solo, 10), soloSecond = try queue(solo, 11), soloForced = try queue(solo, 12, .manual, forced: true)
+            let soloFirst = try queue(solo, 10)
+            let soloSecond = try queue(solo, 11)
+            let soloForced = try queue(solo, 12, .manual, forced: true)
             let manyIDs = try (20..<30).map { try queue(many, $0) }
 
             let claimed = try RunQueue.claim(db, machine: "w1", limit: 100, lease: 60)
             #expect(claimed.count == 8, "the machine's 8 slots")
             let ids = Set(claimed.map(\.run.id))
-            #expect(ids == Set(wideIDs.prefix(3) + [soloFirst, soloForced] + manyIDs.prefix(3)), "\(claimed.map { ($0.run.jobName, $0.run.id) })")
+            #expect(
+                ids == Set(wideIDs.prefix(3) + [soloFirst, soloForced] + manyIDs.prefix(3)),
+                "\(claimed.map { ($0.run.jobName, $0.run.id) })")
             #expect(Set(claimed.map(\.token)).count == 8 && claimed.allSatisfy { $0.token.count == 32 })
             #expect(Set(claimed.compactMap(\.run.cursorEpoch)).count == 8)
             for c in claimed {
                 let now = try #require(try RunQueue.get(db, c.run.id))
-                #expect(now.state == .running && now.leaseToken == c.token && now.machine == "w1" && c.job.id == now.jobID)
+                #expect(
+                    now.state == .running && now.leaseToken == c.token && now.machine == "w1" && c.job.id == now.jobID)
             }
             let second = try #require(try RunQueue.get(db, soloSecond))
             #expect(second.state == .skipped && second.reason.contains("forbid"))
-            let queued = try db.query("SELECT run_id FROM queue ORDER BY run_id").rows.map { try $0.decode("run_id", as: Int64.self) }
+            let queued = try db.query("SELECT run_id FROM queue ORDER BY run_id").rows.map {
+                try $0.decode("run_id", as: Int64.self)
+            }
             #expect(queued == Array(wideIDs.suffix(2)) + Array(manyIDs.suffix(7)))
             #expect(try RunQueue.claim(db, machine: "w1", limit: 100, lease: 60).isEmpty, "no slot left")
         }
@@ -204,7 +251,9 @@ struct QueueTests {
             try addJob(db, "m", "true", ["concurrency": "allow", "max_parallel": "10"])
             for _ in 0..<3 { #expect(try await octo(fresh, ["sh", "run", "m", "-q"]).status == 0) }
             #expect(try await octo(fresh, ["consume", "--machine", "w1", "--max", "2"]).status == 0)
-            #expect(try runs(db, "m").map(\.state).sorted { $0.rawValue < $1.rawValue } == [.queued, .succeeded, .succeeded])
+            #expect(
+                try runs(db, "m").map(\.state).sorted { $0.rawValue < $1.rawValue } == [.queued, .succeeded, .succeeded]
+            )
         }
     }
 
@@ -215,7 +264,8 @@ struct QueueTests {
             try await register(fresh, "w1")
             let hostile = "x'; touch \(dir.path)/pwned #$(touch \(dir.path)/pwned2)`touch \(dir.path)/pwned3`\"\\"
             try addJob(db, "cur", "printf '%s\\n' {cursor} \"{cursor}\" 'a{cursor}b'; exit 5")
-            let r = try await octo(fresh, ["sh", "run", "cur", "--here", "--wait", "--machine", "w1", "--cursor", hostile])
+            let r = try await octo(
+                fresh, ["sh", "run", "cur", "--here", "--wait", "--machine", "w1", "--cursor", hostile])
             #expect(r.status == 5, "--wait exits with the job's code")
             #expect(r.lines == [hostile, hostile, "a\(hostile)b"])
             #expect(listDir(dir.path).isEmpty, "nothing the cursor says was executed")
@@ -224,7 +274,9 @@ struct QueueTests {
             // --wait without --here follows a run another machine executes
             try addJob(db, "hello", "echo hello from $OCTO_MACHINE")
             let follower = Task { try await octo(fresh, ["sh", "run", "hello", "--wait"]) }
-            let queued = await Processes.waitUntil(seconds: 30) { (try? db.query("SELECT run_id FROM queue").rows.count) == 1 }
+            let queued = await Processes.waitUntil(seconds: 30) {
+                (try? db.query("SELECT run_id FROM queue").rows.count) == 1
+            }
             #expect(queued)
             if !queued { follower.cancel() }
             #expect(try await octo(fresh, ["consume", "--machine", "w1"]).status == 0)
@@ -234,7 +286,9 @@ struct QueueTests {
     }
 
     func listDir(_ path: String) -> [String] {
-        (try? ChildProcess.run(["ls", "-A", path])).map { String(decoding: $0.stdout, as: UTF8.self).split(separator: "\n").map(String.init) } ?? ["?"]
+        (try? ChildProcess.run(["ls", "-A", path])).map {
+            String(decoding: $0.stdout, as: UTF8.self).split(separator: "\n").map(String.init)
+        } ?? ["?"]
     }
 
     @Test func timeoutKillsTheWholeProcessGroup() async throws {
@@ -250,7 +304,10 @@ struct QueueTests {
             #expect(run.state == .timeout && run.exitSignal == 15, "\(run)")
             // killed at its timeout, far from its 300 s (the upper bound only tells the two apart on a loaded machine)
             #expect(try #require(run.duration) >= 1 && run.duration! < 60)
-            let gc = try #require(pid_t(String(decoding: readFileBytes(dir.path + "/grandchild") ?? [], as: UTF8.self).trimmingWhitespace()))
+            let gc = try #require(
+                pid_t(
+                    String(decoding: readFileBytes(dir.path + "/grandchild") ?? [], as: UTF8.self).trimmingWhitespace())
+            )
             #expect(Processes.isGone(gc), "the grandchild sleep died with its group")
         }
     }
@@ -264,33 +321,46 @@ struct QueueTests {
             #expect(try await octo(fresh, ["sh", "settings", "lease", "20s"]).status == 0)
             try await register(fresh, "w1")
             try await register(fresh, "w2")
-            try addJob(db, "long", """
+            try addJob(
+                db, "long",
+                """
                 if [ "$OCTO_ATTEMPT" = 1 ]; then echo $$ > \(dir.path)/pids; sleep 300 & echo $! >> \(dir.path)/pids; wait; \
                 else date +%s%N > \(dir.path)/retry; fi
                 """, ["retries": "1", "retry_delay": "0"])
             #expect(try await octo(fresh, ["sh", "run", "long", "--on", "w1", "-q"]).status == 0)
             let consumer = try Processes.startOcto(["consume", "--machine", "w1"], environment: fresh.environment)
             var pids: [pid_t] = []
-            #expect(await Processes.waitUntil(seconds: 15) {
-                pids = String(decoding: readFileBytes(dir.path + "/pids") ?? [], as: UTF8.self).split(separator: "\n").compactMap { pid_t($0) }
-                return pids.count == 2
-            })
+            #expect(
+                await Processes.waitUntil(seconds: 15) {
+                    pids = String(decoding: readFileBytes(dir.path + "/pids") ?? [], as: UTF8.self).split(
+                        separator: "\n"
+                    ).compactMap { pid_t($0) }
+                    return pids.count == 2
+                })
             // its supervisor logs a 110 heartbeat every 2 s and records the job's pid with the lease renewal
-            #expect(await Processes.waitUntil(seconds: 30) {
-                (try? db.query("SELECT COUNT(*) AS n FROM logs WHERE job_name = 'long' AND code = 110").first?.decode("n", as: Int.self)) ?? 0 >= 1
-            })
+            #expect(
+                await Processes.waitUntil(seconds: 30) {
+                    (try? db.query("SELECT COUNT(*) AS n FROM logs WHERE job_name = 'long' AND code = 110").first?
+                        .decode("n", as: Int.self)) ?? 0 >= 1
+                })
             #expect(try runs(db, "long").first?.pid.map { pid_t($0) } == pids.first)
             #expect(kill(consumer, SIGKILL) == 0)
             // the group dies with its supervisor (parent-death signal), before the lease it held lapses: no
             // other process stops it, and without that signal `sleep 300` outlives everything here. Ordering
             // against the lease, not a stopwatch (a loaded machine): the kernel signal is immediate.
-            #expect(await Processes.waitUntil(seconds: 30) { pids.allSatisfy(Processes.isGone) }, "the job's process group died with its supervisor")
-            #expect(try db.query("SELECT lease_expires_at > NOW(6) AS held FROM runs WHERE job_name = 'long'").first?.decode("held", as: Bool.self) == true,
-                    "the job outlived the lease of its supervisor")
+            #expect(
+                await Processes.waitUntil(seconds: 30) { pids.allSatisfy(Processes.isGone) },
+                "the job's process group died with its supervisor")
+            #expect(
+                try db.query("SELECT lease_expires_at > NOW(6) AS held FROM runs WHERE job_name = 'long'").first?
+                    .decode("held", as: Bool.self) == true,
+                "the job outlived the lease of its supervisor")
             // once the lease lapses, the sweep marks it lost and the retry runs (elsewhere)
-            #expect(await Processes.waitUntil(seconds: 45) {
-                (try? db.query("SELECT lease_expires_at < NOW(6) AS lapsed FROM runs WHERE job_name = 'long'").first?.decode("lapsed", as: Bool.self)) == true
-            })
+            #expect(
+                await Processes.waitUntil(seconds: 45) {
+                    (try? db.query("SELECT lease_expires_at < NOW(6) AS lapsed FROM runs WHERE job_name = 'long'")
+                        .first?.decode("lapsed", as: Bool.self)) == true
+                })
             let r = try await octo(fresh, ["consume", "--machine", "w2", "--wait"])
             #expect(r.status == 0, "\(r.stderr)")
             let all = try runs(db, "long")
@@ -314,18 +384,26 @@ struct QueueTests {
             // the job's parent is its guard: a forked copy of octo that shows its own name, so that ps says what
             // it is and `pkill -f "octo consume"` leaves it alone (fleet fault injection once took it for one)
             let stat = String(decoding: readFileBytes("/proc/\(job)/stat") ?? [], as: UTF8.self)
-            let guardPID = try #require(stat.split(separator: ")").last?.split(separator: " ").dropFirst().first.flatMap { pid_t($0) })
-            let cmdline = (readFileBytes("/proc/\(guardPID)/cmdline") ?? []).split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            let guardPID = try #require(
+                stat.split(separator: ")").last?.split(separator: " ").dropFirst().first.flatMap { pid_t($0) })
+            let cmdline = (readFileBytes("/proc/\(guardPID)/cmdline") ?? []).split(separator: 0).map {
+                String(decoding: $0, as: UTF8.self)
+            }
             let run = try #require(try runs(db, "guarded").first)
             #expect(cmdline == ["octo guard: run \(run.id) of guarded"], "\(cmdline)")
             #expect(String(decoding: readFileBytes("/proc/\(guardPID)/comm") ?? [], as: UTF8.self) == "octo-guard\n")
-            #expect(readFileBytes("/proc/\(consumer)/cmdline").map { String(decoding: $0, as: UTF8.self).contains("consume") } == true)
+            #expect(
+                readFileBytes("/proc/\(consumer)/cmdline").map {
+                    String(decoding: $0, as: UTF8.self).contains("consume")
+                } == true)
             // a guard killed by hand loses the job's exit status: the run says so instead of "exit code -1"
             #expect(kill(guardPID, SIGKILL) == 0)
             _ = try await Shell.run("touch \(dir.path)/go")
             #expect(await Processes.waitUntil(seconds: 30) { Processes.isGone(consumer) })
             let ended = try #require(try runs(db, "guarded").first)
-            #expect(ended.state == .failed && ended.exitCode == nil && ended.reason.contains("guard process died"), "\(ended)")
+            #expect(
+                ended.state == .failed && ended.exitCode == nil && ended.reason.contains("guard process died"),
+                "\(ended)")
         }
     }
 
@@ -349,10 +427,15 @@ struct QueueTests {
             try addJob(db, "sleepy", "sleep 300", ["retries": "3"])
             #expect(try await octo(fresh, ["sh", "run", "sleepy", "-q"]).status == 0)
             let consumer = try Processes.startOcto(["consume", "--machine", "w1"], environment: fresh.environment)
-            #expect(await Processes.waitUntil(seconds: 30) { (try? runs(db, "sleepy").first?.pid) != nil || (try? runs(db, "sleepy").first?.state) == .running })
+            #expect(
+                await Processes.waitUntil(seconds: 30) {
+                    (try? runs(db, "sleepy").first?.pid) != nil || (try? runs(db, "sleepy").first?.state) == .running
+                })
             let k = try await octo(fresh, ["sh", "kill", "sleepy"])
             #expect(k.status == 0 && k.stdout.contains("cancelled run"), "\(k.stdout)\(k.stderr)")
-            #expect(await Processes.waitUntil(seconds: 20) { Processes.isGone(consumer) }, "the supervisor stopped the job and returned")
+            #expect(
+                await Processes.waitUntil(seconds: 20) { Processes.isGone(consumer) },
+                "the supervisor stopped the job and returned")
             let s = try runs(db, "sleepy")
             #expect(s.count == 1 && s[0].state == .cancelled && s[0].reason.hasPrefix("killed by"))
         }
@@ -371,14 +454,20 @@ struct QueueTests {
             let first = try #require(try runs(db, "rep").first)
             #expect(first.state == .cancelled && first.reason.contains("replace"))
             // the replaced run's supervisor stops it; its slot freed, the same (cron) consume takes the replacement
-            #expect(await Processes.waitUntil(seconds: 30) { (try? runs(db, "rep").last?.state) == .running },
-                    "the replacement was not started once the replaced run was gone")
-            let pid = try #require(pid_t(String(decoding: readFileBytes(dir.path + "/pids")!, as: UTF8.self).split(separator: "\n")[0]))
+            #expect(
+                await Processes.waitUntil(seconds: 30) { (try? runs(db, "rep").last?.state) == .running },
+                "the replacement was not started once the replaced run was gone")
+            let pid = try #require(
+                pid_t(String(decoding: readFileBytes(dir.path + "/pids")!, as: UTF8.self).split(separator: "\n")[0]))
             #expect(Processes.isGone(pid))
             let all = try runs(db, "rep")
-            #expect(try #require(all.first?.endedAt) <= (try #require(all.last?.startedAt)), "the replacement overlapped the replaced run")
+            #expect(
+                try #require(all.first?.endedAt) <= (try #require(all.last?.startedAt)),
+                "the replacement overlapped the replaced run")
             _ = try await octo(fresh, ["sh", "kill", "rep"])
-            #expect(await Processes.waitUntil(seconds: 30) { Processes.isGone(consumer) }, "the consumer did not stop the killed run and return")
+            #expect(
+                await Processes.waitUntil(seconds: 30) { Processes.isGone(consumer) },
+                "the consumer did not stop the killed run and return")
         }
     }
 
@@ -397,7 +486,9 @@ struct QueueTests {
             // each run first notes every earlier run whose process is still alive (an overlap), then its own
             // pid; it ignores SIGTERM, so a replaced run lives on until the SIGKILL after the grace period
             let (pids, overlaps) = (dir.path + "/pids", dir.path + "/overlaps")
-            try addJob(db, "rep", """
+            try addJob(
+                db, "rep",
+                """
                 for p in $(cat \(pids) 2>/dev/null); do kill -0 $p 2>/dev/null && echo "$$ $p" >> \(overlaps); done; \
                 echo $$ >> \(pids); trap '' TERM; sleep 300
                 """, ["concurrency": "replace"])
@@ -458,11 +549,14 @@ struct QueueTests {
             #expect(try await octo(fresh, ["consume", "--machine", "w1"]).status == 0)
             #expect(try runs(db, "other").map(\.state) == [.queued])
             // the lease lapses (moved back here: no test waits ten minutes); the next consume releases it and claims
-            try db.execute("UPDATE runs SET lease_expires_at = NOW(6) - INTERVAL 1 SECOND WHERE id = ?", [.int(all[0].id)])
+            try db.execute(
+                "UPDATE runs SET lease_expires_at = NOW(6) - INTERVAL 1 SECOND WHERE id = ?", [.int(all[0].id)])
             let c2 = try Processes.startOcto(["consume", "--machine", "w2"], environment: fresh.environment)
             #expect(await Processes.waitUntil(seconds: 20) { (try? runs(db, "held").last?.state) == .running })
             all = try runs(db, "held")
-            #expect(!all[0].isStopping && all[0].reason.contains("machine w1 did not confirm it stopped"), "\(all[0].reason)")
+            #expect(
+                !all[0].isStopping && all[0].reason.contains("machine w1 did not confirm it stopped"),
+                "\(all[0].reason)")
             #expect(try await octo(fresh, ["consume", "--machine", "w1"]).status == 0)
             #expect(try runs(db, "other").map(\.state) == [.succeeded])
             _ = try await octo(fresh, ["sh", "kill", "held"])
@@ -478,7 +572,9 @@ struct QueueTests {
             try await register(fresh, "w2")
             // each run notes its machine, then runs until the test lets that machine's run go
             let due = try dueThisMinute(db)
-            try addJob(db, "bcast", """
+            try addJob(
+                db, "bcast",
+                """
                 echo "$OCTO_MACHINE $OCTO_FIRE_TIME" >> \(dir.path)/started; while [ ! -e \(dir.path)/go-$OCTO_MACHINE ]; do sleep 0.05; done
                 """, ["schedule": due.schedule, "strategy": "all"])  // concurrency forbid (the default)
             try db.execute("UPDATE jobs SET next_fire_at = ?", [.text(due.at)])
@@ -489,21 +585,32 @@ struct QueueTests {
             #expect(await Processes.waitUntil(seconds: 30) { started().contains("w1 ") })
             // w2's run is its own series: w1's running run neither holds it back nor has it skipped
             let c2 = try Processes.startOcto(["consume", "--machine", "w2"], environment: fresh.environment)
-            #expect(await Processes.waitUntil(seconds: 30) { started().contains("w2 ") }, "\((try? runs(db, "bcast").map(\.reason)) ?? [])")
+            #expect(
+                await Processes.waitUntil(seconds: 30) { started().contains("w2 ") },
+                "\((try? runs(db, "bcast").map(\.reason)) ?? [])")
             #expect(try runs(db, "bcast").map(\.state) == [.running, .running])
 
             // w2's run ends; a missed fire comes due (the minute before, now hourly at it): forbid skips it
             // on w1, whose own run still runs, and queues it on w2
             _ = try await Shell.run("touch \(dir.path)/go-w2")
             #expect(await Processes.waitUntil(seconds: 30) { Processes.isGone(c2) })
-            let earlier = try db.query("SELECT DATE_FORMAT(? - INTERVAL 1 MINUTE, '%Y-%m-%d %H:%i:%s') AS at, MINUTE(? - INTERVAL 1 MINUTE) AS m",
-                                       [.text(due.at), .text(due.at)]).first!
-            try db.execute("UPDATE jobs SET schedule = ?, next_fire_at = ?",
-                           [.text("\(try earlier.decode("m", as: Int.self)) * * * *"), .text(try earlier.decode("at", as: String.self))])
+            let earlier = try db.query(
+                "SELECT DATE_FORMAT(? - INTERVAL 1 MINUTE, '%Y-%m-%d %H:%i:%s') AS at, MINUTE(? - INTERVAL 1 MINUTE) AS m",
+                [.text(due.at), .text(due.at)]
+            ).first!
+            try db.execute(
+                "UPDATE jobs SET schedule = ?, next_fire_at = ?",
+                [
+                    .text("\(try earlier.decode("m", as: Int.self)) * * * *"),
+                    .text(try earlier.decode("at", as: String.self))
+                ])
             #expect(try await octo(fresh, ["produce"]).status == 0)
             let second = try runs(db, "bcast").filter { $0.fireTime < (try runs(db, "bcast")[0].fireTime) }
             #expect(second.map(\.routeKey).sorted() == ["w1", "w2"], "\(second)")
-            #expect(second.first { $0.routeKey == "w1" }.map { $0.state == .skipped && $0.reason.contains("concurrency forbid") } == true)
+            #expect(
+                second.first { $0.routeKey == "w1" }.map {
+                    $0.state == .skipped && $0.reason.contains("concurrency forbid")
+                } == true)
             #expect(second.first { $0.routeKey == "w2" }?.state == .queued)
             #expect(try await octo(fresh, ["consume", "--machine", "w2"]).status == 0)
             // manual runs: w2 is idle, so its run goes ahead beside w1's; w1's own is refused (forbid)
@@ -515,7 +622,8 @@ struct QueueTests {
             _ = try await Shell.run("touch \(dir.path)/go-w1")
             #expect(await Processes.waitUntil(seconds: 30) { Processes.isGone(c1) })
             let all = try runs(db, "bcast")
-            #expect(all.map(\.state) == [.succeeded, .succeeded, .skipped, .succeeded, .succeeded], "\(all.map(\.state))")
+            #expect(
+                all.map(\.state) == [.succeeded, .succeeded, .skipped, .succeeded, .succeeded], "\(all.map(\.state))")
         }
     }
 
@@ -534,7 +642,9 @@ struct QueueTests {
             let r = try await octo(fresh, ["produce", "--json"])
             #expect(r.status == 0)
             #expect(try runs(db, "first").map(\.machine) == ["a"])
-            #expect(try db.query("SELECT q.machine FROM queue q JOIN runs r ON r.id = q.run_id WHERE r.job_name = 'first'").first?.decode("machine", as: String.self) == "a")
+            #expect(
+                try db.query("SELECT q.machine FROM queue q JOIN runs r ON r.id = q.run_id WHERE r.job_name = 'first'")
+                    .first?.decode("machine", as: String.self) == "a")
             // b's broadcast run is for b only: recorded as skipped, not moved
             let b = try #require(try runs(db, "bcast").first { $0.routeKey == "b" })
             #expect(b.state == .skipped && b.reason.contains("machine b"))
@@ -557,7 +667,7 @@ struct QueueTests {
                 ["sh", "run", "j", "--on", "ghost"],
                 ["sh", "kill", "nosuch"],
                 ["sh", "runs", "j", "-n", "0"],
-                ["consume", "--max", "0"],
+                ["consume", "--max", "0"]
             ]
             for args in cases {
                 let r = try await octo(fresh, args + ["--machine", "w1"])

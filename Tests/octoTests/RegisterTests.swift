@@ -18,7 +18,8 @@ struct RegisterTests {
 
     @Test func flagsAreRememberedAndStatesChange() async throws {
         try await withInit { fresh in
-            var r = try await register(fresh, "--machine", "w1", "--group", "etl", "--group", "web", "--env", "php,python3", "--slots", "4")
+            var r = try await register(
+                fresh, "--machine", "w1", "--group", "etl", "--group", "web", "--env", "php,python3", "--slots", "4")
             #expect(r.status == 0, "\(r.stderr)")
             let db = try fresh.connect()
             defer { db.close() }
@@ -31,7 +32,9 @@ struct RegisterTests {
 
             r = try await register(fresh, "--machine", "w1")  // as cron runs it
             m = try #require(try MachineStore.get(db, "w1"))
-            #expect(m.groups == ["etl", "web"] && m.envs == ["php", "python3"] && m.slots == 4, "plain register keeps the flags")
+            #expect(
+                m.groups == ["etl", "web"] && m.envs == ["php", "python3"] && m.slots == 4,
+                "plain register keeps the flags")
             #expect(m.firstSeen == firstSeen)
             #expect(try #require(m.lastSeen) > lastSeen)
 
@@ -45,7 +48,9 @@ struct RegisterTests {
             let detected = try #require(try MachineStore.get(db, "w1")).detectedEnvs
             #expect(detected.contains { $0.hasPrefix("bash ") && HostFacts.version(in: $0) != nil }, "\(detected)")
             // and asked again only when the set on PATH changes: a stale record stays as it is…
-            try db.execute("UPDATE machines SET envs_detected = ? WHERE name = 'w1'", [.text(detected.map { $0.split(separator: " ")[0] + " 0.0" }.joined(separator: ","))])
+            try db.execute(
+                "UPDATE machines SET envs_detected = ? WHERE name = 'w1'",
+                [.text(detected.map { $0.split(separator: " ")[0] + " 0.0" }.joined(separator: ","))])
             _ = try await register(fresh, "--machine", "w1")
             #expect(try MachineStore.get(db, "w1")?.detectedEnvs.allSatisfy { $0.hasSuffix(" 0.0") } == true)
             // …until it differs from what is on PATH
@@ -64,10 +69,14 @@ struct RegisterTests {
             _ = try await register(fresh, "--machine", "w3")
             let db = try fresh.connect()
             defer { db.close() }
-            try db.execute("INSERT INTO queue (run_id, job_id, machine, not_before) VALUES (1, 1, 'w3', NOW(6)), (2, 1, 'w4', NOW(6))")
+            try db.execute(
+                "INSERT INTO queue (run_id, job_id, machine, not_before) VALUES (1, 1, 'w3', NOW(6)), (2, 1, 'w4', NOW(6))"
+            )
             let r = try await register(fresh, "--machine", "w3", "--remove")
             #expect(r.status == 0)
-            let machines = try db.query("SELECT run_id, machine FROM queue ORDER BY run_id").rows.map { try $0.decode("machine", as: String?.self) }
+            let machines = try db.query("SELECT run_id, machine FROM queue ORDER BY run_id").rows.map {
+                try $0.decode("machine", as: String?.self)
+            }
             #expect(machines == [nil, "w4"])
             let again = try await register(fresh, "--machine", "w3")
             #expect(again.stderr.contains("machine 'w3' is removed"))
@@ -88,10 +97,11 @@ struct RegisterTests {
             try db.execute("UPDATE machines SET last_seen = NOW(6) - INTERVAL 10 MINUTE WHERE name = ?", ["silent-one"])
             r = try await OctoBinary.run(["sh", "machines"], environment: fresh.environment)
             #expect(r.status == 0)
-            let states = Dictionary(uniqueKeysWithValues: r.lines.dropFirst().map { l in
-                let f = l.split(separator: " ", omittingEmptySubsequences: true)
-                return (String(f[0]), String(f[1]))
-            })
+            let states = Dictionary(
+                uniqueKeysWithValues: r.lines.dropFirst().map { l in
+                    let f = l.split(separator: " ", omittingEmptySubsequences: true)
+                    return (String(f[0]), String(f[1]))
+                })
             #expect(states == ["fresh-one": "active", "silent-one": "stale"])
         }
     }
@@ -101,7 +111,11 @@ struct RegisterTests {
             for round in 1...3 {
                 let results = try await withThrowingTaskGroup(of: OctoBinary.Result.self) { group in
                     for i in 1...10 {
-                        group.addTask { try await OctoBinary.run(["register", "--machine", "m\(i)", "--group", "g\(round)"], environment: fresh.environment) }
+                        group.addTask {
+                            try await OctoBinary.run(
+                                ["register", "--machine", "m\(i)", "--group", "g\(round)"],
+                                environment: fresh.environment)
+                        }
                     }
                     return try await group.reduce(into: []) { $0.append($1) }
                 }
@@ -116,21 +130,24 @@ struct RegisterTests {
         }
     }
 
-    @Test(arguments: [
-        (["--group", "has space"], "invalid group 'has space'"),
-        (["--group", "tab\there"], "invalid group 'tab\\there'"),
-        (["--env", "php,py thon"], "invalid environment 'py thon'"),
-        (["--env", "php,,java"], "invalid environment ''"),
-        (["--slots", "0"], "invalid slots '0'"),
-        (["--slots=-3"], "invalid slots '-3'"),
-        (["--machine", String(repeating: "m", count: 65)], "invalid machine name"),
-        (["--drain", "--remove"], "exclude each other"),
-    ] as [([String], String)])
+    @Test(
+        arguments: [
+            (["--group", "has space"], "invalid group 'has space'"),
+            (["--group", "tab\there"], "invalid group 'tab\\there'"),
+            (["--env", "php,py thon"], "invalid environment 'py thon'"),
+            (["--env", "php,,java"], "invalid environment ''"),
+            (["--slots", "0"], "invalid slots '0'"),
+            (["--slots=-3"], "invalid slots '-3'"),
+            (["--machine", String(repeating: "m", count: 65)], "invalid machine name"),
+            (["--drain", "--remove"], "exclude each other")
+        ] as [([String], String)])
     func badInputWritesNothing(_ args: [String], _ expected: String) async throws {
         try await withInit { fresh in
             let r = try await OctoBinary.run(["register"] + args, environment: fresh.environment)
             #expect(r.status == 2)
-            #expect(r.stderr.hasPrefix("octo: ") && r.stderr.contains(expected) && r.stderr.filter { $0 == "\n" }.count == 1, "\(r.stderr)")
+            #expect(
+                r.stderr.hasPrefix("octo: ") && r.stderr.contains(expected)
+                    && r.stderr.filter { $0 == "\n" }.count == 1, "\(r.stderr)")
             let db = try fresh.connect()
             defer { db.close() }
             #expect(try db.query("SELECT COUNT(*) AS n FROM machines").first!.decode("n", as: Int.self) == 0)

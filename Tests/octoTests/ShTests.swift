@@ -17,8 +17,12 @@ struct ShTests {
         func jobsFingerprint() throws -> String {
             let db = try db()
             defer { db.close() }
-            return try db.query("SELECT COUNT(*) AS n, COALESCE(MAX(updated_at), '') AS u, COALESCE(SUM(CRC32(CONCAT_WS('|', name, command, schedule, timezone, retries, paused, target))), 0) AS c FROM jobs")
-                .first.map { "\(try $0.decode("n", as: Int.self))/\(try $0.decode("u", as: String.self))/\(try $0.decode("c", as: String.self))" } ?? ""
+            return try db.query(
+                "SELECT COUNT(*) AS n, COALESCE(MAX(updated_at), '') AS u, COALESCE(SUM(CRC32(CONCAT_WS('|', name, command, schedule, timezone, retries, paused, target))), 0) AS c FROM jobs"
+            )
+            .first.map {
+                "\(try $0.decode("n", as: Int.self))/\(try $0.decode("u", as: String.self))/\(try $0.decode("c", as: String.self))"
+            } ?? ""
         }
     }
 
@@ -34,8 +38,9 @@ struct ShTests {
     @Test func addEditShowLsPauseResumeRm() async throws {
         try await withEnv { env in
             let hostile = "echo 'it''s' \"q\"; `date` $(id) 日本 🐙"
-            var r = try await env.octo("sh", "add", "backup", "--command", hostile, "--schedule", "30 2 * * *",
-                                       "--timezone", "America/New_York", "--retries", "2", "--retry-delay", "1m", "--ok-codes", "3,0")
+            var r = try await env.octo(
+                "sh", "add", "backup", "--command", hostile, "--schedule", "30 2 * * *",
+                "--timezone", "America/New_York", "--retries", "2", "--retry-delay", "1m", "--ok-codes", "3,0")
             #expect(r.status == 0, "\(r.stderr)")
             #expect(r.stdout.hasPrefix("added job 'backup'; next fire: "))
             let db = try env.db()
@@ -43,7 +48,7 @@ struct ShTests {
             var job = try JobStore.require(db, "backup")
             #expect(job.command == hostile)
             #expect(job.retries == 2 && job.retryDelay == 60 && job.okCodes == [0, 3])
-            #expect(job.concurrency == "forbid" && job.misfire == "once" && job.alertLevel == "error")
+            #expect(job.concurrency == .forbid && job.misfire == .once && job.alertLevel == .error)
             #expect(job.owner == currentUserName())
             let now = try JobStore.serverNow(db)
             let expectedNext = try Schedule("30 2 * * *").next(after: now, in: Zone.named("America/New_York"))
@@ -63,11 +68,17 @@ struct ShTests {
             job = try JobStore.require(db, "backup")
             #expect(job.command == hostile && job.retries == 2)
             // the next fire after the edit (an hour may have begun while it ran: either side of it)
-            let hourly = try Schedule("0 * * * *"), shanghai = try Zone.named("Asia/Shanghai")
-            #expect([hourly.next(after: beforeEdit, in: shanghai), hourly.next(after: try JobStore.serverNow(db), in: shanghai)]
+            let hourly = try Schedule("0 * * * *")
+            let shanghai = try Zone.named("Asia/Shanghai")
+            #expect(
+                [
+                    hourly.next(after: beforeEdit, in: shanghai),
+                    hourly.next(after: try JobStore.serverNow(db), in: shanghai)
+                ]
                 .contains(job.nextFireAt))
 
-            _ = try await env.octo("sh", "add", "other", "--command", "true", "--owner", "ops@example.com", "--target", "group:etl")
+            _ = try await env.octo(
+                "sh", "add", "other", "--command", "true", "--owner", "ops@example.com", "--target", "group:etl")
             let clash = try await env.octo("sh", "edit", "backup", "--rename", "other")
             #expect(clash.status == 2)
             #expect(clash.stderr == "octo: a job named 'other' already exists\n")
@@ -102,7 +113,8 @@ struct ShTests {
             let db = try env.db()
             defer { db.close() }
             let id = try JobStore.require(db, "busy").id!
-            try db.execute("""
+            try db.execute(
+                """
                 INSERT INTO runs (job_id, job_name, fire_time, attempt, trigger_kind, state, queued_at, not_before)
                 VALUES (?, 'busy', NOW(6), 1, 'manual', 'running', NOW(6), NOW(6))
                 """, [.int(id)])
@@ -120,7 +132,9 @@ struct ShTests {
 
     @Test func nextPrintsFiresInTheJobsZoneAcrossDST() async throws {
         try await withEnv { env in
-            _ = try await env.octo("sh", "add", "nightly", "--command", "true", "--schedule", "30 2 * * *", "--timezone", "America/New_York")
+            _ = try await env.octo(
+                "sh", "add", "nightly", "--command", "true", "--schedule", "30 2 * * *", "--timezone",
+                "America/New_York")
             let r = try await env.octo("sh", "next", "nightly", "-n", "3", "--after", "2026-03-07T00:00:00Z")
             #expect(r.status == 0, "\(r.stderr)")
             #expect(r.lines == ["2026-03-07T02:30:00-05:00", "2026-03-08T03:00:00-04:00", "2026-03-09T02:30:00-04:00"])
@@ -131,8 +145,11 @@ struct ShTests {
 
     @Test func exportApplyRoundTripIsANoOp() async throws {
         try await withEnv { env in
-            _ = try await env.octo("sh", "add", "a", "--command", "echo \"a\" 'b' `c`\nsecond line", "--schedule", "@every 90s")
-            _ = try await env.octo("sh", "add", "b", "--command", "true", "--paused", "true", "--alert-to", "x@y.z,ops", "--timeout", "1h30m")
+            _ = try await env.octo(
+                "sh", "add", "a", "--command", "echo \"a\" 'b' `c`\nsecond line", "--schedule", "@every 90s")
+            _ = try await env.octo(
+                "sh", "add", "b", "--command", "true", "--paused", "true", "--alert-to", "x@y.z,ops", "--timeout",
+                "1h30m")
             let before = try env.jobsFingerprint()
             let exported = try await env.octo("sh", "export")
             #expect(exported.status == 0)
@@ -153,17 +170,27 @@ struct ShTests {
             _ = try await env.octo("sh", "add", "keep", "--command", "true", "--owner", "alice")
             let dir = TemporaryDirectory()
             defer { dir.remove() }
-            let bad = dir.write("bad.yaml", "jobs:\n  - name: keep\n    command: changed\n  - name: fresh\n    command: x\n  - name: broken\n    command: y\n    timezone: Mars/Olympus\n")
+            let bad = dir.write(
+                "bad.yaml",
+                "jobs:\n  - name: keep\n    command: changed\n  - name: fresh\n    command: x\n  - name: broken\n    command: y\n    timezone: Mars/Olympus\n"
+            )
             let before = try env.jobsFingerprint()
             var r = try await env.octo("sh", "apply", bad, "--prune")
             #expect(r.status == 2)
-            #expect(r.stderr == "octo: \(bad) line 8: invalid time zone 'Mars/Olympus': expected an IANA zone name such as Europe/London or UTC\n")
+            #expect(
+                r.stderr
+                    == "octo: \(bad) line 8: invalid time zone 'Mars/Olympus': expected an IANA zone name such as Europe/London or UTC\n"
+            )
             #expect(try env.jobsFingerprint() == before)
 
-            let good = dir.write("good.yaml", "jobs:\n  - name: keep\n    command: changed\n  - name: fresh\n    command: x\n")
+            let good = dir.write(
+                "good.yaml", "jobs:\n  - name: keep\n    command: changed\n  - name: fresh\n    command: x\n")
             r = try await env.octo("sh", "apply", good, "--prune", "--dry-run")
-            #expect(r.lines == ["+ fresh", "~ keep: command \"true\" → \"changed\"", "- old",
-                                "1 to create, 1 to change, 1 to remove, 0 unchanged (dry run: nothing changed)"])
+            #expect(
+                r.lines == [
+                    "+ fresh", "~ keep: command \"true\" → \"changed\"", "- old",
+                    "1 to create, 1 to change, 1 to remove, 0 unchanged (dry run: nothing changed)"
+                ])
             #expect(try env.jobsFingerprint() == before)
             r = try await env.octo("sh", "apply", good, "--prune")
             #expect(r.status == 0)
@@ -175,41 +202,54 @@ struct ShTests {
         }
     }
 
-    @Test(arguments: [
-        (["sh", "add", "x", "--command", "true", "--schedule", "0 25 * * *"], "invalid schedule '0 25 * * *': hour '25' is out of range 0-23"),
-        (["sh", "add", "x", "--command", "true", "--timezone", "Europe/Atlantis"], "invalid time zone 'Europe/Atlantis'"),
-        (["sh", "add", "bad name", "--command", "true"], "invalid job name 'bad name'"),
-        (["sh", "add", "x", "--command", "true", "--timeout=-5m"], "invalid timeout '-5m'"),
-        (["sh", "add", "x", "--command", "true", "--timeout", "-5m"], "invalid timeout '-5m'"),
-        (["sh", "edit", "existing", "--retries", "-1"], "invalid retries '-1'"),
-        (["sh", "add", "x", "--command", "true", "--concurrency", "sometimes"], "invalid concurrency 'sometimes': expected forbid, queue, allow, replace"),
-        (["sh", "add", "x", "--command", "true", "--ok-codes", "0,300"], "invalid ok_codes '0,300'"),
-        (["sh", "add", "x", "--command", "true", "--target", "group:"], "invalid target 'group:'"),
-        (["sh", "add", "x", "--command", "true", "--retries", "many"], "invalid retries 'many'"),
-        (["sh", "add", "x"], "needs --command"),
-        (["sh", "add", "existing", "--command", "true"], "a job named 'existing' already exists"),
-        (["sh", "edit", "nope", "--retries", "1"], "no job named 'nope'"),
-        (["sh", "edit", "existing", "--paused", "maybe"], "invalid paused 'maybe': expected true or false"),
-        (["sh", "settings", "lease", "forever"], "invalid lease 'forever'"),
-        (["sh", "settings", "colour", "red"], "invalid setting 'colour'"),
-        (["sh", "settings", "heartbeat", "5m"], "heartbeat at most half the lease"),
-        (["sh", "next", "existing", "--after", "yesterday"], "invalid time 'yesterday'"),
-        // issue 17's probe: extreme values crashed, odd ones were stored (each fails on the old code)
-        (["sh", "next", "existing", "--after", "1000000-01-01T00:00Z"], "invalid time '1000000-01-01T00:00Z'"),
-        (["sh", "next", "existing", "--after", "0000-01-01T00:00Z"], "invalid time '0000-01-01T00:00Z'"),
-        (["sh", "next", "existing", "--after", "10000-01-01T00:00Z"], "invalid time '10000-01-01T00:00Z'"),
-        (["sh", "log", "existing", "-n", "9223372036854775807"], "invalid -n '9223372036854775807'"),
-        (["sh", "runs", "existing", "-n", "-1"], "invalid -n '-1'"),
-        (["sh", "edit", "existing", "--retry-delay", "1h1h"], "invalid retry_delay '1h1h'"),
-        (["sh", "edit", "existing", "--retry-delay", "30m1h"], "invalid retry_delay '30m1h'"),
-        (["sh", "edit", "existing", "--owner", ""], "invalid owner ''"),
-        (["sh", "edit", "existing", "--timezone", "Europe/London "], "invalid timezone 'Europe/London '"),
-        (["sh", "edit", "existing", "--target", String(repeating: "m", count: 1025)], "at most 1024 characters"),
-        (["sh", "edit", "existing", "--alert-to", "--exec=/bin/sh"], "invalid alert_to '--exec=/bin/sh'"),
-        (["sh", "edit", "existing", "--alert-to", "ops@example.com,|cmd"], "invalid alert_to 'ops@example.com,|cmd'"),
-        (["sh", "settings", "alert_command", String(repeating: "x", count: 70_000)], "at most 64 KiB"),
-        (["sh", "alerts", "ack", "999999"], "no alert 999999"),
-    ] as [([String], String)])
+    @Test(
+        arguments: [
+            (
+                ["sh", "add", "x", "--command", "true", "--schedule", "0 25 * * *"],
+                "invalid schedule '0 25 * * *': hour '25' is out of range 0-23"
+            ),
+            (
+                ["sh", "add", "x", "--command", "true", "--timezone", "Europe/Atlantis"],
+                "invalid time zone 'Europe/Atlantis'"
+            ),
+            (["sh", "add", "bad name", "--command", "true"], "invalid job name 'bad name'"),
+            (["sh", "add", "x", "--command", "true", "--timeout=-5m"], "invalid timeout '-5m'"),
+            (["sh", "add", "x", "--command", "true", "--timeout", "-5m"], "invalid timeout '-5m'"),
+            (["sh", "edit", "existing", "--retries", "-1"], "invalid retries '-1'"),
+            (
+                ["sh", "add", "x", "--command", "true", "--concurrency", "sometimes"],
+                "invalid concurrency 'sometimes': expected forbid, queue, allow, replace"
+            ),
+            (["sh", "add", "x", "--command", "true", "--ok-codes", "0,300"], "invalid ok_codes '0,300'"),
+            (["sh", "add", "x", "--command", "true", "--target", "group:"], "invalid target 'group:'"),
+            (["sh", "add", "x", "--command", "true", "--retries", "many"], "invalid retries 'many'"),
+            (["sh", "add", "x"], "needs --command"),
+            (["sh", "add", "existing", "--command", "true"], "a job named 'existing' already exists"),
+            (["sh", "edit", "nope", "--retries", "1"], "no job named 'nope'"),
+            (["sh", "edit", "existing", "--paused", "maybe"], "invalid paused 'maybe': expected true or false"),
+            (["sh", "settings", "lease", "forever"], "invalid lease 'forever'"),
+            (["sh", "settings", "colour", "red"], "invalid setting 'colour'"),
+            (["sh", "settings", "heartbeat", "5m"], "heartbeat at most half the lease"),
+            (["sh", "next", "existing", "--after", "yesterday"], "invalid time 'yesterday'"),
+            // issue 17's probe: extreme values crashed, odd ones were stored (each fails on the old code)
+            (["sh", "next", "existing", "--after", "1000000-01-01T00:00Z"], "invalid time '1000000-01-01T00:00Z'"),
+            (["sh", "next", "existing", "--after", "0000-01-01T00:00Z"], "invalid time '0000-01-01T00:00Z'"),
+            (["sh", "next", "existing", "--after", "10000-01-01T00:00Z"], "invalid time '10000-01-01T00:00Z'"),
+            (["sh", "log", "existing", "-n", "9223372036854775807"], "invalid -n '9223372036854775807'"),
+            (["sh", "runs", "existing", "-n", "-1"], "invalid -n '-1'"),
+            (["sh", "edit", "existing", "--retry-delay", "1h1h"], "invalid retry_delay '1h1h'"),
+            (["sh", "edit", "existing", "--retry-delay", "30m1h"], "invalid retry_delay '30m1h'"),
+            (["sh", "edit", "existing", "--owner", ""], "invalid owner ''"),
+            (["sh", "edit", "existing", "--timezone", "Europe/London "], "invalid timezone 'Europe/London '"),
+            (["sh", "edit", "existing", "--target", String(repeating: "m", count: 1025)], "at most 1024 characters"),
+            (["sh", "edit", "existing", "--alert-to", "--exec=/bin/sh"], "invalid alert_to '--exec=/bin/sh'"),
+            (
+                ["sh", "edit", "existing", "--alert-to", "ops@example.com,|cmd"],
+                "invalid alert_to 'ops@example.com,|cmd'"
+            ),
+            (["sh", "settings", "alert_command", String(repeating: "x", count: 70_000)], "at most 64 KiB"),
+            (["sh", "alerts", "ack", "999999"], "no alert 999999")
+        ] as [([String], String)])
     func badInputExitsTwoAndChangesNothing(_ args: [String], _ expected: String) async throws {
         try await withEnv { env in
             _ = try await env.octo("sh", "add", "existing", "--command", "true")

@@ -37,7 +37,9 @@ public enum Doctor {
             return checks
         }
         defer { db.close() }
-        checks.append(DoctorCheck("connection", .ok, "\(db.hostInfo), MariaDB \(db.serverVersion), database '\(config.database)'"))
+        checks.append(
+            DoctorCheck("connection", .ok, "\(db.hostInfo), MariaDB \(db.serverVersion), database '\(config.database)'")
+        )
 
         // One query for the server's clock, user and schema version.
         let before = Instant.now()
@@ -59,8 +61,12 @@ public enum Doctor {
 
     static func configuration(_ c: OctoConfig) -> DoctorCheck {
         var parts: [String] = []
-        parts.append(c.optionFiles.files.isEmpty ? "no option file" : "option files " + c.optionFiles.files.joined(separator: ", "))
-        if !c.environmentOverrides.isEmpty { parts.append("overridden by " + c.environmentOverrides.joined(separator: ", ")) }
+        parts.append(
+            c.optionFiles.files.isEmpty
+                ? "no option file" : "option files " + c.optionFiles.files.joined(separator: ", "))
+        if !c.environmentOverrides.isEmpty {
+            parts.append("overridden by " + c.environmentOverrides.joined(separator: ", "))
+        }
         parts.append("machine '\(c.machine)'")
         parts.append("state dir \(c.stateDirectory)")
         if !c.warnings.isEmpty {
@@ -68,12 +74,16 @@ public enum Doctor {
         }
         for dir in [c.stateDirectory, c.stateDirectory + "/cursors", c.stateDirectory + "/spool"] {
             if let problem = privateDirectoryProblem(dir) {
-                return DoctorCheck("config", .fail, "state dir: " + problem, fix: "a state directory only this user can write (OCTO_STATE_DIR)")
+                return DoctorCheck(
+                    "config", .fail, "state dir: " + problem,
+                    fix: "a state directory only this user can write (OCTO_STATE_DIR)")
             }
         }
         if !isWritableDirectory(c.stateDirectory) {
-            return DoctorCheck("config", .warn, "state dir \(c.stateDirectory) is not writable: local cursors and the log spool need it",
-                               fix: "set OCTO_STATE_DIR to a writable directory")
+            return DoctorCheck(
+                "config", .warn,
+                "state dir \(c.stateDirectory) is not writable: local cursors and the log spool need it",
+                fix: "set OCTO_STATE_DIR to a writable directory")
         }
         return DoctorCheck("config", .ok, parts.joined(separator: "; "))
     }
@@ -85,7 +95,8 @@ public enum Doctor {
         let files = spool.files()
         let lines = files.isEmpty ? 0 : spool.pendingLineCount()
         let cursorFiles = CursorFiles(stateDirectory: c.stateDirectory)
-        var pending: [String] = [], damaged: [String] = []
+        var pending: [String] = []
+        var damaged: [String] = []
         for job in cursorFiles.jobs() {
             do {
                 if try cursorFiles.read(job)?.state == .pending { pending.append(job) }
@@ -94,47 +105,69 @@ public enum Doctor {
             }
         }
         if !damaged.isEmpty {
-            return DoctorCheck("waiting", .warn, "damaged local cursor file(s) for \(damaged.joined(separator: ", ")) in \(cursorFiles.directory)",
-                               fix: "move the file(s) away; the cursor in the database is unaffected")
+            return DoctorCheck(
+                "waiting", .warn,
+                "damaged local cursor file(s) for \(damaged.joined(separator: ", ")) in \(cursorFiles.directory)",
+                fix: "move the file(s) away; the cursor in the database is unaffected")
         }
         var parts: [String] = []
         if !files.isEmpty { parts.append("\(lines) log line(s) in \(files.count) spool file(s)") }
         if !pending.isEmpty { parts.append("cursor value(s) of \(pending.joined(separator: ", "))") }
         if parts.isEmpty { return DoctorCheck("waiting", .ok, "nothing waits for the database") }
-        return DoctorCheck("waiting", .warn, parts.joined(separator: " and ") + " wait for the database",
-                           fix: "they go out once it is reachable (octo monitor and octo consume replay the spool, octo cursor sync pushes cursors)")
+        return DoctorCheck(
+            "waiting", .warn, parts.joined(separator: " and ") + " wait for the database",
+            fix:
+                "they go out once it is reachable (octo monitor and octo consume replay the spool, octo cursor sync pushes cursors)"
+        )
     }
 
     static func connectFailure(_ error: MariaDBError, _ c: OctoConfig) -> DoctorCheck {
-        let target = c.connection.description.isEmpty ? "the server named by the option files" : c.connection.description
+        let target =
+            c.connection.description.isEmpty ? "the server named by the option files" : c.connection.description
         switch error.code {
         case .unknownDatabase:
-            return DoctorCheck("connection", .fail, "the server answers but database '\(c.database)' does not exist", fix: "octo init")
+            return DoctorCheck(
+                "connection", .fail, "the server answers but database '\(c.database)' does not exist", fix: "octo init")
         case .accessDenied:
-            return DoctorCheck("connection", .fail, "access denied: \(error.message)",
-                               fix: "check user and password in the option file ([octo] or [client] group)")
+            return DoctorCheck(
+                "connection", .fail, "access denied: \(error.message)",
+                fix: "check user and password in the option file ([octo] or [client] group)")
         case .cannotConnectSocket, .cannotConnectTCP, .unknownHost:
-            return DoctorCheck("connection", .fail, "cannot reach MariaDB (\(target)): \(error.message)",
-                               fix: "start the server (scripts/mariadb start for the private one) or fix host/socket in the option file")
+            return DoctorCheck(
+                "connection", .fail, "cannot reach MariaDB (\(target)): \(error.message)",
+                fix:
+                    "start the server (scripts/mariadb start for the private one) or fix host/socket in the option file"
+            )
         default:
-            return DoctorCheck("connection", .fail, "\(error)", fix: "check the option file and that MariaDB is running")
+            return DoctorCheck(
+                "connection", .fail, "\(error)", fix: "check the option file and that MariaDB is running")
         }
     }
 
     static func schema(_ db: Connection, _ c: OctoConfig) -> DoctorCheck {
         let v: Int
         do { v = try Migrator.currentVersion(db) } catch { return DoctorCheck("schema", .fail, "\(error)") }
-        if v == 0 { return DoctorCheck("schema", .fail, "database '\(c.database)' has no octo tables", fix: "octo init") }
-        if v < Schema.latest { return DoctorCheck("schema", .fail, "schema v\(v) is older than this octo's v\(Schema.latest)", fix: "octo init") }
+        if v == 0 {
+            return DoctorCheck("schema", .fail, "database '\(c.database)' has no octo tables", fix: "octo init")
+        }
+        if v < Schema.latest {
+            return DoctorCheck(
+                "schema", .fail, "schema v\(v) is older than this octo's v\(Schema.latest)", fix: "octo init")
+        }
         if v > Schema.latest {
-            return DoctorCheck("schema", .fail, "schema v\(v) is newer than this octo's v\(Schema.latest)", fix: "upgrade octo on this machine")
+            return DoctorCheck(
+                "schema", .fail, "schema v\(v) is newer than this octo's v\(Schema.latest)",
+                fix: "upgrade octo on this machine")
         }
         return DoctorCheck("schema", .ok, "v\(v)")
     }
 
     static func privileges(_ db: Connection, _ c: OctoConfig, currentUser: String) -> DoctorCheck {
         // CURRENT_USER() is user@host; a GRANT names it as 'user'@'host'.
-        let grantee = currentUser.lastIndex(of: "@").map { "'\(currentUser[..<$0])'@'\(currentUser[currentUser.index(after: $0)...])'" } ?? currentUser
+        let grantee =
+            currentUser.lastIndex(of: "@").map {
+                "'\(currentUser[..<$0])'@'\(currentUser[currentUser.index(after: $0)...])'"
+            } ?? currentUser
         let grants: Grants
         do {
             // one column, named after the account ("Grants for …")
@@ -157,20 +190,27 @@ public enum Doctor {
             return lacking.count == Schema.objects.count ? p : p + " (on " + lacking.joined(separator: ", ") + ")"
         }
         if !missing.isEmpty {
-            return DoctorCheck("privileges", .fail, "\(currentUser) lacks \(missing.joined(separator: ", ")) in `\(database)`",
-                               fix: "GRANT SELECT, INSERT, UPDATE, DELETE ON `\(database)`.* TO \(grantee)")
+            return DoctorCheck(
+                "privileges", .fail, "\(currentUser) lacks \(missing.joined(separator: ", ")) in `\(database)`",
+                fix: "GRANT SELECT, INSERT, UPDATE, DELETE ON `\(database)`.* TO \(grantee)")
         }
         let upkeep = ["ALTER", "DROP"].filter { !grants.allows($0, on: "logs") }
         if !upkeep.isEmpty {
-            return DoctorCheck("privileges", .warn,
-                               "\(currentUser) can run jobs, but without \(upkeep.joined(separator: ", ")) on `\(database)`.`logs` its monitor cannot keep the log partitions (add the coming days, drop expired ones)",
-                               fix: "GRANT ALTER, DROP ON `\(database)`.`logs` TO \(grantee)")
+            return DoctorCheck(
+                "privileges", .warn,
+                "\(currentUser) can run jobs, but without \(upkeep.joined(separator: ", ")) on `\(database)`.`logs` its monitor cannot keep the log partitions (add the coming days, drop expired ones)",
+                fix: "GRANT ALTER, DROP ON `\(database)`.`logs` TO \(grantee)")
         }
         let admin = adminPrivileges.filter { !grants.allows($0) }
         if !admin.isEmpty {
-            return DoctorCheck("privileges", .ok, "\(currentUser) can run jobs and keep log partitions; \(admin.joined(separator: ", ")) on `\(database)` missing, so octo init needs another account")
+            return DoctorCheck(
+                "privileges", .ok,
+                "\(currentUser) can run jobs and keep log partitions; \(admin.joined(separator: ", ")) on `\(database)` missing, so octo init needs another account"
+            )
         }
-        return DoctorCheck("privileges", .ok, "\(currentUser) has \((workerPrivileges + adminPrivileges).joined(separator: ", ")) on `\(database)`")
+        return DoctorCheck(
+            "privileges", .ok,
+            "\(currentUser) has \((workerPrivileges + adminPrivileges).joined(separator: ", ")) on `\(database)`")
     }
 
     /// Offset of the server's clock from this machine's, measured at the
@@ -181,8 +221,9 @@ public enum Doctor {
         let offset = Double((server - mid).microseconds) / 1_000_000
         let text = (offset >= 0 ? "+" : "") + formatSeconds(offset) + " s (server minus this machine)"
         if abs(offset) > 2 {
-            return DoctorCheck("clock", .warn, "offset \(text); octo uses the server's clock, but local log times will look off",
-                               fix: "enable time synchronisation (e.g. timedatectl set-ntp true)")
+            return DoctorCheck(
+                "clock", .warn, "offset \(text); octo uses the server's clock, but local log times will look off",
+                fix: "enable time synchronisation (e.g. timedatectl set-ntp true)")
         }
         return DoctorCheck("clock", .ok, "offset \(text)")
     }

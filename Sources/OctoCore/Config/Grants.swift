@@ -27,10 +27,16 @@ public struct Grants: Equatable, Sendable {
     /// Whether `privilege` holds on `table` through any grant; without a table, on the whole database
     /// (what creating tables needs).
     public func allows(_ privilege: String, on table: String? = nil) -> Bool {
-        [global, database, table.flatMap { tables[$0] } ?? []].contains { $0.contains(privilege) || $0.contains("ALL PRIVILEGES") }
+        [global, database, table.flatMap { tables[$0] } ?? []].contains {
+            $0.contains(privilege) || $0.contains("ALL PRIVILEGES")
+        }
     }
 
-    enum Target: Equatable { case global, database(String), table(String, String) }
+    enum Target: Equatable {
+        case global
+        case database(String)
+        case table(String, String)
+    }
 
     /// `GRANT SELECT, INSERT ON `db`.* TO …` → ([SELECT, INSERT], .database("db")); nil for what gives no table privilege.
     static func parse(_ line: String) -> (privileges: Set<String>, target: Target)? {
@@ -39,18 +45,31 @@ public struct Grants: Equatable, Sendable {
         s = s.dropFirst(6)
         guard !s.hasPrefix("`"), !s.hasPrefix("PROXY ") else { return nil }  // a role granted, or a proxy grant
         // the privilege list ends at " ON " outside parentheses (column lists) and quotes
-        var depth = 0, quoted = false, end: Substring.Index?
+        var depth = 0
+        var quoted = false
+        var end: Substring.Index?
         var i = s.startIndex
         while i < s.endIndex {
             let c = s[i]
-            if c == "`" { quoted.toggle() } else if !quoted && c == "(" { depth += 1 } else if !quoted && c == ")" { depth -= 1 }
-            if !quoted && depth == 0 && s[i...].hasPrefix(" ON ") { end = i; break }
+            if c == "`" {
+                quoted.toggle()
+            } else if !quoted && c == "(" {
+                depth += 1
+            } else if !quoted && c == ")" {
+                depth -= 1
+            }
+            if !quoted && depth == 0 && s[i...].hasPrefix(" ON ") {
+                end = i
+                break
+            }
             i = s.index(after: i)
         }
         guard let end else { return nil }
         let privileges = s[..<end].split(separator: ",").map { $0.trimmingWhitespace() }
         var rest = s[s.index(end, offsetBy: 4)...]
-        guard !rest.hasPrefix("PROCEDURE "), !rest.hasPrefix("FUNCTION "), !rest.hasPrefix("PACKAGE ") else { return nil }
+        guard !rest.hasPrefix("PROCEDURE "), !rest.hasPrefix("FUNCTION "), !rest.hasPrefix("PACKAGE ") else {
+            return nil
+        }
         let kept = Set(privileges.filter { !$0.contains("(") && !$0.isEmpty }.map { $0.uppercased() })
         guard !kept.isEmpty else { return nil }  // only column grants
         if rest.hasPrefix("*.*") { return (kept, .global) }
@@ -69,7 +88,11 @@ public struct Grants: Equatable, Sendable {
         while i < s.endIndex {
             if s[i] == "`" {
                 let next = s.index(after: i)
-                if next < s.endIndex && s[next] == "`" { out.append("`"); i = s.index(after: next); continue }
+                if next < s.endIndex && s[next] == "`" {
+                    out.append("`")
+                    i = s.index(after: next)
+                    continue
+                }
                 s = s[next...]
                 return out
             }
@@ -81,7 +104,8 @@ public struct Grants: Equatable, Sendable {
 
     /// SQL LIKE as database-level grants use it: `%` any run, `_` any one character, `\` escapes.
     static func like(_ pattern: String, _ name: String) -> Bool {
-        let p = Array(pattern), n = Array(name)
+        let p = Array(pattern)
+        let n = Array(name)
         func match(_ i: Int, _ j: Int) -> Bool {
             if i == p.count { return j == n.count }
             switch p[i] {

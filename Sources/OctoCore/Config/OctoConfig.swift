@@ -29,7 +29,9 @@ public struct OctoConfig: Sendable {
 
     public static let defaultDatabase = "octo"
 
-    public init(defaultsFile flagFile: String?, machine flagMachine: String?, environment env: [String: String]) throws(OctoError) {
+    public init(defaultsFile flagFile: String?, machine flagMachine: String?, environment env: [String: String])
+        throws(OctoError)
+    {
         func nonEmpty(_ k: String) -> String? { env[k].flatMap { $0.isEmpty ? nil : $0 } }
         let defaultsFile = flagFile ?? nonEmpty("OCTO_DEFAULTS_FILE")
         let files = try OptionFiles(defaultsFile: defaultsFile, environment: env)
@@ -37,7 +39,10 @@ public struct OctoConfig: Sendable {
 
         var overrides: [String] = []
         func pick(_ envKey: String, _ fileKey: String) -> String? {
-            if let v = nonEmpty(envKey) { overrides.append(envKey); return v }
+            if let v = nonEmpty(envKey) {
+                overrides.append(envKey)
+                return v
+            }
             return files.octoValue(fileKey)
         }
         var c = ConnectionOptions()
@@ -59,7 +64,12 @@ public struct OctoConfig: Sendable {
             c.readTimeout = seconds
         }
         let db: String
-        if let v = nonEmpty("OCTO_DB_NAME") { overrides.append("OCTO_DB_NAME"); db = v } else { db = files.value("database") ?? OctoConfig.defaultDatabase }
+        if let v = nonEmpty("OCTO_DB_NAME") {
+            overrides.append("OCTO_DB_NAME")
+            db = v
+        } else {
+            db = files.value("database") ?? OctoConfig.defaultDatabase
+        }
         try Names.checkDatabase(db)
         c.database = db
         database = db
@@ -70,7 +80,8 @@ public struct OctoConfig: Sendable {
             machine = m
         } else {
             // a host name is usually a valid name; keep only what is allowed, so cron never fails on it
-            let h = String(hostName().unicodeScalars.filter { $0.isASCII && Names.isNameByte(UInt8($0.value)) }.prefix(64))
+            let h = String(
+                hostName().unicodeScalars.filter { $0.isASCII && Names.isNameByte(UInt8($0.value)) }.prefix(64))
             machine = h.isEmpty ? "localhost" : h
         }
 

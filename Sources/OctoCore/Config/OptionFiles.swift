@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The MariaDB option files libmariadb reads, parsed the same way, so that
@@ -35,15 +35,21 @@ public struct OptionFiles: Sendable {
     public init(defaultsFile: String?, environment: [String: String]) throws(OctoError) {
         if let f = defaultsFile {
             guard access(f, R_OK) == 0 else {
-                throw OctoError.usage("option file '\(f.quotedForMessage)' \(access(f, F_OK) == 0 ? "is not readable" : "does not exist")")
+                throw OctoError.usage(
+                    "option file '\(f.quotedForMessage)' \(access(f, F_OK) == 0 ? "is not readable" : "does not exist")"
+                )
             }
             try read(f, depth: 0)
             return
         }
         var dirs = ["/etc", "/etc/mysql"]
-        if let home = environment["MARIADB_HOME"] ?? environment["MYSQL_HOME"], !dirs.contains(home) { dirs.append(home) }
+        if let home = environment["MARIADB_HOME"] ?? environment["MYSQL_HOME"], !dirs.contains(home) {
+            dirs.append(home)
+        }
         for d in dirs where access(d + "/my.cnf", R_OK) == 0 { try read(d + "/my.cnf", depth: 0) }
-        if let home = environment["HOME"], access(home + "/.my.cnf", R_OK) == 0 { try read(home + "/.my.cnf", depth: 0) }
+        if let home = environment["HOME"], access(home + "/.my.cnf", R_OK) == 0 {
+            try read(home + "/.my.cnf", depth: 0)
+        }
     }
 
     /// The value of `key` that octo should use: the last one in `[octo]`, else
@@ -96,7 +102,9 @@ public struct OptionFiles: Sendable {
             }
             if line.hasPrefix("[") {
                 guard let close = line.firstIndex(of: "]") else {
-                    throw OctoError.usage("option file '\(path)' line \(n + 1): group header '\(line.quotedForMessage)' has no closing ']'")
+                    throw OctoError.usage(
+                        "option file '\(path)' line \(n + 1): group header '\(line.quotedForMessage)' has no closing ']'"
+                    )
                 }
                 let name = line[line.index(after: line.startIndex)..<close].trimmingWhitespace()
                 group = name
@@ -104,7 +112,8 @@ public struct OptionFiles: Sendable {
                 continue
             }
             guard let g = group else {
-                throw OctoError.usage("option file '\(path)' line \(n + 1): '\(line.quotedForMessage)' comes before any [group]")
+                throw OctoError.usage(
+                    "option file '\(path)' line \(n + 1): '\(line.quotedForMessage)' comes before any [group]")
             }
             guard relevant else { continue }
             let key: String
@@ -142,7 +151,9 @@ public struct OptionFiles: Sendable {
                 case "b": out.append("\u{8}")
                 case "s": out.append(" ")
                 case "\"", "'", "\\": out.append(chars[i])
-                default: out.append("\\"); out.append(chars[i])
+                default:
+                    out.append("\\")
+                    out.append(chars[i])
                 }
             } else {
                 out.append(chars[i])
@@ -158,7 +169,8 @@ extension StringProtocol {
     public func trimmingWhitespace() -> String {
         let scalars = unicodeScalars
         guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }),
-              let last = scalars.lastIndex(where: { !$0.properties.isWhitespace }) else { return "" }
+            let last = scalars.lastIndex(where: { !$0.properties.isWhitespace })
+        else { return "" }
         var out = String.UnicodeScalarView()
         out.append(contentsOf: scalars[first...last])
         return String(out)

@@ -23,10 +23,13 @@ public enum CursorStore {
     }
 
     public static func get(_ db: Connection, job: String, lock: Bool = false) throws -> Remote? {
-        try db.query("SELECT value, version, updated_at, updated_run, updated_by FROM cursors WHERE job_name = ?"
-                     + (lock ? " FOR UPDATE" : ""), [.text(job)]).first.map { r in
-            Remote(value: try r.decode("value"), version: try r.decode("version"), updatedAt: try r.decode("updated_at"),
-                   updatedRun: try r.decode("updated_run"), updatedBy: try r.decode("updated_by"))
+        try db.query(
+            "SELECT value, version, updated_at, updated_run, updated_by FROM cursors WHERE job_name = ?"
+                + (lock ? " FOR UPDATE" : ""), [.text(job)]
+        ).first.map { r in
+            Remote(
+                value: try r.decode("value"), version: try r.decode("version"), updatedAt: try r.decode("updated_at"),
+                updatedRun: try r.decode("updated_run"), updatedBy: try r.decode("updated_by"))
         }
     }
 
@@ -42,12 +45,15 @@ public enum CursorStore {
 
     /// A job's stored values, newest first.
     public static func history(_ db: Connection, job: String, limit: Int) throws -> [HistoryEntry] {
-        try db.query("""
+        try db.query(
+            """
             SELECT value, version, run_id, machine, via, set_at FROM cursor_history WHERE job_name = ?
             ORDER BY id DESC LIMIT ?
-            """, [.text(job), .int(Int64(limit))]).rows.map { r in
-            HistoryEntry(value: try r.decode("value"), version: try r.decode("version"), runID: try r.decode("run_id"),
-                         machine: try r.decode("machine"), via: try r.decode("via"), storedAt: try r.decode("set_at"))
+            """, [.text(job), .int(Int64(limit))]
+        ).rows.map { r in
+            HistoryEntry(
+                value: try r.decode("value"), version: try r.decode("version"), runID: try r.decode("run_id"),
+                machine: try r.decode("machine"), via: try r.decode("via"), storedAt: try r.decode("set_at"))
         }
     }
 
@@ -93,22 +99,29 @@ public enum CursorStore {
     /// Offers a value a run set (`LocalCursor` with its run and token) to
     /// the database, in one transaction.
     public static func push(_ db: Connection, _ c: LocalCursor, check: Check, via: String) throws -> Outcome {
-        try db.retrying { db in try db.transaction { () throws -> Outcome in try offer(db, c, check: check, via: via) } }
+        try db.retrying { db in try db.transaction { () throws -> Outcome in try offer(db, c, check: check, via: via) }
+        }
     }
 
     /// `push` in the caller's transaction (the supervisor's completion).
     static func offer(_ db: Connection, _ c: LocalCursor, check: Check, via: String) throws -> Outcome {
         guard let runID = c.runID else { return .fenced("it names no run") }
-        guard let r = try db.query("SELECT state, lease_token, lease_expires_at FROM runs WHERE id = ? FOR UPDATE",
-                                   [.int(runID)]).first else {
+        guard
+            let r = try db.query(
+                "SELECT state, lease_token, lease_expires_at FROM runs WHERE id = ? FOR UPDATE",
+                [.int(runID)]
+            ).first
+        else {
             return .fenced("run \(runID) no longer exists")
         }
-        let state = Run.State(rawValue: try r.decode("state")) ?? .failed
+        let state: Run.State = try r.decode("state")
         let token: String? = try r.decode("lease_token")
         guard token == c.token else { return .fenced("the lease token is not run \(runID)'s") }
         switch check {
         case .holder:
-            guard state == .running else { return .fenced("run \(runID) is \(state.rawValue): its lease is no longer this machine's") }
+            guard state == .running else {
+                return .fenced("run \(runID) is \(state.rawValue): its lease is no longer this machine's")
+            }
         case .afterwards(let offset):
             switch state {
             case .succeeded, .failed, .timeout:
@@ -117,16 +130,22 @@ public enum CursorStore {
                 let expiry: Instant? = try r.decode("lease_expires_at")
                 let setAt = c.setAt + .microseconds(offset)
                 guard let expiry, setAt < expiry else {
-                    return .fenced("set at \(setAt.iso8601), after run \(runID)'s lease expired" + (expiry.map { " (\($0.iso8601))" } ?? ""))
+                    return .fenced(
+                        "set at \(setAt.iso8601), after run \(runID)'s lease expired"
+                            + (expiry.map { " (\($0.iso8601))" } ?? ""))
                 }
             case .cancelled, .queued, .skipped:
                 return .fenced("run \(runID) was \(state.rawValue)")
             }
             // a run claimed after this one started from an older cursor and redoes the work: its values
             // supersede these (taking these now would move the value back when it stores its own)
-            if let later = try db.query("SELECT id FROM runs WHERE job_name = ? AND cursor_epoch > ? ORDER BY id LIMIT 1",
-                                        [.text(c.job), .int(CursorVersion.epoch(of: c.version))]).first {
-                return .fenced("run \(try later.decode("id", as: Int64.self)) of \(c.job) started after run \(runID) and supersedes it")
+            if let later = try db.query(
+                "SELECT id FROM runs WHERE job_name = ? AND cursor_epoch > ? ORDER BY id LIMIT 1",
+                [.text(c.job), .int(CursorVersion.epoch(of: c.version))]
+            ).first {
+                return .fenced(
+                    "run \(try later.decode("id", as: Int64.self)) of \(c.job) started after run \(runID) and supersedes it"
+                )
             }
         }
         return try store(db, job: c.job, value: c.value, version: c.version, runID: runID, by: c.machine, via: via)
@@ -136,36 +155,59 @@ public enum CursorStore {
     /// run). Refused while the job is running unless `force`; the value gets
     /// a fresh epoch, so it wins over every run started before it (a running
     /// run's later values are refused as older).
-    public static func setByHand(_ db: Connection, job: String, value: String, by who: String, force: Bool) throws -> (Outcome, version: Int64) {
-        try db.retrying { db in try db.transaction { () throws -> (Outcome, version: Int64) in
-            if !force, let running = try db.query("SELECT id FROM runs WHERE job_name = ? AND state = 'running' ORDER BY id LIMIT 1",
-                                                  [.text(job)]).first {
-                let id: Int64 = try running.decode("id")
-                throw OctoError.failure("job '\(job.quotedForMessage)' is running (run \(id)); its own cursor sets would be refused after this one: add --force to set it anyway")
+    public static func setByHand(_ db: Connection, job: String, value: String, by who: String, force: Bool) throws -> (
+        Outcome, version: Int64
+    ) {
+        try db.retrying { db in
+            try db.transaction { () throws -> (Outcome, version: Int64) in
+                if !force,
+                    let running = try db.query(
+                        "SELECT id FROM runs WHERE job_name = ? AND state = 'running' ORDER BY id LIMIT 1",
+                        [.text(job)]
+                    ).first
+                {
+                    let id: Int64 = try running.decode("id")
+                    throw OctoError.failure(
+                        "job '\(job.quotedForMessage)' is running (run \(id)); its own cursor sets would be refused after this one: add --force to set it anyway"
+                    )
+                }
+                let epoch: Int64 = try db.query("SELECT NEXT VALUE FOR cursor_epochs AS e").first!.decode("e")
+                let version = CursorVersion.make(epoch: epoch, set: 1)
+                return (
+                    try store(db, job: job, value: value, version: version, runID: nil, by: who, via: "manual"), version
+                )
             }
-            let epoch: Int64 = try db.query("SELECT NEXT VALUE FOR cursor_epochs AS e").first!.decode("e")
-            let version = CursorVersion.make(epoch: epoch, set: 1)
-            return (try store(db, job: job, value: value, version: version, runID: nil, by: who, via: "manual"), version)
-        } }
+        }
     }
 
     /// Stores `value` at `version` if that is newer than the cursor's (in the caller's transaction).
-    static func store(_ db: Connection, job: String, value: String, version: Int64, runID: Int64?, by: String, via: String) throws -> Outcome {
+    static func store(
+        _ db: Connection, job: String, value: String, version: Int64, runID: Int64?, by: String, via: String
+    ) throws -> Outcome {
         // a new cursor: insert it, unless another writer got there first (then it is an update like any other)
-        if try get(db, job: job) == nil, try db.execute("""
-            INSERT IGNORE INTO cursors (job_name, value, version, updated_at, updated_run, updated_by) VALUES (?, ?, ?, NOW(6), ?, ?)
-            """, [.text(job), .text(value), .int(version), runID.map(Value.int) ?? .null, .text(by)]) == 1 {
+        if try get(db, job: job) == nil,
+            try db.execute(
+                """
+                INSERT IGNORE INTO cursors (job_name, value, version, updated_at, updated_run, updated_by) VALUES (?, ?, ?, NOW(6), ?, ?)
+                """, [.text(job), .text(value), .int(version), runID.map(Value.int) ?? .null, .text(by)]) == 1
+        {
             // stored; the history row follows
         } else {
-            guard let current = try get(db, job: job, lock: true) else { throw OctoError.failure("the cursor of \(job.quotedForMessage) vanished while being set") }
-            if current.version == version && current.updatedRun == runID && current.value == value { return .alreadyStored }
+            guard let current = try get(db, job: job, lock: true) else {
+                throw OctoError.failure("the cursor of \(job.quotedForMessage) vanished while being set")
+            }
+            if current.version == version && current.updatedRun == runID && current.value == value {
+                return .alreadyStored
+            }
             if current.version >= version { return .stale(current) }
-            try db.execute("""
+            try db.execute(
+                """
                 UPDATE cursors SET value = ?, version = ?, updated_at = NOW(6), updated_run = ?, updated_by = ?
                 WHERE job_name = ? AND version < ?
                 """, [.text(value), .int(version), runID.map(Value.int) ?? .null, .text(by), .text(job), .int(version)])
         }
-        try db.execute("""
+        try db.execute(
+            """
             INSERT INTO cursor_history (job_name, value, version, run_id, machine, via, set_at) VALUES (?, ?, ?, ?, ?, ?, NOW(6))
             """, [.text(job), .text(value), .int(version), runID.map(Value.int) ?? .null, .text(by), .text(via)])
         return .stored

@@ -28,29 +28,42 @@ public enum CursorSync {
     /// then offers the value to the database fenced by the run's token. The
     /// local file is the record: if the database is out of reach the value
     /// stays pending there for `sync` (or the run's end) to push.
-    public static func setInRun(_ files: CursorFiles, _ who: RunIdentity, value: String, at now: Instant,
-                                database: () throws -> Connection) throws -> SetResult {
+    public static func setInRun(
+        _ files: CursorFiles, _ who: RunIdentity, value: String, at now: Instant,
+        database: () throws -> Connection
+    ) throws -> SetResult {
         try files.update(who.job, durable: false) { (entry: inout LocalCursor?) throws -> SetResult in
             var n: Int64 = 1
-            if let e = entry, CursorVersion.epoch(of: e.version) == who.epoch { n = CursorVersion.setNumber(of: e.version) + 1 }
+            if let e = entry, CursorVersion.epoch(of: e.version) == who.epoch {
+                n = CursorVersion.setNumber(of: e.version) + 1
+            }
             guard n <= CursorVersion.setsPerRun else {
-                return .refused(reason: "run \(who.runID) has already set its cursor \(CursorVersion.setsPerRun) times, the most one run may")
+                return .refused(
+                    reason:
+                        "run \(who.runID) has already set its cursor \(CursorVersion.setsPerRun) times, the most one run may"
+                )
             }
             let version = CursorVersion.make(epoch: who.epoch, set: n)
             if let e = entry, e.version >= version {
-                return .refused(reason: "this machine already has a newer value (version \(CursorVersion.text(e.version)), run \(e.runID.map(String.init) ?? "none"))")
+                return .refused(
+                    reason:
+                        "this machine already has a newer value (version \(CursorVersion.text(e.version)), run \(e.runID.map(String.init) ?? "none"))"
+                )
             }
-            var mine = LocalCursor(job: who.job, value: value, version: version, runID: who.runID, token: who.token,
-                                   machine: who.machine, setAt: now, state: .pending)
+            var mine = LocalCursor(
+                job: who.job, value: value, version: version, runID: who.runID, token: who.token,
+                machine: who.machine, setAt: now, state: .pending)
             // this run's previous value could not be stored moments ago: do not make the job wait for
             // another connect timeout (the run's end, or a sync, stores the last value)
-            let recentlyOutOfReach = entry.map { e in
-                e.state == .pending && e.runID == who.runID && now - e.setAt < .seconds(outOfReachPause)
-            } ?? false
+            let recentlyOutOfReach =
+                entry.map { e in
+                    e.state == .pending && e.runID == who.runID && now - e.setAt < .seconds(outOfReachPause)
+                } ?? false
             entry = mine
             try files.writeNow(mine)  // on disk before the database hears of it
             if recentlyOutOfReach {
-                return .keptLocally(mine, reason: "the previous value waits too, set less than \(outOfReachPause) s ago")
+                return .keptLocally(
+                    mine, reason: "the previous value waits too, set less than \(outOfReachPause) s ago")
             }
             let outcome: CursorStore.Outcome
             do {

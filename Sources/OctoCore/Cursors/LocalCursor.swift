@@ -1,7 +1,7 @@
 import MariaDB
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A cursor version: `epoch << 24 | n`.
@@ -33,7 +33,8 @@ public enum CursorValue {
     /// (Swift strings are valid UTF-8; raw bytes are checked where they arrive.)
     public static func check(_ value: String) throws(OctoError) {
         guard value.utf8.count <= maxBytes, !value.utf8.contains(0) else {
-            throw OctoError.invalid("cursor", value, expected: "UTF-8 text of at most \(maxBytes) bytes without NUL bytes")
+            throw OctoError.invalid(
+                "cursor", value, expected: "UTF-8 text of at most \(maxBytes) bytes without NUL bytes")
         }
     }
 }
@@ -65,8 +66,10 @@ public struct LocalCursor: Sendable, Equatable {
     /// Why it was refused.
     public var note: String
 
-    public init(job: String, value: String, version: Int64, runID: Int64?, token: String, machine: String,
-                setAt: Instant, state: State, note: String = "") {
+    public init(
+        job: String, value: String, version: Int64, runID: Int64?, token: String, machine: String,
+        setAt: Instant, state: State, note: String = ""
+    ) {
         (self.job, self.value, self.version, self.runID, self.token) = (job, value, version, runID, token)
         (self.machine, self.setAt, self.state, self.note) = (machine, setAt, state, note)
     }
@@ -101,7 +104,8 @@ public struct CursorFiles: Sendable {
 
     /// Jobs with a local cursor file, by name.
     public func jobs() -> [String] {
-        listDirectory(directory).filter { $0.hasSuffix(".cursor") && !$0.hasPrefix(".") }.map { String($0.dropLast(7)) }.sorted()
+        listDirectory(directory).filter { $0.hasSuffix(".cursor") && !$0.hasPrefix(".") }.map { String($0.dropLast(7)) }
+            .sorted()
     }
 
     /// The job's local cursor, nil if there is none.
@@ -110,7 +114,10 @@ public struct CursorFiles: Sendable {
             if errno == ENOENT { return nil }
             throw OctoError.failure("cannot read the local cursor \(path(job)): \(String(cString: strerror(errno)))")
         }
-        guard let c = CursorFiles.decode(bytes[...]) else { throw OctoError.failure("the local cursor \(path(job)) is damaged; move it away and run `octo cursor sync` again") }
+        guard let c = CursorFiles.decode(bytes[...]) else {
+            throw OctoError.failure(
+                "the local cursor \(path(job)) is damaged; move it away and run `octo cursor sync` again")
+        }
         return c
     }
 
@@ -124,7 +131,9 @@ public struct CursorFiles: Sendable {
         guard lock >= 0 else { throw OctoError.failure("cannot open \(lockPath): \(String(cString: strerror(errno)))") }
         defer { close(lock) }
         while flock(lock, LOCK_EX) != 0 {
-            guard errno == EINTR else { throw OctoError.failure("cannot lock \(lockPath): \(String(cString: strerror(errno)))") }
+            guard errno == EINTR else {
+                throw OctoError.failure("cannot lock \(lockPath): \(String(cString: strerror(errno)))")
+            }
         }
         let before = try read(job)
         var entry = before
@@ -140,7 +149,9 @@ public struct CursorFiles: Sendable {
         // a new file, never one planted here (O_EXCL refuses an existing name, a link included)
         unlink(temporary)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw OctoError.failure("cannot write the local cursor \(target): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            throw OctoError.failure("cannot write the local cursor \(target): \(String(cString: strerror(errno)))")
+        }
         let ok = writeAll(fd, CursorFiles.encode(c)) && (!durable || fsync(fd) == 0)
         let e = errno
         close(fd)
@@ -158,7 +169,8 @@ public struct CursorFiles: Sendable {
         let note = c.note.map { $0 == "\n" || $0 == "\r" ? " " : $0 }
         var text = "octo-cursor 1\njob \(c.job)\nmachine \(c.machine)\nversion \(c.version)\n"
         text += "run \(c.runID.map(String.init) ?? "-")\ntoken \(c.token.isEmpty ? "-" : c.token)\n"
-        text += "set-at \(c.setAt.microseconds)\nstate \(c.state.rawValue)\nnote \(String(note))\nvalue \(c.value.utf8.count)\n"
+        text +=
+            "set-at \(c.setAt.microseconds)\nstate \(c.state.rawValue)\nnote \(String(note))\nvalue \(c.value.utf8.count)\n"
         return Array(text.utf8) + Array(c.value.utf8) + [10]
     }
 
@@ -169,17 +181,23 @@ public struct CursorFiles: Sendable {
             guard let nl = bytes[i...].firstIndex(of: 10) else { return nil }
             let line = String(decoding: bytes[i..<nl], as: UTF8.self)
             i = nl + 1
-            let (key, rest) = line.firstIndex(of: " ").map { (String(line[..<$0]), String(line[line.index(after: $0)...])) } ?? (line, "")
+            let (key, rest) =
+                line.firstIndex(of: " ").map { (String(line[..<$0]), String(line[line.index(after: $0)...])) } ?? (
+                    line, ""
+                )
             if key == "value" {
                 guard let n = Int(rest), n >= 0, bytes.endIndex - i == n + 1, bytes[i + n] == 10 else { return nil }
                 guard let value = String(validating: bytes[i..<(i + n)], as: UTF8.self) else { return nil }
                 guard fields["octo-cursor"] == "1", let job = fields["job"], let machine = fields["machine"],
-                      let version = fields["version"].flatMap({ Int64($0) }), let run = fields["run"], let token = fields["token"],
-                      let at = fields["set-at"].flatMap({ Int64($0) }), let state = fields["state"].flatMap(LocalCursor.State.init)
+                    let version = fields["version"].flatMap({ Int64($0) }), let run = fields["run"],
+                    let token = fields["token"],
+                    let at = fields["set-at"].flatMap({ Int64($0) }),
+                    let state = fields["state"].flatMap(LocalCursor.State.init)
                 else { return nil }
-                return LocalCursor(job: job, value: value, version: version, runID: run == "-" ? nil : Int64(run),
-                                   token: token == "-" ? "" : token, machine: machine,
-                                   setAt: Instant(microsecondsSinceEpoch: at), state: state, note: fields["note"] ?? "")
+                return LocalCursor(
+                    job: job, value: value, version: version, runID: run == "-" ? nil : Int64(run),
+                    token: token == "-" ? "" : token, machine: machine,
+                    setAt: Instant(microsecondsSinceEpoch: at), state: state, note: fields["note"] ?? "")
             }
             fields[key] = rest
         }

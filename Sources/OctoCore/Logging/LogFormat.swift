@@ -47,7 +47,10 @@ public struct LogFormat: Sendable {
         guard let time = parseTime(b, &i), i < b.count, isBlank(b[i]) else { return nil }
         skipBlanks(b, &i)
         let nameStart = i
-        while i < b.count, !isBlank(b[i]) { guard Names.isNameByte(b[i]) else { return nil }; i += 1 }
+        while i < b.count, !isBlank(b[i]) {
+            guard Names.isNameByte(b[i]) else { return nil }
+            i += 1
+        }
         guard (1...64).contains(i - nameStart), i < b.count else { return nil }
         let name = String(decoding: UnsafeBufferPointer(rebasing: b[nameStart..<i]), as: UTF8.self)
         skipBlanks(b, &i)
@@ -83,7 +86,10 @@ public struct LogFormat: Sendable {
         func number(_ width: Int) -> Int? {
             guard i + width <= b.count else { return nil }
             var v = 0
-            for k in i..<(i + width) { guard isDigit(b[k]) else { return nil }; v = v * 10 + Int(b[k] - 48) }
+            for k in i..<(i + width) {
+                guard isDigit(b[k]) else { return nil }
+                v = v * 10 + Int(b[k] - 48)
+            }
             i += width
             return v
         }
@@ -97,10 +103,13 @@ public struct LogFormat: Sendable {
         let dateSep = octopus ? UInt8(ascii: "/") : UInt8(ascii: "-")
         guard expect(dateSep), let month = number(2), expect(dateSep), let day = number(2) else { return nil }
         // Octopus `:`, ISO `T`, or one space between date and time
-        guard i < b.count, octopus ? b[i] == UInt8(ascii: ":") : (b[i] == UInt8(ascii: "T") || b[i] == 32) else { return nil }
+        guard i < b.count, octopus ? b[i] == UInt8(ascii: ":") : (b[i] == UInt8(ascii: "T") || b[i] == 32) else {
+            return nil
+        }
         i += 1
         guard let hour = number(2), expect(UInt8(ascii: ":")), let minute = number(2), expect(UInt8(ascii: ":")),
-              let second = number(2) else { return nil }
+            let second = number(2)
+        else { return nil }
         var micro = 0
         if i < b.count, b[i] == UInt8(ascii: ".") || b[i] == UInt8(ascii: ",") {
             i += 1
@@ -128,7 +137,8 @@ public struct LogFormat: Sendable {
             }
         }
         guard (1000...9999).contains(year), hour < 24,
-              let civil = Instant(year: year, month: month, day: day, hour: hour, minute: minute, second: second) else { return nil }
+            let civil = Instant(year: year, month: month, day: day, hour: hour, minute: minute, second: second)
+        else { return nil }
         let wall = civil.secondsSinceEpoch
         let t = offset.map { Instant(secondsSinceEpoch: wall - $0) } ?? TimeText.instant(wallSeconds: wall, zone: zone)
         return t + .microseconds(Int64(micro))
@@ -136,5 +146,7 @@ public struct LogFormat: Sendable {
 
     private func isDigit(_ c: UInt8) -> Bool { c >= 48 && c <= 57 }
     private func isBlank(_ c: UInt8) -> Bool { c == 32 || c == 9 }
-    private func skipBlanks(_ b: UnsafeBufferPointer<UInt8>, _ i: inout Int) { while i < b.count, isBlank(b[i]) { i += 1 } }
+    private func skipBlanks(_ b: UnsafeBufferPointer<UInt8>, _ i: inout Int) {
+        while i < b.count, isBlank(b[i]) { i += 1 }
+    }
 }

@@ -1,11 +1,11 @@
 import MariaDB
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Log levels, most severe first. `all` and `none` are filter values, not levels.
-public enum LogLevel: String, Sendable, CaseIterable, Comparable {
+public enum LogLevel: String, SQLTextEnum, Comparable {
     case fatal, error, warn, info, debug, trace
 
     /// More severe compares smaller: `.error < .warn`.
@@ -15,8 +15,18 @@ public enum LogLevel: String, Sendable, CaseIterable, Comparable {
 }
 
 /// The codes of lines that mark a run's life.
-public enum LogCode: Int, Sendable {
-    case start = 100, heartbeat = 110, end = 120
+public enum LogCode: Int, Sendable, CaseIterable {
+    case start = 100
+    case heartbeat = 110
+    case end = 120
+
+    /// The code of a stored line; a number that is none is unexpected data.
+    static func stored(_ code: Int64) throws -> LogCode {
+        guard let c = LogCode(rawValue: Int(code)) else {
+            throw RowDecodingError(column: "code", expected: "100, 110 or 120", found: String(code))
+        }
+        return c
+    }
 }
 
 /// One line for the `logs` table.
@@ -30,8 +40,10 @@ public struct LogLine: Sendable, Equatable {
     /// The line was longer than `LogText.maxBytes` and was cut.
     public var truncated: Bool
 
-    public init(loggedAt: Instant, jobName: String, runID: Int64? = nil, level: LogLevel, code: LogCode? = nil,
-                content: String, truncated: Bool = false) {
+    public init(
+        loggedAt: Instant, jobName: String, runID: Int64? = nil, level: LogLevel, code: LogCode? = nil,
+        content: String, truncated: Bool = false
+    ) {
         (self.loggedAt, self.jobName, self.runID, self.level, self.code, self.content, self.truncated) =
             (loggedAt, jobName, runID, level, code, content, truncated)
     }
@@ -82,7 +94,10 @@ public struct LineSplitter: Sendable {
 
     /// The last line when the stream ended without a newline.
     public mutating func finish() -> (text: String, truncated: Bool)? {
-        defer { buffer.removeAll(); dropping = false }
+        defer {
+            buffer.removeAll()
+            dropping = false
+        }
         return buffer.isEmpty ? nil : (LogText.text(buffer), false)
     }
 }

@@ -1,7 +1,7 @@
 import MariaDB
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Output lines on their way to the `logs` table, the path shared by
@@ -50,10 +50,13 @@ public final class LogPipeline {
     public func add(_ text: String, truncated: Bool, stderr: Bool = false) {
         var line: LogLine
         if let p = format.parse(text) {
-            line = LogLine(loggedAt: p.time, jobName: p.name, runID: defaults.runID, level: p.level, code: p.code, content: p.content)
+            line = LogLine(
+                loggedAt: p.time, jobName: p.name, runID: defaults.runID, level: p.level, code: p.code,
+                content: p.content)
         } else {
             let level = stderr ? min(defaults.level, .warn) : defaults.level
-            line = LogLine(loggedAt: clock.now(), jobName: defaults.name, runID: defaults.runID, level: level, content: text)
+            line = LogLine(
+                loggedAt: clock.now(), jobName: defaults.name, runID: defaults.runID, level: level, content: text)
         }
         line.truncated = truncated
         append(line)
@@ -61,7 +64,10 @@ public final class LogPipeline {
 
     /// A line octo writes itself (`100 start`, `110 heartbeat`, `120 end`, notices).
     public func event(_ level: LogLevel, _ code: LogCode?, _ content: String) {
-        append(LogLine(loggedAt: clock.now(), jobName: defaults.name, runID: defaults.runID, level: level, code: code, content: content))
+        append(
+            LogLine(
+                loggedAt: clock.now(), jobName: defaults.name, runID: defaults.runID, level: level, code: code,
+                content: content))
     }
 
     private func append(_ line: LogLine) {
@@ -138,13 +144,25 @@ public enum StreamLogger {
         var end = End.endOfInput
         while true {
             let sig = stopSignal()
-            if sig != 0 { end = .signal(sig); break }
+            if sig != 0 {
+                end = .signal(sig)
+                break
+            }
             var pfd = pollfd(fd: input, events: Int16(POLLIN), revents: 0)
             let rc = poll(&pfd, 1, pipeline.pollTimeout())
-            if rc < 0 { if errno == EINTR { continue }; break }
-            if rc == 0 { try pipeline.storeIfDue(); continue }
+            if rc < 0 {
+                if errno == EINTR { continue }
+                break
+            }
+            if rc == 0 {
+                try pipeline.storeIfDue()
+                continue
+            }
             let n = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
-            if n < 0 { if errno == EINTR || errno == EAGAIN { continue }; break }
+            if n < 0 {
+                if errno == EINTR || errno == EAGAIN { continue }
+                break
+            }
             if n == 0 { break }
             if let fd = teeFD, !writeAll(fd, Array(buffer[0..<n])) { teeFD = nil }
             let lines = buffer.withUnsafeBytes { splitter.feed(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }

@@ -1,7 +1,7 @@
 import MariaDB
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Writes log lines to the `logs` table in batches, falling back to the
@@ -191,7 +191,8 @@ public final class LogWriter {
 
     /// Inserts `rows` of one stream, in order, ignoring rows already stored.
     /// A few statement shapes only, so the prepared-statement cache stays small.
-    static func insert(_ db: Connection, _ rows: ArraySlice<(LogLine, Int64)>, machine: String, streamID: Int64) throws {
+    static func insert(_ db: Connection, _ rows: ArraySlice<(LogLine, Int64)>, machine: String, streamID: Int64) throws
+    {
         var i = rows.startIndex
         var values: [Value] = []
         while i < rows.endIndex {
@@ -206,9 +207,11 @@ public final class LogWriter {
             values.removeAll(keepingCapacity: true)
             values.reserveCapacity(n * 10)
             for (line, seq) in rows[i..<(i + n)] {
-                values += [.instant(line.loggedAt), .text(line.jobName), line.runID.map(Value.int) ?? .null, .text(machine),
-                           .text(line.level.rawValue), line.code.map { .int(Int64($0.rawValue)) } ?? .null,
-                           .text(line.content), .int(line.truncated ? 1 : 0), .int(streamID), .int(seq)]
+                values += [
+                    .instant(line.loggedAt), .text(line.jobName), line.runID.map(Value.int) ?? .null, .text(machine),
+                    .text(line.level.rawValue), line.code.map { .int(Int64($0.rawValue)) } ?? .null,
+                    .text(line.content), .int(line.truncated ? 1 : 0), .int(streamID), .int(seq)
+                ]
             }
             try db.execute(insertSQL(rows: n), values)
             i += n

@@ -1,7 +1,7 @@
 import MariaDB
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The local log spool: where lines go while the database is unreachable,
@@ -38,7 +38,9 @@ public struct Spool: Sendable {
 
     /// Spool files waiting for replay, oldest first (names sort by creation time).
     public func files() -> [String] {
-        listDirectory(directory).filter { $0.hasSuffix(".spool") && !$0.hasPrefix(".") }.sorted().map { directory + "/" + $0 }
+        listDirectory(directory).filter { $0.hasSuffix(".spool") && !$0.hasPrefix(".") }.sorted().map {
+            directory + "/" + $0
+        }
     }
 
     /// How many lines wait in the spool (for `doctor` and tests).
@@ -74,12 +76,17 @@ public struct Spool: Sendable {
             let fd = open(path, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else { continue }  // another replay just finished it
             defer { close(fd) }
-            guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { done.busy += 1; continue }
+            guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+                done.busy += 1
+                continue
+            }
             var st = stat()
             guard fstat(fd, &st) == 0, st.st_nlink > 0 else { continue }  // removed after our open
             guard let reader = try? SpoolFile.Reader(fd: fd) else {
                 var head = [UInt8](repeating: 0, count: Spool.magic.count)
-                if pread(fd, &head, head.count, 0) == head.count, head.prefix(7) == Spool.magic.prefix(7), head[7] != Spool.magic[7] {
+                if pread(fd, &head, head.count, 0) == head.count, head.prefix(7) == Spool.magic.prefix(7),
+                    head[7] != Spool.magic[7]
+                {
                     done.otherVersion += 1  // "OCTOSPL" and another version digit
                     continue
                 }
@@ -114,18 +121,23 @@ enum SpoolFile {
         init(directory: String, machine: String, streamID: Int64) throws(OctoError) {
             try makeStateSubdirectory(directory)
             let stamp = String(Instant.now().microseconds)
-            let name = String(repeating: "0", count: max(0, 17 - stamp.count)) + stamp + "-" + String(getpid()) + "-"
+            let name =
+                String(repeating: "0", count: max(0, 17 - stamp.count)) + stamp + "-" + String(getpid()) + "-"
                 + String(UInt64(bitPattern: streamID), radix: 16)
             path = directory + "/" + name + ".spool"
             let temporary = directory + "/." + name + ".new"
             fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-            guard fd >= 0 else { throw OctoError.failure("cannot create a log spool file in \(directory): \(String(cString: strerror(errno)))") }
+            guard fd >= 0 else {
+                throw OctoError.failure(
+                    "cannot create a log spool file in \(directory): \(String(cString: strerror(errno)))")
+            }
             var header = Spool.magic
             appendString(&header, machine, width: 2)
             appendInt(&header, streamID)
             guard flock(fd, LOCK_EX) == 0, writeAll(fd, header), fdatasync(fd) == 0, rename(temporary, path) == 0 else {
                 let e = errno
-                Glibc.close(fd); unlink(temporary)
+                Glibc.close(fd)
+                unlink(temporary)
                 fd = -1
                 throw OctoError.failure("cannot write the log spool file \(path): \(String(cString: strerror(e)))")
             }
@@ -141,7 +153,10 @@ enum SpoolFile {
             let before = lseek(fd, 0, SEEK_END)
             guard writeAll(fd, bytes), fdatasync(fd) == 0 else {
                 let e = errno
-                if before >= 0 { _ = ftruncate(fd, before); _ = lseek(fd, before, SEEK_SET) }
+                if before >= 0 {
+                    _ = ftruncate(fd, before)
+                    _ = lseek(fd, before, SEEK_SET)
+                }
                 throw OctoError.failure("cannot write the log spool file \(path): \(String(cString: strerror(e)))")
             }
         }
@@ -150,7 +165,9 @@ enum SpoolFile {
         /// Returns the number of lines stored.
         func replayAndRemove(into db: Connection) throws -> Int {
             let r = open(path, O_RDONLY | O_CLOEXEC)
-            guard r >= 0 else { throw OctoError.failure("cannot read the log spool file \(path): \(String(cString: strerror(errno)))") }
+            guard r >= 0 else {
+                throw OctoError.failure("cannot read the log spool file \(path): \(String(cString: strerror(errno)))")
+            }
             defer { Glibc.close(r) }
             let n = try SpoolFile.replay(try Reader(fd: r), into: db)
             unlink(path)
@@ -181,7 +198,9 @@ enum SpoolFile {
 
         convenience init(path: String) throws(OctoError) {
             let fd = open(path, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw OctoError.failure("cannot read the log spool file \(path): \(String(cString: strerror(errno)))") }
+            guard fd >= 0 else {
+                throw OctoError.failure("cannot read the log spool file \(path): \(String(cString: strerror(errno)))")
+            }
             try self.init(fd: fd, owns: true)
         }
 
@@ -194,7 +213,8 @@ enum SpoolFile {
             streamID = 0
             let bad = OctoError.failure("not an octo log spool file (bad header)")
             guard let magic = take(8), Array(magic) == Spool.magic, let ml = take(2).map(SpoolFile.uint),
-                  let m = take(Int(ml)), let s = take(8).map(SpoolFile.uint) else {
+                let m = take(Int(ml)), let s = take(8).map(SpoolFile.uint)
+            else {
                 throw bad  // fully initialised: deinit closes an owned fd
             }
             (machine, streamID) = (String(decoding: m, as: UTF8.self), Int64(bitPattern: s))
@@ -219,11 +239,17 @@ enum SpoolFile {
 
         private func take(_ n: Int) -> ArraySlice<UInt8>? {
             while buffer.count - position < n && !eof {
-                if position > 0 { buffer.removeFirst(position); position = 0 }
+                if position > 0 {
+                    buffer.removeFirst(position)
+                    position = 0
+                }
                 var chunk = [UInt8](repeating: 0, count: max(65_536, n))
                 let got = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
                 if got < 0 && errno == EINTR { continue }
-                if got <= 0 { eof = true; break }
+                if got <= 0 {
+                    eof = true
+                    break
+                }
                 buffer.append(contentsOf: chunk[0..<got])
             }
             guard buffer.count - position >= n else { return nil }
@@ -237,7 +263,9 @@ enum SpoolFile {
         var batch: [(LogLine, Int64)] = []
         var total = 0
         func send() throws {
-            try db.retrying { db in try LogWriter.insert(db, batch[...], machine: reader.machine, streamID: reader.streamID) }
+            try db.retrying { db in
+                try LogWriter.insert(db, batch[...], machine: reader.machine, streamID: reader.streamID)
+            }
             total += batch.count
             batch.removeAll(keepingCapacity: true)
         }
@@ -273,14 +301,17 @@ enum SpoolFile {
             return p[i..<(i + n)]
         }
         guard let seq = take(8).map(uint), let at = take(8).map(uint), let run = take(8).map(uint),
-              let flags = take(3), Int(flags[flags.startIndex]) < LogLevel.allCases.count,
-              let nl = take(2).map(uint), let name = take(Int(nl)), let cl = take(4).map(uint), let content = take(Int(cl))
+            let flags = take(3), Int(flags[flags.startIndex]) < LogLevel.allCases.count,
+            let nl = take(2).map(uint), let name = take(Int(nl)), let cl = take(4).map(uint),
+            let content = take(Int(cl))
         else { return nil }
         let codeByte = Int(flags[flags.startIndex + 1])
-        let line = LogLine(loggedAt: Instant(microsecondsSinceEpoch: Int64(bitPattern: at)), jobName: String(decoding: name, as: UTF8.self),
-                           runID: run == 0 ? nil : Int64(bitPattern: run), level: LogLevel.allCases[Int(flags[flags.startIndex])],
-                           code: codeByte == 0 ? nil : LogCode(rawValue: codeByte + 99),
-                           content: String(decoding: content, as: UTF8.self), truncated: flags[flags.startIndex + 2] != 0)
+        let line = LogLine(
+            loggedAt: Instant(microsecondsSinceEpoch: Int64(bitPattern: at)),
+            jobName: String(decoding: name, as: UTF8.self),
+            runID: run == 0 ? nil : Int64(bitPattern: run), level: LogLevel.allCases[Int(flags[flags.startIndex])],
+            code: codeByte == 0 ? nil : LogCode(rawValue: codeByte + 99),
+            content: String(decoding: content, as: UTF8.self), truncated: flags[flags.startIndex + 2] != 0)
         return Record(seq: Int64(bitPattern: seq), line: line)
     }
 

@@ -1,7 +1,7 @@
 import MariaDB
 
 /// What an alert is about.
-public enum AlertKind: String, Sendable, CaseIterable {
+public enum AlertKind: String, SQLTextEnum {
     /// A run exited with a code its job does not accept.
     case failed
     /// A run was killed by a signal.
@@ -39,14 +39,15 @@ public struct Occurrence: Sendable, Equatable {
     public var at: Instant
     public var line: String
 
-    public init(_ kind: AlertKind, job: String, runID: Int64? = nil, machine: String? = nil, at: Instant, line: String) {
+    public init(_ kind: AlertKind, job: String, runID: Int64? = nil, machine: String? = nil, at: Instant, line: String)
+    {
         (self.kind, self.job, self.runID, self.machine, self.at, self.line) = (kind, job, runID, machine, at, line)
     }
 }
 
 /// A row of the `alerts` table.
 public struct Alert: Sendable, Equatable {
-    public enum State: String, Sendable {
+    public enum State: String, SQLTextEnum {
         /// Waiting for delivery (again, after a failed attempt, at `nextAttemptAt`).
         case pending
         case sent
@@ -84,7 +85,8 @@ public struct Alert: Sendable, Equatable {
         let name = job.isEmpty ? (machine.map { "machine \($0)" } ?? "octo") : "job \(job)"
         let run = runID.map { " (run \($0)" + (machine.map { " on \($0)" } ?? "") + ")" } ?? ""
         if summary {
-            return "[octo] \(name): \(occurrences) more \(kind.rawValue) alert(s) between \(firstAt.iso8601) and \(lastAt.iso8601)"
+            return
+                "[octo] \(name): \(occurrences) more \(kind.rawValue) alert(s) between \(firstAt.iso8601) and \(lastAt.iso8601)"
         }
         switch kind {
         case .recovered: return "[octo] \(name) recovered\(run)"
@@ -99,13 +101,14 @@ public struct Alert: Sendable, Equatable {
         """
 
     static func from(_ r: Row) throws -> Alert {
-        let kind: String = try r.decode("kind")
-        let state: String = try r.decode("state")
-        return Alert(id: try r.decode("id"), kind: AlertKind(rawValue: kind) ?? .log, job: try r.decode("job_name"),
-                     runID: try r.decode("run_id"), machine: try r.decode("machine"), firstAt: try r.decode("first_at"),
-                     lastAt: try r.decode("last_at"), occurrences: try r.decode("occurrences"), summary: try r.decode("summary"),
-                     recovered: try r.decode("recovered"), firstLine: try r.decode("first_line"), lastLine: try r.decode("last_line"),
-                     state: State(rawValue: state) ?? .pending, attempts: try r.decode("attempts"),
-                     nextAttemptAt: try r.decode("next_attempt_at"), sentAt: try r.decode("sent_at"), lastError: try r.decode("last_error"))
+        Alert(
+            id: try r.decode("id"), kind: try r.decode("kind"), job: try r.decode("job_name"),
+            runID: try r.decode("run_id"), machine: try r.decode("machine"), firstAt: try r.decode("first_at"),
+            lastAt: try r.decode("last_at"), occurrences: try r.decode("occurrences"), summary: try r.decode("summary"),
+            recovered: try r.decode("recovered"), firstLine: try r.decode("first_line"),
+            lastLine: try r.decode("last_line"),
+            state: try r.decode("state"), attempts: try r.decode("attempts"),
+            nextAttemptAt: try r.decode("next_attempt_at"), sentAt: try r.decode("sent_at"),
+            lastError: try r.decode("last_error"))
     }
 }

@@ -17,10 +17,10 @@ public struct Job: Sendable, Equatable {
     public var user: String = ""
     /// `any`, a comma list of machines, or `group:NAME`.
     public var target: String = "any"
-    public var strategy: String = "any"
-    public var concurrency: String = "forbid"
+    public var strategy: Strategy = .any
+    public var concurrency: Concurrency = .forbid
     public var maxParallel: Int = 1
-    public var misfire: String = "once"
+    public var misfire: Misfire = .once
     /// Seconds; 0 for none.
     public var timeout: Int64 = 0
     public var retries: Int = 0
@@ -28,7 +28,7 @@ public struct Job: Sendable, Equatable {
     public var retryDelay: Int64 = 30
     /// Accepted exit codes, e.g. `0,3`.
     public var okCodes: [Int] = [0]
-    public var alertLevel: String = "error"
+    public var alertLevel: AlertLevel = .error
     /// Recipients, comma list.
     public var alertTo: String = ""
     public var paused: Bool = false
@@ -63,10 +63,33 @@ public struct Job: Sendable, Equatable {
     /// True if `code` is an accepted exit code.
     public func accepts(exitCode code: Int) -> Bool { okCodes.contains(code) }
 
-    public static let strategies = ["any", "first", "random", "least-loaded", "all"]
-    public static let concurrencies = ["forbid", "queue", "allow", "replace"]
-    public static let misfires = ["once", "skip", "all"]
-    public static let alertLevels = ["none", "fatal", "error", "warn", "info", "debug", "trace"]
+    /// How a run picks its machine (see `Routing.routes`).
+    public enum Strategy: String, SQLTextEnum {
+        case any, first, random
+        case leastLoaded = "least-loaded"
+        case all
+    }
+
+    /// What a fire does while a run of the job is queued or running (see `ProductionPlan`).
+    public enum Concurrency: String, SQLTextEnum {
+        case forbid, queue, allow, replace
+    }
+
+    /// What happens to fires missed by more than `misfire_threshold`.
+    public enum Misfire: String, SQLTextEnum {
+        case once, skip, all
+    }
+
+    /// The log level from which a job's lines raise an alert, or `none`.
+    public enum AlertLevel: String, SQLTextEnum {
+        case none, fatal, error, warn, info, debug, trace
+
+        /// The least severe level that alerts; nil for `none`.
+        public var logLevel: LogLevel? { LogLevel(rawValue: rawValue) }
+
+        /// True if a line of `level` raises an alert.
+        public func alerts(on level: LogLevel) -> Bool { logLevel.map { level <= $0 } ?? false }
+    }
 }
 
 // MARK: - Attributes
@@ -91,102 +114,142 @@ extension Job {
     /// Every attribute, in the order `show`, `export` and `--help` list them.
     /// `name` comes first; `command` is required.
     public static let attributes: [Attribute] = [
-        Attribute(name: "name", help: "unique name, \(Names.nameRule)", defaultText: "",
-                  read: { $0.name }, write: { (j: inout Job, v: String) throws(OctoError) in try Names.check("job name", v); j.name = v }),
-        Attribute(name: "command", help: "run by /bin/sh -c", defaultText: "",
-                  read: { $0.command }, write: { (j: inout Job, v: String) throws(OctoError) in
-                      guard !v.trimmingWhitespace().isEmpty, !v.utf8.contains(0), v.utf8.count <= 65_535 else {
-                          throw OctoError.invalid("command", v, expected: "a non-empty shell command without NUL bytes, at most 64 KiB")
-                      }
-                      j.command = v
-                  }),
-        Attribute(name: "schedule", help: "cron expression, macro, @every 15m, or empty for manual-only", defaultText: "",
-                  read: { $0.schedule }, write: { (j: inout Job, v: String) throws(OctoError) in j.schedule = try Schedule(v).text }),
-        Attribute(name: "timezone", help: "IANA zone the schedule is read in (empty: setting default_tz)", defaultText: "",
-                  read: { $0.timezone }, write: { (j: inout Job, v: String) throws(OctoError) in
-                      // exactly a zone's name: `Europe/London ` with its space is not one
-                      guard v == v.trimmingWhitespace() else {
-                          throw OctoError.invalid("timezone", v, expected: "an IANA zone name such as Europe/London, without spaces around it")
-                      }
-                      if !v.isEmpty { _ = try Zone.named(v) }
-                      j.timezone = v
-                  }),
-        Attribute(name: "owner", help: "who answers for it, e.g. an e-mail (default: the Unix user who added it)", defaultText: "",
-                  read: { $0.owner }, write: { (j: inout Job, v: String) throws(OctoError) in
-                      guard !v.trimmingWhitespace().isEmpty, v == v.trimmingWhitespace() else {
-                          throw OctoError.invalid("owner", v, expected: "who answers for the job (a name or an e-mail), not empty")
-                      }
-                      j.owner = try text("owner", v, max: 255)
-                  }),
-        Attribute(name: "user", help: "Unix account that must run it (empty: any)", defaultText: "",
-                  read: { $0.user }, write: { (j: inout Job, v: String) throws(OctoError) in
-                      guard v.isEmpty || isUnixUserName(v) else {
-                          throw OctoError.invalid("user", v, expected: "a Unix account name (a-z, 0-9, _ and -, at most 32) or empty for any")
-                      }
-                      j.user = v
-                  }),
-        Attribute(name: "target", help: "any, a comma list of machines, or group:NAME", defaultText: "any",
-                  read: { $0.target }, write: { (j: inout Job, v: String) throws(OctoError) in j.target = try parseTarget(v) }),
-        choice("strategy", "routing: any, first, random, least-loaded, all", strategies, \.strategy),
-        choice("concurrency", "forbid, queue, allow or replace a running run", concurrencies, \.concurrency),
-        Attribute(name: "max_parallel", help: "runs at once with concurrency allow", defaultText: "1",
-                  read: { String($0.maxParallel) }, write: { (j: inout Job, v: String) throws(OctoError) in
-                      j.maxParallel = try number("max_parallel", v, 1...1000)
-                  }),
-        choice("misfire", "after missed fires: once, skip or all (at most 100)", misfires, \.misfire),
+        Attribute(
+            name: "name", help: "unique name, \(Names.nameRule)", defaultText: "",
+            read: { $0.name },
+            write: { (j: inout Job, v: String) throws(OctoError) in
+                try Names.check("job name", v)
+                j.name = v
+            }),
+        Attribute(
+            name: "command", help: "run by /bin/sh -c", defaultText: "",
+            read: { $0.command },
+            write: { (j: inout Job, v: String) throws(OctoError) in
+                guard !v.trimmingWhitespace().isEmpty, !v.utf8.contains(0), v.utf8.count <= 65_535 else {
+                    throw OctoError.invalid(
+                        "command", v, expected: "a non-empty shell command without NUL bytes, at most 64 KiB")
+                }
+                j.command = v
+            }),
+        Attribute(
+            name: "schedule", help: "cron expression, macro, @every 15m, or empty for manual-only", defaultText: "",
+            read: { $0.schedule },
+            write: { (j: inout Job, v: String) throws(OctoError) in j.schedule = try Schedule(v).text }),
+        Attribute(
+            name: "timezone", help: "IANA zone the schedule is read in (empty: setting default_tz)", defaultText: "",
+            read: { $0.timezone },
+            write: { (j: inout Job, v: String) throws(OctoError) in
+                // exactly a zone's name: `Europe/London ` with its space is not one
+                guard v == v.trimmingWhitespace() else {
+                    throw OctoError.invalid(
+                        "timezone", v, expected: "an IANA zone name such as Europe/London, without spaces around it")
+                }
+                if !v.isEmpty { _ = try Zone.named(v) }
+                j.timezone = v
+            }),
+        Attribute(
+            name: "owner", help: "who answers for it, e.g. an e-mail (default: the Unix user who added it)",
+            defaultText: "",
+            read: { $0.owner },
+            write: { (j: inout Job, v: String) throws(OctoError) in
+                guard !v.trimmingWhitespace().isEmpty, v == v.trimmingWhitespace() else {
+                    throw OctoError.invalid(
+                        "owner", v, expected: "who answers for the job (a name or an e-mail), not empty")
+                }
+                j.owner = try text("owner", v, max: 255)
+            }),
+        Attribute(
+            name: "user", help: "Unix account that must run it (empty: any)", defaultText: "",
+            read: { $0.user },
+            write: { (j: inout Job, v: String) throws(OctoError) in
+                guard v.isEmpty || isUnixUserName(v) else {
+                    throw OctoError.invalid(
+                        "user", v, expected: "a Unix account name (a-z, 0-9, _ and -, at most 32) or empty for any")
+                }
+                j.user = v
+            }),
+        Attribute(
+            name: "target", help: "any, a comma list of machines, or group:NAME", defaultText: "any",
+            read: { $0.target }, write: { (j: inout Job, v: String) throws(OctoError) in j.target = try parseTarget(v) }
+        ),
+        choice("strategy", "routing: any, first, random, least-loaded, all", \.strategy),
+        choice("concurrency", "forbid, queue, allow or replace a running run", \.concurrency),
+        Attribute(
+            name: "max_parallel", help: "runs at once with concurrency allow", defaultText: "1",
+            read: { String($0.maxParallel) },
+            write: { (j: inout Job, v: String) throws(OctoError) in
+                j.maxParallel = try number("max_parallel", v, 1...1000)
+            }),
+        choice("misfire", "after missed fires: once, skip or all (at most 100)", \.misfire),
         duration("timeout", "kill a run after this long (90s, 15m, 2h, 1d; 0 for none)", \.timeout, default: 0),
-        Attribute(name: "retries", help: "extra attempts after a failure (auto-restart)", defaultText: "0",
-                  read: { String($0.retries) }, write: { (j: inout Job, v: String) throws(OctoError) in
-                      j.retries = try number("retries", v, 0...100)
-                  }),
+        Attribute(
+            name: "retries", help: "extra attempts after a failure (auto-restart)", defaultText: "0",
+            read: { String($0.retries) },
+            write: { (j: inout Job, v: String) throws(OctoError) in
+                j.retries = try number("retries", v, 0...100)
+            }),
         duration("retry_delay", "wait before each retry", \.retryDelay, default: 30),
-        Attribute(name: "ok_codes", help: "accepted exit codes, e.g. 0,3", defaultText: "0",
-                  read: { $0.okCodes.map(String.init).joined(separator: ",") },
-                  write: { (j: inout Job, v: String) throws(OctoError) in
-                      var codes: [Int] = []
-                      for part in v.split(separator: ",", omittingEmptySubsequences: false) {
-                          guard let c = Int(part.trimmingWhitespace()), (0...255).contains(c) else {
-                              throw OctoError.invalid("ok_codes", v, expected: "a comma list of exit codes from 0 to 255, e.g. 0,3")
-                          }
-                          if !codes.contains(c) { codes.append(c) }
-                      }
-                      j.okCodes = codes.sorted()
-                  }),
-        choice("alert_level", "log level that raises an alert: fatal … trace, or none", alertLevels, \.alertLevel),
-        Attribute(name: "alert_to", help: "alert recipients, comma list", defaultText: "",
-                  read: { $0.alertTo }, write: { (j: inout Job, v: String) throws(OctoError) in
-                      let parts = v.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingWhitespace() }
-                      // each goes to the alert command's OCTO_ALERT_TO: no `--option` or `|command` a mailer could obey
-                      guard v.trimmingWhitespace().isEmpty || parts.allSatisfy(isRecipient) else {
-                          throw OctoError.invalid("alert_to", v, expected: "a comma list of recipients (e-mail addresses, names or URLs: "
-                                                  + "letters, digits and . _ % + @ : / ? & = # ~ -, starting with a letter or digit)")
-                      }
-                      j.alertTo = try text("alert_to", parts.joined(separator: ","), max: 1024)
-                  }),
-        Attribute(name: "paused", help: "true or false", defaultText: "false",
-                  read: { $0.paused ? "true" : "false" }, write: { (j: inout Job, v: String) throws(OctoError) in
-                      switch v.lowercased() {
-                      case "true": j.paused = true
-                      case "false": j.paused = false
-                      default: throw OctoError.invalid("paused", v, expected: "true or false")
-                      }
-                  }),
+        Attribute(
+            name: "ok_codes", help: "accepted exit codes, e.g. 0,3", defaultText: "0",
+            read: { $0.okCodes.map(String.init).joined(separator: ",") },
+            write: { (j: inout Job, v: String) throws(OctoError) in
+                var codes: [Int] = []
+                for part in v.split(separator: ",", omittingEmptySubsequences: false) {
+                    guard let c = Int(part.trimmingWhitespace()), (0...255).contains(c) else {
+                        throw OctoError.invalid(
+                            "ok_codes", v, expected: "a comma list of exit codes from 0 to 255, e.g. 0,3")
+                    }
+                    if !codes.contains(c) { codes.append(c) }
+                }
+                j.okCodes = codes.sorted()
+            }),
+        choice("alert_level", "log level that raises an alert: fatal … trace, or none", \.alertLevel),
+        Attribute(
+            name: "alert_to", help: "alert recipients, comma list", defaultText: "",
+            read: { $0.alertTo },
+            write: { (j: inout Job, v: String) throws(OctoError) in
+                let parts = v.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingWhitespace() }
+                // each goes to the alert command's OCTO_ALERT_TO: no `--option` or `|command` a mailer could obey
+                guard v.trimmingWhitespace().isEmpty || parts.allSatisfy(isRecipient) else {
+                    throw OctoError.invalid(
+                        "alert_to", v,
+                        expected: "a comma list of recipients (e-mail addresses, names or URLs: "
+                            + "letters, digits and . _ % + @ : / ? & = # ~ -, starting with a letter or digit)")
+                }
+                j.alertTo = try text("alert_to", parts.joined(separator: ","), max: 1024)
+            }),
+        Attribute(
+            name: "paused", help: "true or false", defaultText: "false",
+            read: { $0.paused ? "true" : "false" },
+            write: { (j: inout Job, v: String) throws(OctoError) in
+                switch v.lowercased() {
+                case "true": j.paused = true
+                case "false": j.paused = false
+                default: throw OctoError.invalid("paused", v, expected: "true or false")
+                }
+            })
     ]
 
     public static func attribute(_ name: String) -> Attribute? { attributes.first { $0.name == name } }
 
-    private static func choice(_ name: String, _ help: String, _ values: [String], _ path: any WritableKeyPath<Job, String> & Sendable) -> Attribute {
-        Attribute(name: name, help: help, defaultText: Job(name: "", command: "")[keyPath: path],
-                  read: { $0[keyPath: path] }, write: { (j: inout Job, v: String) throws(OctoError) in
-                      guard values.contains(v) else { throw OctoError.invalid(name, v, expected: values.joined(separator: ", ")) }
-                      j[keyPath: path] = v
-                  })
+    private static func choice<T: SQLTextEnum>(
+        _ name: String, _ help: String, _ path: any WritableKeyPath<Job, T> & Sendable
+    ) -> Attribute {
+        Attribute(
+            name: name, help: help, defaultText: Job(name: "", command: "")[keyPath: path].rawValue,
+            read: { $0[keyPath: path].rawValue },
+            write: { (j: inout Job, v: String) throws(OctoError) in j[keyPath: path] = try T(text: v, what: name) })
     }
 
-    private static func duration(_ name: String, _ help: String, _ path: any WritableKeyPath<Job, Int64> & Sendable, default d: Int64) -> Attribute {
-        Attribute(name: name, help: help, defaultText: Durations.format(d),
-                  read: { Durations.format($0[keyPath: path]) },
-                  write: { (j: inout Job, v: String) throws(OctoError) in j[keyPath: path] = try Durations.parse(v, what: name) })
+    private static func duration(
+        _ name: String, _ help: String, _ path: any WritableKeyPath<Job, Int64> & Sendable, default d: Int64
+    ) -> Attribute {
+        Attribute(
+            name: name, help: help, defaultText: Durations.format(d),
+            read: { Durations.format($0[keyPath: path]) },
+            write: { (j: inout Job, v: String) throws(OctoError) in
+                j[keyPath: path] = try Durations.parse(v, what: name)
+            })
     }
 
     private static func number(_ name: String, _ v: String, _ range: ClosedRange<Int>) throws(OctoError) -> Int {
@@ -220,11 +283,16 @@ extension Job {
 
     static func parseTarget(_ raw: String) throws(OctoError) -> String {
         let v = raw.trimmingWhitespace()
-        guard v.count <= 1024 else { throw OctoError.invalid("target", raw, expected: "at most 1024 characters (any, a comma list of machines, or group:NAME)") }
+        guard v.count <= 1024 else {
+            throw OctoError.invalid(
+                "target", raw, expected: "at most 1024 characters (any, a comma list of machines, or group:NAME)")
+        }
         if v == "any" { return v }
         if v.hasPrefix("group:") {
             let g = String(v.dropFirst(6))
-            guard Names.isValidName(g) else { throw OctoError.invalid("target", raw, expected: "any, a comma list of machines, or group:NAME") }
+            guard Names.isValidName(g) else {
+                throw OctoError.invalid("target", raw, expected: "any, a comma list of machines, or group:NAME")
+            }
             return v
         }
         let machines = v.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingWhitespace() }

@@ -1,7 +1,7 @@
 import MariaDB
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A worker machine as `octo register` reports it and `octo sh machines` shows it.
@@ -47,7 +47,8 @@ public enum HostFacts {
 
     /// Total and available memory in bytes from /proc/meminfo.
     public static func memory() -> (total: UInt64, available: UInt64) {
-        var total: UInt64 = 0, available: UInt64 = 0
+        var total: UInt64 = 0
+        var available: UInt64 = 0
         for line in (readTextFile("/proc/meminfo") ?? "").split(separator: "\n") {
             let f = line.split(separator: " ", omittingEmptySubsequences: true)
             guard f.count >= 2, let kb = UInt64(f[1]) else { continue }
@@ -60,7 +61,7 @@ public enum HostFacts {
     /// Common interpreters and how to ask each for its version.
     public static let interpreters: [(name: String, versionArgs: [String])] = [
         ("bash", ["--version"]), ("python3", ["--version"]), ("php", ["--version"]), ("java", ["-version"]),
-        ("node", ["--version"]), ("ruby", ["--version"]), ("perl", ["-e", "print $^V"]),
+        ("node", ["--version"]), ("ruby", ["--version"]), ("perl", ["-e", "print $^V"])
     ]
 
     /// The common interpreters present on PATH (found by looking, not by running them).
@@ -74,7 +75,8 @@ public enum HostFacts {
     public static func withVersions(_ names: [String]) -> [String] {
         names.map { name in
             guard let args = interpreters.first(where: { $0.name == name })?.versionArgs,
-                  let r = try? ChildProcess.run([name] + args) else { return name }
+                let r = try? ChildProcess.run([name] + args)
+            else { return name }
             let text = String(decoding: r.stdout + r.stderr, as: UTF8.self)
             return version(in: text).map { name + " " + $0 } ?? name
         }
@@ -100,5 +102,9 @@ public enum HostFacts {
 }
 
 extension String {
-    func trimmingTrailingDots() -> String { var s = self; while s.hasSuffix(".") { s.removeLast() }; return s }
+    func trimmingTrailingDots() -> String {
+        var s = self
+        while s.hasSuffix(".") { s.removeLast() }
+        return s
+    }
 }

@@ -41,71 +41,88 @@ public struct ProductionPlan: Sendable, Equatable {
     /// finds a run queued or running as skipped; `replace` cancels the active
     /// runs and queues only the latest fire; `queue` and `allow` queue every
     /// fire (claims enforce how many run at once).
-    public static func plan(schedule: Schedule, zone: Zone, firstDue: Instant, now: Instant, misfire: String,
-                            concurrency: String, activeRuns: Int, misfireThreshold: Int64) -> ProductionPlan {
+    public static func plan(
+        schedule: Schedule, zone: Zone, firstDue: Instant, now: Instant, misfire: Job.Misfire,
+        concurrency: Job.Concurrency, activeRuns: Int, misfireThreshold: Int64
+    ) -> ProductionPlan {
         var plan = ProductionPlan()
+        plan.nextFire = schedule.next(after: now, in: zone)
+        let (fires, overflow) = dueFires(schedule: schedule, zone: zone, from: firstDue, to: now)
+        guard !fires.isEmpty else { return plan }
+        let threshold = Duration.seconds(misfireThreshold)
+        let (queued, notQueued) = applyMisfire(
+            misfire, onTime: fires.filter { now - $0 < threshold }, missed: fires.filter { now - $0 >= threshold })
+        if let first = notQueued.first, let last = notQueued.last {
+            let count = overflow ? "over \(notQueued.count)" : "\(notQueued.count)"
+            let span =
+                notQueued.count == 1 ? "at \(first.fireTimeText)" : "from \(first.fireTimeText) to \(last.fireTimeText)"
+            plan.skip.append(
+                Skip(fireTime: first, reason: "\(count) missed fire(s) \(span) not run (misfire \(misfire.rawValue))"))
+        }
+        plan.applyConcurrency(concurrency, to: queued, activeRuns: activeRuns)
+        plan.skip.sort { $0.fireTime < $1.fireTime }
+        return plan
+    }
+
+    /// The fires from `first` up to `now`, at most `enumerationLimit` (then `overflow`).
+    static func dueFires(schedule: Schedule, zone: Zone, from first: Instant, to now: Instant) -> (
+        fires: [Instant], overflow: Bool
+    ) {
         var fires: [Instant] = []
-        var overflow = false
-        var t = firstDue
+        var t = first
         while t <= now {
-            if fires.count == enumerationLimit { overflow = true; break }
+            if fires.count == enumerationLimit { return (fires, true) }
             fires.append(t)
             guard let n = schedule.next(after: t, in: zone) else { break }
             t = n
         }
-        plan.nextFire = schedule.next(after: now, in: zone)
-        guard !fires.isEmpty else { return plan }
+        return (fires, false)
+    }
 
-        let threshold = Duration.seconds(misfireThreshold)
-        let onTime = fires.filter { now - $0 < threshold }
-        let missed = fires.filter { now - $0 >= threshold }
-        var queued: [Fire] = onTime.map { Fire(fireTime: $0, trigger: .schedule) }
-        var notQueued: [Instant] = []
-        if !missed.isEmpty {
-            switch misfire {
-            case "skip":
-                notQueued = missed
-            case "all":
-                let kept = missed.suffix(catchUpCap)
-                notQueued = Array(missed.dropLast(kept.count))
-                queued = kept.map { Fire(fireTime: $0, trigger: .catchup) } + queued
-            default:  // once
-                if onTime.isEmpty {
-                    notQueued = Array(missed.dropLast())
-                    queued = [Fire(fireTime: missed.last!, trigger: .catchup)]
-                } else {
-                    notQueued = missed
-                }
-            }
+    /// Which fires are queued (oldest first) and which missed ones are not.
+    static func applyMisfire(_ misfire: Job.Misfire, onTime: [Instant], missed: [Instant]) -> (
+        queued: [Fire], notQueued: [Instant]
+    ) {
+        let onTimeFires = onTime.map { Fire(fireTime: $0, trigger: .schedule) }
+        guard let latest = missed.last else { return (onTimeFires, []) }
+        switch misfire {
+        case .skip:
+            return (onTimeFires, missed)
+        case .all:
+            let kept = missed.suffix(catchUpCap)
+            return (kept.map { Fire(fireTime: $0, trigger: .catchup) } + onTimeFires, Array(missed.dropLast(kept.count)))
+        case .once:
+            guard onTime.isEmpty else { return (onTimeFires, missed) }
+            return ([Fire(fireTime: latest, trigger: .catchup)], Array(missed.dropLast()))
         }
-        if let first = notQueued.first, let last = notQueued.last {
-            let count = overflow ? "over \(notQueued.count)" : "\(notQueued.count)"
-            let span = notQueued.count == 1 ? "at \(first.fireTimeText)" : "from \(first.fireTimeText) to \(last.fireTimeText)"
-            plan.skip.append(Skip(fireTime: first, reason: "\(count) missed fire(s) \(span) not run (misfire \(misfire))"))
-        }
+    }
 
+    /// Queues `fires` as the job's concurrency policy allows.
+    mutating func applyConcurrency(_ concurrency: Job.Concurrency, to fires: [Fire], activeRuns: Int) {
         switch concurrency {
-        case "forbid":
+        case .forbid:
             var active = activeRuns
-            for f in queued {
+            for f in fires {
                 if active > 0 {
-                    plan.skip.append(Skip(fireTime: f.fireTime, reason: "a run of this job was queued or running (concurrency forbid)"))
+                    skip.append(
+                        Skip(fireTime: f.fireTime, reason: "a run of this job was queued or running (concurrency forbid)"))
                 } else {
-                    plan.queue.append(f)
+                    queue.append(f)
                     active += 1
                 }
             }
-        case "replace":
-            guard let latest = queued.last else { break }
-            for f in queued.dropLast() {
-                plan.skip.append(Skip(fireTime: f.fireTime, reason: "replaced by the fire at \(latest.fireTime.fireTimeText) (concurrency replace)"))
+        case .replace:
+            guard let latest = fires.last else { return }
+            for f in fires.dropLast() {
+                skip.append(
+                    Skip(
+                        fireTime: f.fireTime,
+                        reason: "replaced by the fire at \(latest.fireTime.fireTimeText) (concurrency replace)"))
             }
-            plan.cancelActive = activeRuns > 0
-            plan.queue = [latest]
-        default:
-            plan.queue = queued
+            cancelActive = activeRuns > 0
+            queue = [latest]
+        case .queue, .allow:
+            queue = fires
         }
-        plan.skip.sort { $0.fireTime < $1.fireTime }
-        return plan
     }
 }

@@ -11,8 +11,10 @@ public struct LiveMachine: Sendable, Equatable {
     /// Runs running on it now.
     public var running: Int
 
-    public init(name: String, groups: [String] = [], unixUser: String = "", slots: Int = 1, cpus: Int = 1,
-                load1: Double = 0, running: Int = 0) {
+    public init(
+        name: String, groups: [String] = [], unixUser: String = "", slots: Int = 1, cpus: Int = 1,
+        load1: Double = 0, running: Int = 0
+    ) {
         (self.name, self.groups, self.unixUser, self.slots, self.cpus, self.load1, self.running) =
             (name, groups, unixUser, slots, cpus, load1, running)
     }
@@ -52,7 +54,8 @@ public enum Routing {
     /// with it, the claim applies the same rule in SQL.
     public static func refusal(job: Job, machine: String, groups: [String], user: String) -> String? {
         if !job.user.isEmpty && job.user != user {
-            return "job \(job.name) runs as user '\(job.user.quotedForMessage)' and octo on \(machine) runs as '\(user.quotedForMessage)'"
+            return
+                "job \(job.name) runs as user '\(job.user.quotedForMessage)' and octo on \(machine) runs as '\(user.quotedForMessage)'"
         }
         if !targets(job.target, name: machine, groups: groups) {
             return "machine \(machine) is not in job \(job.name)'s target '\(job.target.quotedForMessage)'"
@@ -79,27 +82,29 @@ public enum Routing {
         let eligible = live.filter { Routing.eligible($0, user: job.user, target: job.target) }
         guard !eligible.isEmpty else { return [.anyone] }
         switch job.strategy {
-        case "first":
+        case .first:
             if job.target != "any", !job.target.hasPrefix("group:") {
                 for name in job.target.split(separator: ",") {
                     if let m = eligible.first(where: { $0.name == name }) { return [Route(machine: m.name)] }
                 }
             }
             return [Route(machine: eligible[0].name)]
-        case "random":
+        case .random:
             return [Route(machine: eligible.randomElement()!.name)]
-        case "least-loaded":
+        case .leastLoaded:
             let best = eligible.min { a, b in
-                let fa = a.freeSlots > 0 ? 0 : 1, fb = b.freeSlots > 0 ? 0 : 1
+                let fa = a.freeSlots > 0 ? 0 : 1
+                let fb = b.freeSlots > 0 ? 0 : 1
                 if fa != fb { return fa < fb }
-                let la = a.load1 / Double(max(1, a.cpus)), lb = b.load1 / Double(max(1, b.cpus))
+                let la = a.load1 / Double(max(1, a.cpus))
+                let lb = b.load1 / Double(max(1, b.cpus))
                 if la != lb { return la < lb }
                 return a.name < b.name
             }!
             return [Route(machine: best.name)]
-        case "all":
+        case .all:
             return eligible.map { Route(machine: $0.name, routeKey: $0.name) }
-        default:
+        case .any:
             return [.anyone]
         }
     }

@@ -8,7 +8,7 @@ import MariaDB
 ///    └──(concurrency forbids)──▶ skipped
 /// ```
 public struct Run: Sendable, Equatable {
-    public enum State: String, Sendable, CaseIterable {
+    public enum State: String, SQLTextEnum {
         case queued, running, succeeded, failed, timeout, cancelled, lost, skipped
 
         /// Ended without a correct return value: alerted, and retried while attempts are left
@@ -19,7 +19,7 @@ public struct Run: Sendable, Equatable {
 
     /// Why the run exists: its fire came (`schedule`), a missed fire was
     /// caught up (`catchup`), a person asked (`manual`), or an attempt failed (`retry`).
-    public enum Trigger: String, Sendable {
+    public enum Trigger: String, SQLTextEnum {
         case schedule, catchup, manual, retry
     }
 
@@ -73,17 +73,16 @@ public struct Run: Sendable, Equatable {
     static let select = "SELECT " + columns + " FROM runs"
 
     static func from(_ r: Row) throws -> Run {
-        let trigger: String = try r.decode("trigger_kind")
-        let state: String = try r.decode("state")
-        return Run(
+        Run(
             id: try r.decode("id"), jobID: try r.decode("job_id"), jobName: try r.decode("job_name"),
             fireTime: try r.decode("fire_time"), attempt: try r.decode("attempt"), routeKey: try r.decode("route_key"),
-            trigger: Trigger(rawValue: trigger) ?? .manual, forced: try r.decode("forced"),
-            state: State(rawValue: state) ?? .failed, reason: try r.decode("reason"), machine: try r.decode("machine"),
+            trigger: try r.decode("trigger_kind"), forced: try r.decode("forced"),
+            state: try r.decode("state"), reason: try r.decode("reason"), machine: try r.decode("machine"),
             queuedAt: try r.decode("queued_at"), notBefore: try r.decode("not_before"),
             leaseToken: try r.decode("lease_token"), leaseExpiresAt: try r.decode("lease_expires_at"),
             pid: try r.decode("pid"), cursorIn: try r.decode("cursor_in"), cursorGiven: try r.decode("cursor_given"),
-            cursorEpoch: try r.decode("cursor_epoch"), cursorOut: try r.decode("cursor_out"), exitCode: try r.decode("exit_code"), exitSignal: try r.decode("exit_signal"),
+            cursorEpoch: try r.decode("cursor_epoch"), cursorOut: try r.decode("cursor_out"),
+            exitCode: try r.decode("exit_code"), exitSignal: try r.decode("exit_signal"),
             startedAt: try r.decode("started_at"), endedAt: try r.decode("ended_at"))
     }
 }

@@ -42,13 +42,16 @@ public struct Settings: Sendable, Equatable {
         duration("machine_ttl", "a machine silent this long is stale", \.machineTTL, minimum: 10),
         duration("misfire_threshold", "fires later than this are missed", \.misfireThreshold, minimum: 1),
         duration("alert_merge_window", "repeats within this window are merged", \.alertMergeWindow, minimum: 1),
-        Key(name: "alert_command", help: "shell command that delivers an alert (JSON on stdin)",
-            read: { $0.alertCommand }, write: { (s: inout Settings, v: String) throws(OctoError) in
+        Key(
+            name: "alert_command", help: "shell command that delivers an alert (JSON on stdin)",
+            read: { $0.alertCommand },
+            write: { (s: inout Settings, v: String) throws(OctoError) in
                 guard v.utf8.count <= 65_535, !v.utf8.contains(0) else {
-                    throw OctoError.invalid("alert_command", v, expected: "a shell command of at most 64 KiB without NUL bytes")
+                    throw OctoError.invalid(
+                        "alert_command", v, expected: "a shell command of at most 64 KiB without NUL bytes")
                 }
                 s.alertCommand = v
-            }),
+            })
     ]
 
     public static func key(_ name: String) -> Key? { keys.first { $0.name == name } }
@@ -62,22 +65,34 @@ public struct Settings: Sendable, Equatable {
         var copy = self
         try key.write(&copy, value)
         guard copy.heartbeat * 2 <= copy.lease else {
-            throw OctoError.invalid(key.name, value, expected: "heartbeat at most half the lease (lease \(Durations.format(copy.lease)), heartbeat \(Durations.format(copy.heartbeat)))")
+            throw OctoError.invalid(
+                key.name, value,
+                expected:
+                    "heartbeat at most half the lease (lease \(Durations.format(copy.lease)), heartbeat \(Durations.format(copy.heartbeat)))"
+            )
         }
         self = copy
     }
 
-    private static func duration(_ name: String, _ help: String, _ path: any WritableKeyPath<Settings, Int64> & Sendable, minimum: Int64) -> Key {
-        Key(name: name, help: help, read: { Durations.format($0[keyPath: path]) },
+    private static func duration(
+        _ name: String, _ help: String, _ path: any WritableKeyPath<Settings, Int64> & Sendable, minimum: Int64
+    ) -> Key {
+        Key(
+            name: name, help: help, read: { Durations.format($0[keyPath: path]) },
             write: { (s: inout Settings, v: String) throws(OctoError) in
                 let secs = try Durations.parse(v, what: name)
-                guard secs >= minimum else { throw OctoError.invalid(name, v, expected: "at least \(Durations.format(minimum))") }
+                guard secs >= minimum else {
+                    throw OctoError.invalid(name, v, expected: "at least \(Durations.format(minimum))")
+                }
                 s[keyPath: path] = secs
             })
     }
 
-    private static func zone(_ name: String, _ help: String, _ path: any WritableKeyPath<Settings, String> & Sendable) -> Key {
-        Key(name: name, help: help, read: { $0[keyPath: path] },
+    private static func zone(_ name: String, _ help: String, _ path: any WritableKeyPath<Settings, String> & Sendable)
+        -> Key
+    {
+        Key(
+            name: name, help: help, read: { $0[keyPath: path] },
             write: { (s: inout Settings, v: String) throws(OctoError) in
                 _ = try Zone.named(v)
                 s[keyPath: path] = v
@@ -99,7 +114,8 @@ public enum SettingsStore {
 
     /// Writes one setting (already validated) and who changed it.
     public static func save(_ db: Connection, _ key: Settings.Key, of settings: Settings, by who: String) throws {
-        try db.execute("""
+        try db.execute(
+            """
             INSERT INTO settings (name, value, updated_at, updated_by) VALUES (?, ?, NOW(6), ?)
             ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = VALUES(updated_at), updated_by = VALUES(updated_by)
             """, [.text(key.name), .text(settings.value(of: key)), .text(who)])
@@ -108,8 +124,9 @@ public enum SettingsStore {
     /// Writes every setting that has no row yet (never overwrites a choice).
     static func seedDefaults(_ db: Connection, _ settings: Settings, by who: String) throws {
         for key in Settings.keys {
-            try db.execute("INSERT IGNORE INTO settings (name, value, updated_at, updated_by) VALUES (?, ?, NOW(6), ?)",
-                           [.text(key.name), .text(settings.value(of: key)), .text(who)])
+            try db.execute(
+                "INSERT IGNORE INTO settings (name, value, updated_at, updated_by) VALUES (?, ?, NOW(6), ?)",
+                [.text(key.name), .text(settings.value(of: key)), .text(who)])
         }
     }
 }

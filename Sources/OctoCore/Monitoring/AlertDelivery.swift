@@ -11,11 +11,14 @@
 public enum AlertDelivery {
     /// Runs the command; nil when it succeeded, else what went wrong (one line).
     public static func run(_ command: String, alert: Alert, recipients: String, timeout: Int64) -> String? {
-        let vars = ["OCTO_ALERT_ID=\(alert.id)", "OCTO_ALERT_KIND=\(alert.kind.rawValue)", "OCTO_ALERT_JOB=\(alert.job)",
-                    "OCTO_ALERT_TO=\(recipients)", "OCTO_ALERT_SUBJECT=\(alert.subject)"]
+        let vars = [
+            "OCTO_ALERT_ID=\(alert.id)", "OCTO_ALERT_KIND=\(alert.kind.rawValue)", "OCTO_ALERT_JOB=\(alert.job)",
+            "OCTO_ALERT_TO=\(recipients)", "OCTO_ALERT_SUBJECT=\(alert.subject)"
+        ]
         let argv = ["env"] + vars + ["/bin/sh", "-c", command]
         do {
-            let r = try ChildProcess.run(argv, input: Array((json(alert, recipients: recipients) + "\n").utf8), timeout: Double(timeout))
+            let r = try ChildProcess.run(
+                argv, input: Array((json(alert, recipients: recipients) + "\n").utf8), timeout: Double(timeout))
             if r.status == 0 { return nil }
             let err = String(decoding: r.stderr, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
             let why = r.status == 124 ? "timed out after \(timeout)s" : "exit \(r.status)"
@@ -34,7 +37,7 @@ public enum AlertDelivery {
             ("first_at", quote(a.firstAt.iso8601)), ("last_at", quote(a.lastAt.iso8601)),
             ("occurrences", String(a.occurrences)), ("summary", a.summary ? "true" : "false"),
             ("first_line", quote(a.firstLine)), ("last_line", quote(a.lastLine)),
-            ("subject", quote(a.subject)), ("to", quote(recipients)),
+            ("subject", quote(a.subject)), ("to", quote(recipients))
         ]
         return "{" + fields.map { quote($0.0) + ":" + $0.1 }.joined(separator: ",") + "}"
     }

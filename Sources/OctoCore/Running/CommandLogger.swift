@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `octo logger -- CMD ARGS…`: runs a command the way a plain crontab line
@@ -23,15 +23,22 @@ public enum CommandLogger {
         public var status: Int32 { Int32(exitCode ?? (128 + (signal ?? 0))) }
     }
 
-    public static func run(_ arguments: [String], environment: [String: String], pipeline: LogPipeline, heartbeat: Double,
-                           tee: Bool, grace: Double = 5, stopSignal: () -> Int32) throws -> Ended {
+    public static func run(
+        _ arguments: [String], environment: [String: String], pipeline: LogPipeline, heartbeat: Double,
+        tee: Bool, grace: Double = 5, stopSignal: () -> Int32
+    ) throws -> Ended {
         // `exec "$0" "$@"`: PATH lookup by the shell, the arguments untouched
-        let p = try GuardedProcess(shellArguments: ["sh", "-c", "exec \"$0\" \"$@\""] + arguments, environment: environment,
-                                   graceMilliseconds: Int(grace * 1000), title: "octo guard: logger")
-        defer { p.closeAll(); p.reapGuard(wait: true) }
+        let p = try GuardedProcess(
+            shellArguments: ["sh", "-c", "exec \"$0\" \"$@\""] + arguments, environment: environment,
+            graceMilliseconds: Int(grace * 1000), title: "octo guard: logger")
+        defer {
+            p.closeAll()
+            p.reapGuard(wait: true)
+        }
         let started = Monotonic.seconds()
         pipeline.event(.info, .start, "start: " + arguments.map(CrontabBlock.shellQuote).joined(separator: " "))
-        var out = LineSplitter(), err = LineSplitter()
+        var out = LineSplitter()
+        var err = LineSplitter()
         var nextHeartbeat = started + heartbeat
         var exited = false
         var termSentAt: Double?
@@ -39,12 +46,15 @@ public enum CommandLogger {
         var buffer = [UInt8](repeating: 0, count: 65_536)
         while !(exited && p.stdoutFD < 0 && p.stderrFD < 0) {
             if termSentAt == nil, stopSignal() != 0 {
-                pipeline.event(.warn, nil, "octo logger got \(signalName(Int(stopSignal()))): SIGTERM to the command's process group")
+                pipeline.event(
+                    .warn, nil,
+                    "octo logger got \(signalName(Int(stopSignal()))): SIGTERM to the command's process group")
                 p.terminate()
                 termSentAt = Monotonic.seconds()
             }
             if let t = termSentAt, !killSent, !exited, Monotonic.seconds() >= t + grace {
-                pipeline.event(.error, nil, "still running \(formatSeconds(grace)) after SIGTERM: SIGKILL to the process group")
+                pipeline.event(
+                    .error, nil, "still running \(formatSeconds(grace)) after SIGTERM: SIGKILL to the process group")
                 p.kill()
                 killSent = true
             }
@@ -56,7 +66,9 @@ public enum CommandLogger {
             }
             if fds.isEmpty { break }
             let untilHeartbeat = max(0, nextHeartbeat - Monotonic.seconds())
-            let rc = poll(&fds, nfds_t(fds.count), pipeline.pollTimeout(cap: termSentAt == nil ? untilHeartbeat : min(untilHeartbeat, 0.2)))
+            let rc = poll(
+                &fds, nfds_t(fds.count),
+                pipeline.pollTimeout(cap: termSentAt == nil ? untilHeartbeat : min(untilHeartbeat, 0.2)))
             if rc < 0 && errno != EINTR { throw OctoError.failure("poll failed: \(String(cString: strerror(errno)))") }
             for (k, pfd) in fds.enumerated() where pfd.revents != 0 {
                 if which[k] == 2 {
@@ -69,11 +81,15 @@ public enum CommandLogger {
                 if n > 0 {
                     if tee { _ = writeAll(stderr ? 2 : 1, Array(buffer[0..<n])) }
                     let lines = buffer.withUnsafeBytes { raw in
-                        stderr ? err.feed(UnsafeRawBufferPointer(rebasing: raw[0..<n])) : out.feed(UnsafeRawBufferPointer(rebasing: raw[0..<n]))
+                        stderr
+                            ? err.feed(UnsafeRawBufferPointer(rebasing: raw[0..<n]))
+                            : out.feed(UnsafeRawBufferPointer(rebasing: raw[0..<n]))
                     }
                     for l in lines { pipeline.add(l.text, truncated: l.truncated, stderr: stderr) }
                 } else if n == 0 || errno != EINTR {
-                    if let r = stderr ? err.finish() : out.finish() { pipeline.add(r.text, truncated: r.truncated, stderr: stderr) }
+                    if let r = stderr ? err.finish() : out.finish() {
+                        pipeline.add(r.text, truncated: r.truncated, stderr: stderr)
+                    }
                     if stderr { p.closeStderr() } else { p.closeStdout() }
                 }
             }
@@ -86,14 +102,18 @@ public enum CommandLogger {
         }
         let seconds = Monotonic.seconds() - started
         let status = p.waitStatus
-        var ended = Ended(exitCode: status.flatMap(WaitStatus.exitCode), signal: status.flatMap(WaitStatus.signal), seconds: seconds)
+        var ended = Ended(
+            exitCode: status.flatMap(WaitStatus.exitCode), signal: status.flatMap(WaitStatus.signal), seconds: seconds)
         if let e = p.execError {
             pipeline.event(.error, nil, "cannot run /bin/sh: \(String(cString: strerror(e)))")
             ended.exitCode = 127
         }
         let ok = ended.exitCode == 0
-        let what = ended.exitCode.map { "exit \($0)" } ?? ended.signal.map { "signal \($0) (\(signalName($0)))" } ?? "no exit status"
-        pipeline.event(ok ? .info : .error, .end, "end: \(ok ? "succeeded" : "failed"), \(what) after \(formatSeconds(seconds))")
+        let what =
+            ended.exitCode.map { "exit \($0)" } ?? ended.signal.map { "signal \($0) (\(signalName($0)))" }
+            ?? "no exit status"
+        pipeline.event(
+            ok ? .info : .error, .end, "end: \(ok ? "succeeded" : "failed"), \(what) after \(formatSeconds(seconds))")
         try pipeline.finish()
         return ended
     }

@@ -29,7 +29,11 @@ public enum CommandTemplate {
     private enum Context { case plain, single, double, substitution(depth: Int), backquote, ansiC }
 
     /// A here-document whose body starts at the next newline.
-    private struct HereDocument { var delimiter: String; var quoted: Bool; var stripTabs: Bool }
+    private struct HereDocument {
+        var delimiter: String
+        var quoted: Bool
+        var stripTabs: Bool
+    }
 
     public static func substitute(_ command: String) -> String {
         guard command.contains("{") else { return command }
@@ -48,31 +52,45 @@ public enum CommandTemplate {
                 let line = String(c[i..<end])
                 let next = min(c.count, end + 1)
                 if (h.stripTabs ? String(line.drop(while: { $0 == "\t" })) : line) == h.delimiter {
-                    out += String(c[i..<next]); i = next; return
+                    out += String(c[i..<next])
+                    i = next
+                    return
                 }
                 var k = i
                 while k < end {
-                    if !h.quoted, c[k] == "{", let (p, v) = placeholders.first(where: { String(c[k..<min(end, k + $0.key.count)]) == $0.key }) {
-                        out += "${\(v)}"; k += p.count
+                    if !h.quoted, c[k] == "{",
+                        let (p, v) = placeholders.first(where: { String(c[k..<min(end, k + $0.key.count)]) == $0.key })
+                    {
+                        out += "${\(v)}"
+                        k += p.count
                     } else if !h.quoted, c[k] == "\\", k + 1 < end {
-                        out.append(c[k]); out.append(c[k + 1]); k += 2
+                        out.append(c[k])
+                        out.append(c[k + 1])
+                        k += 2
                     } else {
-                        out.append(c[k]); k += 1
+                        out.append(c[k])
+                        k += 1
                     }
                 }
-                out += String(c[end..<next]); i = next
+                out += String(c[end..<next])
+                i = next
             }
         }
         while i < c.count {
             let top = stack.last!
             if c[i] == "\n", !heredocs.isEmpty, case .plain = top {
-                out.append("\n"); i += 1
+                out.append("\n")
+                i += 1
                 for h in heredocs { body(h) }
                 heredocs.removeAll()
                 wordStart = true
                 continue
             }
-            if c[i] == "{", let (placeholder, variable) = placeholders.first(where: { String(c[i..<min(c.count, i + $0.key.count)]) == $0.key }) {
+            if c[i] == "{",
+                let (placeholder, variable) = placeholders.first(where: {
+                    String(c[i..<min(c.count, i + $0.key.count)]) == $0.key
+                })
+            {
                 switch top {
                 case .plain, .substitution, .backquote: out += "\"$\(variable)\""
                 case .double: out += "${\(variable)}"
@@ -91,43 +109,97 @@ public enum CommandTemplate {
             case .single:
                 if ch == "'" { stack.removeLast() }
             case .ansiC:
-                if ch == "\\", let next = at(i) { out.append(next); i += 1 } else if ch == "'" { stack.removeLast() }
+                if ch == "\\", let next = at(i) {
+                    out.append(next)
+                    i += 1
+                } else if ch == "'" {
+                    stack.removeLast()
+                }
             case .double:
-                if ch == "\\", let next = at(i) { out.append(next); i += 1 }
-                else if ch == "\"" { stack.removeLast() }
-                else if ch == "$", at(i) == "(" { out.append("("); i += 1; stack.append(.substitution(depth: 0)) }
-                else if ch == "`" { stack.append(.backquote) }
+                if ch == "\\", let next = at(i) {
+                    out.append(next)
+                    i += 1
+                } else if ch == "\"" {
+                    stack.removeLast()
+                } else if ch == "$", at(i) == "(" {
+                    out.append("(")
+                    i += 1
+                    stack.append(.substitution(depth: 0))
+                } else if ch == "`" {
+                    stack.append(.backquote)
+                }
             case .plain, .substitution, .backquote:
-                if ch == "\\", let next = at(i) { out.append(next); i += 1; wordStart = false; continue }
-                if ch == "$", at(i) == "'" { out.append("'"); i += 1; stack.append(.ansiC); continue }
-                if ch == "'" { stack.append(.single); continue }
-                if ch == "<", at(i) == "<", at(i + 1) != "<", case .plain = top {
-                    // a here-document: its delimiter word now, its body from the next newline
-                    out.append("<"); i += 1
-                    let stripTabs = at(i) == "-"
-                    if stripTabs { out.append("-"); i += 1 }
-                    while let b = at(i), b == " " || b == "\t" { out.append(b); i += 1 }
-                    var word = "", quoted = false
-                    while let w = at(i), !w.isWhitespace, !";&|()<>".contains(w) {
-                        out.append(w); i += 1
-                        if w == "'" || w == "\"" || w == "\\" { quoted = true } else { word.append(w) }
-                    }
-                    if !word.isEmpty { heredocs.append(HereDocument(delimiter: word, quoted: quoted, stripTabs: stripTabs)) }
+                if ch == "\\", let next = at(i) {
+                    out.append(next)
+                    i += 1
+                    wordStart = false
                     continue
                 }
-                if ch == "\"" { stack.append(.double); continue }
-                if ch == "$", at(i) == "(" { out.append("("); i += 1; stack.append(.substitution(depth: 0)); continue }
+                if ch == "$", at(i) == "'" {
+                    out.append("'")
+                    i += 1
+                    stack.append(.ansiC)
+                    continue
+                }
+                if ch == "'" {
+                    stack.append(.single)
+                    continue
+                }
+                if ch == "<", at(i) == "<", at(i + 1) != "<", case .plain = top {
+                    // a here-document: its delimiter word now, its body from the next newline
+                    out.append("<")
+                    i += 1
+                    let stripTabs = at(i) == "-"
+                    if stripTabs {
+                        out.append("-")
+                        i += 1
+                    }
+                    while let b = at(i), b == " " || b == "\t" {
+                        out.append(b)
+                        i += 1
+                    }
+                    var word = ""
+                    var quoted = false
+                    while let w = at(i), !w.isWhitespace, !";&|()<>".contains(w) {
+                        out.append(w)
+                        i += 1
+                        if w == "'" || w == "\"" || w == "\\" { quoted = true } else { word.append(w) }
+                    }
+                    if !word.isEmpty {
+                        heredocs.append(HereDocument(delimiter: word, quoted: quoted, stripTabs: stripTabs))
+                    }
+                    continue
+                }
+                if ch == "\"" {
+                    stack.append(.double)
+                    continue
+                }
+                if ch == "$", at(i) == "(" {
+                    out.append("(")
+                    i += 1
+                    stack.append(.substitution(depth: 0))
+                    continue
+                }
                 if ch == "`" {
                     if case .backquote = top { stack.removeLast() } else { stack.append(.backquote) }
                     continue
                 }
                 if case .substitution(let depth) = top {
                     if ch == "(" { stack[stack.count - 1] = .substitution(depth: depth + 1) }
-                    if ch == ")" { if depth == 0 { stack.removeLast() } else { stack[stack.count - 1] = .substitution(depth: depth - 1) } }
+                    if ch == ")" {
+                        if depth == 0 {
+                            stack.removeLast()
+                        } else {
+                            stack[stack.count - 1] = .substitution(depth: depth - 1)
+                        }
+                    }
                 }
                 // a comment: `#` starting a word runs to the end of the line, quotes in it open nothing
                 if ch == "#", startedWord {
-                    while i < c.count, c[i] != "\n" { out.append(c[i]); i += 1 }
+                    while i < c.count, c[i] != "\n" {
+                        out.append(c[i])
+                        i += 1
+                    }
                 }
             }
         }

@@ -1,7 +1,7 @@
 import CGuard
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A job's process group, started under a guard process (see
@@ -28,26 +28,38 @@ final class GuardedProcess {
     /// leftovers in the group get between SIGTERM and SIGKILL once the shell exited.
     /// `deadline` (monotonic seconds, as `Monotonic.seconds()`; nil: none): the guard SIGKILLs the group when
     /// it passes, whatever this process is doing, unless `setDeadline` moved it first.
-    convenience init(command: String, environment: [String: String], graceMilliseconds: Int, title: String,
-                     deadline: Double? = nil) throws(OctoError) {
-        try self.init(shellArguments: ["sh", "-c", command], environment: environment, graceMilliseconds: graceMilliseconds, title: title,
-                      deadline: deadline)
+    convenience init(
+        command: String, environment: [String: String], graceMilliseconds: Int, title: String,
+        deadline: Double? = nil
+    ) throws(OctoError) {
+        try self.init(
+            shellArguments: ["sh", "-c", command], environment: environment, graceMilliseconds: graceMilliseconds,
+            title: title,
+            deadline: deadline)
     }
 
     /// Starts `/bin/sh` with `argv` (its first element is the shell's name).
     /// `title`: the guard's command line as `ps` shows it (e.g. `octo guard: run 12 of backup`).
-    init(shellArguments argv: [String], environment: [String: String], graceMilliseconds: Int, title: String,
-         deadline: Double? = nil) throws(OctoError) {
+    init(
+        shellArguments argv: [String], environment: [String: String], graceMilliseconds: Int, title: String,
+        deadline: Double? = nil
+    ) throws(OctoError) {
         let envp = environment.map { $0.key + "=" + $0.value }
         var cArgv: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         var cEnvp: [UnsafeMutablePointer<CChar>?] = envp.map { strdup($0) } + [nil]
-        defer { for p in cArgv { free(p) }; for p in cEnvp { free(p) } }
+        defer {
+            for p in cArgv { free(p) }
+            for p in cEnvp { free(p) }
+        }
         var job = octo_guarded_job()
         let area = GuardedProcess.commandLineArea
-        let rc = octo_spawn_guarded("/bin/sh", &cArgv, &cEnvp, Int32(graceMilliseconds), deadline.map(GuardedProcess.milliseconds) ?? 0,
-                                    area?.start, area?.count ?? 0, title, &job)
+        let rc = octo_spawn_guarded(
+            "/bin/sh", &cArgv, &cEnvp, Int32(graceMilliseconds), deadline.map(GuardedProcess.milliseconds) ?? 0,
+            area?.start, area?.count ?? 0, title, &job)
         guard rc == 0 else { throw OctoError.failure("cannot start a job: \(String(cString: strerror(rc)))") }
-        (guardPID, controlFD, statusFD, stdoutFD, stderrFD) = (job.guard_pid, job.control_fd, job.status_fd, job.stdout_fd, job.stderr_fd)
+        (guardPID, controlFD, statusFD, stdoutFD, stderrFD) = (
+            job.guard_pid, job.control_fd, job.status_fd, job.stdout_fd, job.stderr_fd
+        )
     }
 
     /// This process's command-line strings (contiguous from `argv[0]`), which
@@ -122,7 +134,10 @@ final class GuardedProcess {
     /// Closes our descriptors. Closing the control pipe while the job still
     /// runs makes the guard SIGKILL the group.
     func closeAll() {
-        closeFD(&controlFD); closeFD(&statusFD); closeFD(&stdoutFD); closeFD(&stderrFD)
+        closeFD(&controlFD)
+        closeFD(&statusFD)
+        closeFD(&stdoutFD)
+        closeFD(&stderrFD)
     }
 
     private func closeFD(_ fd: inout Int32) {
@@ -141,7 +156,9 @@ enum WaitStatus {
 
 /// Signal names for messages: `9` → `KILL`.
 public func signalName(_ n: Int) -> String {
-    let names = [1: "HUP", 2: "INT", 3: "QUIT", 4: "ILL", 6: "ABRT", 7: "BUS", 8: "FPE", 9: "KILL", 10: "USR1",
-                 11: "SEGV", 12: "USR2", 13: "PIPE", 14: "ALRM", 15: "TERM", 24: "XCPU", 25: "XFSZ"]
+    let names = [
+        1: "HUP", 2: "INT", 3: "QUIT", 4: "ILL", 6: "ABRT", 7: "BUS", 8: "FPE", 9: "KILL", 10: "USR1",
+        11: "SEGV", 12: "USR2", 13: "PIPE", 14: "ALRM", 15: "TERM", 24: "XCPU", 25: "XFSZ"
+    ]
     return names[n].map { "SIG" + $0 } ?? "signal \(n)"
 }

@@ -1,8 +1,8 @@
-import MariaDB
 import CGuard
+import MariaDB
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Runs claimed runs under supervision, all from one thread and one
@@ -133,11 +133,15 @@ public final class Supervisor {
         env["OCTO_RUN_TOKEN"] = c.token
         env["OCTO_CURSOR_EPOCH"] = run.cursorEpoch.map(String.init) ?? ""
         copyCursorAtStart(c)
-        log(c, .info, .start, "start: run \(run.id) of \(run.jobName), attempt \(run.attempt), \(run.trigger.rawValue) fire at \(run.fireTime.fireTimeText)")
+        log(
+            c, .info, .start,
+            "start: run \(run.id) of \(run.jobName), attempt \(run.attempt), \(run.trigger.rawValue) fire at \(run.fireTime.fireTimeText)"
+        )
         do {
-            let p = try GuardedProcess(command: CommandTemplate.substitute(c.job.command), environment: env,
-                                       graceMilliseconds: Int(options.grace * 1000), title: "octo guard: run \(run.id) of \(run.jobName)",
-                                       deadline: killDeadline(renewedAt: c.claimedAt))
+            let p = try GuardedProcess(
+                command: CommandTemplate.substitute(c.job.command), environment: env,
+                graceMilliseconds: Int(options.grace * 1000), title: "octo guard: run \(run.id) of \(run.jobName)",
+                deadline: killDeadline(renewedAt: c.claimedAt))
             active.append(Active(c, p, heartbeat: Double(options.heartbeat), fenceCheck: options.fenceCheck))
         } catch {
             try end(c, RunQueue.Outcome(state: .failed, reason: error.message), elapsed: 0)
@@ -159,7 +163,10 @@ public final class Supervisor {
                 refillDone = true
                 for a in active where a.stop == nil && a.exitedAt == nil {
                     a.stop = .interrupted
-                    log(a.claimed, .warn, nil, "octo got \(signalName(Int(s))): SIGTERM to the process group (SIGKILL after \(options.grace)s)")
+                    log(
+                        a.claimed, .warn, nil,
+                        "octo got \(signalName(Int(s))): SIGTERM to the process group (SIGKILL after \(options.grace)s)"
+                    )
                     a.process.terminate()
                     a.termSentAt = Monotonic.seconds()
                 }
@@ -177,7 +184,7 @@ public final class Supervisor {
                     } else {
                         refillDone = true
                     }
-                } catch where !active.isEmpty {
+                } catch  where !active.isEmpty {
                     // the claim failed (the database restarting, failing over): the running jobs' supervision goes
                     // on, their ends are recorded; look for work again in a second
                     nextRefill = Monotonic.seconds() + 1
@@ -188,7 +195,9 @@ public final class Supervisor {
             try step(until: refillDone ? .infinity : nextRefill)
             // a slot freed: look for work at once when nothing runs any more, else after 2 ms in which more
             // runs may end (one claim for several); a longer wait left the slots idle (scripts/bench queue)
-            if active.count < before { nextRefill = min(nextRefill, Monotonic.seconds() + (active.isEmpty ? 0 : 0.002)) }
+            if active.count < before {
+                nextRefill = min(nextRefill, Monotonic.seconds() + (active.isEmpty ? 0 : 0.002))
+            }
         }
         try logs.finish()
         for g in guardsToReap { g.reapGuard(wait: true) }
@@ -231,7 +240,9 @@ public final class Supervisor {
             let n = buffer.withUnsafeMutableBytes { read(pfd.fd, $0.baseAddress, $0.count) }
             if n > 0 {
                 let lines = buffer.withUnsafeBytes { raw in
-                    which == 0 ? a.out.feed(UnsafeRawBufferPointer(rebasing: raw[0..<n])) : a.err.feed(UnsafeRawBufferPointer(rebasing: raw[0..<n]))
+                    which == 0
+                        ? a.out.feed(UnsafeRawBufferPointer(rebasing: raw[0..<n]))
+                        : a.err.feed(UnsafeRawBufferPointer(rebasing: raw[0..<n]))
                 }
                 for l in lines { output(a, l.text, truncated: l.truncated, stderr: which == 1) }
             } else if n == 0 || errno != EINTR {
@@ -252,12 +263,16 @@ public final class Supervisor {
         for a in active where a.exitedAt == nil {
             if let d = a.deadline, now >= d, a.stop == nil {
                 a.stop = .timeout
-                log(a.claimed, .error, nil, "timeout after \(Durations.format(a.claimed.job.timeout)): SIGTERM to the process group")
+                log(
+                    a.claimed, .error, nil,
+                    "timeout after \(Durations.format(a.claimed.job.timeout)): SIGTERM to the process group")
                 a.process.terminate()
                 a.termSentAt = now
             }
             if let t = a.termSentAt, !a.killSent, now >= t + Double(options.grace) {
-                log(a.claimed, .error, nil, "still running \(options.grace)s after SIGTERM: SIGKILL to the process group")
+                log(
+                    a.claimed, .error, nil,
+                    "still running \(options.grace)s after SIGTERM: SIGKILL to the process group")
                 a.process.kill()
                 a.killSent = true
             }
@@ -268,10 +283,14 @@ public final class Supervisor {
                 do {
                     if a.stop == .fenced {
                         // cancelled: the lease now holds the job's next run back until the group is gone
-                        if try RunQueue.renewStopping(db, runID: a.claimed.run.id, token: a.claimed.token, lease: options.lease) {
+                        if try RunQueue.renewStopping(
+                            db, runID: a.claimed.run.id, token: a.claimed.token, lease: options.lease)
+                        {
                             renewed(a, sentAt: sent)
                         }
-                    } else if try RunQueue.renew(db, runID: a.claimed.run.id, token: a.claimed.token, lease: options.lease, pid: a.process.jobPID) {
+                    } else if try RunQueue.renew(
+                        db, runID: a.claimed.run.id, token: a.claimed.token, lease: options.lease, pid: a.process.jobPID
+                    ) {
                         renewed(a, sentAt: sent)
                     } else {
                         fence(a, .fenced)
@@ -297,8 +316,10 @@ public final class Supervisor {
     private func leaseKill(_ a: Active) {
         guard a.stop != .leaseLost, !(a.stop == .fenced && a.killSent) else { return }
         if a.stop != .fenced { a.stop = .leaseLost }
-        log(a.claimed, .error, nil, "could not renew the lease for \(formatSeconds(Monotonic.seconds() - a.lastRenewed)): SIGKILL to the process group"
-            + (a.process.killedAtDeadline ? " (sent by its guard at the deadline)" : ""))
+        log(
+            a.claimed, .error, nil,
+            "could not renew the lease for \(formatSeconds(Monotonic.seconds() - a.lastRenewed)): SIGKILL to the process group"
+                + (a.process.killedAtDeadline ? " (sent by its guard at the deadline)" : ""))
         a.process.kill()
         a.killSent = true
         a.termSentAt = a.termSentAt ?? Monotonic.seconds()
@@ -320,7 +341,10 @@ public final class Supervisor {
     private func fence(_ a: Active, _ why: Stop) {
         guard a.stop != .fenced else { return }
         a.stop = why
-        log(a.claimed, .warn, nil, "run \(a.claimed.run.id) is no longer this machine's (killed, lost or replaced): SIGTERM to the process group")
+        log(
+            a.claimed, .warn, nil,
+            "run \(a.claimed.run.id) is no longer this machine's (killed, lost or replaced): SIGTERM to the process group"
+        )
         a.process.terminate()
         a.termSentAt = Monotonic.seconds()
     }
@@ -332,12 +356,22 @@ public final class Supervisor {
         for a in active {
             let p = a.process
             let outputsClosed = p.stdoutFD < 0 && p.stderrFD < 0
-            guard let exited = a.exitedAt, outputsClosed || now >= exited + 5 else { still.append(a); continue }
+            guard let exited = a.exitedAt, outputsClosed || now >= exited + 5 else {
+                still.append(a)
+                continue
+            }
             // leftovers may still hold the pipes: the guard is clearing them; stop reading
             if let r = a.out.finish() { output(a, r.text, truncated: r.truncated, stderr: false) }
             if let r = a.err.finish() { output(a, r.text, truncated: r.truncated, stderr: true) }
-            p.closeStdout(); p.closeStderr()
-            ended.append((a, Ending(claimed: a.claimed, outcome: outcome(of: a), elapsed: now - a.startedAt, fenced: a.stop == .fenced)))
+            p.closeStdout()
+            p.closeStderr()
+            ended.append(
+                (
+                    a,
+                    Ending(
+                        claimed: a.claimed, outcome: outcome(of: a), elapsed: now - a.startedAt,
+                        fenced: a.stop == .fenced)
+                ))
         }
         active = still
         guard !ended.isEmpty else { return }
@@ -359,23 +393,34 @@ public final class Supervisor {
         }
         if p.waitStatus == nil && a.stop == nil {
             // the guard closed its status pipe without the job's exit status: it was killed (by hand)
-            return .init(state: .failed, reason: "its guard process died (was it killed?): the job's exit status is unknown")
+            return .init(
+                state: .failed, reason: "its guard process died (was it killed?): the job's exit status is unknown")
         }
         switch a.stop {
         case .timeout:
-            return .init(state: .timeout, exitCode: code, signal: sig, reason: "timed out after \(Durations.format(a.claimed.job.timeout))")
+            return .init(
+                state: .timeout, exitCode: code, signal: sig,
+                reason: "timed out after \(Durations.format(a.claimed.job.timeout))")
         case .leaseLost:
             return .init(state: .lost, exitCode: code, signal: sig, reason: "killed: the lease could not be renewed")
         case .fenced:
-            return .init(state: .cancelled, exitCode: code, signal: sig, reason: "stopped: no longer this machine's run")
+            return .init(
+                state: .cancelled, exitCode: code, signal: sig, reason: "stopped: no longer this machine's run")
         case .interrupted:
-            return .init(state: .failed, exitCode: code, signal: sig,
-                         reason: "interrupted: octo got \(stopSignal.map { signalName(Int($0)) } ?? "a stop signal") and stopped the job")
+            return .init(
+                state: .failed, exitCode: code, signal: sig,
+                reason:
+                    "interrupted: octo got \(stopSignal.map { signalName(Int($0)) } ?? "a stop signal") and stopped the job"
+            )
         case nil:
             if let sig { return .init(state: .failed, signal: sig, reason: "killed by \(signalName(sig))") }
             let c = code ?? -1
             if a.claimed.job.accepts(exitCode: c) { return .init(state: .succeeded, exitCode: c) }
-            return .init(state: .failed, exitCode: c, reason: "exit code \(c) is not accepted (ok_codes \(a.claimed.job.okCodes.map(String.init).joined(separator: ",")))")
+            return .init(
+                state: .failed, exitCode: c,
+                reason:
+                    "exit code \(c) is not accepted (ok_codes \(a.claimed.job.okCodes.map(String.init).joined(separator: ",")))"
+            )
         }
     }
 
@@ -398,10 +443,15 @@ public final class Supervisor {
     private func end(_ endings: [Ending]) throws {
         for e in endings {
             let o = e.outcome
-            var what = o.exitCode.map { "exit \($0)" } ?? o.signal.map { "signal \($0) (\(signalName($0)))" } ?? "no exit status"
+            var what =
+                o.exitCode.map { "exit \($0)" } ?? o.signal.map { "signal \($0) (\(signalName($0)))" }
+                ?? "no exit status"
             if o.exitCode != nil, let s = o.signal { what += ", signal \(s)" }
             let level: LogLevel = o.state == .succeeded ? .info : .error
-            log(e.claimed, level, .end, "end: \(o.state.rawValue), \(what) after \(formatSeconds(e.elapsed))" + (o.reason.isEmpty ? "" : " — \(o.reason)"))
+            log(
+                e.claimed, level, .end,
+                "end: \(o.state.rawValue), \(what) after \(formatSeconds(e.elapsed))"
+                    + (o.reason.isEmpty ? "" : " — \(o.reason)"))
         }
         let lastCursors = endings.map { $0.fenced ? nil : cursorSetBy($0.claimed) }
         var recorded = [Bool](repeating: false, count: endings.count)
@@ -421,8 +471,9 @@ public final class Supervisor {
                         if let lastCursor, lastCursor.state == .pending {
                             cursorOutcomes[i] = try CursorStore.offer(db, lastCursor, check: .holder, via: "end")
                         }
-                        recorded[i] = try RunQueue.recordEnd(db, e.claimed, e.outcome,
-                                                             cursorOut: lastCursor.flatMap { $0.state == .refused ? nil : $0.value })
+                        recorded[i] = try RunQueue.recordEnd(
+                            db, e.claimed, e.outcome,
+                            cursorOut: lastCursor.flatMap { $0.state == .refused ? nil : $0.value })
                     }
                 }
             }
@@ -432,7 +483,9 @@ public final class Supervisor {
             throw error
         }
         for (i, e) in endings.enumerated() {
-            if let lastCursor = lastCursors[i], let outcome = cursorOutcomes[i], recorded[i] { noteCursorPushed(e.claimed, lastCursor, outcome) }
+            if let lastCursor = lastCursors[i], let outcome = cursorOutcomes[i], recorded[i] {
+                noteCursorPushed(e.claimed, lastCursor, outcome)
+            }
             finished.append(Finished(claimed: e.claimed, outcome: e.outcome, recorded: recorded[i]))
         }
     }
@@ -447,8 +500,9 @@ public final class Supervisor {
             guard let remote = try CursorStore.get(db, job: c.run.jobName) else { return }
             try files.update(c.run.jobName) { (entry: inout LocalCursor?) in
                 if let e = entry, e.state == .pending || e.version >= remote.version { return }
-                entry = LocalCursor(job: c.run.jobName, value: remote.value, version: remote.version, runID: nil, token: "",
-                                    machine: machine, setAt: clock.now(), state: .synced)
+                entry = LocalCursor(
+                    job: c.run.jobName, value: remote.value, version: remote.version, runID: nil, token: "",
+                    machine: machine, setAt: clock.now(), state: .synced)
             }
         } catch {
             log(c, .warn, nil, "could not copy the cursor to \(files.path(c.run.jobName)): \(error)")
@@ -459,7 +513,9 @@ public final class Supervisor {
     private func cursorSetBy(_ c: RunQueue.Claimed) -> LocalCursor? {
         guard let files = options.cursors, let epoch = c.run.cursorEpoch else { return nil }
         do {
-            guard let e = try files.read(c.run.jobName), e.runID == c.run.id, CursorVersion.epoch(of: e.version) == epoch else { return nil }
+            guard let e = try files.read(c.run.jobName), e.runID == c.run.id,
+                CursorVersion.epoch(of: e.version) == epoch
+            else { return nil }
             return e
         } catch {
             log(c, .warn, nil, "could not read the local cursor: \(error)")
@@ -484,15 +540,19 @@ public final class Supervisor {
     }
 
     private func output(_ a: Active, _ text: String, truncated: Bool, stderr: Bool) {
-        var line = LogLine(loggedAt: clock.now(), jobName: a.claimed.run.jobName, runID: a.claimed.run.id,
-                           level: stderr ? .warn : .info, content: text)
+        var line = LogLine(
+            loggedAt: clock.now(), jobName: a.claimed.run.jobName, runID: a.claimed.run.id,
+            level: stderr ? .warn : .info, content: text)
         line.truncated = truncated
         logs.append(line)
         options.echo?(line, stderr)
     }
 
     private func log(_ c: RunQueue.Claimed, _ level: LogLevel, _ code: LogCode?, _ text: String) {
-        logs.append(LogLine(loggedAt: clock.now(), jobName: c.run.jobName, runID: c.run.id, level: level, code: code, content: text))
+        logs.append(
+            LogLine(
+                loggedAt: clock.now(), jobName: c.run.jobName, runID: c.run.id, level: level, code: code, content: text)
+        )
     }
 }
 

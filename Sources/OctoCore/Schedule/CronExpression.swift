@@ -12,12 +12,12 @@ import MariaDB
 /// Matching works on "local seconds": seconds since 1970-01-01T00:00 of the
 /// wall clock, as if the zone were UTC. `Schedule` maps them to instants.
 public struct CronExpression: Sendable, Hashable {
-    var seconds: UInt64 = 1        // bits 0…59
-    var minutes: UInt64 = 0        // bits 0…59
-    var hours: UInt64 = 0          // bits 0…23
-    var daysOfMonth: UInt64 = 0    // bits 1…31
-    var months: UInt64 = 0         // bits 1…12
-    var daysOfWeek: UInt64 = 0     // bits 0…6
+    var seconds: UInt64 = 1  // bits 0…59
+    var minutes: UInt64 = 0  // bits 0…59
+    var hours: UInt64 = 0  // bits 0…23
+    var daysOfMonth: UInt64 = 0  // bits 1…31
+    var months: UInt64 = 0  // bits 1…12
+    var daysOfWeek: UInt64 = 0  // bits 0…6
     var domStar = false
     var dowStar = false
     /// Neither the minute nor the hour field starts with `*`: a job at fixed
@@ -35,9 +35,13 @@ public struct CronExpression: Sendable, Hashable {
     /// Parses `text`; the error names the expression and the offending field.
     public init(_ text: String) throws(OctoError) {
         let fields = text.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
-        func fail(_ why: String) -> OctoError { OctoError(.usage, "invalid schedule '\(text.quotedForMessage)': \(why)") }
+        func fail(_ why: String) -> OctoError {
+            OctoError(.usage, "invalid schedule '\(text.quotedForMessage)': \(why)")
+        }
         guard fields.count == 5 || fields.count == 6 else {
-            throw fail("expected 5 fields (minute hour day-of-month month day-of-week), 6 with seconds first, or a macro such as @daily")
+            throw fail(
+                "expected 5 fields (minute hour day-of-month month day-of-week), 6 with seconds first, or a macro such as @daily"
+            )
         }
         let f = fields.count == 6 ? fields : ["0"] + fields
         seconds = try CronExpression.field(f[0], "second", 0...59, names: nil, fail)
@@ -62,8 +66,10 @@ public struct CronExpression: Sendable, Hashable {
 
     private static let maxDays = [0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
 
-    private static func field(_ text: String, _ name: String, _ range: ClosedRange<Int>, names: [String]?,
-                              _ fail: (String) -> OctoError) throws(OctoError) -> UInt64 {
+    private static func field(
+        _ text: String, _ name: String, _ range: ClosedRange<Int>, names: [String]?,
+        _ fail: (String) -> OctoError
+    ) throws(OctoError) -> UInt64 {
         var mask: UInt64 = 0
         for item in text.split(separator: ",", omittingEmptySubsequences: false) {
             guard !item.isEmpty else { throw fail("empty item in the \(name) field '\(text)'") }
@@ -72,11 +78,14 @@ public struct CronExpression: Sendable, Hashable {
             var step = 1
             if parts.count == 2 {
                 guard let s = Int(parts[1]), s >= 1, s <= range.upperBound - range.lowerBound + 1 else {
-                    throw fail("\(name) step '\(parts[1])' must be a number from 1 to \(range.upperBound - range.lowerBound + 1)")
+                    throw fail(
+                        "\(name) step '\(parts[1])' must be a number from 1 to \(range.upperBound - range.lowerBound + 1)"
+                    )
                 }
                 step = s
             }
-            var lo: Int, hi: Int
+            var lo: Int
+            var hi: Int
             if parts[0] == "*" {
                 (lo, hi) = (range.lowerBound, range.upperBound)
                 if name == "day-of-week" { hi = 6 }
@@ -84,7 +93,9 @@ public struct CronExpression: Sendable, Hashable {
                 let bounds = parts[0].split(separator: "-", omittingEmptySubsequences: false)
                 guard bounds.count <= 2 else { throw fail("\(name) '\(parts[0])' is not a value or a range a-b") }
                 lo = try value(bounds[0], name, range, names, fail)
-                hi = bounds.count == 2 ? try value(bounds[1], name, range, names, fail) : (parts.count == 2 ? range.upperBound : lo)
+                hi =
+                    bounds.count == 2
+                    ? try value(bounds[1], name, range, names, fail) : (parts.count == 2 ? range.upperBound : lo)
                 guard lo <= hi else { throw fail("\(name) range '\(parts[0])' runs backwards") }
             }
             for v in stride(from: lo, through: hi, by: step) { mask |= 1 << UInt64(v) }
@@ -92,15 +103,20 @@ public struct CronExpression: Sendable, Hashable {
         return mask
     }
 
-    private static func value(_ s: Substring, _ name: String, _ range: ClosedRange<Int>, _ names: [String]?,
-                              _ fail: (String) -> OctoError) throws(OctoError) -> Int {
+    private static func value(
+        _ s: Substring, _ name: String, _ range: ClosedRange<Int>, _ names: [String]?,
+        _ fail: (String) -> OctoError
+    ) throws(OctoError) -> Int {
         if let n = Int(s), s.allSatisfy(\.isASCII) {
-            guard range.contains(n) else { throw fail("\(name) '\(s)' is out of range \(range.lowerBound)-\(range.upperBound)") }
+            guard range.contains(n) else {
+                throw fail("\(name) '\(s)' is out of range \(range.lowerBound)-\(range.upperBound)")
+            }
             return n
         }
         if let names, let i = names.firstIndex(of: s.lowercased()) { return name == "month" ? i + 1 : i }
         let valid = names.map { ", or a name " + $0.first!.uppercased() + "…" + $0.last!.uppercased() } ?? ""
-        throw fail("\(name) '\(String(s).quotedForMessage)' is not a number \(range.lowerBound)-\(range.upperBound)\(valid)")
+        throw fail(
+            "\(name) '\(String(s).quotedForMessage)' is not a number \(range.lowerBound)-\(range.upperBound)\(valid)")
     }
 
     // MARK: - Matching
@@ -123,7 +139,8 @@ public struct CronExpression: Sendable, Hashable {
 
     @inline(__always) func dayMatches(year: Int, month: Int, day: Int) -> Bool {
         let dom = CronExpression.has(daysOfMonth, day)
-        let dow = CronExpression.has(daysOfWeek, CivilDate.weekday(days: CivilDate.daysFromCivil(year: year, month: month, day: day)))
+        let dow = CronExpression.has(
+            daysOfWeek, CivilDate.weekday(days: CivilDate.daysFromCivil(year: year, month: month, day: day)))
         return (domStar || dowStar) ? (dom && dow) : (dom || dow)
     }
 
@@ -131,7 +148,8 @@ public struct CronExpression: Sendable, Hashable {
     public func matches(local: Int64) -> Bool {
         let c = CivilDateTime(utcSeconds: local)
         return CronExpression.has(months, c.month) && dayMatches(year: c.year, month: c.month, day: c.day)
-            && CronExpression.has(hours, c.hour) && CronExpression.has(minutes, c.minute) && CronExpression.has(seconds, c.second)
+            && CronExpression.has(hours, c.hour) && CronExpression.has(minutes, c.minute)
+            && CronExpression.has(seconds, c.second)
     }
 
     /// The first matching wall-clock second at or after `local`.
@@ -143,28 +161,54 @@ public struct CronExpression: Sendable, Hashable {
         let limit = y + CronExpression.searchYears
         while y <= limit {
             if !CronExpression.has(months, mo) {
-                if let m = CronExpression.next(months, mo + 1), m <= 12 { mo = m } else { y += 1; mo = months.trailingZeroBitCount }
+                if let m = CronExpression.next(months, mo + 1), m <= 12 {
+                    mo = m
+                } else {
+                    y += 1
+                    mo = months.trailingZeroBitCount
+                }
                 (d, h, mi, s) = (1, 0, 0, 0)
                 continue
             }
             if d > CivilDate.daysIn(month: mo, year: y) {
                 mo += 1
-                if mo > 12 { mo = 1; y += 1 }
+                if mo > 12 {
+                    mo = 1
+                    y += 1
+                }
                 (d, h, mi, s) = (1, 0, 0, 0)
                 continue
             }
-            if !dayMatches(year: y, month: mo, day: d) { d += 1; (h, mi, s) = (0, 0, 0); continue }
-            guard let nh = CronExpression.next(hours, h), nh < 24 else { d += 1; (h, mi, s) = (0, 0, 0); continue }
+            if !dayMatches(year: y, month: mo, day: d) {
+                d += 1
+                (h, mi, s) = (0, 0, 0)
+                continue
+            }
+            guard let nh = CronExpression.next(hours, h), nh < 24 else {
+                d += 1
+                (h, mi, s) = (0, 0, 0)
+                continue
+            }
             if nh != h { (h, mi, s) = (nh, 0, 0) }
             guard let nm = CronExpression.next(minutes, mi), nm < 60 else {
                 (h, mi, s) = (h + 1, 0, 0)
-                if h > 23 { d += 1; h = 0 }
+                if h > 23 {
+                    d += 1
+                    h = 0
+                }
                 continue
             }
             if nm != mi { (mi, s) = (nm, 0) }
             guard let ns = CronExpression.next(seconds, s), ns < 60 else {
                 (mi, s) = (mi + 1, 0)
-                if mi > 59 { mi = 0; h += 1; if h > 23 { h = 0; d += 1 } }
+                if mi > 59 {
+                    mi = 0
+                    h += 1
+                    if h > 23 {
+                        h = 0
+                        d += 1
+                    }
+                }
                 continue
             }
             return Int64(CivilDate.daysFromCivil(year: y, month: mo, day: d)) * 86_400 + Int64(h * 3600 + mi * 60 + ns)
@@ -181,28 +225,54 @@ public struct CronExpression: Sendable, Hashable {
         let limit = y - CronExpression.searchYears
         while y >= limit {
             if !CronExpression.has(months, mo) {
-                if let m = CronExpression.prev(months, mo - 1), m >= 1 { mo = m } else { y -= 1; mo = 63 - months.leadingZeroBitCount }
+                if let m = CronExpression.prev(months, mo - 1), m >= 1 {
+                    mo = m
+                } else {
+                    y -= 1
+                    mo = 63 - months.leadingZeroBitCount
+                }
                 (d, h, mi, s) = (CivilDate.daysIn(month: mo, year: y), 23, 59, 59)
                 continue
             }
             if d < 1 {
                 mo -= 1
-                if mo < 1 { mo = 12; y -= 1 }
+                if mo < 1 {
+                    mo = 12
+                    y -= 1
+                }
                 (d, h, mi, s) = (CivilDate.daysIn(month: mo, year: y), 23, 59, 59)
                 continue
             }
-            if !dayMatches(year: y, month: mo, day: d) { d -= 1; (h, mi, s) = (23, 59, 59); continue }
-            guard let ph = CronExpression.prev(hours, h) else { d -= 1; (h, mi, s) = (23, 59, 59); continue }
+            if !dayMatches(year: y, month: mo, day: d) {
+                d -= 1
+                (h, mi, s) = (23, 59, 59)
+                continue
+            }
+            guard let ph = CronExpression.prev(hours, h) else {
+                d -= 1
+                (h, mi, s) = (23, 59, 59)
+                continue
+            }
             if ph != h { (h, mi, s) = (ph, 59, 59) }
             guard let pm = CronExpression.prev(minutes, mi) else {
                 (h, mi, s) = (h - 1, 59, 59)
-                if h < 0 { d -= 1; h = 23 }
+                if h < 0 {
+                    d -= 1
+                    h = 23
+                }
                 continue
             }
             if pm != mi { (mi, s) = (pm, 59) }
             guard let ps = CronExpression.prev(seconds, s) else {
                 (mi, s) = (mi - 1, 59)
-                if mi < 0 { mi = 59; h -= 1; if h < 0 { h = 23; d -= 1 } }
+                if mi < 0 {
+                    mi = 59
+                    h -= 1
+                    if h < 0 {
+                        h = 23
+                        d -= 1
+                    }
+                }
                 continue
             }
             return Int64(CivilDate.daysFromCivil(year: y, month: mo, day: d)) * 86_400 + Int64(h * 3600 + mi * 60 + ps)

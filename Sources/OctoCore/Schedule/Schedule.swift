@@ -33,7 +33,7 @@ public struct Schedule: Sendable, Hashable, CustomStringConvertible {
 
     public static let macros: [String: String] = [
         "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *", "@weekly": "0 0 * * 0",
-        "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *",
+        "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *"
     ]
 
     /// Parses a schedule; empty text means manual-only. Errors name the text.
@@ -45,12 +45,18 @@ public struct Schedule: Sendable, Hashable, CustomStringConvertible {
         } else if text.lowercased().hasPrefix("@every") {
             let rest = String(text.dropFirst(6)).trimmingWhitespace()
             guard !rest.isEmpty, let secs = try? Durations.parse(rest), secs >= 1 else {
-                throw OctoError(.usage, "invalid schedule '\(text.quotedForMessage)': expected @every with a duration of at least 1s, e.g. @every 15m")
+                throw OctoError(
+                    .usage,
+                    "invalid schedule '\(text.quotedForMessage)': expected @every with a duration of at least 1s, e.g. @every 15m"
+                )
             }
             kind = .every(secs)
         } else if text.hasPrefix("@") {
             guard let expr = Schedule.macros[text.lowercased()] else {
-                throw OctoError(.usage, "invalid schedule '\(text.quotedForMessage)': known macros are @yearly @annually @monthly @weekly @daily @midnight @hourly @every")
+                throw OctoError(
+                    .usage,
+                    "invalid schedule '\(text.quotedForMessage)': known macros are @yearly @annually @monthly @weekly @daily @midnight @hourly @every"
+                )
             }
             kind = .cron(try CronExpression(expr))
         } else {

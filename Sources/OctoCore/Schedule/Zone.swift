@@ -39,7 +39,8 @@ public final class Zone: Sendable, CustomStringConvertible {
         if name == "UTC" { return utc }
         if let z = cache.withLock({ $0[name] }) { return z }
         guard Zones.isSafeName(name), let bytes = readFileBytes(Zones.directory + "/" + name),
-              let zone = TZif.parse(bytes, name: name) else {
+            let zone = TZif.parse(bytes, name: name)
+        else {
             throw OctoError.invalid("time zone", name, expected: "an IANA zone name such as Europe/London or UTC")
         }
         cache.withLock { $0[name] = zone }
@@ -48,7 +49,8 @@ public final class Zone: Sendable, CustomStringConvertible {
 
     /// The index of the offset in effect at `utc` (seconds).
     @inline(__always) func segment(containing utc: Int64) -> Int {
-        var lo = 0, hi = transitions.count
+        var lo = 0
+        var hi = transitions.count
         while lo < hi {
             let mid = (lo + hi) >> 1
             if transitions[mid] <= utc { lo = mid + 1 } else { hi = mid }
@@ -86,7 +88,9 @@ enum TZif {
 
     static func parse(_ b: [UInt8], name: String) -> Zone? {
         guard b.count >= 44, b[0] == 0x54, b[1] == 0x5a, b[2] == 0x69, b[3] == 0x66 else { return nil }
-        func u32(_ i: Int) -> Int { Int(UInt32(b[i]) << 24 | UInt32(b[i + 1]) << 16 | UInt32(b[i + 2]) << 8 | UInt32(b[i + 3])) }
+        func u32(_ i: Int) -> Int {
+            Int(UInt32(b[i]) << 24 | UInt32(b[i + 1]) << 16 | UInt32(b[i + 2]) << 8 | UInt32(b[i + 3]))
+        }
         func i32(_ i: Int) -> Int32 { Int32(bitPattern: UInt32(u32(i))) }
         func i64(_ i: Int) -> Int64 { Int64(u32(i)) << 32 | Int64(u32(i + 4)) }
         let version = b[4]
@@ -98,7 +102,9 @@ enum TZif {
             timeSize = 8
             guard b.count >= h + 44 else { return nil }
         }
-        let (isut, isstd, leap, time, type, chars) = (u32(h + 20), u32(h + 24), u32(h + 28), u32(h + 32), u32(h + 36), u32(h + 40))
+        let (isut, isstd, leap, time, type, chars) = (
+            u32(h + 20), u32(h + 24), u32(h + 28), u32(h + 32), u32(h + 36), u32(h + 40)
+        )
         var p = h + 44
         let dataSize = time * timeSize + time + type * 6 + chars + leap * (timeSize + 4) + isstd + isut
         guard type > 0, b.count >= p + dataSize else { return nil }
@@ -115,7 +121,10 @@ enum TZif {
         var offsets: [Int32] = [typeOffsets[0]]
         for (k, t) in times.enumerated() {
             let off = typeOffsets[Int(idx[k]) < type ? Int(idx[k]) : 0]
-            if off != offsets.last! { transitions.append(t); offsets.append(off) }
+            if off != offsets.last! {
+                transitions.append(t)
+                offsets.append(off)
+            }
         }
         // The footer's POSIX rule continues the table after the last transition.
         if timeSize == 8, p < b.count, b[p] == 0x0a, let end = b[(p + 1)...].firstIndex(of: 0x0a) {
@@ -127,7 +136,10 @@ enum TZif {
                 if rule.dst != nil {
                     for y in firstYear...lastYear {
                         for (t, off) in rule.transitions(year: y) where t > after {
-                            if off != offsets.last! { transitions.append(t); offsets.append(off) }
+                            if off != offsets.last! {
+                                transitions.append(t)
+                                offsets.append(off)
+                            }
                         }
                     }
                 }
@@ -145,7 +157,11 @@ struct PosixTZ {
     let dst: (offset: Int32, start: Rule, end: Rule)?
 
     struct Rule {
-        enum Day { case julianNoLeap(Int), zeroBased(Int), monthWeekDay(Int, Int, Int) }
+        enum Day {
+            case julianNoLeap(Int)
+            case zeroBased(Int)
+            case monthWeekDay(Int, Int, Int)
+        }
         let day: Day
         /// Seconds after local midnight (may be negative or beyond 24 h).
         let time: Int64
@@ -155,7 +171,10 @@ struct PosixTZ {
         var c = Array(s.utf8)[...]
         guard PosixTZ.skipName(&c), let std = PosixTZ.parseOffset(&c) else { return nil }
         stdOffset = Int32(-std)
-        if c.isEmpty { dst = nil; return }
+        if c.isEmpty {
+            dst = nil
+            return
+        }
         guard PosixTZ.skipName(&c) else { return nil }
         var dstOff = Int32(-std + 3600)
         if let f = c.first, f != UInt8(ascii: ",") {
@@ -163,7 +182,8 @@ struct PosixTZ {
             dstOff = Int32(-o)
         }
         guard c.popFirst() == UInt8(ascii: ","), let start = PosixTZ.parseRule(&c), c.popFirst() == UInt8(ascii: ","),
-              let end = PosixTZ.parseRule(&c), c.isEmpty else { return nil }
+            let end = PosixTZ.parseRule(&c), c.isEmpty
+        else { return nil }
         dst = (dstOff, start, end)
     }
 
@@ -209,7 +229,12 @@ struct PosixTZ {
     /// `[+-]h[h][:mm[:ss]]` in seconds.
     private static func parseOffset(_ c: inout ArraySlice<UInt8>) -> Int64? {
         var sign: Int64 = 1
-        if c.first == UInt8(ascii: "+") { c = c.dropFirst() } else if c.first == UInt8(ascii: "-") { sign = -1; c = c.dropFirst() }
+        if c.first == UInt8(ascii: "+") {
+            c = c.dropFirst()
+        } else if c.first == UInt8(ascii: "-") {
+            sign = -1
+            c = c.dropFirst()
+        }
         var parts: [Int64] = []
         repeat {
             if !parts.isEmpty { c = c.dropFirst() }
@@ -232,8 +257,10 @@ struct PosixTZ {
         let day: Rule.Day
         if c.first == UInt8(ascii: "M") {
             c = c.dropFirst()
-            guard let m = number(), c.popFirst() == UInt8(ascii: "."), let w = number(), c.popFirst() == UInt8(ascii: "."),
-                  let d = number(), (1...12).contains(m), (1...5).contains(w), (0...6).contains(d) else { return nil }
+            guard let m = number(), c.popFirst() == UInt8(ascii: "."), let w = number(),
+                c.popFirst() == UInt8(ascii: "."),
+                let d = number(), (1...12).contains(m), (1...5).contains(w), (0...6).contains(d)
+            else { return nil }
             day = .monthWeekDay(m, w, d)
         } else if c.first == UInt8(ascii: "J") {
             c = c.dropFirst()

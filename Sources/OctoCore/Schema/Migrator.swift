@@ -29,12 +29,17 @@ public enum Migrator {
     public static func requireCurrent(_ db: Connection, database: String) throws {
         let v = try currentVersion(db)
         if v == 0 { throw OctoError.failure("database '\(database)' has no octo schema; run: octo init") }
-        if v < Schema.latest { throw OctoError.failure("database '\(database)' has schema v\(v), this octo needs v\(Schema.latest); run: octo init") }
+        if v < Schema.latest {
+            throw OctoError.failure(
+                "database '\(database)' has schema v\(v), this octo needs v\(Schema.latest); run: octo init")
+        }
         if v > Schema.latest { throw newerSchema(v, database) }
     }
 
     static func newerSchema(_ v: Int, _ database: String) -> OctoError {
-        OctoError.failure("database '\(database)' has schema v\(v), newer than this octo knows (v\(Schema.latest)); upgrade octo on this machine")
+        OctoError.failure(
+            "database '\(database)' has schema v\(v), newer than this octo knows (v\(Schema.latest)); upgrade octo on this machine"
+        )
     }
 
     /// Creates the database if needed, applies the missing migrations, writes
@@ -44,10 +49,13 @@ public enum Migrator {
         // A migration's DDL may rewrite a big table, and on a busy server even a CREATE TABLE can take long: that
         // is work, not a hang, so init reads with a long timeout (an hour) where the cron path keeps its short one.
         // Lock waits stay at their 20 s (retried by the lock wait loop, or reported).
-        let db = try config.connectWithoutDatabase(readTimeout: max(config.connection.readTimeout, Migrator.statementPatience))
+        let db = try config.connectWithoutDatabase(
+            readTimeout: max(config.connection.readTimeout, Migrator.statementPatience))
         defer { db.close() }
-        let exists = try !db.query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
-                                   [.text(config.database)]).rows.isEmpty
+        let exists = try !db.query(
+            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+            [.text(config.database)]
+        ).rows.isEmpty
         if !exists {
             // an identifier cannot be bound; Names.checkDatabase allows no backquote
             try db.run("CREATE DATABASE IF NOT EXISTS `\(config.database)` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
@@ -62,8 +70,9 @@ public enum Migrator {
         if from > Schema.latest { throw newerSchema(from, config.database) }
         for m in Schema.migrations where m.version > from {
             for statement in m.statements { try db.run(statement) }
-            try db.execute("INSERT IGNORE INTO schema_version (version, summary, applied_at, applied_by) VALUES (?, ?, NOW(6), ?)",
-                           [.int(Int64(m.version)), .text(m.summary), .text(who)])
+            try db.execute(
+                "INSERT IGNORE INTO schema_version (version, summary, applied_at, applied_by) VALUES (?, ?, NOW(6), ?)",
+                [.int(Int64(m.version)), .text(m.summary), .text(who)])
         }
         try SettingsStore.seedDefaults(db, defaults, by: who)
         try LogPartitions.ensure(db, daysAhead: LogPartitions.daysAhead)
@@ -85,7 +94,9 @@ public enum Migrator {
             if got == 1 { return }
             if got == nil { throw OctoError.failure("could not take the lock '\(lock)' (GET_LOCK returned NULL)") }
             if ContinuousClock.now >= deadline {
-                throw OctoError.failure("another octo init has held the lock '\(lock)' for \(lockPatience / 60) minutes; if none is running, look for a stuck session with SELECT IS_USED_LOCK('\(lock)')")
+                throw OctoError.failure(
+                    "another octo init has held the lock '\(lock)' for \(lockPatience / 60) minutes; if none is running, look for a stuck session with SELECT IS_USED_LOCK('\(lock)')"
+                )
             }
         }
     }

@@ -47,9 +47,12 @@ public enum AlertStore {
         for key in groups.keys.sorted() {
             let list = groups[key]!.sorted { $0.at < $1.at }
             let (job, kind) = (streamName(list[0]), list[0].kind)
-            try db.execute("INSERT IGNORE INTO alert_streams (job_name, kind) VALUES (?, ?)", [.text(job), .text(kind.rawValue)])
-            let stream = try db.query("SELECT window_start, summary_id FROM alert_streams WHERE job_name = ? AND kind = ? FOR UPDATE",
-                                      [.text(job), .text(kind.rawValue)]).first!
+            try db.execute(
+                "INSERT IGNORE INTO alert_streams (job_name, kind) VALUES (?, ?)", [.text(job), .text(kind.rawValue)])
+            let stream = try db.query(
+                "SELECT window_start, summary_id FROM alert_streams WHERE job_name = ? AND kind = ? FOR UPDATE",
+                [.text(job), .text(kind.rawValue)]
+            ).first!
             // windows are measured in the occurrences' own times, so how long finding them takes does not split them
             var windowStart: Instant? = try stream.decode("window_start")
             var summaryID: Int64? = try stream.decode("summary_id")
@@ -57,11 +60,13 @@ public enum AlertStore {
             func flushRepeats() throws {
                 guard let first = repeats.first, let last = repeats.last, let ws = windowStart else { return }
                 if let id = summaryID {
-                    try db.execute("""
+                    try db.execute(
+                        """
                         UPDATE alerts SET occurrences = occurrences + ?, last_at = GREATEST(last_at, ?), last_line = ? WHERE id = ?
                         """, [.int(Int64(repeats.count)), .instant(last.at), .text(clip(last.line)), .int(id)])
                 } else {
-                    let id = try insert(db, first, count: repeats.count, last: last, summary: true, dueAt: ws + .seconds(window))
+                    let id = try insert(
+                        db, first, count: repeats.count, last: last, summary: true, dueAt: ws + .seconds(window))
                     created.append(id)
                     summaryID = id
                 }
@@ -78,8 +83,12 @@ public enum AlertStore {
                 }
             }
             try flushRepeats()
-            try db.execute("UPDATE alert_streams SET window_start = ?, summary_id = ? WHERE job_name = ? AND kind = ?",
-                           [windowStart.map(Value.instant) ?? .null, summaryID.map(Value.int) ?? .null, .text(job), .text(kind.rawValue)])
+            try db.execute(
+                "UPDATE alert_streams SET window_start = ?, summary_id = ? WHERE job_name = ? AND kind = ?",
+                [
+                    windowStart.map(Value.instant) ?? .null, summaryID.map(Value.int) ?? .null, .text(job),
+                    .text(kind.rawValue)
+                ])
         }
         return created
     }
@@ -87,22 +96,31 @@ public enum AlertStore {
     /// What an occurrence is merged under: its job, or `@machine` for a machine's own alerts.
     static func streamName(_ o: Occurrence) -> String { o.job.isEmpty ? "@" + (o.machine ?? "") : o.job }
 
-    private static func insert(_ db: Connection, _ o: Occurrence, count: Int, last: Occurrence, summary: Bool,
-                               dueAt: Instant? = nil) throws -> Int64 {
+    private static func insert(
+        _ db: Connection, _ o: Occurrence, count: Int, last: Occurrence, summary: Bool,
+        dueAt: Instant? = nil
+    ) throws -> Int64 {
         let due: Value = dueAt.map(Value.instant) ?? .null
-        let r = try db.query("""
+        let r = try db.query(
+            """
             INSERT INTO alerts (kind, job_name, run_id, machine, first_at, last_at, occurrences, summary, first_line, last_line,
                                 state, next_attempt_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', COALESCE(?, NOW(6)))
-            """, [.text(o.kind.rawValue), .text(o.job), o.runID.map(Value.int) ?? .null, o.machine.map(Value.text) ?? .null,
-                  .instant(o.at), .instant(max(o.at, last.at)), .int(Int64(count)), .int(summary ? 1 : 0),
-                  .text(clip(o.line)), .text(clip(last.line)), due])
+            """,
+            [
+                .text(o.kind.rawValue), .text(o.job), o.runID.map(Value.int) ?? .null,
+                o.machine.map(Value.text) ?? .null,
+                .instant(o.at), .instant(max(o.at, last.at)), .int(Int64(count)), .int(summary ? 1 : 0),
+                .text(clip(o.line)), .text(clip(last.line)), due
+            ])
         return Int64(r.lastInsertID)
     }
 
     /// `IN (?, …)` placeholders and bound values for the failure kinds.
-    static let failureKinds = (sql: AlertKind.failures.map { _ in "?" }.joined(separator: ", "),
-                               values: AlertKind.failures.map { Value.text($0.rawValue) })
+    static let failureKinds = (
+        sql: AlertKind.failures.map { _ in "?" }.joined(separator: ", "),
+        values: AlertKind.failures.map { Value.text($0.rawValue) }
+    )
 
     /// Lines are kept to 2,000 characters in an alert.
     static func clip(_ s: String) -> String { s.count > 2000 ? String(s.prefix(2000)) + "…" : s }
@@ -111,21 +129,27 @@ public enum AlertStore {
     /// after the last of them (`succeededAt`), marks them recovered and
     /// records one `recovered` alert. Inside the caller's transaction;
     /// returns whether it did (another monitor may have been first).
-    public static func recover(_ db: Connection, job: String, succeededAt: Instant, runID: Int64?, machine: String?, line: String) throws -> Bool {
-        let n = try db.execute("UPDATE alerts SET recovered = 1 WHERE job_name = ? AND recovered = 0 AND kind IN (\(failureKinds.sql)) AND last_at < ?",
-                               [.text(job)] + failureKinds.values + [.instant(succeededAt)])
+    public static func recover(
+        _ db: Connection, job: String, succeededAt: Instant, runID: Int64?, machine: String?, line: String
+    ) throws -> Bool {
+        let n = try db.execute(
+            "UPDATE alerts SET recovered = 1 WHERE job_name = ? AND recovered = 0 AND kind IN (\(failureKinds.sql)) AND last_at < ?",
+            [.text(job)] + failureKinds.values + [.instant(succeededAt)])
         guard n > 0 else { return false }
-        _ = try insert(db, Occurrence(.recovered, job: job, runID: runID, machine: machine, at: succeededAt, line: line),
-                       count: 1, last: Occurrence(.recovered, job: job, at: succeededAt, line: line), summary: false)
+        _ = try insert(
+            db, Occurrence(.recovered, job: job, runID: runID, machine: machine, at: succeededAt, line: line),
+            count: 1, last: Occurrence(.recovered, job: job, at: succeededAt, line: line), summary: false)
         return true
     }
 
     /// Jobs with failure alerts no success has answered yet, and the time of the latest.
     public static func unrecovered(_ db: Connection) throws -> [(job: String, lastFailure: Instant)] {
-        return try db.query("""
+        return try db.query(
+            """
             SELECT job_name, MAX(last_at) AS last_failure FROM alerts
             WHERE recovered = 0 AND kind IN (\(failureKinds.sql)) AND job_name <> '' GROUP BY job_name
-            """, failureKinds.values).rows.map { (try $0.decode("job_name"), try $0.decode("last_failure")) }
+            """, failureKinds.values
+        ).rows.map { (try $0.decode("job_name"), try $0.decode("last_failure")) }
     }
 
     // MARK: - Delivery
@@ -136,17 +160,25 @@ public enum AlertStore {
         public let token: String
     }
 
+    /// Alerts waiting for delivery.
+    public static func pendingCount(_ db: Connection) throws -> Int {
+        try db.query("SELECT COUNT(*) AS n FROM alerts WHERE state = 'pending'").first!.decode("n")
+    }
+
     /// Claims the first due alert no other monitor holds, for `seconds` (one delivery), in the order alerts
     /// were recorded (a first alert before its summary, even when both are due); nil when none is left.
     public static func claimNext(_ db: Connection, seconds: Int64) throws -> Claim? {
-        let ids: [Int64] = try db.query("""
+        let ids: [Int64] = try db.query(
+            """
             SELECT id FROM alerts WHERE state = 'pending' AND next_attempt_at <= NOW(6)
               AND (claim_expires_at IS NULL OR claim_expires_at < NOW(6))
             ORDER BY id LIMIT 20
-            """).rows.map { try $0.decode("id") }
+            """
+        ).rows.map { try $0.decode("id") }
         for id in ids {
             let token = RunQueue.newToken()
-            let n = try db.execute("""
+            let n = try db.execute(
+                """
                 UPDATE alerts SET claim_token = ?, claim_expires_at = NOW(6) + INTERVAL ? SECOND, attempts = attempts + 1
                 WHERE id = ? AND state = 'pending' AND next_attempt_at <= NOW(6)
                   AND (claim_expires_at IS NULL OR claim_expires_at < NOW(6))
@@ -159,7 +191,8 @@ public enum AlertStore {
     /// The alert command succeeded. False if the claim was no longer ours (it expired and another monitor took it).
     @discardableResult
     public static func delivered(_ db: Connection, _ c: Claim) throws -> Bool {
-        try db.execute("""
+        try db.execute(
+            """
             UPDATE alerts SET state = 'sent', sent_at = NOW(6), claim_token = NULL, claim_expires_at = NULL, last_error = ''
             WHERE id = ? AND claim_token = ?
             """, [.int(c.alert.id), .text(c.token)]) == 1
@@ -167,13 +200,20 @@ public enum AlertStore {
 
     /// The alert command failed: retried after 30 s · 2^(attempt−1) (at most an hour), or `failed` after `maxAttempts`.
     @discardableResult
-    public static func attemptFailed(_ db: Connection, _ c: Claim, error: String, backoffBase: Int64 = 30) throws -> Bool {
-        try db.execute("""
+    public static func attemptFailed(_ db: Connection, _ c: Claim, error: String, backoffBase: Int64 = 30) throws
+        -> Bool
+    {
+        try db.execute(
+            """
             UPDATE alerts SET claim_token = NULL, claim_expires_at = NULL, last_error = ?,
               state = IF(attempts >= ?, 'failed', 'pending'),
               next_attempt_at = NOW(6) + INTERVAL LEAST(3600, ? * POW(2, attempts - 1)) SECOND
             WHERE id = ? AND claim_token = ?
-            """, [.text(String(error.prefix(1000))), .int(Int64(maxAttempts)), .int(backoffBase), .int(c.alert.id), .text(c.token)]) == 1
+            """,
+            [
+                .text(String(error.prefix(1000))), .int(Int64(maxAttempts)), .int(backoffBase), .int(c.alert.id),
+                .text(c.token)
+            ]) == 1
     }
 
     // MARK: - Reading, acknowledging
@@ -186,18 +226,26 @@ public enum AlertStore {
     public static func list(_ db: Connection, job: String?, open: Bool, limit: Int) throws -> [Alert] {
         var conditions: [String] = []
         var values: [Value] = []
-        if let job { conditions.append("job_name = ?"); values.append(.text(job)) }
+        if let job {
+            conditions.append("job_name = ?")
+            values.append(.text(job))
+        }
         if open {
-            conditions.append("state <> 'acked' AND (state IN ('pending', 'failed') OR (recovered = 0 AND kind IN (\(failureKinds.sql))))")
+            conditions.append(
+                "state <> 'acked' AND (state IN ('pending', 'failed') OR (recovered = 0 AND kind IN (\(failureKinds.sql))))"
+            )
             values += failureKinds.values
         }
         let whereSQL = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        return try db.query("SELECT \(Alert.columns) FROM alerts \(whereSQL) ORDER BY id DESC LIMIT ?", values + [.int(Int64(limit))])
-            .rows.map(Alert.from)
+        return try db.query(
+            "SELECT \(Alert.columns) FROM alerts \(whereSQL) ORDER BY id DESC LIMIT ?", values + [.int(Int64(limit))]
+        )
+        .rows.map(Alert.from)
     }
 
     /// Closes an alert by hand: it is not delivered (again) and no longer open.
     public static func ack(_ db: Connection, _ id: Int64) throws -> Bool {
-        try db.execute("UPDATE alerts SET state = 'acked', recovered = 1, claim_token = NULL WHERE id = ?", [.int(id)]) == 1
+        try db.execute("UPDATE alerts SET state = 'acked', recovered = 1, claim_token = NULL WHERE id = ?", [.int(id)])
+            == 1
     }
 }

@@ -27,6 +27,13 @@ public enum JobStore {
         return j
     }
 
+    /// The job's `alert_to` (empty for a name that is no job).
+    public static func alertRecipients(_ db: Connection, job: String) throws -> String {
+        try db.query("SELECT alert_to FROM jobs WHERE name = ?", [.text(job)]).first.map {
+            try $0.decode("alert_to", as: String.self)
+        } ?? ""
+    }
+
     /// All jobs, by name.
     public static func all(_ db: Connection) throws -> [Job] {
         try db.query(selectJobs + " ORDER BY name").rows.map(job(from:))
@@ -43,7 +50,8 @@ public enum JobStore {
         let now = try serverNow(db)
         j.nextFireAt = try nextFire(of: j, after: now, defaultZone: defaultZone)
         do {
-            try db.execute("""
+            try db.execute(
+                """
                 INSERT INTO jobs (name, command, schedule, timezone, owner, run_user, target, strategy, concurrency, max_parallel,
                   misfire, timeout_s, retries, retry_delay_s, ok_codes, alert_level, alert_to, paused, next_fire_at,
                   created_at, created_by, updated_at, updated_by)
@@ -63,12 +71,17 @@ public enum JobStore {
     /// new job whether the next fire is computed afresh (a changed schedule or
     /// zone always is). Returns the job before and after.
     @discardableResult
-    public static func change(_ db: Connection, _ name: String, by who: String, defaultZone: String,
-                              recompute: @escaping (_ old: Job, _ new: Job) -> Bool = { _, _ in false },
-                              _ change: (inout Job) throws -> Void) throws -> (old: Job, new: Job) {
+    public static func change(
+        _ db: Connection, _ name: String, by who: String, defaultZone: String,
+        recompute: @escaping (_ old: Job, _ new: Job) -> Bool = { _, _ in false },
+        _ change: (inout Job) throws -> Void
+    ) throws -> (old: Job, new: Job) {
         try db.retrying { db in
             try db.transaction { () throws -> (old: Job, new: Job) in
-                guard let old = try db.query(selectJobs + " WHERE name = ? FOR UPDATE", [.text(name)]).first.map(job(from:)) else {
+                guard
+                    let old = try db.query(selectJobs + " WHERE name = ? FOR UPDATE", [.text(name)]).first.map(
+                        job(from:))
+                else {
                     throw OctoError.usage("no job named '\(name.quotedForMessage)'")
                 }
                 var new = old
@@ -86,9 +99,13 @@ public enum JobStore {
     /// on the duplicate name). Waits up to `lockWaitSeconds` for it.
     public static func exclusively<T>(_ db: Connection, database: String, _ body: () throws -> T) throws -> T {
         let lock = "octo.apply." + database
-        let got: Int? = try db.query("SELECT GET_LOCK(?, ?) AS got", [.text(lock), .int(Int64(ConnectionOptions.lockWaitSeconds))]).first?.decode("got")
+        let got: Int? = try db.query(
+            "SELECT GET_LOCK(?, ?) AS got", [.text(lock), .int(Int64(ConnectionOptions.lockWaitSeconds))]
+        ).first?.decode("got")
         guard got == 1 else {
-            throw OctoError.failure("another octo sh apply has held the lock '\(lock)' for \(ConnectionOptions.lockWaitSeconds)s; try again")
+            throw OctoError.failure(
+                "another octo sh apply has held the lock '\(lock)' for \(ConnectionOptions.lockWaitSeconds)s; try again"
+            )
         }
         defer { _ = try? db.query("SELECT RELEASE_LOCK(?)", [.text(lock)]) }
         return try body()
@@ -104,7 +121,9 @@ public enum JobStore {
 
     /// Writes a job's definition. The next fire is recomputed from now when
     /// the schedule or time zone changed (or `recompute` says so).
-    public static func update(_ db: Connection, _ job: Job, previous: Job, by who: String, defaultZone: String, recompute: Bool = false) throws {
+    public static func update(
+        _ db: Connection, _ job: Job, previous: Job, by who: String, defaultZone: String, recompute: Bool = false
+    ) throws {
         var j = job
         if recompute || j.schedule != previous.schedule || j.timezone != previous.timezone {
             j.nextFireAt = try nextFire(of: j, after: serverNow(db), defaultZone: defaultZone)
@@ -112,12 +131,13 @@ public enum JobStore {
             j.nextFireAt = previous.nextFireAt
         }
         do {
-            try db.execute("""
-            UPDATE jobs SET name = ?, command = ?, schedule = ?, timezone = ?, owner = ?, run_user = ?, target = ?, strategy = ?,
-              concurrency = ?, max_parallel = ?, misfire = ?, timeout_s = ?, retries = ?, retry_delay_s = ?, ok_codes = ?,
-              alert_level = ?, alert_to = ?, paused = ?, next_fire_at = ?, updated_at = NOW(6), updated_by = ?
-            WHERE name = ?
-            """, values(j) + [.text(who), .text(previous.name)])
+            try db.execute(
+                """
+                UPDATE jobs SET name = ?, command = ?, schedule = ?, timezone = ?, owner = ?, run_user = ?, target = ?, strategy = ?,
+                  concurrency = ?, max_parallel = ?, misfire = ?, timeout_s = ?, retries = ?, retry_delay_s = ?, ok_codes = ?,
+                  alert_level = ?, alert_to = ?, paused = ?, next_fire_at = ?, updated_at = NOW(6), updated_by = ?
+                WHERE name = ?
+                """, values(j) + [.text(who), .text(previous.name)])
         } catch {
             guard error.isDuplicateKey else { throw error }
             throw OctoError.usage("a job named '\(j.name)' already exists")
@@ -130,7 +150,8 @@ public enum JobStore {
 
     /// Runs of `job` that are running now.
     public static func runningRuns(_ db: Connection, _ name: String) throws -> Int {
-        try db.query("SELECT COUNT(*) AS n FROM runs WHERE job_name = ? AND state = 'running'", [.text(name)]).first!.decode("n")
+        try db.query("SELECT COUNT(*) AS n FROM runs WHERE job_name = ? AND state = 'running'", [.text(name)]).first!
+            .decode("n")
     }
 
     /// Removes a job. Its queued runs are cancelled; its history stays.
@@ -150,7 +171,8 @@ public enum JobStore {
             if running > 0 && !force {
                 throw OctoError.usage("job '\(name)' has \(running) running run(s); wait, kill them, or use --force")
             }
-            try db.execute("""
+            try db.execute(
+                """
                 UPDATE runs SET state = 'cancelled', reason = 'job removed', ended_at = NOW(6)
                 WHERE id IN (SELECT run_id FROM queue WHERE job_id = ?) AND state = 'queued'
                 """, [.int(id)])
@@ -172,30 +194,36 @@ public enum JobStore {
     /// Every job with its latest run, by name. One query; the latest run is
     /// found through the (job_name, id) index, so the cost is one index probe per job.
     public static func summaries(_ db: Connection) throws -> [Summary] {
-        let rows = try db.query("""
+        let rows = try db.query(
+            """
             SELECT \(columns.split(separator: ",").map { "j." + $0.trimmingWhitespace() }.joined(separator: ", ")),
                    r.state AS last_state, r.started_at AS last_started, r.ended_at AS last_ended, NOW(6) AS now
             FROM jobs j
             LEFT JOIN runs r ON r.id = (SELECT MAX(id) FROM runs WHERE job_name = j.name)
             ORDER BY j.name
-            """).rows
+            """
+        ).rows
         return try rows.map { row in
             let started: Instant? = try row.decode("last_started")
             let ended: Instant? = try row.decode("last_ended")
             let now: Instant = try row.decode("now")
             let duration = started.map { ((ended ?? now) - $0).seconds }
-            return Summary(job: try job(from: row), lastState: try row.decode("last_state"), lastStarted: started,
-                           lastEnded: ended, lastDuration: duration)
+            return Summary(
+                job: try job(from: row), lastState: try row.decode("last_state"), lastStarted: started,
+                lastEnded: ended, lastDuration: duration)
         }
     }
 
     // MARK: - Mapping
 
     static func values(_ j: Job) -> [Value] {
-        [.text(j.name), .text(j.command), .text(j.schedule), .text(j.timezone), .text(j.owner), .text(j.user), .text(j.target),
-         .text(j.strategy), .text(j.concurrency), .int(Int64(j.maxParallel)), .text(j.misfire), .int(j.timeout),
-         .int(Int64(j.retries)), .int(j.retryDelay), .text(j.okCodes.map(String.init).joined(separator: ",")),
-         .text(j.alertLevel), .text(j.alertTo), .int(j.paused ? 1 : 0), j.nextFireAt.map(Value.instant) ?? .null]
+        [
+            .text(j.name), .text(j.command), .text(j.schedule), .text(j.timezone), .text(j.owner), .text(j.user),
+            .text(j.target),
+            j.strategy.sqlValue, j.concurrency.sqlValue, j.maxParallel.sqlValue, j.misfire.sqlValue, .int(j.timeout),
+            j.retries.sqlValue, .int(j.retryDelay), .text(j.okCodes.map(String.init).joined(separator: ",")),
+            j.alertLevel.sqlValue, .text(j.alertTo), j.paused.sqlValue, j.nextFireAt.sqlValue
+        ]
     }
 
     static func job(from r: Row) throws -> Job {

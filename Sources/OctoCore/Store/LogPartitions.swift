@@ -17,11 +17,13 @@ public enum LogPartitions {
 
     /// The day partitions that exist, oldest first.
     public static func days(_ db: Connection) throws -> [Day] {
-        let rows = try db.query("""
+        let rows = try db.query(
+            """
             SELECT PARTITION_NAME AS name FROM information_schema.PARTITIONS
             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'logs' AND PARTITION_NAME LIKE 'p2%'
             ORDER BY PARTITION_ORDINAL_POSITION
-            """).rows
+            """
+        ).rows
         return try rows.compactMap { row in
             let name: String = try row.decode("name")
             return dayNumber(partition: name).map { Day(name: name, day: $0) }
@@ -41,7 +43,9 @@ public enum LogPartitions {
             "PARTITION \(partitionName(day: d)) VALUES LESS THAN ('\(dateText(day: d + 1))')"
         }
         do {
-            try db.run("ALTER TABLE logs REORGANIZE PARTITION p_future INTO (\(parts.joined(separator: ", ")), PARTITION p_future VALUES LESS THAN (MAXVALUE))")
+            try db.run(
+                "ALTER TABLE logs REORGANIZE PARTITION p_future INTO (\(parts.joined(separator: ", ")), PARTITION p_future VALUES LESS THAN (MAXVALUE))"
+            )
         } catch {
             // 1517 duplicate partition name / 1493 ranges out of order: another machine just did it
             guard error.code.rawValue == 1517 || error.code.rawValue == 1493 else { throw error }
@@ -104,7 +108,8 @@ public enum LogPartitions {
     static func dayNumber(partition name: String) -> Int? {
         let digits = Array(name.utf8.dropFirst())
         guard name.hasPrefix("p"), digits.count == 8, digits.allSatisfy({ $0 >= 48 && $0 <= 57 }),
-              let v = Int(String(name.dropFirst())) else { return nil }
+            let v = Int(String(name.dropFirst()))
+        else { return nil }
         let (y, m, d) = (v / 10_000, v / 100 % 100, v % 100)
         guard Instant(year: y, month: m, day: d) != nil else { return nil }
         return CivilDate.daysFromCivil(year: y, month: m, day: d)

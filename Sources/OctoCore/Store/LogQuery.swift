@@ -24,17 +24,35 @@ public enum LogQuery {
         func clause() -> (String, [Value]) {
             var conditions: [String] = []
             var values: [Value] = []
-            if let runID { conditions.append("run_id = ?"); values.append(.int(runID)) }
-            if let job { conditions.append("job_name = ?"); values.append(.text(job)) }
-            if let since { conditions.append("logged_at >= ?"); values.append(.instant(since)) }
-            if let until { conditions.append("logged_at < ?"); values.append(.instant(until)) }
+            if let runID {
+                conditions.append("run_id = ?")
+                values.append(.int(runID))
+            }
+            if let job {
+                conditions.append("job_name = ?")
+                values.append(.text(job))
+            }
+            if let since {
+                conditions.append("logged_at >= ?")
+                values.append(.instant(since))
+            }
+            if let until {
+                conditions.append("logged_at < ?")
+                values.append(.instant(until))
+            }
             if let level {
                 let levels = LogLevel.allCases.filter { $0 <= level }
                 conditions.append("level IN (" + levels.map { _ in "?" }.joined(separator: ", ") + ")")
                 values += levels.map { .text($0.rawValue) }
             }
-            if let grep { conditions.append("INSTR(content, ?) > 0"); values.append(.text(grep)) }
-            if let machine { conditions.append("machine = ?"); values.append(.text(machine)) }
+            if let grep {
+                conditions.append("INSTR(content, ?) > 0")
+                values.append(.text(grep))
+            }
+            if let machine {
+                conditions.append("machine = ?")
+                values.append(.text(machine))
+            }
             return (conditions.isEmpty ? "TRUE" : conditions.joined(separator: " AND "), values)
         }
     }
@@ -60,7 +78,10 @@ public enum LogQuery {
         let (whereSQL, values) = filter.clause()
         var sql = "SELECT \(columns) FROM logs WHERE \(whereSQL) ORDER BY logged_at DESC, id DESC"
         var params = values
-        if let limit { sql += " LIMIT ?"; params.append(.int(Int64(limit) + 1)) }
+        if let limit {
+            sql += " LIMIT ?"
+            params.append(.int(Int64(limit) + 1))
+        }
         var lines = try db.query(sql, params).rows.map(line)
         let more = limit.map { lines.count > $0 } ?? false
         if more { lines.removeLast() }
@@ -96,8 +117,10 @@ public enum LogQuery {
             var f = filter
             f.since = max(filter.since ?? now - .seconds(Follower.horizon), now - .seconds(Follower.horizon))
             let (whereSQL, values) = f.clause()
-            let rows = try db.query("SELECT \(LogQuery.columns) FROM logs WHERE \(whereSQL) AND id > ? ORDER BY id",
-                                    values + [.int(floorID)]).rows
+            let rows = try db.query(
+                "SELECT \(LogQuery.columns) FROM logs WHERE \(whereSQL) AND id > ? ORDER BY id",
+                values + [.int(floorID)]
+            ).rows
             let fresh = try rows.map(LogQuery.line).filter { !seen.contains($0.id) }
             for l in fresh { seen.insert(l.id) }
             // move the floor up to the largest id seen lookBack seconds ago, forget what lies below it
@@ -114,11 +137,11 @@ public enum LogQuery {
     }
 
     static func line(_ r: Row) throws -> Line {
-        let level: String = try r.decode("level")
         let code: Int64? = try r.decode("code")
-        return Line(id: try r.decode("id"), loggedAt: try r.decode("logged_at"), jobName: try r.decode("job_name"),
-                    runID: try r.decode("run_id"), machine: try r.decode("machine"), level: LogLevel(rawValue: level) ?? .info,
-                    code: code.flatMap { LogCode(rawValue: Int($0)) }, content: try r.decode("content"),
-                    truncated: try r.decode("truncated"))
+        return Line(
+            id: try r.decode("id"), loggedAt: try r.decode("logged_at"), jobName: try r.decode("job_name"),
+            runID: try r.decode("run_id"), machine: try r.decode("machine"), level: try r.decode("level"),
+            code: try code.map(LogCode.stored), content: try r.decode("content"),
+            truncated: try r.decode("truncated"))
     }
 }

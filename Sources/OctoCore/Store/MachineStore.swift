@@ -17,21 +17,26 @@ public enum MachineStore {
     /// remembered values. Returns the row as stored.
     @discardableResult
     /// `path` is the PATH searched for interpreters.
-    public static func register(_ db: Connection, name: String, _ r: Registration, user: String, path: String) throws -> Machine {
+    public static func register(_ db: Connection, name: String, _ r: Registration, user: String, path: String) throws
+        -> Machine
+    {
         let cpus = HostFacts.cpuCount()
         let load = HostFacts.loadAverages()
         let mem = HostFacts.memory()
         // Versions are asked only when the set of interpreters on PATH changed
         // since the last registration, so a registration every minute spawns nothing.
         let onPath = HostFacts.interpretersOnPath(path)
-        let known = try db.query("SELECT envs_detected FROM machines WHERE name = ?", [.text(name)]).first
+        let known =
+            try db.query("SELECT envs_detected FROM machines WHERE name = ?", [.text(name)]).first
             .map { list(try $0.decode("envs_detected", as: String.self)) } ?? []
-        let detected = known.map { String($0.split(separator: " ")[0]) } == onPath ? known : HostFacts.withVersions(onPath)
+        let detected =
+            known.map { String($0.split(separator: " ")[0]) } == onPath ? known : HostFacts.withVersions(onPath)
         let groups: Value = r.groups.map { .text($0.joined(separator: ",")) } ?? .null
         let envs: Value = r.envs.map { .text($0.joined(separator: ",")) } ?? .null
         let slots: Value = r.slots.map { .int(Int64($0)) } ?? .null
         let state: Value = r.state.map(Value.text) ?? .null
-        try db.execute("""
+        try db.execute(
+            """
             INSERT INTO machines (name, state, groups_list, envs, envs_detected, slots, slots_given, cpus, load1, load5, load15,
               mem_total, mem_available, unix_user, octo_version, first_seen, last_seen)
             VALUES (?, COALESCE(?, 'active'), COALESCE(?, ''), COALESCE(?, ''), ?, COALESCE(?, ?), ? IS NOT NULL, ?, ?, ?, ?, ?, ?, ?, ?, NOW(6), NOW(6))
@@ -45,10 +50,15 @@ public enum MachineStore {
               cpus = VALUES(cpus), load1 = VALUES(load1), load5 = VALUES(load5), load15 = VALUES(load15),
               mem_total = VALUES(mem_total), mem_available = VALUES(mem_available),
               unix_user = VALUES(unix_user), octo_version = VALUES(octo_version), last_seen = NOW(6)
-            """, [.text(name), state, groups, envs, .text(detected.joined(separator: ",")), slots, .int(Int64(cpus)), slots,
-                  .int(Int64(cpus)), .double(load.0), .double(load.1), .double(load.2), .uint(mem.total), .uint(mem.available),
-                  .text(user), .text(OctoVersion.string),
-                  state, groups, envs, slots, slots, slots])
+            """,
+            [
+                .text(name), state, groups, envs, .text(detected.joined(separator: ",")), slots, .int(Int64(cpus)),
+                slots,
+                .int(Int64(cpus)), .double(load.0), .double(load.1), .double(load.2), .uint(mem.total),
+                .uint(mem.available),
+                .text(user), .text(OctoVersion.string),
+                state, groups, envs, slots, slots, slots
+            ])
         if r.state == "removed" {
             // its queued runs go back to any eligible machine (routing is redone by the producer)
             try db.execute("UPDATE queue SET machine = NULL WHERE machine = ?", [.text(name)])
@@ -73,11 +83,13 @@ public enum MachineStore {
     /// Every machine, by name, with its liveness: a machine not seen for
     /// longer than `ttl` seconds is stale.
     public static func statuses(_ db: Connection, ttl: Int64) throws -> [Status] {
-        let rows = try db.query("""
+        let rows = try db.query(
+            """
             SELECT m.*, TIMESTAMPDIFF(MICROSECOND, m.last_seen, NOW(6)) AS age_us,
                    (SELECT COUNT(*) FROM runs r WHERE r.machine = m.name AND r.state = 'running') AS in_use
             FROM machines m ORDER BY m.name
-            """).rows
+            """
+        ).rows
         return try rows.map { row in
             let m = try machine(from: row)
             let age = Double(try row.decode("age_us", as: Int64.self)) / 1_000_000

@@ -8,10 +8,13 @@ extension RunQueue {
     /// broadcast job, its runs on the machines it goes to). `machine` assigns
     /// it; otherwise the job's routing decides (a broadcast job gets one run
     /// per live machine). Returns the queued runs' ids.
-    public static func runNow(_ db: Connection, job: Job, settings: Settings, cursor: String?, machine: String?,
-                              force: Bool, by who: String) throws -> [Int64] {
+    public static func runNow(
+        _ db: Connection, job: Job, settings: Settings, cursor: String?, machine: String?,
+        force: Bool, by who: String
+    ) throws -> [Int64] {
         // a broadcast job's run on a named machine belongs to that machine's series (`Routing.series`)
-        let routes = try machine.map { [Routing.Route(machine: $0, routeKey: job.strategy == "all" ? $0 : "")] }
+        let routes =
+            try machine.map { [Routing.Route(machine: $0, routeKey: job.strategy == .all ? $0 : "")] }
             ?? Routing.routes(for: job, live: try liveMachines(db, ttl: settings.machineTTL))
         let routeKeys = Set(routes.map(\.routeKey))
         return try db.retrying { db in
@@ -22,12 +25,16 @@ extension RunQueue {
                 }
                 if !force {
                     let active = try activeRuns(db, jobID: job.id!).filter { routeKeys.contains($0.routeKey) }
-                    if job.concurrency == "forbid", let a = active.first {
-                        throw OctoError.failure("job \(job.name) has run \(a.id) \(a.state.rawValue)" + (a.machine.map { " on \($0)" } ?? "")
-                                                + " (concurrency forbid); wait, kill it, or use --force")
+                    if job.concurrency == .forbid, let a = active.first {
+                        throw OctoError.failure(
+                            "job \(job.name) has run \(a.id) \(a.state.rawValue)"
+                                + (a.machine.map { " on \($0)" } ?? "")
+                                + " (concurrency forbid); wait, kill it, or use --force")
                     }
-                    if job.concurrency == "replace" {
-                        for a in active { try cancel(db, a.id, reason: "replaced by a manual run by \(who) (concurrency replace)") }
+                    if job.concurrency == .replace {
+                        for a in active {
+                            try cancel(db, a.id, reason: "replaced by a manual run by \(who) (concurrency replace)")
+                        }
                     }
                 }
                 let now = try JobStore.serverNow(db)
@@ -45,9 +52,13 @@ extension RunQueue {
     }
 
     /// A run's log lines after line id `after`, oldest first (for `octo sh run --wait`).
-    public static func logLines(_ db: Connection, runID: Int64, after: Int64) throws -> [(id: Int64, level: String, code: Int?, content: String)] {
-        try db.query("SELECT id, level, code, content FROM logs WHERE run_id = ? AND id > ? ORDER BY id",
-                     [.int(runID), .int(after)]).rows.map { r in
+    public static func logLines(_ db: Connection, runID: Int64, after: Int64) throws -> [(
+        id: Int64, level: String, code: Int?, content: String
+    )] {
+        try db.query(
+            "SELECT id, level, code, content FROM logs WHERE run_id = ? AND id > ? ORDER BY id",
+            [.int(runID), .int(after)]
+        ).rows.map { r in
             (try r.decode("id"), try r.decode("level"), try r.decode("code"), try r.decode("content"))
         }
     }

@@ -1,7 +1,7 @@
 import MariaDB
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The `runs` and `queue` tables: enqueueing, claiming, leases, completion,
@@ -44,21 +44,27 @@ public enum RunQueue {
     public static func enqueue(_ db: Connection, job: Job, _ r: NewRun) throws -> Int64? {
         let result: QueryResult
         do {
-            result = try db.query("""
+            result = try db.query(
+                """
                 INSERT INTO runs (job_id, job_name, fire_time, attempt, route_key, trigger_kind, forced, state, reason, machine,
                   queued_at, not_before, cursor_in, cursor_given, ended_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NOW(6), COALESCE(?, NOW(6)), ?, ?, IF(? = 'queued', NULL, NOW(6)))
-                """, [.int(job.id!), .text(job.name), .instant(r.fireTime), .int(Int64(r.attempt)), .text(r.route.routeKey),
-                      .text(r.trigger.rawValue), .int(r.forced ? 1 : 0), .text(r.state.rawValue), .text(r.reason),
-                      r.route.machine.map(Value.text) ?? .null, r.notBefore.map(Value.instant) ?? .null,
-                      r.cursor.map(Value.text) ?? .null, .int(r.cursor == nil ? 0 : 1), .text(r.state.rawValue)])
+                """,
+                [
+                    .int(job.id!), .text(job.name), .instant(r.fireTime), .int(Int64(r.attempt)),
+                    .text(r.route.routeKey),
+                    .text(r.trigger.rawValue), .int(r.forced ? 1 : 0), .text(r.state.rawValue), .text(r.reason),
+                    r.route.machine.map(Value.text) ?? .null, r.notBefore.map(Value.instant) ?? .null,
+                    r.cursor.map(Value.text) ?? .null, .int(r.cursor == nil ? 0 : 1), .text(r.state.rawValue)
+                ])
         } catch {
             guard error.isDuplicateKey else { throw error }
             return nil
         }
         let id = Int64(result.lastInsertID)
         if r.state == .queued {
-            try db.execute("""
+            try db.execute(
+                """
                 INSERT INTO queue (run_id, job_id, machine, route_key, run_user, target, forced, not_before)
                 SELECT id, job_id, machine, route_key, ?, ?, forced, not_before FROM runs WHERE id = ?
                 """, [.text(job.user), .text(job.target), .int(id)])
@@ -68,30 +74,38 @@ public enum RunQueue {
 
     /// Keeps queued runs' eligibility in step with an edited job.
     public static func refreshEligibility(_ db: Connection, job: Job) throws {
-        try db.execute("UPDATE queue SET run_user = ?, target = ? WHERE job_id = ?", [.text(job.user), .text(job.target), .int(job.id!)])
+        try db.execute(
+            "UPDATE queue SET run_user = ?, target = ? WHERE job_id = ?",
+            [.text(job.user), .text(job.target), .int(job.id!)])
     }
 
     /// Active and recently seen machines, by name, with their running counts.
     public static func liveMachines(_ db: Connection, ttl: Int64) throws -> [LiveMachine] {
         var running: [String: Int] = [:]
-        for row in try db.query("SELECT machine, COUNT(*) AS n FROM runs WHERE state = 'running' GROUP BY machine").rows {
+        for row in try db.query("SELECT machine, COUNT(*) AS n FROM runs WHERE state = 'running' GROUP BY machine").rows
+        {
             if let m: String = try row.decode("machine") { running[m] = try row.decode("n") }
         }
-        return try db.query("""
+        return try db.query(
+            """
             SELECT name, groups_list, unix_user, slots, cpus, load1 FROM machines
             WHERE state = 'active' AND last_seen >= NOW(6) - INTERVAL ? SECOND ORDER BY name
-            """, [.int(ttl)]).rows.map { row in
+            """, [.int(ttl)]
+        ).rows.map { row in
             let name: String = try row.decode("name")
-            return LiveMachine(name: name, groups: MachineStore.list(try row.decode("groups_list")),
-                               unixUser: try row.decode("unix_user"), slots: try row.decode("slots"),
-                               cpus: try row.decode("cpus"), load1: try row.decode("load1"), running: running[name] ?? 0)
+            return LiveMachine(
+                name: name, groups: MachineStore.list(try row.decode("groups_list")),
+                unixUser: try row.decode("unix_user"), slots: try row.decode("slots"),
+                cpus: try row.decode("cpus"), load1: try row.decode("load1"), running: running[name] ?? 0)
         }
     }
 
     /// Runs of a job that are queued or running.
     public static func activeRuns(_ db: Connection, jobID: Int64) throws -> [Run] {
-        try db.query(Run.select + " WHERE job_id = ? AND state IN ('queued', 'running') ORDER BY id",
-                     [.int(jobID)]).rows.map(Run.from)
+        try db.query(
+            Run.select + " WHERE job_id = ? AND state IN ('queued', 'running') ORDER BY id",
+            [.int(jobID)]
+        ).rows.map(Run.from)
     }
 
     // MARK: - Claim
@@ -122,69 +136,93 @@ public enum RunQueue {
     /// user is `user` (the Unix user of this process, not the machine row's,
     /// which another account's octo may have written) or empty, and the
     /// machine is in the job's target.
-    public static func claim(_ db: Connection, machine: String, limit: Int, lease: Int64, onlyRun: Int64? = nil,
-                             user: String = currentUserName()) throws -> [Claimed] {
+    public static func claim(
+        _ db: Connection, machine: String, limit: Int, lease: Int64, onlyRun: Int64? = nil,
+        user: String = currentUserName()
+    ) throws -> [Claimed] {
         try db.transaction { () throws -> [Claimed] in
             let sentAt = Monotonic.seconds()
-            guard let m = try db.query("SELECT state, slots, groups_list FROM machines WHERE name = ? FOR UPDATE",
-                                       [.text(machine)]).first,
-                  try m.decode("state", as: String.self) == "active" else { return [] }
+            guard
+                let m = try db.query(
+                    "SELECT state, slots, groups_list FROM machines WHERE name = ? FOR UPDATE",
+                    [.text(machine)]
+                ).first,
+                try m.decode("state", as: String.self) == "active"
+            else { return [] }
             var free = limit
             if onlyRun == nil {
                 // a stopping run (cancelled, its process group not yet seen gone) still takes its slot
-                let inUse: Int = try db.query("""
+                let inUse: Int = try db.query(
+                    """
                     SELECT COUNT(*) AS n FROM runs
                     WHERE (state = 'running' OR (state = 'cancelled' AND lease_expires_at > NOW(6))) AND machine = ?
-                    """, [.text(machine)]).first!.decode("n")
+                    """, [.text(machine)]
+                ).first!.decode("n")
                 free = min(limit, try m.decode("slots", as: Int.self) - inUse)
             }
             guard free > 0 else { return [] }
             let eligibleValues = try eligibility(machine, m, user: user)
             let candidates: [Row]
             if let only = onlyRun {
-                candidates = try db.query("SELECT run_id, job_id, route_key, forced FROM queue WHERE run_id = ? AND " + eligibleSQL
-                                          + " FOR UPDATE SKIP LOCKED", [.int(only)] + eligibleValues).rows
+                candidates = try db.query(
+                    "SELECT run_id, job_id, route_key, forced FROM queue WHERE run_id = ? AND " + eligibleSQL
+                        + " FOR UPDATE SKIP LOCKED", [.int(only)] + eligibleValues
+                ).rows
             } else {
-                candidates = try db.query("SELECT run_id, job_id, route_key, forced FROM queue WHERE not_before <= NOW(6) AND " + eligibleSQL
-                                          + " ORDER BY not_before, run_id LIMIT ? FOR UPDATE SKIP LOCKED",
-                                          eligibleValues + [.int(Int64(free * 4 + 8))]).rows
+                candidates = try db.query(
+                    "SELECT run_id, job_id, route_key, forced FROM queue WHERE not_before <= NOW(6) AND " + eligibleSQL
+                        + " ORDER BY not_before, run_id LIMIT ? FOR UPDATE SKIP LOCKED",
+                    eligibleValues + [.int(Int64(free * 4 + 8))]
+                ).rows
             }
             // in queue order (not_before, run id): the oldest eligible runs are taken first, whatever their jobs' ids
             let queued = try candidates.map { c in
-                (id: try c.decode("run_id", as: Int64.self), job: try c.decode("job_id", as: Int64.self),
-                 routeKey: try c.decode("route_key", as: String.self), forced: try c.decode("forced", as: Bool.self))
+                (
+                    id: try c.decode("run_id", as: Int64.self), job: try c.decode("job_id", as: Int64.self),
+                    routeKey: try c.decode("route_key", as: String.self), forced: try c.decode("forced", as: Bool.self)
+                )
             }
             guard !queued.isEmpty else { return [] }
             // the candidates' jobs, locked in ascending id (one statement), then their running counts:
             // a job's count is read and raised by one lock holder at a time
             let jobIDs = padded(Set(queued.map(\.job)).sorted())
             let (jobsIn, jobValues) = (placeholders(jobIDs.count), jobIDs.map(Value.int))
-            let jobs = Dictionary(try db.query(JobStore.selectJobs + " WHERE id IN " + jobsIn + " ORDER BY id FOR UPDATE", jobValues).rows
-                .map { r in let j = try JobStore.job(from: r); return (j.id!, j) }, uniquingKeysWith: { a, _ in a })
+            let jobs = Dictionary(
+                try db.query(JobStore.selectJobs + " WHERE id IN " + jobsIn + " ORDER BY id FOR UPDATE", jobValues).rows
+                    .map { r in
+                        let j = try JobStore.job(from: r)
+                        return (j.id!, j)
+                    }, uniquingKeysWith: { a, _ in a })
             // per series (job, route key: see `Routing.series`), running and stopping runs — cancelled, but
             // the supervisor has not yet seen the process group gone (it holds the lease until then): a new
             // run does not start beside a stopping one
             var running: [Series: (n: Int, stopping: Int)] = [:]
-            for row in try db.query("SELECT job_id, route_key, COUNT(IF(state = 'running', 1, NULL)) AS n,"
-                                    + " COUNT(IF(state = 'cancelled', 1, NULL)) AS stopping FROM runs WHERE job_id IN " + jobsIn
-                                    + " AND (state = 'running' OR (state = 'cancelled' AND lease_expires_at > NOW(6))) GROUP BY job_id, route_key",
-                                    jobValues).rows {
-                running[Series(job: try row.decode("job_id"), routeKey: try row.decode("route_key"))] = (try row.decode("n"), try row.decode("stopping"))
+            for row in try db.query(
+                "SELECT job_id, route_key, COUNT(IF(state = 'running', 1, NULL)) AS n,"
+                    + " COUNT(IF(state = 'cancelled', 1, NULL)) AS stopping FROM runs WHERE job_id IN " + jobsIn
+                    + " AND (state = 'running' OR (state = 'cancelled' AND lease_expires_at > NOW(6))) GROUP BY job_id, route_key",
+                jobValues
+            ).rows {
+                running[Series(job: try row.decode("job_id"), routeKey: try row.decode("route_key"))] = (
+                    try row.decode("n"), try row.decode("stopping")
+                )
             }
             var chosen: [(runID: Int64, job: Job)] = []
             for (runID, jobID, routeKey, forced) in queued where chosen.count < free {
                 guard let job = jobs[jobID] else { continue }  // removed meanwhile
-                let cap = job.concurrency == "allow" ? max(1, job.maxParallel) : 1
+                let cap = job.concurrency == .allow ? max(1, job.maxParallel) : 1
                 let series = Series(job: job.id!, routeKey: routeKey)
                 let (n, stopping) = running[series] ?? (0, 0)
                 if !forced, n + stopping >= cap {
                     // blocked by the job's concurrency: it waits for its turn (a stopping run's turn ends when
                     // its process group is gone or its lease lapsed) — but a scheduled run of a forbid job
                     // that finds one running is skipped
-                    if n >= cap, job.concurrency == "forbid",
-                       let rr = try db.query(Run.select + " WHERE id = ?", [.int(runID)]).first,
-                       try [.schedule, .catchup].contains(Run.from(rr).trigger) {
-                        try finishQueued(db, runID, state: .skipped, reason: "a run of this job was running (concurrency forbid)")
+                    if n >= cap, job.concurrency == .forbid,
+                        let rr = try db.query(Run.select + " WHERE id = ?", [.int(runID)]).first,
+                        try [.schedule, .catchup].contains(Run.from(rr).trigger)
+                    {
+                        try finishQueued(
+                            db, runID, state: .skipped, reason: "a run of this job was running (concurrency forbid)")
                     }
                     continue
                 }
@@ -198,7 +236,8 @@ public enum RunQueue {
             let (runsIn, runValues) = (placeholders(ids.count), ids.map(Value.int))
             let tokenCases = "CASE id" + String(repeating: " WHEN ? THEN ?", count: ids.count)
             let tokenValues = ids.flatMap { [Value.int($0), .text(tokens[$0]!)] }
-            try db.execute("""
+            try db.execute(
+                """
                 UPDATE runs SET state = 'running', machine = ?, lease_token = \(tokenCases) END,
                   lease_expires_at = NOW(6) + INTERVAL ? SECOND, started_at = NOW(6),
                   cursor_in = IF(cursor_given, cursor_in, (SELECT c.value FROM cursors c WHERE c.job_name = runs.job_name)),
@@ -208,7 +247,9 @@ public enum RunQueue {
             try db.execute("DELETE FROM queue WHERE run_id IN " + runsIn, runValues)
             let jobOf = Dictionary(chosen.map { ($0.runID, $0.job) }, uniquingKeysWith: { a, _ in a })
             var claimed: [Claimed] = []
-            for row in try db.query(Run.select + " WHERE id IN " + runsIn + " AND state = 'running' ORDER BY id", runValues).rows {
+            for row in try db.query(
+                Run.select + " WHERE id IN " + runsIn + " AND state = 'running' ORDER BY id", runValues
+            ).rows {
                 let run = try Run.from(row)
                 // a run that was not queued any more kept its own (or no) token: not ours
                 guard let token = tokens[run.id], run.leaseToken == token, let job = jobOf[run.id] else { continue }
@@ -221,8 +262,11 @@ public enum RunQueue {
     /// Queued runs `machine` could take, now or later (for `consume --wait`).
     public static func waitingWork(_ db: Connection, machine: String, user: String = currentUserName()) throws -> Int {
         guard let m = try db.query("SELECT state, groups_list FROM machines WHERE name = ?", [.text(machine)]).first,
-              try m.decode("state", as: String.self) == "active" else { return 0 }
-        return try db.query("SELECT COUNT(*) AS n FROM queue WHERE " + eligibleSQL, try eligibility(machine, m, user: user)).first!.decode("n")
+            try m.decode("state", as: String.self) == "active"
+        else { return 0 }
+        return try db.query(
+            "SELECT COUNT(*) AS n FROM queue WHERE " + eligibleSQL, try eligibility(machine, m, user: user)
+        ).first!.decode("n")
     }
 
     /// Queue rows `machine` may take, run as `user`: assigned to it or to no
@@ -260,7 +304,10 @@ public enum RunQueue {
         let bytes = (0..<16).map { _ in UInt8.random(in: 0...255) }
         let hex = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
-        for b in bytes { out.append(hex[Int(b >> 4)]); out.append(hex[Int(b & 15)]) }
+        for b in bytes {
+            out.append(hex[Int(b >> 4)])
+            out.append(hex[Int(b & 15)])
+        }
         return String(decoding: out, as: UTF8.self)
     }
 
@@ -271,7 +318,8 @@ public enum RunQueue {
     /// (fenced by its token; a lease that lapsed stays lapsed). False when
     /// there is nothing to keep.
     public static func renewStopping(_ db: Connection, runID: Int64, token: String, lease: Int64) throws -> Bool {
-        try db.execute("""
+        try db.execute(
+            """
             UPDATE runs SET lease_expires_at = NOW(6) + INTERVAL ? SECOND
             WHERE id = ? AND lease_token = ? AND state = 'cancelled' AND lease_expires_at > NOW(6)
             """, [.int(lease), .int(runID), .text(token)]) == 1
@@ -281,18 +329,25 @@ public enum RunQueue {
     /// when, and releases the lease, so the job's next run may start.
     /// False when the run was not a stopping run under this token.
     static func recordStopped(_ db: Connection, _ claimed: Claimed, _ outcome: Outcome) throws -> Bool {
-        try db.execute("""
+        try db.execute(
+            """
             UPDATE runs SET exit_code = ?, exit_signal = ?, ended_at = NOW(6), lease_expires_at = NULL
             WHERE id = ? AND lease_token = ? AND state = 'cancelled' AND lease_expires_at IS NOT NULL
-            """, [outcome.exitCode.map { .int(Int64($0)) } ?? .null, outcome.signal.map { .int(Int64($0)) } ?? .null,
-                  .int(claimed.run.id), .text(claimed.token)]) == 1
+            """,
+            [
+                outcome.exitCode.map { .int(Int64($0)) } ?? .null, outcome.signal.map { .int(Int64($0)) } ?? .null,
+                .int(claimed.run.id), .text(claimed.token)
+            ]) == 1
     }
 
     /// Extends a running run's lease, fenced by its token. False means the
     /// run is no longer this holder's (lost, killed, replaced): stop it.
     /// Also records the job's pid.
-    public static func renew(_ db: Connection, runID: Int64, token: String, lease: Int64, pid: Int32? = nil) throws -> Bool {
-        try db.execute("""
+    public static func renew(_ db: Connection, runID: Int64, token: String, lease: Int64, pid: Int32? = nil) throws
+        -> Bool
+    {
+        try db.execute(
+            """
             UPDATE runs SET lease_expires_at = NOW(6) + INTERVAL ? SECOND, pid = COALESCE(?, pid)
             WHERE id = ? AND lease_token = ? AND state = 'running'
             """, [.int(lease), pid.map { .int(Int64($0)) } ?? .null, .int(runID), .text(token)]) == 1
@@ -301,7 +356,8 @@ public enum RunQueue {
     /// True while the run is running under this token (a read, no write).
     public static func holds(_ db: Connection, runID: Int64, token: String) throws -> Bool {
         try db.query("SELECT state, lease_token FROM runs WHERE id = ?", [.int(runID)]).first.map { row in
-            try row.decode("state", as: String.self) == "running" && row.decode("lease_token", as: String?.self) == token
+            try row.decode("state", as: String.self) == "running"
+                && row.decode("lease_token", as: String?.self) == token
         } ?? false
     }
 
@@ -322,20 +378,29 @@ public enum RunQueue {
     /// token no longer holds the run.
     /// `cursorOut`: the last value the run set (nil: the cursor's value if this run stored it).
     @discardableResult
-    public static func complete(_ db: Connection, _ claimed: Claimed, _ outcome: Outcome, cursorOut: String? = nil) throws -> Bool {
+    public static func complete(_ db: Connection, _ claimed: Claimed, _ outcome: Outcome, cursorOut: String? = nil)
+        throws -> Bool
+    {
         try db.transaction { try recordEnd(db, claimed, outcome, cursorOut: cursorOut) }
     }
 
     /// `complete` inside the caller's transaction (the supervisor records
     /// every run that ended in the same turn, and their last lines, in one commit).
-    public static func recordEnd(_ db: Connection, _ claimed: Claimed, _ outcome: Outcome, cursorOut: String? = nil) throws -> Bool {
-        let n = try db.execute("""
+    public static func recordEnd(_ db: Connection, _ claimed: Claimed, _ outcome: Outcome, cursorOut: String? = nil)
+        throws -> Bool
+    {
+        let n = try db.execute(
+            """
             UPDATE runs SET state = ?, exit_code = ?, exit_signal = ?, reason = ?, ended_at = NOW(6), lease_expires_at = NULL,
               cursor_out = COALESCE(?, (SELECT c.value FROM cursors c WHERE c.job_name = runs.job_name AND c.updated_run = runs.id))
             WHERE id = ? AND lease_token = ? AND state = 'running'
-            """, [.text(outcome.state.rawValue), outcome.exitCode.map { .int(Int64($0)) } ?? .null,
-                  outcome.signal.map { .int(Int64($0)) } ?? .null, .text(outcome.reason), cursorOut.map(Value.text) ?? .null,
-                  .int(claimed.run.id), .text(claimed.token)])
+            """,
+            [
+                .text(outcome.state.rawValue), outcome.exitCode.map { .int(Int64($0)) } ?? .null,
+                outcome.signal.map { .int(Int64($0)) } ?? .null, .text(outcome.reason),
+                cursorOut.map(Value.text) ?? .null,
+                .int(claimed.run.id), .text(claimed.token)
+            ])
         guard n == 1 else { return false }
         if outcome.state.isFailure { try retryIfAttemptsLeft(db, claimed.run) }
         return true
@@ -364,8 +429,9 @@ public enum RunQueue {
 
     /// Ends a queued run without running it.
     static func finishQueued(_ db: Connection, _ runID: Int64, state: Run.State, reason: String) throws {
-        try db.execute("UPDATE runs SET state = ?, reason = ?, ended_at = NOW(6) WHERE id = ? AND state = 'queued'",
-                       [.text(state.rawValue), .text(reason), .int(runID)])
+        try db.execute(
+            "UPDATE runs SET state = ?, reason = ?, ended_at = NOW(6) WHERE id = ? AND state = 'queued'",
+            [.text(state.rawValue), .text(reason), .int(runID)])
         try db.execute("DELETE FROM queue WHERE run_id = ?", [.int(runID)])
     }
 
@@ -382,7 +448,8 @@ public enum RunQueue {
         // a stopping (cancelled) run whose supervisor did not record its process group gone before the
         // lease lapsed: it no longer holds the job back (the claim reads the lease); say so on the run
         _ = try db.retrying { db in
-            try db.execute("""
+            try db.execute(
+                """
                 UPDATE runs SET lease_expires_at = NULL,
                   reason = LEFT(CONCAT(reason, '; machine ', COALESCE(machine, '?'), ' did not confirm it stopped'), 255)
                 WHERE state = 'cancelled' AND lease_expires_at < NOW(6) LIMIT 1000
@@ -392,14 +459,17 @@ public enum RunQueue {
         while true {
             let batch = try db.retrying { db in
                 try db.transaction { () throws -> [Run] in
-                    let rows = try db.query(Run.select + """
-                         WHERE state = 'running' AND lease_expires_at < NOW(6)
-                        ORDER BY lease_expires_at LIMIT 100 FOR UPDATE SKIP LOCKED
-                        """).rows
+                    let rows = try db.query(
+                        Run.select + """
+                             WHERE state = 'running' AND lease_expires_at < NOW(6)
+                            ORDER BY lease_expires_at LIMIT 100 FOR UPDATE SKIP LOCKED
+                            """
+                    ).rows
                     var marked: [Run] = []
                     for row in rows {
                         var run = try Run.from(row)
-                        let n = try db.execute("""
+                        let n = try db.execute(
+                            """
                             UPDATE runs SET state = 'lost', ended_at = NOW(6),
                               reason = CONCAT('lease expired: machine ', COALESCE(machine, '?'), ' stopped renewing it')
                             WHERE id = ? AND state = 'running' AND lease_expires_at < NOW(6)
@@ -423,14 +493,19 @@ public enum RunQueue {
     /// A running run's supervisor sees its token fail at its next check and
     /// stops the process group; a killed run is never retried. Returns the
     /// runs cancelled.
-    public static func kill(_ db: Connection, runID: Int64? = nil, jobID: Int64? = nil, by who: String) throws -> [Run] {
+    public static func kill(_ db: Connection, runID: Int64? = nil, jobID: Int64? = nil, by who: String) throws -> [Run]
+    {
         try db.transaction { () throws -> [Run] in
             let rows: [Row]
             if let r = runID {
-                rows = try db.query(Run.select + " WHERE id = ? AND state IN ('queued', 'running') FOR UPDATE", [.int(r)]).rows
+                rows = try db.query(
+                    Run.select + " WHERE id = ? AND state IN ('queued', 'running') FOR UPDATE", [.int(r)]
+                ).rows
             } else {
-                rows = try db.query(Run.select + " WHERE job_id = ? AND state IN ('queued', 'running') FOR UPDATE",
-                                    [.int(jobID!)]).rows
+                rows = try db.query(
+                    Run.select + " WHERE job_id = ? AND state IN ('queued', 'running') FOR UPDATE",
+                    [.int(jobID!)]
+                ).rows
             }
             let runs = try rows.map(Run.from)
             for run in runs {
@@ -444,7 +519,8 @@ public enum RunQueue {
     /// is *stopping* until its supervisor records the process group gone
     /// (`recordStopped`) or the lease lapses, and the job's next run waits.
     static func cancel(_ db: Connection, _ runID: Int64, reason: String) throws {
-        try db.execute("""
+        try db.execute(
+            """
             UPDATE runs SET state = 'cancelled', reason = ?, ended_at = NOW(6)
             WHERE id = ? AND state IN ('queued', 'running')
             """, [.text(reason), .int(runID)])
@@ -457,7 +533,9 @@ public enum RunQueue {
 
     /// A job's latest runs, newest first.
     public static func history(_ db: Connection, job: String, limit: Int) throws -> [Run] {
-        try db.query(Run.select + " WHERE job_name = ? ORDER BY id DESC LIMIT ?",
-                     [.text(job), .int(Int64(limit))]).rows.map(Run.from)
+        try db.query(
+            Run.select + " WHERE job_name = ? ORDER BY id DESC LIMIT ?",
+            [.text(job), .int(Int64(limit))]
+        ).rows.map(Run.from)
     }
 }

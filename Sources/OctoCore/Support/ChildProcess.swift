@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Runs a short helper program (e.g. `crontab`) to completion with
@@ -21,7 +21,9 @@ public enum ChildProcess {
     /// group (`sleep 200 &`, holding its output open) is killed, so nothing
     /// it started can hold the caller.
     public static func run(_ argv: [String], input: [UInt8] = [], timeout: Double? = nil) throws(OctoError) -> Result {
-        var inPipe: [Int32] = [0, 0], outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0]
+        var inPipe: [Int32] = [0, 0]
+        var outPipe: [Int32] = [0, 0]
+        var errPipe: [Int32] = [0, 0]
         guard pipe(&inPipe) == 0, pipe(&outPipe) == 0, pipe(&errPipe) == 0 else {
             throw OctoError.failure("cannot create pipes to run \(argv[0])")
         }
@@ -39,7 +41,8 @@ public enum ChildProcess {
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
         // the program starts with no signal blocked and default handlers, whatever this process's thread had
-        var none = sigset_t(), all = sigset_t()
+        var none = sigset_t()
+        var all = sigset_t()
         sigemptyset(&none)
         sigfillset(&all)
         posix_spawnattr_setsigmask(&attributes, &none)
@@ -52,43 +55,71 @@ public enum ChildProcess {
         posix_spawnattr_setflags(&attributes, Int16(flags))
         var pid: pid_t = 0
         let rc = posix_spawnp(&pid, argv[0], &actions, &attributes, &cargs, environ)
-        close(inPipe[0]); close(outPipe[1]); close(errPipe[1])
+        close(inPipe[0])
+        close(outPipe[1])
+        close(errPipe[1])
         guard rc == 0 else {
-            close(inPipe[1]); close(outPipe[0]); close(errPipe[0])
+            close(inPipe[1])
+            close(outPipe[0])
+            close(errPipe[0])
             throw OctoError.failure("cannot run \(argv[0]): \(String(cString: strerror(rc)))")
         }
         // Feed stdin and drain both outputs together, so no pipe fills up. Our end of stdin does not block: a
         // program that never reads its input cannot hold us past the timeout.
         _ = fcntl(inPipe[1], F_SETFL, fcntl(inPipe[1], F_GETFL) | O_NONBLOCK)
-        var out: [UInt8] = [], err: [UInt8] = []
+        var out: [UInt8] = []
+        var err: [UInt8] = []
         var written = 0
-        var fds = [pollfd(fd: inPipe[1], events: Int16(POLLOUT), revents: 0),
-                   pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: errPipe[0], events: Int16(POLLIN), revents: 0)]
-        if input.isEmpty { close(inPipe[1]); fds[0].fd = -1 }
+        var fds = [
+            pollfd(fd: inPipe[1], events: Int16(POLLOUT), revents: 0),
+            pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0),
+            pollfd(fd: errPipe[0], events: Int16(POLLIN), revents: 0)
+        ]
+        if input.isEmpty {
+            close(inPipe[1])
+            fds[0].fd = -1
+        }
         var buf = [UInt8](repeating: 0, count: 65_536)
         signal(SIGPIPE, SIG_IGN)
         let deadline = timeout.map { Monotonic.seconds() + $0 }
-        var termSentAt: Double?, timedOut = false, exited = false
+        var termSentAt: Double?
+        var timedOut = false
+        var exited = false
         /// With a timeout: kills what the program left once it exited, or the group at the deadline (SIGTERM,
         /// SIGKILL 5 s later). False once waiting longer is pointless (SIGKILL sent 2 s ago).
         func watch() -> Bool {
             guard let deadline else { return true }
             // the group's leader is signalled only while it is not reaped (a zombie keeps its id)
             if !exited, isZombie(pid) { exited = true }
-            if exited { kill(-pid, SIGKILL); return true }
+            if exited {
+                kill(-pid, SIGKILL)
+                return true
+            }
             let now = Monotonic.seconds()
-            if termSentAt == nil, now >= deadline { kill(-pid, SIGTERM); termSentAt = now; timedOut = true }
-            if let t = termSentAt, now >= t + 5 { kill(-pid, SIGKILL); return now < t + 7 }
+            if termSentAt == nil, now >= deadline {
+                kill(-pid, SIGTERM)
+                termSentAt = now
+                timedOut = true
+            }
+            if let t = termSentAt, now >= t + 5 {
+                kill(-pid, SIGKILL)
+                return now < t + 7
+            }
             return true
         }
         while fds[1].fd >= 0 || fds[2].fd >= 0 {
             if !watch() { break }
-            if poll(&fds, 3, deadline == nil ? -1 : 100) < 0 { if errno == EINTR { continue }; break }
+            if poll(&fds, 3, deadline == nil ? -1 : 100) < 0 {
+                if errno == EINTR { continue }
+                break
+            }
             if fds[0].fd >= 0, fds[0].revents != 0 {
                 let n = input[written...].withUnsafeBytes { write(inPipe[1], $0.baseAddress, $0.count) }
                 if n > 0 { written += n }
-                if (n < 0 && errno != EAGAIN && errno != EINTR) || written == input.count { close(inPipe[1]); fds[0].fd = -1 }
+                if (n < 0 && errno != EAGAIN && errno != EINTR) || written == input.count {
+                    close(inPipe[1])
+                    fds[0].fd = -1
+                }
             }
             for i in 1...2 where fds[i].fd >= 0 && fds[i].revents != 0 {
                 let n = buf.withUnsafeMutableBytes { read(fds[i].fd, $0.baseAddress, $0.count) }
@@ -117,7 +148,8 @@ public enum ChildProcess {
     /// True while `pid` (our child) has exited but is not reaped yet.
     static func isZombie(_ pid: pid_t) -> Bool {
         guard let stat = readFileBytes("/proc/\(pid)/stat"), let close = stat.lastIndex(of: UInt8(ascii: ")")),
-              close + 2 < stat.count else { return false }
+            close + 2 < stat.count
+        else { return false }
         return stat[close + 2] == UInt8(ascii: "Z")
     }
 }

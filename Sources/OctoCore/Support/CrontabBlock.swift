@@ -11,7 +11,7 @@ public enum CrontabBlock {
         ("* * * * *", [["register"]]),
         ("* * * * *", [["produce"], ["consume"]]),
         ("* * * * *", [["monitor"]]),
-        ("*/5 * * * *", [["cursor", "sync"]]),
+        ("*/5 * * * *", [["cursor", "sync"]])
     ]
 
     /// The block for a binary at `binary`, each octo call carrying `options`
@@ -22,12 +22,17 @@ public enum CrontabBlock {
     /// control character (a newline would be a crontab line of its own) is
     /// refused: bad input, exit 2.
     public static func render(binary: String, options: [String], available: Set<String>) throws(OctoError) -> String {
-        for word in [binary] + options where word.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) {
-            throw OctoError.usage("cannot put '\(word.escapedForTerminal)' in a crontab: it holds a control character (a newline would start a crontab line of its own)")
+        for word in [binary] + options
+        where word.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) {
+            throw OctoError.usage(
+                "cannot put '\(word.escapedForTerminal)' in a crontab: it holds a control character (a newline would start a crontab line of its own)"
+            )
         }
         var lines = [begin]
         for (schedule, commands) in reference where commands.allSatisfy({ available.contains($0[0]) }) {
-            let calls = commands.map { ([binary] + $0 + options).map { shellQuote($0).replacingPercent() }.joined(separator: " ") }
+            let calls = commands.map {
+                ([binary] + $0 + options).map { shellQuote($0).replacingPercent() }.joined(separator: " ")
+            }
             lines.append(schedule + " " + calls.joined(separator: " && "))
         }
         lines.append(end)
@@ -56,11 +61,14 @@ public enum CrontabBlock {
     /// where the block ends would replace or delete the user's own lines.
     static func split(_ crontab: String) throws(OctoError) -> (String, String)? {
         let lines = crontab.split(separator: "\n", omittingEmptySubsequences: false)
-        let begins = lines.indices.filter { lines[$0] == begin }, ends = lines.indices.filter { lines[$0] == end }
+        let begins = lines.indices.filter { lines[$0] == begin }
+        let ends = lines.indices.filter { lines[$0] == end }
         if begins.isEmpty && ends.isEmpty { return nil }
         guard begins.count == 1, ends.count == 1, let b = begins.first, let e = ends.first, b < e else {
-            throw OctoError.failure("the crontab's octo markers do not pair (\(begins.count) begin, \(ends.count) end line(s)); "
-                                    + "left it unchanged: fix it with crontab -e (the block starts with '\(begin)' and ends with '\(end)')")
+            throw OctoError.failure(
+                "the crontab's octo markers do not pair (\(begins.count) begin, \(ends.count) end line(s)); "
+                    + "left it unchanged: fix it with crontab -e (the block starts with '\(begin)' and ends with '\(end)')"
+            )
         }
         let before = lines[..<b].map { $0 + "\n" }.joined()
         let after = lines[(e + 1)...].joined(separator: "\n")
@@ -70,8 +78,13 @@ public enum CrontabBlock {
     /// A word for /bin/sh: unchanged if it is safe, else single-quoted.
     /// (In a crontab, also escape its `%`: `replacingPercent`.)
     public static func shellQuote(_ s: String) -> String {
-        let safe = !s.isEmpty && s.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || "0123456789/._-=:,@+".unicodeScalars.contains($0)) }
-        return safe ? s : "'" + s.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
+        let safe =
+            !s.isEmpty
+            && s.unicodeScalars.allSatisfy {
+                $0.isASCII && ($0.properties.isAlphabetic || "0123456789/._-=:,@+".unicodeScalars.contains($0))
+            }
+        return safe
+            ? s : "'" + s.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
     }
 }
 

@@ -3,7 +3,8 @@
 /// Used for job timeouts and retry delays, settings (`lease`, `log_retention`,
 /// …) and `--since`. Whole seconds; negative values and unknown units are errors.
 public enum Durations {
-    public static let rule = "whole numbers with units d, h, m, s, each at most once and largest first (e.g. 90s, 15m, 2h, 1d, 1h30m) or 0"
+    public static let rule =
+        "whole numbers with units d, h, m, s, each at most once and largest first (e.g. 90s, 15m, 2h, 1d, 1h30m) or 0"
 
     /// Seconds in `text`; throws a usage error naming `what` and the text.
     public static func parse(_ text: String, what: String = "duration") throws(OctoError) -> Int64 {

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The whole content of a small text file, or nil if it cannot be read.
@@ -18,7 +18,10 @@ public func readFileBytes(_ path: String) -> [UInt8]? {
     var buf = [UInt8](repeating: 0, count: 16_384)
     while true {
         let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n < 0 { if errno == EINTR { continue }; return nil }
+        if n < 0 {
+            if errno == EINTR { continue }
+            return nil
+        }
         if n == 0 { break }
         out.append(contentsOf: buf[0..<n])
     }
@@ -93,7 +96,10 @@ func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
         var off = 0
         while off < raw.count {
             let n = write(fd, raw.baseAddress! + off, raw.count - off)
-            if n < 0 { if errno == EINTR { continue }; return false }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return false
+            }
             off += n
         }
         return true
@@ -120,7 +126,9 @@ func makeDirectories(_ path: String) throws(OctoError) {
 /// directory (its parent) must be private too, or another user could swap it.
 func makeStateSubdirectory(_ path: String) throws(OctoError) {
     try makeDirectories(path)
-    if let slash = path.lastIndex(of: "/"), slash != path.startIndex, let problem = privateDirectoryProblem(String(path[..<slash])) {
+    if let slash = path.lastIndex(of: "/"), slash != path.startIndex,
+        let problem = privateDirectoryProblem(String(path[..<slash]))
+    {
         throw OctoError.failure(problem)
     }
 }
@@ -136,13 +144,15 @@ public func privateDirectoryProblem(_ path: String) -> String? {
     if (st.st_mode & S_IFMT) == S_IFLNK {
         // a link of this user's own (a state directory on another disk) to a private directory is fine
         guard st.st_uid == geteuid() else {
-            return "\(path) is a symbolic link of uid \(st.st_uid), not of this user: octo keeps its state only in a directory of its own (set OCTO_STATE_DIR)"
+            return
+                "\(path) is a symbolic link of uid \(st.st_uid), not of this user: octo keeps its state only in a directory of its own (set OCTO_STATE_DIR)"
         }
         guard stat(path, &st) == 0 else { return "\(path) is a symbolic link to nothing" }
     }
     if (st.st_mode & S_IFMT) != S_IFDIR { return "\(path) is not a directory" }
     if st.st_uid != geteuid() {
-        return "\(path) belongs to uid \(st.st_uid), not to this user (uid \(geteuid())): octo keeps its state only in a directory of its own (fix: set OCTO_STATE_DIR, or chown it)"
+        return
+            "\(path) belongs to uid \(st.st_uid), not to this user (uid \(geteuid())): octo keeps its state only in a directory of its own (fix: set OCTO_STATE_DIR, or chown it)"
     }
     if st.st_mode & 0o022 != 0 {
         return "\(path) is writable by others (mode \(String(st.st_mode & 0o777, radix: 8))): fix: chmod go-w \(path)"

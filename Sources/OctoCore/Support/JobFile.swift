@@ -43,7 +43,9 @@ public enum JobFile {
                 let v = a.get(job)
                 let always = ["name", "command", "schedule", "owner"].contains(a.name)
                 guard always || v != a.get(defaults) else { continue }
-                out += (first ? "  - " : "    ") + a.name + ": " + scalar(v, numeric: ["max_parallel", "retries"].contains(a.name) || a.name == "paused") + "\n"
+                out +=
+                    (first ? "  - " : "    ") + a.name + ": "
+                    + scalar(v, numeric: ["max_parallel", "retries"].contains(a.name) || a.name == "paused") + "\n"
                 first = false
             }
         }
@@ -88,7 +90,10 @@ public enum JobFile {
             var given: Set<String> = []
             for (k, v, line) in c.fields {
                 guard let a = Job.attribute(k) else {
-                    throw fail(line, "unknown key '\(k.quotedForMessage)' (known: \(Job.attributes.map(\.name).joined(separator: ", ")))")
+                    throw fail(
+                        line,
+                        "unknown key '\(k.quotedForMessage)' (known: \(Job.attributes.map(\.name).joined(separator: ", ")))"
+                    )
                 }
                 guard !given.contains(k) else { throw fail(line, "key '\(k)' appears twice in one job") }
                 do { try a.set(&job, v) } catch { throw fail(line, error.message) }
@@ -107,7 +112,10 @@ public enum JobFile {
             let raw = lines[i]
             let indent = raw.prefix { $0 == " " }.count
             let body = raw.dropFirst(indent)
-            if body.isEmpty || body.hasPrefix("#") { i += 1; continue }
+            if body.isEmpty || body.hasPrefix("#") {
+                i += 1
+                continue
+            }
             if raw.contains("\t") && raw.prefix(while: { $0 == " " || $0 == "\t" }).contains("\t") {
                 throw fail(i, "tabs are not allowed for indentation")
             }
@@ -128,29 +136,43 @@ public enum JobFile {
                 current = ([], i)
                 rest = body.dropFirst(1).drop(while: { $0 == " " })
                 keyColumn = indent + (body.count - rest.count)
-                if rest.isEmpty { keyIndent = -1; i += 1; continue }
+                if rest.isEmpty {
+                    keyIndent = -1
+                    i += 1
+                    continue
+                }
                 keyIndent = keyColumn
             } else {
-                guard current != nil, indent > itemIndent else { throw fail(i, "expected a list item '- name: …' under 'jobs:'") }
+                guard current != nil, indent > itemIndent else {
+                    throw fail(i, "expected a list item '- name: …' under 'jobs:'")
+                }
                 if keyIndent < 0 { keyIndent = indent }
                 guard indent == keyIndent else { throw fail(i, "a key at an unexpected indentation") }
             }
             guard let colon = rest.firstIndex(of: ":") else { throw fail(i, "expected 'key: value'") }
             let key = String(rest[..<colon]).trimmingWhitespace()
-            guard !key.isEmpty, key.allSatisfy({ $0.isLetter || $0 == "_" }) else { throw fail(i, "'\(key.quotedForMessage)' is not a key") }
+            guard !key.isEmpty, key.allSatisfy({ $0.isLetter || $0 == "_" }) else {
+                throw fail(i, "'\(key.quotedForMessage)' is not a key")
+            }
             let valueText = rest[rest.index(after: colon)...].drop(while: { $0 == " " })
             let value: String
             let keyLine = i
             if valueText.hasPrefix("|") {
                 let mode = stripComment(valueText).trimmingWhitespace()
-                guard ["|", "|-", "|+"].contains(mode) else { throw fail(i, "block scalar '\(mode)' is not supported (use |, |- or |+)") }
+                guard ["|", "|-", "|+"].contains(mode) else {
+                    throw fail(i, "block scalar '\(mode)' is not supported (use |, |- or |+)")
+                }
                 var block: [String] = []
                 var blockIndent = -1
                 var j = i + 1
                 while j < lines.count {
                     let l = lines[j]
                     let li = l.prefix { $0 == " " }.count
-                    if l.trimmingWhitespace().isEmpty { block.append(""); j += 1; continue }
+                    if l.trimmingWhitespace().isEmpty {
+                        block.append("")
+                        j += 1
+                        continue
+                    }
                     if blockIndent < 0 {
                         guard li > keyColumn else { break }
                         blockIndent = li
@@ -160,9 +182,14 @@ public enum JobFile {
                     j += 1
                 }
                 var trailing = 0
-                while block.last == "" { block.removeLast(); trailing += 1 }
+                while block.last == "" {
+                    block.removeLast()
+                    trailing += 1
+                }
                 let joined = block.joined(separator: "\n")
-                value = mode == "|-" ? joined : mode == "|+" ? joined + String(repeating: "\n", count: trailing + 1) : joined + "\n"
+                value =
+                    mode == "|-"
+                    ? joined : mode == "|+" ? joined + String(repeating: "\n", count: trailing + 1) : joined + "\n"
                 i = j
             } else {
                 value = try parseScalar(valueText, fail: { fail(i, $0) })
@@ -205,7 +232,9 @@ public enum JobFile {
                     case "x", "u":
                         var hex = ""
                         for _ in 0..<(e == "x" ? 2 : 4) { if let h = it.next() { hex.unicodeScalars.append(h) } }
-                        guard let v = UInt32(hex, radix: 16), let u = Unicode.Scalar(v) else { throw fail("bad escape '\\\(e)\(hex)'") }
+                        guard let v = UInt32(hex, radix: 16), let u = Unicode.Scalar(v) else {
+                            throw fail("bad escape '\\\(e)\(hex)'")
+                        }
                         out.unicodeScalars.append(u)
                     default: throw fail("unknown escape '\\\(e)' in a double-quoted value")
                     }
@@ -221,7 +250,11 @@ public enum JobFile {
             while let q = rest.firstIndex(of: "'") {
                 out += rest[..<q]
                 rest = rest[rest.index(after: q)...]
-                if rest.hasPrefix("'") { out += "'"; rest = rest.dropFirst(); continue }
+                if rest.hasPrefix("'") {
+                    out += "'"
+                    rest = rest.dropFirst()
+                    continue
+                }
                 let t = rest.trimmingWhitespace()
                 guard t.isEmpty || t.hasPrefix("#") else { throw fail("unexpected text after a quoted value") }
                 return out
@@ -230,7 +263,8 @@ public enum JobFile {
         }
         let plain = stripComment(text).trimmingWhitespace()
         if let f = plain.first, "[{&*!%@`>".contains(f) {
-            throw fail("'\(plain.quotedForMessage)' needs quotes (octo's YAML has no flow collections, anchors or tags)")
+            throw fail(
+                "'\(plain.quotedForMessage)' needs quotes (octo's YAML has no flow collections, anchors or tags)")
         }
         return plain == "~" || plain == "null" ? "" : plain
     }

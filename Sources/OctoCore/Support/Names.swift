@@ -7,7 +7,8 @@ public enum Names {
     }
 
     static func isNameByte(_ c: UInt8) -> Bool {
-        (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c == 0x2e || c == 0x5f || c == 0x2d
+        (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c == 0x2e || c == 0x5f
+            || c == 0x2d
     }
 
     public static let nameRule = "1 to 64 characters from A-Z a-z 0-9 . _ -"
@@ -19,7 +20,10 @@ public enum Names {
 
     /// A database name octo will put (backquoted) into DDL: `[A-Za-z0-9_$-]{1,64}`.
     public static func checkDatabase(_ value: String) throws(OctoError) {
-        let ok = (1...64).contains(value.utf8.count) && value.utf8.allSatisfy { isNameByte($0) && $0 != 0x2e || $0 == 0x24 }
-        guard ok else { throw OctoError.invalid("database name", value, expected: "1 to 64 characters from A-Z a-z 0-9 _ $ -") }
+        let ok =
+            (1...64).contains(value.utf8.count) && value.utf8.allSatisfy { isNameByte($0) && $0 != 0x2e || $0 == 0x24 }
+        guard ok else {
+            throw OctoError.invalid("database name", value, expected: "1 to 64 characters from A-Z a-z 0-9 _ $ -")
+        }
     }
 }

@@ -1,3 +1,5 @@
+import MariaDB
+
 /// An error octo reports to a person: one line, and the exit code it maps to.
 ///
 /// `.usage` (exit 2) is bad input: the message names the offending value and
@@ -58,10 +60,22 @@ extension String {
     /// The text for a terminal: like `quotedForMessage`, but newlines stay
     /// (multi-line commands are shown as written) and nothing is shortened.
     public var displayText: String {
-        split(separator: "\n", omittingEmptySubsequences: false).map { String($0).quotedForMessage(limit: Int.max) }.joined(separator: "\n")
+        split(separator: "\n", omittingEmptySubsequences: false).map { String($0).quotedForMessage(limit: Int.max) }
+            .joined(separator: "\n")
     }
 
     func leftPadded(to width: Int, with c: Character = "0") -> String {
         count >= width ? self : String(repeating: c, count: width - count) + self
+    }
+}
+
+extension SQLTextEnum {
+    /// The case named `text`; any other text is bad input naming `what` and
+    /// listing the cases (`invalid concurrency 'sometimes': expected forbid, queue, allow, replace`).
+    public init(text: String, what: String) throws(OctoError) {
+        guard let value = Self(rawValue: text) else {
+            throw OctoError.invalid(what, text, expected: Self.allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        self = value
     }
 }

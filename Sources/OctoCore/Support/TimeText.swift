@@ -15,7 +15,9 @@ public enum TimeText {
         if body.hasSuffix("Z") || body.hasSuffix("z") {
             offset = 0
             body = body.dropLast()
-        } else if body.count > 10, let signIdx = body.lastIndex(where: { $0 == "+" || $0 == "-" }), body.distance(from: body.startIndex, to: signIdx) > 10 {
+        } else if body.count > 10, let signIdx = body.lastIndex(where: { $0 == "+" || $0 == "-" }),
+            body.distance(from: body.startIndex, to: signIdx) > 10
+        {
             let tz = body[body.index(after: signIdx)...].split(separator: ":")
             guard tz.count == 2, let h = Int(tz[0]), let m = Int(tz[1]), h <= 14, m < 60 else { throw fail }
             offset = Int64(h * 3600 + m * 60) * (body[signIdx] == "-" ? -1 : 1)
@@ -27,7 +29,9 @@ public enum TimeText {
         let time = parts.count == 2 ? parts[1].split(separator: ":").compactMap { Int($0) } : [0, 0]
         // MariaDB's DATETIME range: a year outside it is a typo, never a time to schedule or search for
         guard date.count == 3, (1000...9999).contains(date[0]), (2...3).contains(time.count),
-              let civil = Instant(year: date[0], month: date[1], day: date[2], hour: time[0], minute: time[1], second: time.count == 3 ? time[2] : 0)
+            let civil = Instant(
+                year: date[0], month: date[1], day: date[2], hour: time[0], minute: time[1],
+                second: time.count == 3 ? time[2] : 0)
         else { throw fail }
         let wall = civil.secondsSinceEpoch
         if let offset { return Instant(secondsSinceEpoch: wall - offset) }
@@ -38,8 +42,10 @@ public enum TimeText {
     /// UTC) means in `zone`: a wall time that occurs twice means its first
     /// occurrence; one inside a gap, the end of the gap.
     public static func instant(wallSeconds wall: Int64, zone: Zone) -> Instant {
-        for candidate in Set([zone.offset(atSeconds: wall - 86_400), zone.offset(atSeconds: wall), zone.offset(atSeconds: wall + 86_400)])
-            .map(Int64.init).sorted(by: >) {
+        for candidate in Set([
+            zone.offset(atSeconds: wall - 86_400), zone.offset(atSeconds: wall), zone.offset(atSeconds: wall + 86_400)
+        ])
+        .map(Int64.init).sorted(by: >) {
             let u = wall - candidate
             if Int64(zone.offset(atSeconds: u)) == candidate { return Instant(secondsSinceEpoch: u) }
         }

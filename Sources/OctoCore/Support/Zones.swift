@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// IANA time zone names, checked against the system's zoneinfo database.
@@ -13,7 +13,9 @@ public enum Zones {
     /// A name that can only point inside the zoneinfo directory.
     static func isSafeName(_ name: String) -> Bool {
         !name.isEmpty && name.utf8.count <= 64 && !name.hasPrefix("/") && !name.contains("..")
-            && name.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || "0123456789/_+-".unicodeScalars.contains($0)) }
+            && name.unicodeScalars.allSatisfy {
+                $0.isASCII && ($0.properties.isAlphabetic || "0123456789/_+-".unicodeScalars.contains($0))
+            }
     }
 
     /// The zone this machine runs in: `$TZ` if it names a zone, else the

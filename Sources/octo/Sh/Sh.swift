@@ -6,8 +6,11 @@ struct Sh: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sh",
         abstract: "Manage jobs by hand: add, edit, show, list, pause, settings, export/apply.",
-        subcommands: [ShAdd.self, ShEdit.self, ShRm.self, ShShow.self, ShLs.self, ShNext.self, ShPause.self, ShResume.self,
-                      ShRun.self, ShKill.self, ShRuns.self, ShLog.self, ShAlerts.self, ShSettings.self, ShExport.self, ShApply.self, ShMachines.self]
+        subcommands: [
+            ShAdd.self, ShEdit.self, ShRm.self, ShShow.self, ShLs.self, ShNext.self, ShPause.self, ShResume.self,
+            ShRun.self, ShKill.self, ShRuns.self, ShLog.self, ShAlerts.self, ShSettings.self, ShExport.self,
+            ShApply.self, ShMachines.self
+        ]
     )
 }
 
@@ -42,10 +45,13 @@ struct JobAttributeOptions: ParsableArguments {
     /// The attributes given on the command line, in the table's order.
     var given: [(Job.Attribute, String)] {
         let values: [String: String?] = [
-            "command": command, "schedule": schedule, "timezone": timezone, "owner": owner, "user": user, "target": target,
-            "strategy": strategy, "concurrency": concurrency, "max_parallel": maxParallel, "misfire": misfire, "timeout": timeout,
-            "retries": retries, "retry_delay": retryDelay, "ok_codes": okCodes, "alert_level": alertLevel, "alert_to": alertTo,
-            "paused": paused,
+            "command": command, "schedule": schedule, "timezone": timezone, "owner": owner, "user": user,
+            "target": target,
+            "strategy": strategy, "concurrency": concurrency, "max_parallel": maxParallel, "misfire": misfire,
+            "timeout": timeout,
+            "retries": retries, "retry_delay": retryDelay, "ok_codes": okCodes, "alert_level": alertLevel,
+            "alert_to": alertTo,
+            "paused": paused
         ]
         return Job.attributes.compactMap { a in values[a.name].flatMap { $0 }.map { (a, $0) } }
     }

@@ -5,7 +5,8 @@ import OctoCore
 struct ShAdd: OctoCommand {
     static let configuration = CommandConfiguration(
         commandName: "add", abstract: "Define a new job.",
-        discussion: "Every attribute has a flag; --command is required. Example:\n  octo sh add backup --command 'pg_dump app | gzip > /backup/app.gz' --schedule '30 2 * * *' --timezone Europe/London --retries 2"
+        discussion:
+            "Every attribute has a flag; --command is required. Example:\n  octo sh add backup --command 'pg_dump app | gzip > /backup/app.gz' --schedule '30 2 * * *' --timezone Europe/London --retries 2"
     )
     @Argument(help: "The job's name (\(Names.nameRule)).") var name: String
     @OptionGroup var attributes: JobAttributeOptions
@@ -20,10 +21,15 @@ struct ShAdd: OctoCommand {
         let db = try context.database()
         let settings = try context.settings()
         let saved = try JobStore.add(db, job, by: context.actor, defaultZone: settings.defaultTimezone)
-        if global.json { try Output.json(JSON.object(saved.json(defaultZone: settings.defaultTimezone))); return }
+        if global.json {
+            try Output.json(JSON.object(saved.json(defaultZone: settings.defaultTimezone)))
+            return
+        }
         guard !global.quiet else { return }
         let zone = try saved.zone(default: settings.defaultTimezone)
-        Output.line("added job '\(saved.name)'; next fire: " + (saved.nextFireAt.map { zone.format($0) } ?? "none (manual only)"))
+        Output.line(
+            "added job '\(saved.name)'; next fire: "
+                + (saved.nextFireAt.map { zone.format($0) } ?? "none (manual only)"))
     }
 }
 
@@ -38,17 +44,25 @@ struct ShEdit: OctoCommand {
     @OptionGroup var global: GlobalOptions
 
     func run(_ context: Context) throws {
-        guard !attributes.given.isEmpty || newName != nil else { throw OctoError.usage("octo sh edit \(name): name at least one attribute to change") }
+        guard !attributes.given.isEmpty || newName != nil else {
+            throw OctoError.usage("octo sh edit \(name): name at least one attribute to change")
+        }
         let db = try context.database()
         let settings = try context.settings()
-        let (old, saved) = try JobStore.change(db, name, by: context.actor, defaultZone: settings.defaultTimezone) { job in
+        let (old, saved) = try JobStore.change(db, name, by: context.actor, defaultZone: settings.defaultTimezone) {
+            job in
             if let n = newName { try Job.attribute("name")!.set(&job, n) }
             try attributes.apply(to: &job)
         }
-        if global.json { try Output.json(JSON.object(saved.json(defaultZone: settings.defaultTimezone))); return }
+        if global.json {
+            try Output.json(JSON.object(saved.json(defaultZone: settings.defaultTimezone)))
+            return
+        }
         guard !global.quiet else { return }
         let changed = Job.attributes.filter { $0.get(old) != $0.get(saved) }.map(\.name)
-        Output.line("job '\(saved.name)': " + (changed.isEmpty ? "nothing changed" : "changed " + changed.joined(separator: ", ")))
+        Output.line(
+            "job '\(saved.name)': "
+                + (changed.isEmpty ? "nothing changed" : "changed " + changed.joined(separator: ", ")))
     }
 }
 
@@ -69,7 +83,8 @@ struct ShRm: OctoCommand {
 }
 
 struct ShPause: OctoCommand {
-    static let configuration = CommandConfiguration(commandName: "pause", abstract: "Stop scheduling a job (manual runs still work).")
+    static let configuration = CommandConfiguration(
+        commandName: "pause", abstract: "Stop scheduling a job (manual runs still work).")
     @Argument(help: "The job to pause.") var name: String
     @OptionGroup var global: GlobalOptions
     func run(_ context: Context) throws { try setPaused(context, name, true, global) }
@@ -89,10 +104,18 @@ private func setPaused(_ context: Context, _ name: String, _ paused: Bool, _ glo
     let db = try context.database()
     let settings = try context.settings()
     // resuming computes the next fire from now: fires that fell while it was paused are not caught up
-    let (old, _) = try JobStore.change(db, name, by: context.actor, defaultZone: settings.defaultTimezone,
-                                       recompute: { old, new in old.paused && !new.paused }) { $0.paused = paused }
-    if global.json { try Output.json(JSON.object(["name": .string(name), "paused": .bool(paused)])); return }
+    let (old, _) = try JobStore.change(
+        db, name, by: context.actor, defaultZone: settings.defaultTimezone,
+        recompute: { old, new in old.paused && !new.paused }
+    ) { $0.paused = paused }
+    if global.json {
+        try Output.json(JSON.object(["name": .string(name), "paused": .bool(paused)]))
+        return
+    }
     if !global.quiet {
-        Output.line(old.paused == paused ? "job '\(name)' was already \(paused ? "paused" : "active")" : "job '\(name)' \(paused ? "paused" : "resumed")")
+        Output.line(
+            old.paused == paused
+                ? "job '\(name)' was already \(paused ? "paused" : "active")"
+                : "job '\(name)' \(paused ? "paused" : "resumed")")
     }
 }

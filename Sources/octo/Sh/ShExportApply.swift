@@ -20,7 +20,8 @@ struct ShExport: OctoCommand {
 
 struct ShApply: OctoCommand {
     static let configuration = CommandConfiguration(
-        commandName: "apply", abstract: "Make the jobs match a YAML file: create and update (and remove, with --prune).",
+        commandName: "apply",
+        abstract: "Make the jobs match a YAML file: create and update (and remove, with --prune).",
         discussion: """
             Shows the difference first. All or nothing: the whole file is checked before anything \
             is written, and the changes are made in one transaction. Attributes a job in the file \
@@ -40,7 +41,9 @@ struct ShApply: OctoCommand {
             while let line = readLine(strippingNewline: false) { all += Array(line.utf8) }
             bytes = all
         } else {
-            guard let b = readFileBytes(file) else { throw OctoError.usage("cannot read job file '\(file.quotedForMessage)'") }
+            guard let b = readFileBytes(file) else {
+                throw OctoError.usage("cannot read job file '\(file.quotedForMessage)'")
+            }
             bytes = b
         }
         guard let text = String(validating: bytes, as: UTF8.self) else {
@@ -62,32 +65,50 @@ struct ShApply: OctoCommand {
                     try db.transaction { () throws -> ApplyPlan in
                         let plan = ApplyPlan(entries, existing: try JobStore.allLocked(db), prune: prune, me: me)
                         for r in plan.removes { try JobStore.removeInTransaction(db, r, force: force) }
-                        for u in plan.updates { try JobStore.update(db, u.new, previous: u.old, by: context.actor, defaultZone: settings.defaultTimezone) }
-                        for c in plan.creates { _ = try JobStore.add(db, c, by: context.actor, defaultZone: settings.defaultTimezone) }
+                        for u in plan.updates {
+                            try JobStore.update(
+                                db, u.new, previous: u.old, by: context.actor, defaultZone: settings.defaultTimezone)
+                        }
+                        for c in plan.creates {
+                            _ = try JobStore.add(db, c, by: context.actor, defaultZone: settings.defaultTimezone)
+                        }
                         return plan
                     }
                 }
             }
         }
         if global.json {
-            try Output.json(JSON.object([
-                "create": .array(plan.creates.map { .string($0.name) }),
-                "update": .array(plan.updates.map { u in
-                    .object(["name": .string(u.new.name),
-                             "changes": .object(Dictionary(uniqueKeysWithValues: u.changes.map { ($0.0, JSON.array([.string($0.1), .string($0.2)])) }))])
-                }),
-                "remove": .array(plan.removes.map(JSON.string)),
-                "unchanged": .int(Int64(plan.unchanged)),
-                "applied": .bool(!dryRun),
-            ]))
+            try Output.json(
+                JSON.object([
+                    "create": .array(plan.creates.map { .string($0.name) }),
+                    "update": .array(
+                        plan.updates.map { u in
+                            .object([
+                                "name": .string(u.new.name),
+                                "changes": .object(
+                                    Dictionary(
+                                        uniqueKeysWithValues: u.changes.map {
+                                            ($0.0, JSON.array([.string($0.1), .string($0.2)]))
+                                        }))
+                            ])
+                        }),
+                    "remove": .array(plan.removes.map(JSON.string)),
+                    "unchanged": .int(Int64(plan.unchanged)),
+                    "applied": .bool(!dryRun)
+                ]))
         } else if !global.quiet {
             for j in plan.creates { Output.line("+ \(j.name)") }
             for u in plan.updates {
-                Output.line("~ \(u.new.name): " + u.changes.map { "\($0.0) \(JobFile.scalar($0.1, numeric: false)) → \(JobFile.scalar($0.2, numeric: false))" }.joined(separator: "; "))
+                Output.line(
+                    "~ \(u.new.name): "
+                        + u.changes.map {
+                            "\($0.0) \(JobFile.scalar($0.1, numeric: false)) → \(JobFile.scalar($0.2, numeric: false))"
+                        }.joined(separator: "; "))
             }
             for r in plan.removes { Output.line("- \(r)") }
-            Output.line("\(plan.creates.count) to create, \(plan.updates.count) to change, \(plan.removes.count) to remove, \(plan.unchanged) unchanged"
-                        + (dryRun ? " (dry run: nothing changed)" : ""))
+            Output.line(
+                "\(plan.creates.count) to create, \(plan.updates.count) to change, \(plan.removes.count) to remove, \(plan.unchanged) unchanged"
+                    + (dryRun ? " (dry run: nothing changed)" : ""))
         }
     }
 }

@@ -3,7 +3,7 @@ import MariaDB
 import OctoCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 struct ShLog: OctoCommand {
@@ -20,19 +20,28 @@ struct ShLog: OctoCommand {
     )
     @Argument(help: "A job name or a run id.") var target: String
     @Flag(name: [.short, .long], help: "Keep printing new lines until interrupted.") var follow = false
-    @Option(help: ArgumentHelp("Only lines from this long ago (2h, 3d) or this time (2026-11-21T08:00, 2026-11-21).", valueName: "when"))
+    @Option(
+        help: ArgumentHelp(
+            "Only lines from this long ago (2h, 3d) or this time (2026-11-21T08:00, 2026-11-21).", valueName: "when"))
     var since: String?
     @Option(help: ArgumentHelp("Only lines before this (same forms as --since).", valueName: "when")) var until: String?
-    @Option(help: ArgumentHelp("This level and the more severe ones: fatal, error, warn, info, debug, trace, all.", valueName: "level"))
+    @Option(
+        help: ArgumentHelp(
+            "This level and the more severe ones: fatal, error, warn, info, debug, trace, all.", valueName: "level"))
     var level: String = "all"
     @Option(help: ArgumentHelp("Only lines containing this text.", valueName: "text")) var grep: String?
-    @Option(name: .short, parsing: .unconditional, help: "How many of the newest matching lines (0: all).") var n: Int = 100
+    @Option(name: .short, parsing: .unconditional, help: "How many of the newest matching lines (0: all).") var n: Int =
+        100
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
-        if !(0...1_000_000).contains(n) { throw ValidationError("invalid -n '\(n)': expected a whole number from 0 (all) to 1000000") }
+        if !(0...1_000_000).contains(n) {
+            throw ValidationError("invalid -n '\(n)': expected a whole number from 0 (all) to 1000000")
+        }
         if level != "all", LogLevel(rawValue: level) == nil {
-            throw ValidationError("invalid level '\(level.quotedForMessage)': expected one of fatal, error, warn, info, debug, trace, all")
+            throw ValidationError(
+                "invalid level '\(level.quotedForMessage)': expected one of fatal, error, warn, info, debug, trace, all"
+            )
         }
         if follow && until != nil { throw ValidationError("--follow and --until do not go together") }
         if follow && global.json { throw ValidationError("--follow prints lines as they come; it has no --json") }
@@ -46,7 +55,9 @@ struct ShLog: OctoCommand {
         if let id = Int64(target), !target.hasPrefix("job:") {
             guard id > 0 else { throw OctoError.invalid("run id", target, expected: "a run id or a job name") }
             filter.runID = id
-            if let r = try RunQueue.get(db, id), let j = try JobStore.get(db, r.jobName), !j.timezone.isEmpty { zoneName = j.timezone }
+            if let r = try RunQueue.get(db, id), let j = try JobStore.get(db, r.jobName), !j.timezone.isEmpty {
+                zoneName = j.timezone
+            }
         } else {
             let name = target.hasPrefix("job:") ? String(target.dropFirst(4)) : target
             try Names.check("job name", name)
@@ -89,7 +100,8 @@ struct ShLog: OctoCommand {
     func when(_ text: String, now: Instant, zone: Zone, what: String) throws -> Instant {
         if let first = text.unicodeScalars.first, first.properties.numericType != nil, !text.contains("-") {
             guard let seconds = try? Durations.parse(text) else {
-                throw OctoError.invalid(what, text, expected: "a duration like 2h or 3d, or a time like 2026-11-21T08:00")
+                throw OctoError.invalid(
+                    what, text, expected: "a duration like 2h or 3d, or a time like 2026-11-21T08:00")
             }
             return now - .seconds(seconds)
         }
@@ -99,9 +111,13 @@ struct ShLog: OctoCommand {
     }
 
     func json(_ l: LogQuery.Line) -> JSON {
-        .object(["id": .int(l.id), "time": .string(l.loggedAt.iso8601), "job": .string(l.jobName), "run": l.runID.map(JSON.int) ?? .null,
-                 "machine": .string(l.machine), "level": .string(l.level.rawValue), "code": l.code.map { .int(Int64($0.rawValue)) } ?? .null,
-                 "content": .string(l.content), "truncated": .bool(l.truncated)])
+        .object([
+            "id": .int(l.id), "time": .string(l.loggedAt.iso8601), "job": .string(l.jobName),
+            "run": l.runID.map(JSON.int) ?? .null,
+            "machine": .string(l.machine), "level": .string(l.level.rawValue),
+            "code": l.code.map { .int(Int64($0.rawValue)) } ?? .null,
+            "content": .string(l.content), "truncated": .bool(l.truncated)
+        ])
     }
 
     func useColour(_ env: [String: String]) -> Bool {

@@ -3,20 +3,23 @@ import MariaDB
 import OctoCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 struct ShRun: OctoCommand {
     static let configuration = CommandConfiguration(
-        commandName: "run", abstract: "Run a job now: ignores its schedule and pause, respects its concurrency unless --force.",
+        commandName: "run",
+        abstract: "Run a job now: ignores its schedule and pause, respects its concurrency unless --force.",
         discussion: """
             Without --here the run is queued for the fleet (`octo consume` on an eligible machine takes it). \
             --here runs it on this machine at once; --wait streams its output and exits with its exit code \
             (128+N when killed by signal N, 1 when it timed out, was lost or cancelled).
             """)
     @Argument(help: "The job to run.") var name: String
-    @Option(help: ArgumentHelp("Cursor value for this run instead of the job's cursor.", valueName: "value")) var cursor: String?
-    @Option(help: ArgumentHelp("Run it on this machine (queued for that machine's consume).", valueName: "machine")) var on: String?
+    @Option(help: ArgumentHelp("Cursor value for this run instead of the job's cursor.", valueName: "value"))
+    var cursor: String?
+    @Option(help: ArgumentHelp("Run it on this machine (queued for that machine's consume).", valueName: "machine"))
+    var on: String?
     @Flag(help: "Ignore the job's concurrency policy.") var force = false
     @Flag(help: "Wait for the run, stream its output, exit with its exit code.") var wait = false
     @Flag(help: "Run it here, now, under this process's supervision.") var here = false
@@ -24,7 +27,9 @@ struct ShRun: OctoCommand {
 
     func validate() throws {
         if here && on != nil { throw ValidationError("--here and --on exclude each other") }
-        if let on, !Names.isValidName(on) { throw ValidationError("invalid machine '\(on.quotedForMessage)': expected \(Names.nameRule)") }
+        if let on, !Names.isValidName(on) {
+            throw ValidationError("invalid machine '\(on.quotedForMessage)': expected \(Names.nameRule)")
+        }
         if let cursor { try CursorSet.checkValue(cursor) }
     }
 
@@ -34,8 +39,12 @@ struct ShRun: OctoCommand {
         let job = try JobStore.require(db, name)
         let me = context.config.machine
         if let on {
-            guard let m = try MachineStore.get(db, on) else { throw OctoError.usage("no machine named '\(on)' (see octo sh machines)") }
-            if let why = Routing.refusal(job: job, machine: on, groups: m.groups, user: m.unixUser) { throw OctoError.usage("cannot run it on \(on): \(why)") }
+            guard let m = try MachineStore.get(db, on) else {
+                throw OctoError.usage("no machine named '\(on)' (see octo sh machines)")
+            }
+            if let why = Routing.refusal(job: job, machine: on, groups: m.groups, user: m.unixUser) {
+                throw OctoError.usage("cannot run it on \(on): \(why)")
+            }
         }
         if here {
             let mine = try MachineStore.get(db, me)
@@ -44,18 +53,24 @@ struct ShRun: OctoCommand {
             }
             if mine == nil {
                 _ = try db.retrying { db in
-                    try MachineStore.register(db, name: me, .init(), user: currentUserName(), path: context.environment["PATH"] ?? "/usr/bin:/bin")
+                    try MachineStore.register(
+                        db, name: me, .init(), user: currentUserName(),
+                        path: context.environment["PATH"] ?? "/usr/bin:/bin")
                 }
             }
         }
-        let ids = try RunQueue.runNow(db, job: job, settings: settings, cursor: cursor, machine: here ? me : on,
-                                      force: force, by: context.actor)
+        let ids = try RunQueue.runNow(
+            db, job: job, settings: settings, cursor: cursor, machine: here ? me : on,
+            force: force, by: context.actor)
         guard let id = ids.first else { throw OctoError.failure("the run was not queued") }
         if global.json && !wait && !here {
             try Output.json(JSON.object(["runs": .array(ids.map(JSON.int)), "job": .string(job.name)]))
             return
         }
-        if !global.quiet && !wait { Output.line("queued run\(ids.count > 1 ? "s" : "") \(ids.map(String.init).joined(separator: ", ")) of \(job.name)") }
+        if !global.quiet && !wait {
+            Output.line(
+                "queued run\(ids.count > 1 ? "s" : "") \(ids.map(String.init).joined(separator: ", ")) of \(job.name)")
+        }
         if here { return try runHere(context, db, settings, id) }
         if wait { return try follow(db, id) }
     }
@@ -67,25 +82,38 @@ struct ShRun: OctoCommand {
             // a person's terminal gets control characters made visible; a pipe or a file gets the exact output
             let (outTTY, errTTY) = (isatty(1) == 1, isatty(2) == 1)
             options.echo = { line, fromStderr in
-                if fromStderr { Output.writeStderr((errTTY ? line.content.escapedForTerminal : line.content) + "\n") }
-                else { print(outTTY ? line.content.escapedForTerminal : line.content) }
+                if fromStderr {
+                    Output.writeStderr((errTTY ? line.content.escapedForTerminal : line.content) + "\n")
+                } else {
+                    print(outTTY ? line.content.escapedForTerminal : line.content)
+                }
             }
         }
         let supervisor = try Supervisor(db, machine: context.config.machine, options: options)
         var claimed = false
         try supervisor.run(refillEvery: 0.5) { () throws -> [RunQueue.Claimed]? in
             if claimed { return nil }
-            let c = try db.retrying { db in try RunQueue.claim(db, machine: context.config.machine, limit: 1, lease: settings.lease, onlyRun: id) }
-            if !c.isEmpty { claimed = true; return c }
+            let c = try db.retrying { db in
+                try RunQueue.claim(db, machine: context.config.machine, limit: 1, lease: settings.lease, onlyRun: id)
+            }
+            if !c.isEmpty {
+                claimed = true
+                return c
+            }
             guard let r = try RunQueue.get(db, id), r.state == .queued else { return nil }
             return []
         }
         Output.flush()
         guard let f = supervisor.finished.first else {
             let r = try RunQueue.get(db, id)
-            throw OctoError.failure("run \(id) was not run here: it is \(r?.state.rawValue ?? "gone")" + (r.map { $0.reason.isEmpty ? "" : " (\($0.reason))" } ?? ""))
+            throw OctoError.failure(
+                "run \(id) was not run here: it is \(r?.state.rawValue ?? "gone")"
+                    + (r.map { $0.reason.isEmpty ? "" : " (\($0.reason))" } ?? ""))
         }
-        if !global.quiet && !wait { Output.line("run \(id): \(f.outcome.state.rawValue)" + (f.outcome.reason.isEmpty ? "" : " — \(f.outcome.reason)")) }
+        if !global.quiet && !wait {
+            Output.line(
+                "run \(id): \(f.outcome.state.rawValue)" + (f.outcome.reason.isEmpty ? "" : " — \(f.outcome.reason)"))
+        }
         try exit(f.outcome.state, code: f.outcome.exitCode, signal: f.outcome.signal)
     }
 
@@ -98,13 +126,19 @@ struct ShRun: OctoCommand {
             let run = try db.retrying { db in try RunQueue.get(db, id) }
             for line in try RunQueue.logLines(db, runID: id, after: last) {
                 last = line.id
-                if line.code == nil { print(shown(line.content, tty: outTTY)) } else if global.verbose { Output.writeStderr(shown(line.content, tty: errTTY) + "\n") }
+                if line.code == nil {
+                    print(shown(line.content, tty: outTTY))
+                } else if global.verbose {
+                    Output.writeStderr(shown(line.content, tty: errTTY) + "\n")
+                }
             }
             Output.flush()
             guard let run else { throw OctoError.failure("run \(id) disappeared") }
             if run.state.isFinished {
                 // lines written just before the end are already stored: completion follows the last flush
-                for line in try RunQueue.logLines(db, runID: id, after: last) where line.code == nil { print(shown(line.content, tty: outTTY)) }
+                for line in try RunQueue.logLines(db, runID: id, after: last) where line.code == nil {
+                    print(shown(line.content, tty: outTTY))
+                }
                 Output.flush()
                 if run.state != .succeeded && !global.quiet {
                     Output.error("run \(id) \(run.state.rawValue)" + (run.reason.isEmpty ? "" : ": \(run.reason)"))
@@ -118,7 +152,10 @@ struct ShRun: OctoCommand {
 
     private func exit(_ state: Run.State, code: Int?, signal: Int?) throws {
         if wait {
-            if let code { if code != 0 { throw ExitCode(Int32(code)) }; return }
+            if let code {
+                if code != 0 { throw ExitCode(Int32(code)) }
+                return
+            }
             if let signal { throw ExitCode(Int32(128 + signal)) }
             if state != .succeeded { throw ExitCode(1) }
         } else if state != .succeeded {
@@ -129,7 +166,8 @@ struct ShRun: OctoCommand {
 
 struct ShKill: OctoCommand {
     static let configuration = CommandConfiguration(
-        commandName: "kill", abstract: "Cancel a run (by id) or every queued and running run of a job; killed runs are not retried.",
+        commandName: "kill",
+        abstract: "Cancel a run (by id) or every queued and running run of a job; killed runs are not retried.",
         discussion: "A number is a run id; write job:NAME for a job whose name is all digits.")
     @Argument(help: "A run id or a job name.") var target: String
     @OptionGroup var global: GlobalOptions
@@ -148,23 +186,32 @@ struct ShKill: OctoCommand {
             cancelled = try db.retrying { db in try RunQueue.kill(db, jobID: job.id!, by: context.actor) }
         }
         if global.json {
-            try Output.json(JSON.array(cancelled.map { r in
-                .object(["run": .int(r.id), "job": .string(r.jobName), "was": .string(r.state.rawValue),
-                         "machine": r.machine.map(JSON.string) ?? .null])
-            }))
+            try Output.json(
+                JSON.array(
+                    cancelled.map { r in
+                        .object([
+                            "run": .int(r.id), "job": .string(r.jobName), "was": .string(r.state.rawValue),
+                            "machine": r.machine.map(JSON.string) ?? .null
+                        ])
+                    }))
             return
         }
-        if cancelled.isEmpty { if !global.quiet { Output.line("nothing to kill: no queued or running run") }; return }
+        if cancelled.isEmpty {
+            if !global.quiet { Output.line("nothing to kill: no queued or running run") }
+            return
+        }
         for r in cancelled where !global.quiet {
-            Output.line("cancelled run \(r.id) of \(r.jobName) (was \(r.state.rawValue)" + (r.machine.map { " on \($0)" } ?? "")
-                        + (r.state == .running ? "; its machine stops it within seconds" : "") + ")")
+            Output.line(
+                "cancelled run \(r.id) of \(r.jobName) (was \(r.state.rawValue)" + (r.machine.map { " on \($0)" } ?? "")
+                    + (r.state == .running ? "; its machine stops it within seconds" : "") + ")")
         }
     }
 }
 
 struct ShRuns: OctoCommand {
     static let configuration = CommandConfiguration(
-        commandName: "runs", abstract: "A job's run history: fire time, trigger, attempt, machine, start, duration, state, exit code.")
+        commandName: "runs",
+        abstract: "A job's run history: fire time, trigger, attempt, machine, start, duration, state, exit code.")
     @Argument(help: "The job.") var name: String
     @Option(name: .short, parsing: .unconditional, help: "How many runs, newest first.") var n: Int = 20
     @OptionGroup var global: GlobalOptions
@@ -180,27 +227,39 @@ struct ShRuns: OctoCommand {
         let zone = try job.zone(default: settings.defaultTimezone)
         let runs = try RunQueue.history(db, job: name, limit: n)
         if global.json {
-            try Output.json(JSON.array(runs.map { r in
-                .object(["id": .int(r.id), "fire_time": .string(r.fireTime.iso8601), "trigger": .string(r.trigger.rawValue),
-                         "attempt": .int(Int64(r.attempt)), "machine": r.machine.map(JSON.string) ?? .null,
-                         "state": .string(r.state.rawValue), "stopping": .bool(r.isStopping), "reason": .string(r.reason),
-                         "started_at": r.startedAt.map { .string($0.iso8601) } ?? .null,
-                         "ended_at": r.endedAt.map { .string($0.iso8601) } ?? .null,
-                         "duration": r.duration.map(JSON.double) ?? .null,
-                         "exit_code": r.exitCode.map { .int(Int64($0)) } ?? .null,
-                         "signal": r.exitSignal.map { .int(Int64($0)) } ?? .null,
-                         "cursor_in": r.cursorIn.map(JSON.string) ?? .null, "cursor_out": r.cursorOut.map(JSON.string) ?? .null])
-            }))
+            try Output.json(
+                JSON.array(
+                    runs.map { r in
+                        .object([
+                            "id": .int(r.id), "fire_time": .string(r.fireTime.iso8601),
+                            "trigger": .string(r.trigger.rawValue),
+                            "attempt": .int(Int64(r.attempt)), "machine": r.machine.map(JSON.string) ?? .null,
+                            "state": .string(r.state.rawValue), "stopping": .bool(r.isStopping),
+                            "reason": .string(r.reason),
+                            "started_at": r.startedAt.map { .string($0.iso8601) } ?? .null,
+                            "ended_at": r.endedAt.map { .string($0.iso8601) } ?? .null,
+                            "duration": r.duration.map(JSON.double) ?? .null,
+                            "exit_code": r.exitCode.map { .int(Int64($0)) } ?? .null,
+                            "signal": r.exitSignal.map { .int(Int64($0)) } ?? .null,
+                            "cursor_in": r.cursorIn.map(JSON.string) ?? .null,
+                            "cursor_out": r.cursorOut.map(JSON.string) ?? .null
+                        ])
+                    }))
             return
         }
-        if runs.isEmpty { Output.line("no runs yet"); return }
+        if runs.isEmpty {
+            Output.line("no runs yet")
+            return
+        }
         var t = Table(["run", "fire time", "trigger", "machine", "started", "duration", "state", "exit"])
         for r in runs {
             let exit = r.exitSignal.map { signalName($0) } ?? r.exitCode.map(String.init) ?? ""
-            t.add(["\(r.id)", zone.format(r.fireTime), "\(r.trigger.rawValue)#\(r.attempt)", r.machine ?? "-",
-                   r.startedAt.map { zone.format($0) } ?? "", r.duration.map(humanDuration) ?? "",
-                   r.state.rawValue + (r.isStopping ? ", stopping" : "")
-                     + (r.state == .skipped || r.state == .cancelled || r.state == .lost ? " (\(r.reason))" : ""), exit])
+            t.add([
+                "\(r.id)", zone.format(r.fireTime), "\(r.trigger.rawValue)#\(r.attempt)", r.machine ?? "-",
+                r.startedAt.map { zone.format($0) } ?? "", r.duration.map(humanDuration) ?? "",
+                r.state.rawValue + (r.isStopping ? ", stopping" : "")
+                    + (r.state == .skipped || r.state == .cancelled || r.state == .lost ? " (\(r.reason))" : ""), exit
+            ])
         }
         Output.line(t.render())
     }
