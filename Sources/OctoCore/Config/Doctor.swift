@@ -43,19 +43,17 @@ public enum Doctor {
 
         // One query for the server's clock, user and schema version.
         let before = Instant.now()
-        let row: Row
+        let server: (now: Instant, user: String)
         do {
-            row = try db.query("SELECT NOW(6) AS now, CURRENT_USER() AS user").first!
+            server = try ServerStore.clockAndUser(db)
         } catch {
             checks.append(DoctorCheck("server", .fail, "\(error)"))
             return checks
         }
         let after = Instant.now()
         checks.append(schema(db, config))
-        checks.append(privileges(db, config, currentUser: (try? row.decode("user", as: String.self)) ?? ""))
-        if let now = try? row.decode("now", as: Instant.self) {
-            checks.append(clock(server: now, before: before, after: after))
-        }
+        checks.append(privileges(db, config, currentUser: server.user))
+        checks.append(clock(server: server.now, before: before, after: after))
         return checks
     }
 
@@ -170,11 +168,7 @@ public enum Doctor {
             } ?? currentUser
         let grants: Grants
         do {
-            // one column, named after the account ("Grants for …")
-            let result = try db.query("SHOW GRANTS")
-            let column = result.columns.names.first ?? ""
-            let lines = try result.rows.map { row in try row.decode(column, as: String.self) }
-            grants = Grants(showGrants: lines, database: c.database)
+            grants = Grants(showGrants: try ServerStore.grants(db), database: c.database)
         } catch {
             return DoctorCheck("privileges", .warn, "cannot read privileges: \(error)")
         }

@@ -264,14 +264,14 @@ enum SpoolFile {
         var total = 0
         func send() throws {
             try db.retrying { db in
-                try LogWriter.insert(db, batch[...], machine: reader.machine, streamID: reader.streamID)
+                try LogStore.insert(db, batch[...], machine: reader.machine, streamID: reader.streamID)
             }
             total += batch.count
             batch.removeAll(keepingCapacity: true)
         }
         while let r = reader.next() {
             batch.append((r.line, r.seq))
-            if batch.count == LogWriter.largestBatch { try send() }
+            if batch.count == LogStore.largestBatch { try send() }
         }
         if !batch.isEmpty { try send() }
         return total

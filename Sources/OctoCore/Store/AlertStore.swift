@@ -219,7 +219,7 @@ public enum AlertStore {
     // MARK: - Reading, acknowledging
 
     public static func get(_ db: Connection, _ id: Int64) throws -> Alert? {
-        try db.query("SELECT \(Alert.columns) FROM alerts WHERE id = ?", [.int(id)]).first.map(Alert.from)
+        try db.query("SELECT \(AlertStore.alertColumns) FROM alerts WHERE id = ?", [.int(id)]).first.map(AlertStore.alert(from:))
     }
 
     /// Newest first. `open`: not delivered yet, delivery failed, or a failure no success has answered (and not acked).
@@ -238,9 +238,9 @@ public enum AlertStore {
         }
         let whereSQL = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         return try db.query(
-            "SELECT \(Alert.columns) FROM alerts \(whereSQL) ORDER BY id DESC LIMIT ?", values + [.int(Int64(limit))]
+            "SELECT \(AlertStore.alertColumns) FROM alerts \(whereSQL) ORDER BY id DESC LIMIT ?", values + [.int(Int64(limit))]
         )
-        .rows.map(Alert.from)
+        .rows.map(AlertStore.alert(from:))
     }
 
     /// Closes an alert by hand: it is not delivered (again) and no longer open.

@@ -27,6 +27,35 @@ public enum JobStore {
         return j
     }
 
+    public static func get(_ db: Connection, id: Int64) throws -> Job? {
+        try db.query(selectJobs + " WHERE id = ?", [.int(id)]).first.map(job(from:))
+    }
+
+    /// Locks the job's row (inside the caller's transaction); false if it is gone.
+    static func lock(_ db: Connection, id: Int64) throws -> Bool {
+        try db.query("SELECT id FROM jobs WHERE id = ? FOR UPDATE", [.int(id)]).first != nil
+    }
+
+    /// The enabled jobs whose next fire is due, by id (found through the `(paused, next_fire_at)` index).
+    static func dueJobIDs(_ db: Connection) throws -> [Int64] {
+        try db.query("SELECT id FROM jobs WHERE paused = 0 AND next_fire_at <= NOW(6) ORDER BY id").rows.map {
+            try $0.decode("id")
+        }
+    }
+
+    /// The job if it is still enabled and due at `now`; with `lock`, under its
+    /// row lock — or nil when another producer holds it (`SKIP LOCKED`).
+    static func due(_ db: Connection, id: Int64, at now: Instant, lock: Bool) throws -> Job? {
+        try db.query(
+            selectJobs + " WHERE id = ? AND paused = 0 AND next_fire_at <= ?" + (lock ? " FOR UPDATE SKIP LOCKED" : ""),
+            [.int(id), .instant(now)]
+        ).first.map(job(from:))
+    }
+
+    static func setNextFire(_ db: Connection, id: Int64, _ next: Instant?) throws {
+        try db.execute("UPDATE jobs SET next_fire_at = ? WHERE id = ?", [next.sqlValue, .int(id)])
+    }
+
     /// The job's `alert_to` (empty for a name that is no job).
     public static func alertRecipients(_ db: Connection, job: String) throws -> String {
         try db.query("SELECT alert_to FROM jobs WHERE name = ?", [.text(job)]).first.map {

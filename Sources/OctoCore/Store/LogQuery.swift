@@ -88,6 +88,12 @@ public enum LogQuery {
         return (lines.reversed(), more)
     }
 
+    /// A run's lines after line id `after`, in id order (for `octo sh run --wait`).
+    public static func lines(_ db: Connection, runID: Int64, after: Int64) throws -> [Line] {
+        try db.query("SELECT \(columns) FROM logs WHERE run_id = ? AND id > ? ORDER BY id", [.int(runID), .int(after)])
+            .rows.map(line)
+    }
+
     /// Follows the table: each `poll()` returns the matching lines that
     /// became visible since the last one, in id order, each line once.
     ///

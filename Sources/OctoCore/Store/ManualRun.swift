@@ -20,7 +20,7 @@ extension RunQueue {
         return try db.retrying { db in
             try db.transaction { () throws -> [Int64] in
                 // the job's row lock orders this against producers and claims of the same job
-                guard try db.query("SELECT id FROM jobs WHERE id = ? FOR UPDATE", [.int(job.id!)]).first != nil else {
+                guard try JobStore.lock(db, id: job.id!) else {
                     throw OctoError.usage("no job named '\(job.name.quotedForMessage)'")
                 }
                 if !force {
@@ -48,18 +48,6 @@ extension RunQueue {
                 }
                 return ids
             }
-        }
-    }
-
-    /// A run's log lines after line id `after`, oldest first (for `octo sh run --wait`).
-    public static func logLines(_ db: Connection, runID: Int64, after: Int64) throws -> [(
-        id: Int64, level: String, code: Int?, content: String
-    )] {
-        try db.query(
-            "SELECT id, level, code, content FROM logs WHERE run_id = ? AND id > ? ORDER BY id",
-            [.int(runID), .int(after)]
-        ).rows.map { r in
-            (try r.decode("id"), try r.decode("level"), try r.decode("code"), try r.decode("content"))
         }
     }
 }

@@ -42,9 +42,9 @@ public enum MonitorStore {
     /// Runs that ended `failed`, `timeout` or `lost` since `since`, oldest end first.
     public static func failedRuns(_ db: Connection, endedSince since: Instant) throws -> [Run] {
         try db.query(
-            Run.select + " WHERE ended_at >= ? AND state IN ('failed', 'timeout', 'lost') ORDER BY ended_at",
+            RunQueue.selectRuns + " WHERE ended_at >= ? AND state IN ('failed', 'timeout', 'lost') ORDER BY ended_at",
             [.instant(since)]
-        ).rows.map(Run.from)
+        ).rows.map(RunQueue.run(from:))
     }
 
     /// The first success of `job` that ended after `after`.

@@ -103,9 +103,9 @@ public enum RunQueue {
     /// Runs of a job that are queued or running.
     public static func activeRuns(_ db: Connection, jobID: Int64) throws -> [Run] {
         try db.query(
-            Run.select + " WHERE job_id = ? AND state IN ('queued', 'running') ORDER BY id",
+            RunQueue.selectRuns + " WHERE job_id = ? AND state IN ('queued', 'running') ORDER BY id",
             [.int(jobID)]
-        ).rows.map(Run.from)
+        ).rows.map(RunQueue.run(from:))
     }
 
     // MARK: - Claim
@@ -218,8 +218,8 @@ public enum RunQueue {
                     // its process group is gone or its lease lapsed) — but a scheduled run of a forbid job
                     // that finds one running is skipped
                     if n >= cap, job.concurrency == .forbid,
-                        let rr = try db.query(Run.select + " WHERE id = ?", [.int(runID)]).first,
-                        try [.schedule, .catchup].contains(Run.from(rr).trigger)
+                        let rr = try db.query(RunQueue.selectRuns + " WHERE id = ?", [.int(runID)]).first,
+                        try [.schedule, .catchup].contains(RunQueue.run(from: rr).trigger)
                     {
                         try finishQueued(
                             db, runID, state: .skipped, reason: "a run of this job was running (concurrency forbid)")
@@ -248,9 +248,9 @@ public enum RunQueue {
             let jobOf = Dictionary(chosen.map { ($0.runID, $0.job) }, uniquingKeysWith: { a, _ in a })
             var claimed: [Claimed] = []
             for row in try db.query(
-                Run.select + " WHERE id IN " + runsIn + " AND state = 'running' ORDER BY id", runValues
+                RunQueue.selectRuns + " WHERE id IN " + runsIn + " AND state = 'running' ORDER BY id", runValues
             ).rows {
-                let run = try Run.from(row)
+                let run = try RunQueue.run(from: row)
                 // a run that was not queued any more kept its own (or no) token: not ours
                 guard let token = tokens[run.id], run.leaseToken == token, let job = jobOf[run.id] else { continue }
                 claimed.append(Claimed(run: run, job: job, token: token, claimedAt: sentAt))
@@ -460,14 +460,14 @@ public enum RunQueue {
             let batch = try db.retrying { db in
                 try db.transaction { () throws -> [Run] in
                     let rows = try db.query(
-                        Run.select + """
+                        RunQueue.selectRuns + """
                              WHERE state = 'running' AND lease_expires_at < NOW(6)
                             ORDER BY lease_expires_at LIMIT 100 FOR UPDATE SKIP LOCKED
                             """
                     ).rows
                     var marked: [Run] = []
                     for row in rows {
-                        var run = try Run.from(row)
+                        var run = try RunQueue.run(from: row)
                         let n = try db.execute(
                             """
                             UPDATE runs SET state = 'lost', ended_at = NOW(6),
@@ -499,15 +499,15 @@ public enum RunQueue {
             let rows: [Row]
             if let r = runID {
                 rows = try db.query(
-                    Run.select + " WHERE id = ? AND state IN ('queued', 'running') FOR UPDATE", [.int(r)]
+                    RunQueue.selectRuns + " WHERE id = ? AND state IN ('queued', 'running') FOR UPDATE", [.int(r)]
                 ).rows
             } else {
                 rows = try db.query(
-                    Run.select + " WHERE job_id = ? AND state IN ('queued', 'running') FOR UPDATE",
+                    RunQueue.selectRuns + " WHERE job_id = ? AND state IN ('queued', 'running') FOR UPDATE",
                     [.int(jobID!)]
                 ).rows
             }
-            let runs = try rows.map(Run.from)
+            let runs = try rows.map(RunQueue.run(from:))
             for run in runs {
                 try cancel(db, run.id, reason: "killed by \(who)")
             }
@@ -528,14 +528,14 @@ public enum RunQueue {
     }
 
     public static func get(_ db: Connection, _ runID: Int64) throws -> Run? {
-        try db.query(Run.select + " WHERE id = ?", [.int(runID)]).first.map(Run.from)
+        try db.query(RunQueue.selectRuns + " WHERE id = ?", [.int(runID)]).first.map(RunQueue.run(from:))
     }
 
     /// A job's latest runs, newest first.
     public static func history(_ db: Connection, job: String, limit: Int) throws -> [Run] {
         try db.query(
-            Run.select + " WHERE job_name = ? ORDER BY id DESC LIMIT ?",
+            RunQueue.selectRuns + " WHERE job_name = ? ORDER BY id DESC LIMIT ?",
             [.text(job), .int(Int64(limit))]
-        ).rows.map(Run.from)
+        ).rows.map(RunQueue.run(from:))
     }
 }

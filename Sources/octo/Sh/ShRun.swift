@@ -124,7 +124,7 @@ struct ShRun: OctoCommand {
         func shown(_ s: String, tty: Bool) -> String { tty ? s.escapedForTerminal : s }
         while true {
             let run = try db.retrying { db in try RunQueue.get(db, id) }
-            for line in try RunQueue.logLines(db, runID: id, after: last) {
+            for line in try LogQuery.lines(db, runID: id, after: last) {
                 last = line.id
                 if line.code == nil {
                     print(shown(line.content, tty: outTTY))
@@ -136,7 +136,7 @@ struct ShRun: OctoCommand {
             guard let run else { throw OctoError.failure("run \(id) disappeared") }
             if run.state.isFinished {
                 // lines written just before the end are already stored: completion follows the last flush
-                for line in try RunQueue.logLines(db, runID: id, after: last) where line.code == nil {
+                for line in try LogQuery.lines(db, runID: id, after: last) where line.code == nil {
                     print(shown(line.content, tty: outTTY))
                 }
                 Output.flush()

@@ -15,20 +15,15 @@ struct ShShow: OctoCommand {
         let zone = try job.zone(default: settings.defaultTimezone)
         let now = try JobStore.serverNow(db)
         let fires = try job.parsedSchedule().fires(after: now, in: zone, count: 5)
-        let cursor = try db.query(
-            "SELECT value, version, updated_at, updated_by FROM cursors WHERE job_name = ?", [.text(name)]
-        ).first
+        let cursor = try CursorStore.get(db, job: name)
         let runs = try RunQueue.history(db, job: name, limit: 5)
 
         if global.json {
             var o = job.json(defaultZone: settings.defaultTimezone)
             o["next_fires"] = .array(fires.map { .string($0.iso8601) })
             o["cursor"] =
-                try cursor.map { c in
-                    .object([
-                        "value": .string(try c.decode("value")), "version": .int(try c.decode("version")),
-                        "updated_at": .string((try c.decode("updated_at", as: Instant.self)).iso8601)
-                    ])
+                cursor.map { c in
+                    .object(["value": .string(c.value), "version": .int(c.version), "updated_at": .string(c.updatedAt.iso8601)])
                 } ?? .null
             o["last_runs"] = .array(
                 runs.map { r in
@@ -54,7 +49,7 @@ struct ShShow: OctoCommand {
             pairs.append(
                 (
                     "cursor",
-                    "\((try c.decode("value", as: String.self)).quotedForMessage) (version \(CursorVersion.text(try c.decode("version", as: Int64.self))))"
+                    "\(c.value.quotedForMessage) (version \(CursorVersion.text(c.version)))"
                 ))
         } else {
             pairs.append(("cursor", "none"))

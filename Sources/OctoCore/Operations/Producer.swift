@@ -40,8 +40,7 @@ public enum Producer {
 
     public static func produce(_ db: Connection, settings: Settings, dryRun: Bool = false) throws -> Report {
         var report = Report()
-        let due: [Int64] = try db.query("SELECT id FROM jobs WHERE paused = 0 AND next_fire_at <= NOW(6) ORDER BY id")
-            .rows.map { try $0.decode("id") }
+        let due = try JobStore.dueJobIDs(db)
         let live = try RunQueue.liveMachines(db, ttl: settings.machineTTL)
         var start = 0
         while start < due.count {
@@ -67,14 +66,7 @@ public enum Producer {
         var report = Report()
         let now = try JobStore.serverNow(db)
         for id in ids {
-            let lock = write ? " FOR UPDATE SKIP LOCKED" : ""
-            guard
-                let row = try db.query(
-                    JobStore.selectJobs + " WHERE id = ? AND paused = 0 AND next_fire_at <= ?" + lock,
-                    [.int(id), .instant(now)]
-                ).first
-            else { continue }
-            let job = try JobStore.job(from: row)
+            guard let job = try JobStore.due(db, id: id, at: now, lock: write) else { continue }
             let schedule: Schedule
             let zone: Zone
             do {
@@ -125,8 +117,7 @@ public enum Producer {
                 }
             }
             if write {
-                try db.execute(
-                    "UPDATE jobs SET next_fire_at = ? WHERE id = ?", [nextFire.map(Value.instant) ?? .null, .int(id)])
+                try JobStore.setNextFire(db, id: id, nextFire)
             }
         }
         return report
@@ -138,74 +129,46 @@ public enum Producer {
     /// Returns the runs moved or skipped.
     public static func reroute(_ db: Connection, settings: Settings, live: [LiveMachine]) throws -> [Int64] {
         let liveNames = Set(live.map(\.name))
-        let assigned: [String] = try db.query("SELECT DISTINCT machine FROM queue WHERE machine IS NOT NULL").rows.map {
-            try $0.decode("machine")
-        }
+        let assigned = try RunQueue.assignedMachines(db)
         var moved: [Int64] = []
         for machine in assigned where !liveNames.contains(machine) {
-            let rows = try db.query(
-                "SELECT q.run_id, q.job_id, r.route_key FROM queue q JOIN runs r ON r.id = q.run_id WHERE q.machine = ?",
-                [.text(machine)]
-            ).rows
-            for row in rows {
-                if try move(
-                    db, row, from: machine, live: live,
-                    why: "machine \(machine) was not live before it could claim the run")
-                {
-                    moved.append(try row.decode("run_id"))
+            for a in try RunQueue.assignments(db, machine: machine) {
+                if try move(db, a, live: live, why: "machine \(machine) was not live before it could claim the run") {
+                    moved.append(a.runID)
                 }
             }
         }
         // runs assigned to a live machine that may no longer run them (the job's user or target was edited, the
         // machine left a group): the claim never takes them, so they go elsewhere (a broadcast run is skipped)
         guard !assigned.isEmpty else { return moved }
-        let ineligible = try db.query(
-            """
-            SELECT q.run_id, q.job_id, q.machine, r.route_key FROM queue q JOIN machines m ON m.name = q.machine JOIN runs r ON r.id = q.run_id
-            WHERE NOT ((q.run_user = '' OR q.run_user = m.unix_user)
-              AND (q.target = 'any' OR FIND_IN_SET(m.name, q.target) > 0
-                   OR (q.target LIKE 'group:%' AND FIND_IN_SET(SUBSTRING(q.target, 7), m.groups_list) > 0)))
-            """
-        ).rows
-        for row in ineligible {
-            let machine: String = try row.decode("machine")
+        let ineligible = try RunQueue.ineligibleAssignments(db)
+        for a in ineligible {
             if try move(
-                db, row, from: machine, live: live.filter { $0.name != machine },
-                why: "machine \(machine) may not run it (the job's user or target, or the machine's groups, changed)")
+                db, a, live: live.filter { $0.name != a.machine },
+                why: "machine \(a.machine) may not run it (the job's user or target, or the machine's groups, changed)")
             {
-                moved.append(try row.decode("run_id"))
+                moved.append(a.runID)
             }
         }
         return moved
     }
 
-    /// Moves one queued run assigned to `machine` to where its job's routing sends it among `live`, or — a
+    /// Moves one queued run assigned to a machine to where its job's routing sends it among `live`, or — a
     /// broadcast run, which belongs to that machine — ends it `skipped` saying `why`. False when another
     /// producer or a claim got to it first.
-    private static func move(_ db: Connection, _ row: Row, from machine: String, live: [LiveMachine], why: String)
-        throws -> Bool
+    private static func move(_ db: Connection, _ a: RunQueue.Assignment, live: [LiveMachine], why: String) throws
+        -> Bool
     {
-        let runID: Int64 = try row.decode("run_id")
-        let routeKey: String = try row.decode("route_key")
-        return try db.retrying { db in
+        try db.retrying { db in
             try db.transaction { () throws -> Bool in
-                guard
-                    try db.query(
-                        "SELECT run_id FROM queue WHERE run_id = ? AND machine = ? FOR UPDATE SKIP LOCKED",
-                        [.int(runID), .text(machine)]
-                    ).first != nil
-                else { return false }
-                if !routeKey.isEmpty {
-                    try RunQueue.finishQueued(db, runID, state: .skipped, reason: why)
+                guard try RunQueue.lockAssignment(db, a) else { return false }
+                if !a.routeKey.isEmpty {
+                    try RunQueue.finishQueued(db, a.runID, state: .skipped, reason: why)
                     return true
                 }
-                guard
-                    let jr = try db.query(JobStore.selectJobs + " WHERE id = ?", [.int(try row.decode("job_id"))]).first
-                else { return false }
-                let route = Routing.routes(for: try JobStore.job(from: jr), live: live).first ?? .anyone
-                let m: Value = route.machine.map(Value.text) ?? .null
-                try db.execute("UPDATE queue SET machine = ? WHERE run_id = ?", [m, .int(runID)])
-                try db.execute("UPDATE runs SET machine = ? WHERE id = ? AND state = 'queued'", [m, .int(runID)])
+                guard let job = try JobStore.get(db, id: a.jobID) else { return false }
+                let route = Routing.routes(for: job, live: live).first ?? .anyone
+                try RunQueue.assign(db, a.runID, to: route.machine)
                 return true
             }
         }
