@@ -110,12 +110,6 @@ public enum RunQueue {
 
     // MARK: - Claim
 
-    /// The runs a job's concurrency policy counts together.
-    struct Series: Hashable {
-        var job: Int64
-        var routeKey: String
-    }
-
     /// A run this machine claimed, with what the supervisor needs.
     public struct Claimed: Sendable {
         public var run: Run
@@ -142,121 +136,133 @@ public enum RunQueue {
     ) throws -> [Claimed] {
         try db.transaction { () throws -> [Claimed] in
             let sentAt = Monotonic.seconds()
-            guard
-                let m = try db.query(
-                    "SELECT state, slots, groups_list FROM machines WHERE name = ? FOR UPDATE",
-                    [.text(machine)]
-                ).first,
-                try m.decode("state", as: String.self) == "active"
-            else { return [] }
-            var free = limit
-            if onlyRun == nil {
-                // a stopping run (cancelled, its process group not yet seen gone) still takes its slot
-                let inUse: Int = try db.query(
-                    """
-                    SELECT COUNT(*) AS n FROM runs
-                    WHERE (state = 'running' OR (state = 'cancelled' AND lease_expires_at > NOW(6))) AND machine = ?
-                    """, [.text(machine)]
-                ).first!.decode("n")
-                free = min(limit, try m.decode("slots", as: Int.self) - inUse)
-            }
+            guard let m = try lockActiveMachine(db, machine) else { return [] }
+            let free = onlyRun == nil ? min(limit, try m.decode("slots", as: Int.self) - slotsInUse(db, machine)) : limit
             guard free > 0 else { return [] }
-            let eligibleValues = try eligibility(machine, m, user: user)
-            let candidates: [Row]
-            if let only = onlyRun {
-                candidates = try db.query(
-                    "SELECT run_id, job_id, route_key, forced FROM queue WHERE run_id = ? AND " + eligibleSQL
-                        + " FOR UPDATE SKIP LOCKED", [.int(only)] + eligibleValues
-                ).rows
-            } else {
-                candidates = try db.query(
-                    "SELECT run_id, job_id, route_key, forced FROM queue WHERE not_before <= NOW(6) AND " + eligibleSQL
-                        + " ORDER BY not_before, run_id LIMIT ? FOR UPDATE SKIP LOCKED",
-                    eligibleValues + [.int(Int64(free * 4 + 8))]
-                ).rows
-            }
-            // in queue order (not_before, run id): the oldest eligible runs are taken first, whatever their jobs' ids
-            let queued = try candidates.map { c in
-                (
-                    id: try c.decode("run_id", as: Int64.self), job: try c.decode("job_id", as: Int64.self),
-                    routeKey: try c.decode("route_key", as: String.self), forced: try c.decode("forced", as: Bool.self)
-                )
-            }
-            guard !queued.isEmpty else { return [] }
-            // the candidates' jobs, locked in ascending id (one statement), then their running counts:
+            let candidates = try claimCandidates(
+                db, eligibility(machine, m, user: user), onlyRun: onlyRun, window: free * 4 + 8)
+            guard !candidates.isEmpty else { return [] }
+            // the candidates' jobs, locked in ascending id (one statement), then their active runs:
             // a job's count is read and raised by one lock holder at a time
-            let jobIDs = padded(Set(queued.map(\.job)).sorted())
-            let (jobsIn, jobValues) = (placeholders(jobIDs.count), jobIDs.map(Value.int))
-            let jobs = Dictionary(
-                try db.query(JobStore.selectJobs + " WHERE id IN " + jobsIn + " ORDER BY id FOR UPDATE", jobValues).rows
-                    .map { r in
-                        let j = try JobStore.job(from: r)
-                        return (j.id!, j)
-                    }, uniquingKeysWith: { a, _ in a })
-            // per series (job, route key: see `Routing.series`), running and stopping runs — cancelled, but
-            // the supervisor has not yet seen the process group gone (it holds the lease until then): a new
-            // run does not start beside a stopping one
-            var running: [Series: (n: Int, stopping: Int)] = [:]
-            for row in try db.query(
-                "SELECT job_id, route_key, COUNT(IF(state = 'running', 1, NULL)) AS n,"
-                    + " COUNT(IF(state = 'cancelled', 1, NULL)) AS stopping FROM runs WHERE job_id IN " + jobsIn
-                    + " AND (state = 'running' OR (state = 'cancelled' AND lease_expires_at > NOW(6))) GROUP BY job_id, route_key",
-                jobValues
-            ).rows {
-                running[Series(job: try row.decode("job_id"), routeKey: try row.decode("route_key"))] = (
-                    try row.decode("n"), try row.decode("stopping")
-                )
-            }
-            var chosen: [(runID: Int64, job: Job)] = []
-            for (runID, jobID, routeKey, forced) in queued where chosen.count < free {
-                guard let job = jobs[jobID] else { continue }  // removed meanwhile
-                let cap = job.concurrency == .allow ? max(1, job.maxParallel) : 1
-                let series = Series(job: job.id!, routeKey: routeKey)
-                let (n, stopping) = running[series] ?? (0, 0)
-                if !forced, n + stopping >= cap {
-                    // blocked by the job's concurrency: it waits for its turn (a stopping run's turn ends when
-                    // its process group is gone or its lease lapsed) — but a scheduled run of a forbid job
-                    // that finds one running is skipped
-                    if n >= cap, job.concurrency == .forbid,
-                        let rr = try db.query(RunQueue.selectRuns + " WHERE id = ?", [.int(runID)]).first,
-                        try [.schedule, .catchup].contains(RunQueue.run(from: rr).trigger)
-                    {
-                        try finishQueued(
-                            db, runID, state: .skipped, reason: "a run of this job was running (concurrency forbid)")
-                    }
-                    continue
+            let jobIDs = Set(candidates.map(\.jobID)).sorted()
+            let jobs = try lockJobs(db, jobIDs)
+            let plan = ClaimPlan.plan(candidates, jobs: jobs, active: try activeSeries(db, jobIDs), free: free)
+            for runID in plan.skipIfScheduled {
+                if let run = try get(db, runID), [.schedule, .catchup].contains(run.trigger) {
+                    try finishQueued(db, runID, state: .skipped, reason: "a run of this job was running (concurrency forbid)")
                 }
-                chosen.append((runID, job))
-                running[series] = (n + 1, stopping)
             }
-            guard !chosen.isEmpty else { return [] }
-            // every chosen run in three statements: each gets its own random lease token
-            let ids = padded(chosen.map(\.runID))
-            let tokens = Dictionary(chosen.map { ($0.runID, newToken()) }, uniquingKeysWith: { a, _ in a })
-            let (runsIn, runValues) = (placeholders(ids.count), ids.map(Value.int))
-            let tokenCases = "CASE id" + String(repeating: " WHEN ? THEN ?", count: ids.count)
-            let tokenValues = ids.flatMap { [Value.int($0), .text(tokens[$0]!)] }
-            try db.execute(
-                """
-                UPDATE runs SET state = 'running', machine = ?, lease_token = \(tokenCases) END,
-                  lease_expires_at = NOW(6) + INTERVAL ? SECOND, started_at = NOW(6),
-                  cursor_in = IF(cursor_given, cursor_in, (SELECT c.value FROM cursors c WHERE c.job_name = runs.job_name)),
-                  cursor_epoch = NEXT VALUE FOR cursor_epochs
-                WHERE id IN \(runsIn) AND state = 'queued'
-                """, [.text(machine)] + tokenValues + [.int(lease)] + runValues)
-            try db.execute("DELETE FROM queue WHERE run_id IN " + runsIn, runValues)
-            let jobOf = Dictionary(chosen.map { ($0.runID, $0.job) }, uniquingKeysWith: { a, _ in a })
-            var claimed: [Claimed] = []
-            for row in try db.query(
-                RunQueue.selectRuns + " WHERE id IN " + runsIn + " AND state = 'running' ORDER BY id", runValues
-            ).rows {
-                let run = try RunQueue.run(from: row)
-                // a run that was not queued any more kept its own (or no) token: not ours
-                guard let token = tokens[run.id], run.leaseToken == token, let job = jobOf[run.id] else { continue }
-                claimed.append(Claimed(run: run, job: job, token: token, claimedAt: sentAt))
-            }
-            return claimed
+            guard !plan.take.isEmpty else { return [] }
+            return try start(db, plan.take, machine: machine, lease: lease, sentAt: sentAt)
         }
+    }
+
+    /// The machine's row under its lock, if the machine is active.
+    private static func lockActiveMachine(_ db: Connection, _ machine: String) throws -> Row? {
+        guard
+            let m = try db.query(
+                "SELECT state, slots, groups_list FROM machines WHERE name = ? FOR UPDATE", [.text(machine)]
+            ).first,
+            try m.decode("state", as: String.self) == "active"
+        else { return nil }
+        return m
+    }
+
+    /// Slots the machine's runs hold: running ones, and stopping ones (cancelled, the process group not yet seen gone).
+    private static func slotsInUse(_ db: Connection, _ machine: String) throws -> Int {
+        try db.query(
+            """
+            SELECT COUNT(*) AS n FROM runs
+            WHERE (state = 'running' OR (state = 'cancelled' AND lease_expires_at > NOW(6))) AND machine = ?
+            """, [.text(machine)]
+        ).first!.decode("n")
+    }
+
+    /// Queue rows the machine may take now, locked (`SKIP LOCKED`: another
+    /// claim's are left to it), in queue order (not_before, run id: the oldest
+    /// eligible runs first, whatever their jobs' ids), at most `window`; or
+    /// only the run `onlyRun`.
+    private static func claimCandidates(
+        _ db: Connection, _ eligibleValues: [Value], onlyRun: Int64?, window: Int
+    ) throws -> [ClaimPlan.Candidate] {
+        let rows: [Row]
+        if let only = onlyRun {
+            rows = try db.query(
+                "SELECT run_id, job_id, route_key, forced FROM queue WHERE run_id = ? AND " + eligibleSQL
+                    + " FOR UPDATE SKIP LOCKED", [.int(only)] + eligibleValues
+            ).rows
+        } else {
+            rows = try db.query(
+                "SELECT run_id, job_id, route_key, forced FROM queue WHERE not_before <= NOW(6) AND " + eligibleSQL
+                    + " ORDER BY not_before, run_id LIMIT ? FOR UPDATE SKIP LOCKED", eligibleValues + [window.sqlValue]
+            ).rows
+        }
+        return try rows.map { c in
+            ClaimPlan.Candidate(
+                runID: try c.decode("run_id"), jobID: try c.decode("job_id"), routeKey: try c.decode("route_key"),
+                forced: try c.decode("forced"))
+        }
+    }
+
+    /// The jobs, locked in ascending id in one statement.
+    private static func lockJobs(_ db: Connection, _ ids: [Int64]) throws -> [Int64: Job] {
+        let padded = padded(ids)
+        let rows = try db.query(
+            JobStore.selectJobs + " WHERE id IN " + placeholders(padded.count) + " ORDER BY id FOR UPDATE",
+            padded.map(Value.int)
+        ).rows
+        return Dictionary(try rows.map { r in let j = try JobStore.job(from: r); return (j.id!, j) }) { a, _ in a }
+    }
+
+    /// Per series of the jobs, running and stopping runs — cancelled, but the
+    /// supervisor has not yet seen the process group gone (it holds the lease
+    /// until then): a new run does not start beside a stopping one.
+    private static func activeSeries(_ db: Connection, _ jobIDs: [Int64]) throws -> [ClaimPlan.Series: ClaimPlan.Active] {
+        let padded = padded(jobIDs)
+        var active: [ClaimPlan.Series: ClaimPlan.Active] = [:]
+        for row in try db.query(
+            "SELECT job_id, route_key, COUNT(IF(state = 'running', 1, NULL)) AS n,"
+                + " COUNT(IF(state = 'cancelled', 1, NULL)) AS stopping FROM runs WHERE job_id IN "
+                + placeholders(padded.count)
+                + " AND (state = 'running' OR (state = 'cancelled' AND lease_expires_at > NOW(6))) GROUP BY job_id, route_key",
+            padded.map(Value.int)
+        ).rows {
+            active[ClaimPlan.Series(job: try row.decode("job_id"), routeKey: try row.decode("route_key"))] =
+                ClaimPlan.Active(running: try row.decode("n"), stopping: try row.decode("stopping"))
+        }
+        return active
+    }
+
+    /// Marks the chosen runs running on `machine`, in three statements, each
+    /// with its own random lease token, and returns those that were still queued.
+    private static func start(
+        _ db: Connection, _ chosen: [(runID: Int64, job: Job)], machine: String, lease: Int64, sentAt: Double
+    ) throws -> [Claimed] {
+        let ids = padded(chosen.map(\.runID))
+        let tokens = Dictionary(chosen.map { ($0.runID, newToken()) }, uniquingKeysWith: { a, _ in a })
+        let (runsIn, runValues) = (placeholders(ids.count), ids.map(Value.int))
+        let tokenCases = "CASE id" + String(repeating: " WHEN ? THEN ?", count: ids.count)
+        let tokenValues = ids.flatMap { [Value.int($0), .text(tokens[$0]!)] }
+        try db.execute(
+            """
+            UPDATE runs SET state = 'running', machine = ?, lease_token = \(tokenCases) END,
+              lease_expires_at = NOW(6) + INTERVAL ? SECOND, started_at = NOW(6),
+              cursor_in = IF(cursor_given, cursor_in, (SELECT c.value FROM cursors c WHERE c.job_name = runs.job_name)),
+              cursor_epoch = NEXT VALUE FOR cursor_epochs
+            WHERE id IN \(runsIn) AND state = 'queued'
+            """, [.text(machine)] + tokenValues + [.int(lease)] + runValues)
+        try db.execute("DELETE FROM queue WHERE run_id IN " + runsIn, runValues)
+        let jobOf = Dictionary(chosen.map { ($0.runID, $0.job) }, uniquingKeysWith: { a, _ in a })
+        var claimed: [Claimed] = []
+        for row in try db.query(
+            RunQueue.selectRuns + " WHERE id IN " + runsIn + " AND state = 'running' ORDER BY id", runValues
+        ).rows {
+            let run = try RunQueue.run(from: row)
+            // a run that was not queued any more kept its own (or no) token: not ours
+            guard let token = tokens[run.id], run.leaseToken == token, let job = jobOf[run.id] else { continue }
+            claimed.append(Claimed(run: run, job: job, token: token, claimedAt: sentAt))
+        }
+        return claimed
     }
 
     /// Queued runs `machine` could take, now or later (for `consume --wait`).
