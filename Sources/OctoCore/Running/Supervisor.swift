@@ -67,8 +67,6 @@ public final class Supervisor {
         public var recorded: Bool
     }
 
-    private enum Stop { case timeout, fenced, leaseLost, interrupted }
-
     private final class Active {
         let claimed: RunQueue.Claimed
         let process: GuardedProcess
@@ -79,10 +77,7 @@ public final class Supervisor {
         var nextFenceCheck: Double
         var lastRenewed: Double
         var deadline: Double?
-        var stop: Stop?
-        var termSentAt: Double?
-        var killSent = false
-        var exitedAt: Double?
+        var life = RunLifecycle()
         init(_ c: RunQueue.Claimed, _ p: GuardedProcess, heartbeat: Double, fenceCheck: Double) {
             claimed = c
             process = p
@@ -161,14 +156,13 @@ public final class Supervisor {
                 // stopped by an operator (or shutdown): no new work; every job is asked to stop and its end recorded
                 interrupted = true
                 refillDone = true
-                for a in active where a.stop == nil && a.exitedAt == nil {
-                    a.stop = .interrupted
+                for a in active where !a.life.hasExited {
+                    guard let sig = a.life.stop(.interrupted, at: Monotonic.seconds()) else { continue }
                     log(
                         a.claimed, .warn, nil,
                         "octo got \(signalName(Int(s))): SIGTERM to the process group (SIGKILL after \(options.grace)s)"
                     )
-                    a.process.terminate()
-                    a.termSentAt = Monotonic.seconds()
+                    send(sig, a)
                 }
             }
             if !refillDone, Monotonic.seconds() >= nextRefill, let refill {
@@ -220,9 +214,9 @@ public final class Supervisor {
         var next = wake
         for a in active {
             next = min(next, a.nextHeartbeat, a.nextFenceCheck)
-            if let d = a.deadline, a.stop == nil { next = min(next, d) }
-            if let t = a.termSentAt, !a.killSent { next = min(next, t + Double(options.grace)) }
-            if let e = a.exitedAt { next = min(next, e + 5) }
+            if let d = a.deadline, a.life.stop == nil { next = min(next, d) }
+            if let k = a.life.killDue(grace: Double(options.grace)) { next = min(next, k) }
+            if let e = a.life.exitedAt { next = min(next, e + 5) }
         }
         if let oldest = logs.oldestPendingAt { next = min(next, Double(oldest) / 1_000_000 + 0.2) }
         let timeout = next == .infinity ? -1 : Int32(max(0, min(60_000, (next - now) * 1000)).rounded(.up))
@@ -234,7 +228,7 @@ public final class Supervisor {
             if which == 2 {
                 let open = a.process.readStatus()
                 if a.process.killedAtDeadline { leaseKill(a) }
-                if a.exitedAt == nil && (a.process.waitStatus != nil || !open) { a.exitedAt = Monotonic.seconds() }
+                if a.process.waitStatus != nil || !open { a.life.exited(at: Monotonic.seconds()) }
                 continue
             }
             let n = buffer.withUnsafeMutableBytes { read(pfd.fd, $0.baseAddress, $0.count) }
@@ -260,28 +254,25 @@ public final class Supervisor {
 
     private func timers() throws {
         let now = Monotonic.seconds()
-        for a in active where a.exitedAt == nil {
-            if let d = a.deadline, now >= d, a.stop == nil {
-                a.stop = .timeout
+        for a in active where !a.life.hasExited {
+            if let d = a.deadline, now >= d, let sig = a.life.stop(.timeout, at: now) {
                 log(
                     a.claimed, .error, nil,
                     "timeout after \(Durations.format(a.claimed.job.timeout)): SIGTERM to the process group")
-                a.process.terminate()
-                a.termSentAt = now
+                send(sig, a)
             }
-            if let t = a.termSentAt, !a.killSent, now >= t + Double(options.grace) {
+            if let sig = a.life.graceOver(at: now, grace: Double(options.grace)) {
                 log(
                     a.claimed, .error, nil,
                     "still running \(options.grace)s after SIGTERM: SIGKILL to the process group")
-                a.process.kill()
-                a.killSent = true
+                send(sig, a)
             }
             if now >= a.nextHeartbeat {
                 a.nextHeartbeat = now + Double(options.heartbeat)
                 log(a.claimed, .info, .heartbeat, "heartbeat: running for \(formatSeconds(now - a.startedAt))")
                 let sent = Monotonic.seconds()
                 do {
-                    if a.stop == .fenced {
+                    if a.life.isFenced {
                         // cancelled: the lease now holds the job's next run back until the group is gone
                         if try RunQueue.renewStopping(
                             db, runID: a.claimed.run.id, token: a.claimed.token, lease: options.lease)
@@ -293,7 +284,7 @@ public final class Supervisor {
                     ) {
                         renewed(a, sentAt: sent)
                     } else {
-                        fence(a, .fenced)
+                        fence(a)
                     }
                 } catch {
                     // the database is unreachable: keep the job while the lease holds
@@ -303,7 +294,7 @@ public final class Supervisor {
             if now >= a.nextFenceCheck {
                 a.nextFenceCheck = now + options.fenceCheck
                 if let holds = try? RunQueue.holds(db, runID: a.claimed.run.id, token: a.claimed.token), !holds {
-                    fence(a, .fenced)
+                    fence(a)
                 }
             }
             // (a kill by the guard at its deadline is taken up where its record is read, in `step`)
@@ -314,15 +305,19 @@ public final class Supervisor {
     /// The lease could not be renewed in time: SIGKILL to the group (the guard sends it too, at the same
     /// deadline, if this process was stuck). A fenced (stopping) run keeps its reason: it was cancelled.
     private func leaseKill(_ a: Active) {
-        guard a.stop != .leaseLost, !(a.stop == .fenced && a.killSent) else { return }
-        if a.stop != .fenced { a.stop = .leaseLost }
+        guard let sig = a.life.leaseLapsed() else { return }
         log(
             a.claimed, .error, nil,
             "could not renew the lease for \(formatSeconds(Monotonic.seconds() - a.lastRenewed)): SIGKILL to the process group"
                 + (a.process.killedAtDeadline ? " (sent by its guard at the deadline)" : ""))
-        a.process.kill()
-        a.killSent = true
-        a.termSentAt = a.termSentAt ?? Monotonic.seconds()
+        send(sig, a)
+    }
+
+    private func send(_ sig: RunLifecycle.Signal, _ a: Active) {
+        switch sig {
+        case .terminate: a.process.terminate()
+        case .kill: a.process.kill()
+        }
     }
 
     /// How long before its lease would lapse a run is killed when it could not be renewed.
@@ -338,15 +333,13 @@ public final class Supervisor {
         a.process.setDeadline(killDeadline(renewedAt: sent))
     }
 
-    private func fence(_ a: Active, _ why: Stop) {
-        guard a.stop != .fenced else { return }
-        a.stop = why
+    private func fence(_ a: Active) {
+        guard let sig = a.life.stop(.fenced, at: Monotonic.seconds()) else { return }
         log(
             a.claimed, .warn, nil,
             "run \(a.claimed.run.id) is no longer this machine's (killed, lost or replaced): SIGTERM to the process group"
         )
-        a.process.terminate()
-        a.termSentAt = Monotonic.seconds()
+        send(sig, a)
     }
 
     private func reapEnded() throws {
@@ -356,7 +349,7 @@ public final class Supervisor {
         for a in active {
             let p = a.process
             let outputsClosed = p.stdoutFD < 0 && p.stderrFD < 0
-            guard let exited = a.exitedAt, outputsClosed || now >= exited + 5 else {
+            guard let exited = a.life.exitedAt, outputsClosed || now >= exited + 5 else {
                 still.append(a)
                 continue
             }
@@ -370,7 +363,7 @@ public final class Supervisor {
                     a,
                     Ending(
                         claimed: a.claimed, outcome: outcome(of: a), elapsed: now - a.startedAt,
-                        fenced: a.stop == .fenced)
+                        fenced: a.life.isFenced)
                 ))
         }
         active = still
@@ -391,12 +384,12 @@ public final class Supervisor {
         if let e = p.execError {
             return .init(state: .failed, exitCode: code, reason: "cannot run /bin/sh: \(String(cString: strerror(e)))")
         }
-        if p.waitStatus == nil && a.stop == nil {
+        if p.waitStatus == nil && a.life.stop == nil {
             // the guard closed its status pipe without the job's exit status: it was killed (by hand)
             return .init(
                 state: .failed, reason: "its guard process died (was it killed?): the job's exit status is unknown")
         }
-        switch a.stop {
+        switch a.life.stop {
         case .timeout:
             return .init(
                 state: .timeout, exitCode: code, signal: sig,
