@@ -2,7 +2,7 @@ import ArgumentParser
 import MariaDB
 import OctoCore
 
-struct Consume: OctoCommand {
+struct ConsumeCommand: OctoCommand {
     static let configuration = CommandConfiguration(
         commandName: "consume",
         abstract: "Claim runs for this machine up to its free slots and run each under supervision.",
@@ -109,49 +109,6 @@ struct Consume: OctoCommand {
             }
             Output.flush()
             throw ExitCode(1)
-        }
-    }
-}
-
-extension Context {
-    /// How jobs started from this process run: octo's environment, plus
-    /// what a job needs to call octo back (`octo cursor set`, `octo logger`)
-    /// with the same database and machine.
-    func supervisorOptions(_ settings: Settings) -> Supervisor.Options {
-        var env = Context.withoutSecrets(environment)
-        env["OCTO_MACHINE"] = config.machine
-        if let f = config.connection.defaultsFile { env["OCTO_DEFAULTS_FILE"] = f }
-        var options = Supervisor.Options(settings: settings, environment: env)
-        options.spool = spool
-        options.cursors = cursorFiles
-        return options
-    }
-
-    /// `environment` without the database password variables: a job gets the
-    /// option file (OCTO_DEFAULTS_FILE), which holds what it needs to call
-    /// octo back, and its own children do not inherit a password.
-    static func withoutSecrets(_ environment: [String: String]) -> [String: String] {
-        environment.filter { $0.key != "OCTO_DB_PASSWORD" && $0.key != "MYSQL_PWD" }
-    }
-
-    /// This machine's log spool.
-    var spool: Spool { Spool(stateDirectory: config.stateDirectory) }
-
-    /// Replays log lines spooled during a database outage (by any octo
-    /// process of this state directory); problems become a warning — the
-    /// lines stay for the next replay.
-    func replaySpool(_ db: Connection) {
-        do {
-            let r = try spool.replay(db)
-            if r.lines > 0 && options.verbose {
-                Output.line("replayed \(r.lines) spooled log lines from \(r.files) file(s)")
-            }
-            for f in r.setAside {
-                Output.warning(
-                    "\(f): not a log spool file this octo can read (no valid header); set aside, not replayed")
-            }
-        } catch {
-            Output.warning("could not replay the log spool in \(spool.directory): \(error)")
         }
     }
 }

@@ -1,7 +1,7 @@
 import ArgumentParser
 import OctoCore
 
-struct Doctor: OctoCommand {
+struct DoctorCommand: OctoCommand {
     static let configuration = CommandConfiguration(
         commandName: "doctor",
         abstract: "Check configuration, connection, schema, privileges and clock.",

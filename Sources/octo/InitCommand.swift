@@ -1,7 +1,7 @@
 import ArgumentParser
 import OctoCore
 
-struct Init: OctoCommand {
+struct InitCommand: OctoCommand {
     static let configuration = CommandConfiguration(
         commandName: "init",
         abstract: "Create or upgrade octo's database schema (idempotent).",

@@ -7,7 +7,7 @@ import OctoCore
     import Glibc
 #endif
 
-struct Logger: OctoCommand {
+struct LoggerCommand: OctoCommand {
     static let configuration = CommandConfiguration(
         commandName: "logger",
         abstract: "Store each line of stdin (or of a command's output) as a log row.",

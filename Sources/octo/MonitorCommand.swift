@@ -2,7 +2,7 @@ import ArgumentParser
 import MariaDB
 import OctoCore
 
-struct Monitor: OctoCommand {
+struct MonitorCommand: OctoCommand {
     static let configuration = CommandConfiguration(
         commandName: "monitor",
         abstract:
@@ -60,10 +60,10 @@ struct Monitor: OctoCommand {
         defer { withExtendedLifetime(lock) {} }
         let db = try context.database()
         context.replaySpool(db)
-        var options = OctoCore.Monitor.Options(settings: try context.settings())
+        var options = Monitor.Options(settings: try context.settings())
         options.alertTimeout = try Durations.parse(alertTimeout)
         options.retryBase = try Durations.parse(retryDelay)
-        var monitor = OctoCore.Monitor(db, options: options)
+        var monitor = Monitor(db, options: options)
         let r = try monitor.sweep()
         if r.waitingWithoutCommand > 0 && !global.quiet {
             Output.warning(

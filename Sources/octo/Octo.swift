@@ -18,7 +18,8 @@ struct Octo: ParsableCommand {
             """,
         version: OctoVersion.string,
         subcommands: [
-            Init.self, Doctor.self, Register.self, Produce.self, Consume.self, Logger.self, Monitor.self,
+            InitCommand.self, DoctorCommand.self, RegisterCommand.self, ProduceCommand.self, ConsumeCommand.self,
+            LoggerCommand.self, MonitorCommand.self,
             CursorCommand.self, Sh.self
         ]
     )

@@ -2,7 +2,7 @@ import ArgumentParser
 import MariaDB
 import OctoCore
 
-struct Produce: OctoCommand {
+struct ProduceCommand: OctoCommand {
     static let configuration = CommandConfiguration(
         commandName: "produce",
         abstract: "Queue every due fire of every enabled job, applying misfire, concurrency and routing.",

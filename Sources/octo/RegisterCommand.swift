@@ -6,7 +6,7 @@ import OctoCore
     import Glibc
 #endif
 
-struct Register: OctoCommand {
+struct RegisterCommand: OctoCommand {
     static let configuration = CommandConfiguration(
         commandName: "register",
         abstract: "Heartbeat this machine: insert or update it with its load and environments.",
@@ -95,7 +95,7 @@ struct Register: OctoCommand {
 
 // MARK: - Crontab
 
-extension Register {
+extension RegisterCommand {
     /// Installs or removes octo's block in this user's crontab. Needs no database.
     func maintainCrontab(_ context: Context) throws {
         let current = try ChildProcess.run(["crontab", "-l"])

@@ -37,6 +37,22 @@ public enum CursorValue {
                 "cursor", value, expected: "UTF-8 text of at most \(maxBytes) bytes without NUL bytes")
         }
     }
+
+    /// Checks a cursor value given on this process's command line (`octo
+    /// cursor set`, `octo sh run --cursor`): the arguments' bytes must be
+    /// UTF-8 (a Swift string has already repaired any that were not).
+    public static func checkArgument(_ value: String) throws(OctoError) {
+        for i in 1..<Int(CommandLine.argc) {
+            guard let p = CommandLine.unsafeArgv[i] else { continue }
+            let bytes = UnsafeBufferPointer(start: p, count: strlen(p)).map { UInt8(bitPattern: $0) }
+            if String(validating: bytes, as: UTF8.self) == nil {
+                throw OctoError.invalid(
+                    "cursor", String(decoding: bytes, as: UTF8.self),
+                    expected: "UTF-8 text (the bytes are not valid UTF-8)")
+            }
+        }
+        try check(value)
+    }
 }
 
 /// This machine's copy of a job's cursor: the last value it knows of, and

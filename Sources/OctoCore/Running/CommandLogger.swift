@@ -35,72 +35,13 @@ public enum CommandLogger {
             p.closeAll()
             p.reapGuard(wait: true)
         }
-        let started = Monotonic.seconds()
         pipeline.event(.info, .start, "start: " + arguments.map(CrontabBlock.shellQuote).joined(separator: " "))
-        var out = LineSplitter()
-        var err = LineSplitter()
-        var nextHeartbeat = started + heartbeat
-        var exited = false
-        var termSentAt: Double?
-        var killSent = false
-        var buffer = [UInt8](repeating: 0, count: 65_536)
-        while !(exited && p.stdoutFD < 0 && p.stderrFD < 0) {
-            if termSentAt == nil, stopSignal() != 0 {
-                pipeline.event(
-                    .warn, nil,
-                    "octo logger got \(signalName(Int(stopSignal()))): SIGTERM to the command's process group")
-                p.terminate()
-                termSentAt = Monotonic.seconds()
-            }
-            if let t = termSentAt, !killSent, !exited, Monotonic.seconds() >= t + grace {
-                pipeline.event(
-                    .error, nil, "still running \(formatSeconds(grace)) after SIGTERM: SIGKILL to the process group")
-                p.kill()
-                killSent = true
-            }
-            var fds: [pollfd] = []
-            var which: [Int] = []
-            for (i, fd) in [p.stdoutFD, p.stderrFD, p.statusFD].enumerated() where fd >= 0 {
-                fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0))
-                which.append(i)
-            }
-            if fds.isEmpty { break }
-            let untilHeartbeat = max(0, nextHeartbeat - Monotonic.seconds())
-            let rc = poll(
-                &fds, nfds_t(fds.count),
-                pipeline.pollTimeout(cap: termSentAt == nil ? untilHeartbeat : min(untilHeartbeat, 0.2)))
-            if rc < 0 && errno != EINTR { throw OctoError.failure("poll failed: \(String(cString: strerror(errno)))") }
-            for (k, pfd) in fds.enumerated() where pfd.revents != 0 {
-                if which[k] == 2 {
-                    let open = p.readStatus()
-                    if !open || p.waitStatus != nil || p.execError != nil { exited = true }
-                    continue
-                }
-                let n = buffer.withUnsafeMutableBytes { read(pfd.fd, $0.baseAddress, $0.count) }
-                let stderr = which[k] == 1
-                if n > 0 {
-                    if tee { _ = writeAll(stderr ? 2 : 1, Array(buffer[0..<n])) }
-                    let lines = buffer.withUnsafeBytes { raw in
-                        stderr
-                            ? err.feed(UnsafeRawBufferPointer(rebasing: raw[0..<n]))
-                            : out.feed(UnsafeRawBufferPointer(rebasing: raw[0..<n]))
-                    }
-                    for l in lines { pipeline.add(l.text, truncated: l.truncated, stderr: stderr) }
-                } else if n == 0 || errno != EINTR {
-                    if let r = stderr ? err.finish() : out.finish() {
-                        pipeline.add(r.text, truncated: r.truncated, stderr: stderr)
-                    }
-                    if stderr { p.closeStderr() } else { p.closeStdout() }
-                }
-            }
-            let now = Monotonic.seconds()
-            if now >= nextHeartbeat {
-                nextHeartbeat = now + heartbeat
-                pipeline.event(.info, .heartbeat, "heartbeat: running for \(formatSeconds(now - started))")
-            }
-            try pipeline.storeIfDue()
+        var s = Session(process: p, pipeline: pipeline, heartbeat: heartbeat, tee: tee, grace: grace)
+        while !(s.life.hasExited && p.stdoutFD < 0 && p.stderrFD < 0) {
+            s.passOn(stopSignal())
+            guard try s.turn() else { break }
         }
-        let seconds = Monotonic.seconds() - started
+        let seconds = Monotonic.seconds() - s.started
         let status = p.waitStatus
         var ended = Ended(
             exitCode: status.flatMap(WaitStatus.exitCode), signal: status.flatMap(WaitStatus.signal), seconds: seconds)
@@ -116,5 +57,90 @@ public enum CommandLogger {
             ok ? .info : .error, .end, "end: \(ok ? "succeeded" : "failed"), \(what) after \(formatSeconds(seconds))")
         try pipeline.finish()
         return ended
+    }
+
+    /// The command while it runs: its output split into lines, its heartbeat, its stop.
+    private struct Session {
+        let process: GuardedProcess
+        let pipeline: LogPipeline
+        let heartbeat: Double
+        let tee: Bool
+        let grace: Double
+        let started = Monotonic.seconds()
+        var nextHeartbeat: Double
+        var life = RunLifecycle()
+        var out = LineSplitter()
+        var err = LineSplitter()
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+
+        init(process: GuardedProcess, pipeline: LogPipeline, heartbeat: Double, tee: Bool, grace: Double) {
+            (self.process, self.pipeline, self.heartbeat, self.tee, self.grace) = (process, pipeline, heartbeat, tee, grace)
+            nextHeartbeat = started + heartbeat
+        }
+
+        /// A stop signal octo got goes on to the command's group as SIGTERM, then SIGKILL after the grace.
+        mutating func passOn(_ signal: Int32) {
+            if signal != 0, life.stop(.interrupted, at: Monotonic.seconds()) != nil {
+                pipeline.event(
+                    .warn, nil, "octo logger got \(signalName(Int(signal))): SIGTERM to the command's process group")
+                process.terminate()
+            }
+            if !life.hasExited, life.graceOver(at: Monotonic.seconds(), grace: grace) != nil {
+                pipeline.event(
+                    .error, nil, "still running \(formatSeconds(grace)) after SIGTERM: SIGKILL to the process group")
+                process.kill()
+            }
+        }
+
+        /// Waits for output, the exit or the next heartbeat, and handles what came; false when nothing is left to read.
+        mutating func turn() throws -> Bool {
+            let p = process
+            var fds: [pollfd] = []
+            var which: [Int] = []
+            for (i, fd) in [p.stdoutFD, p.stderrFD, p.statusFD].enumerated() where fd >= 0 {
+                fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0))
+                which.append(i)
+            }
+            if fds.isEmpty { return false }
+            let untilHeartbeat = max(0, nextHeartbeat - Monotonic.seconds())
+            let rc = poll(
+                &fds, nfds_t(fds.count),
+                pipeline.pollTimeout(cap: life.stop == nil ? untilHeartbeat : min(untilHeartbeat, 0.2)))
+            if rc < 0 && errno != EINTR { throw OctoError.failure("poll failed: \(String(cString: strerror(errno)))") }
+            for (k, pfd) in fds.enumerated() where pfd.revents != 0 {
+                if which[k] == 2 {
+                    let open = p.readStatus()
+                    if !open || p.waitStatus != nil || p.execError != nil { life.exited(at: Monotonic.seconds()) }
+                } else {
+                    read(pfd.fd, stderr: which[k] == 1)
+                }
+            }
+            let now = Monotonic.seconds()
+            if now >= nextHeartbeat {
+                nextHeartbeat = now + heartbeat
+                pipeline.event(.info, .heartbeat, "heartbeat: running for \(formatSeconds(now - started))")
+            }
+            try pipeline.storeIfDue()
+            return true
+        }
+
+        /// Reads what the command wrote on one of its outputs; at its end, the last unterminated line.
+        mutating func read(_ fd: Int32, stderr: Bool) {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n > 0 {
+                if tee { _ = writeAll(stderr ? 2 : 1, Array(buffer[0..<n])) }
+                let lines = buffer.withUnsafeBytes { raw in
+                    stderr
+                        ? err.feed(UnsafeRawBufferPointer(rebasing: raw[0..<n]))
+                        : out.feed(UnsafeRawBufferPointer(rebasing: raw[0..<n]))
+                }
+                for l in lines { pipeline.add(l.text, truncated: l.truncated, stderr: stderr) }
+            } else if n == 0 || errno != EINTR {
+                if let r = stderr ? err.finish() : out.finish() {
+                    pipeline.add(r.text, truncated: r.truncated, stderr: stderr)
+                }
+                if stderr { process.closeStderr() } else { process.closeStdout() }
+            }
+        }
     }
 }

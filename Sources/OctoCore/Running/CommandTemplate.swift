@@ -25,6 +25,13 @@
 public enum CommandTemplate {
     public static let placeholders = ["{cursor}": "OCTO_CURSOR", "{fire_time}": "OCTO_FIRE_TIME"]
 
+    public static func substitute(_ command: String) -> String {
+        guard command.contains("{") else { return command }
+        var t = Tracker(Array(command))
+        t.run()
+        return t.out
+    }
+
     /// Where the tracker stands: the innermost open quote or substitution.
     private enum Context { case plain, single, double, substitution(depth: Int), backquote, ansiC }
 
@@ -35,174 +42,161 @@ public enum CommandTemplate {
         var stripTabs: Bool
     }
 
-    public static func substitute(_ command: String) -> String {
-        guard command.contains("{") else { return command }
-        let c = Array(command)
+    /// Copies the command to `out` character by character, following its
+    /// quoting, and replaces each placeholder as it stands.
+    private struct Tracker {
+        let c: [Character]
         var out = ""
         var stack: [Context] = [.plain]
         var i = 0
         var heredocs: [HereDocument] = []
-        var wordStart = true  // the next character starts a word (a `#` there starts a comment)
+        /// The next character starts a word (a `#` there starts a comment).
+        var wordStart = true
+
+        init(_ c: [Character]) { self.c = c }
+
         func at(_ k: Int) -> Character? { k < c.count ? c[k] : nil }
+
+        /// The placeholder starting at `k` (before `end`), with its variable.
+        func placeholder(at k: Int, end: Int) -> (text: String, variable: String)? {
+            guard c[k] == "{" else { return nil }
+            return placeholders.first(where: { String(c[k..<min(end, k + $0.key.count)]) == $0.key })
+                .map { ($0.key, $0.value) }
+        }
+
+        mutating func copy(_ n: Int = 1) {
+            for _ in 0..<n where i < c.count {
+                out.append(c[i])
+                i += 1
+            }
+        }
+
+        mutating func run() {
+            while i < c.count {
+                let top = stack.last!
+                if c[i] == "\n", !heredocs.isEmpty, case .plain = top {
+                    copy()
+                    for h in heredocs { body(h) }
+                    heredocs.removeAll()
+                    wordStart = true
+                    continue
+                }
+                if let (text, variable) = placeholder(at: i, end: c.count) {
+                    switch top {
+                    case .plain, .substitution, .backquote: out += "\"$\(variable)\""
+                    case .double: out += "${\(variable)}"
+                    case .single: out += "'\"$\(variable)\"'"
+                    case .ansiC: out += "'\"$\(variable)\"$'"
+                    }
+                    i += text.count
+                    continue
+                }
+                let ch = c[i]
+                copy()
+                let startedWord = wordStart
+                wordStart = ch.isWhitespace || ";&|()<>".contains(ch)
+                switch top {
+                case .single:
+                    if ch == "'" { stack.removeLast() }
+                case .ansiC:
+                    if ch == "\\", at(i) != nil { copy() } else if ch == "'" { stack.removeLast() }
+                case .double:
+                    inDoubleQuotes(ch)
+                case .plain, .substitution, .backquote:
+                    unquoted(ch, top, startedWord: startedWord)
+                }
+            }
+        }
+
+        /// After `ch`, copied inside double quotes.
+        mutating func inDoubleQuotes(_ ch: Character) {
+            if ch == "\\", at(i) != nil {
+                copy()
+            } else if ch == "\"" {
+                stack.removeLast()
+            } else if ch == "$", at(i) == "(" {
+                copy()
+                stack.append(.substitution(depth: 0))
+            } else if ch == "`" {
+                stack.append(.backquote)
+            }
+        }
+
+        /// After `ch`, copied outside quotes (at the top level, in `$(…)` or in backquotes).
+        mutating func unquoted(_ ch: Character, _ top: Context, startedWord: Bool) {
+            switch ch {
+            case "\\" where at(i) != nil:
+                copy()
+                wordStart = false
+            case "$" where at(i) == "'":
+                copy()
+                stack.append(.ansiC)
+            case "$" where at(i) == "(":
+                copy()
+                stack.append(.substitution(depth: 0))
+            case "'":
+                stack.append(.single)
+            case "\"":
+                stack.append(.double)
+            case "`":
+                if case .backquote = top { stack.removeLast() } else { stack.append(.backquote) }
+            case "<" where at(i) == "<" && at(i + 1) != "<":
+                if case .plain = top { hereDocumentStart() }
+            default:
+                if case .substitution(let depth) = top, ch == "(" || ch == ")" {
+                    if ch == "(" {
+                        stack[stack.count - 1] = .substitution(depth: depth + 1)
+                    } else if depth == 0 {
+                        stack.removeLast()
+                    } else {
+                        stack[stack.count - 1] = .substitution(depth: depth - 1)
+                    }
+                }
+                // a comment: `#` starting a word runs to the end of the line, quotes in it open nothing
+                if ch == "#", startedWord {
+                    while i < c.count, c[i] != "\n" { copy() }
+                }
+            }
+        }
+
+        /// After the first `<` of `<<`: copies the operator and the delimiter word; the body follows the next newline.
+        mutating func hereDocumentStart() {
+            copy()
+            let stripTabs = at(i) == "-"
+            if stripTabs { copy() }
+            while let b = at(i), b == " " || b == "\t" { copy() }
+            var word = ""
+            var quoted = false
+            while let w = at(i), !w.isWhitespace, !";&|()<>".contains(w) {
+                copy()
+                if w == "'" || w == "\"" || w == "\\" { quoted = true } else { word.append(w) }
+            }
+            if !word.isEmpty { heredocs.append(HereDocument(delimiter: word, quoted: quoted, stripTabs: stripTabs)) }
+        }
+
         /// Copies a here-document's body and its delimiter line, from `i` (the start of the body's first line).
-        func body(_ h: HereDocument) {
+        mutating func body(_ h: HereDocument) {
             while i < c.count {
                 var end = i
                 while end < c.count, c[end] != "\n" { end += 1 }
                 let line = String(c[i..<end])
                 let next = min(c.count, end + 1)
                 if (h.stripTabs ? String(line.drop(while: { $0 == "\t" })) : line) == h.delimiter {
-                    out += String(c[i..<next])
-                    i = next
+                    copy(next - i)
                     return
                 }
-                var k = i
-                while k < end {
-                    if !h.quoted, c[k] == "{",
-                        let (p, v) = placeholders.first(where: { String(c[k..<min(end, k + $0.key.count)]) == $0.key })
-                    {
-                        out += "${\(v)}"
-                        k += p.count
-                    } else if !h.quoted, c[k] == "\\", k + 1 < end {
-                        out.append(c[k])
-                        out.append(c[k + 1])
-                        k += 2
+                while i < end {
+                    if !h.quoted, let (text, variable) = placeholder(at: i, end: end) {
+                        out += "${\(variable)}"
+                        i += text.count
+                    } else if !h.quoted, c[i] == "\\", i + 1 < end {
+                        copy(2)
                     } else {
-                        out.append(c[k])
-                        k += 1
+                        copy()
                     }
                 }
-                out += String(c[end..<next])
-                i = next
+                copy(next - i)
             }
         }
-        while i < c.count {
-            let top = stack.last!
-            if c[i] == "\n", !heredocs.isEmpty, case .plain = top {
-                out.append("\n")
-                i += 1
-                for h in heredocs { body(h) }
-                heredocs.removeAll()
-                wordStart = true
-                continue
-            }
-            if c[i] == "{",
-                let (placeholder, variable) = placeholders.first(where: {
-                    String(c[i..<min(c.count, i + $0.key.count)]) == $0.key
-                })
-            {
-                switch top {
-                case .plain, .substitution, .backquote: out += "\"$\(variable)\""
-                case .double: out += "${\(variable)}"
-                case .single: out += "'\"$\(variable)\"'"
-                case .ansiC: out += "'\"$\(variable)\"$'"
-                }
-                i += placeholder.count
-                continue
-            }
-            let ch = c[i]
-            out.append(ch)
-            i += 1
-            let startedWord = wordStart
-            wordStart = ch.isWhitespace || ";&|()<>".contains(ch)
-            switch top {
-            case .single:
-                if ch == "'" { stack.removeLast() }
-            case .ansiC:
-                if ch == "\\", let next = at(i) {
-                    out.append(next)
-                    i += 1
-                } else if ch == "'" {
-                    stack.removeLast()
-                }
-            case .double:
-                if ch == "\\", let next = at(i) {
-                    out.append(next)
-                    i += 1
-                } else if ch == "\"" {
-                    stack.removeLast()
-                } else if ch == "$", at(i) == "(" {
-                    out.append("(")
-                    i += 1
-                    stack.append(.substitution(depth: 0))
-                } else if ch == "`" {
-                    stack.append(.backquote)
-                }
-            case .plain, .substitution, .backquote:
-                if ch == "\\", let next = at(i) {
-                    out.append(next)
-                    i += 1
-                    wordStart = false
-                    continue
-                }
-                if ch == "$", at(i) == "'" {
-                    out.append("'")
-                    i += 1
-                    stack.append(.ansiC)
-                    continue
-                }
-                if ch == "'" {
-                    stack.append(.single)
-                    continue
-                }
-                if ch == "<", at(i) == "<", at(i + 1) != "<", case .plain = top {
-                    // a here-document: its delimiter word now, its body from the next newline
-                    out.append("<")
-                    i += 1
-                    let stripTabs = at(i) == "-"
-                    if stripTabs {
-                        out.append("-")
-                        i += 1
-                    }
-                    while let b = at(i), b == " " || b == "\t" {
-                        out.append(b)
-                        i += 1
-                    }
-                    var word = ""
-                    var quoted = false
-                    while let w = at(i), !w.isWhitespace, !";&|()<>".contains(w) {
-                        out.append(w)
-                        i += 1
-                        if w == "'" || w == "\"" || w == "\\" { quoted = true } else { word.append(w) }
-                    }
-                    if !word.isEmpty {
-                        heredocs.append(HereDocument(delimiter: word, quoted: quoted, stripTabs: stripTabs))
-                    }
-                    continue
-                }
-                if ch == "\"" {
-                    stack.append(.double)
-                    continue
-                }
-                if ch == "$", at(i) == "(" {
-                    out.append("(")
-                    i += 1
-                    stack.append(.substitution(depth: 0))
-                    continue
-                }
-                if ch == "`" {
-                    if case .backquote = top { stack.removeLast() } else { stack.append(.backquote) }
-                    continue
-                }
-                if case .substitution(let depth) = top {
-                    if ch == "(" { stack[stack.count - 1] = .substitution(depth: depth + 1) }
-                    if ch == ")" {
-                        if depth == 0 {
-                            stack.removeLast()
-                        } else {
-                            stack[stack.count - 1] = .substitution(depth: depth - 1)
-                        }
-                    }
-                }
-                // a comment: `#` starting a word runs to the end of the line, quotes in it open nothing
-                if ch == "#", startedWord {
-                    while i < c.count, c[i] != "\n" {
-                        out.append(c[i])
-                        i += 1
-                    }
-                }
-            }
-        }
-        return out
     }
 }

@@ -21,6 +21,32 @@ public enum ChildProcess {
     /// group (`sleep 200 &`, holding its output open) is killed, so nothing
     /// it started can hold the caller.
     public static func run(_ argv: [String], input: [UInt8] = [], timeout: Double? = nil) throws(OctoError) -> Result {
+        let child = try spawn(argv, ownGroup: timeout != nil)
+        var watch = Watch(pid: child.pid, deadline: timeout.map { Monotonic.seconds() + $0 })
+        let (out, err) = exchange(child, input: input, watch: &watch)
+        if watch.deadline != nil {
+            // the leader may have closed its output and still run, or exited while others of its group live on:
+            // wait for its exit (bounded by the deadline's SIGKILL), then kill the rest before reaping it
+            while !watch.exited && watch.check() { usleep(20_000) }
+            kill(-child.pid, SIGKILL)
+        }
+        var status: Int32 = 0
+        while waitpid(child.pid, &status, 0) < 0 && errno == EINTR {}
+        let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return Result(status: watch.timedOut ? 124 : code, stdout: out, stderr: err)
+    }
+
+    /// A started program and our ends of its standard input and outputs.
+    private struct Spawned {
+        var pid: pid_t
+        var stdin: Int32
+        var stdout: Int32
+        var stderr: Int32
+    }
+
+    /// Starts `argv` with pipes for its standard input and outputs, no signal
+    /// blocked and default handlers; with `ownGroup`, in a process group of its own.
+    private static func spawn(_ argv: [String], ownGroup: Bool) throws(OctoError) -> Spawned {
         var inPipe: [Int32] = [0, 0]
         var outPipe: [Int32] = [0, 0]
         var errPipe: [Int32] = [0, 0]
@@ -48,7 +74,7 @@ public enum ChildProcess {
         posix_spawnattr_setsigmask(&attributes, &none)
         posix_spawnattr_setsigdefault(&attributes, &all)
         var flags = Int32(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)
-        if timeout != nil {
+        if ownGroup {
             flags |= Int32(POSIX_SPAWN_SETPGROUP)
             posix_spawnattr_setpgroup(&attributes, 0)
         }
@@ -64,30 +90,20 @@ public enum ChildProcess {
             close(errPipe[0])
             throw OctoError.failure("cannot run \(argv[0]): \(String(cString: strerror(rc)))")
         }
-        // Feed stdin and drain both outputs together, so no pipe fills up. Our end of stdin does not block: a
-        // program that never reads its input cannot hold us past the timeout.
-        _ = fcntl(inPipe[1], F_SETFL, fcntl(inPipe[1], F_GETFL) | O_NONBLOCK)
-        var out: [UInt8] = []
-        var err: [UInt8] = []
-        var written = 0
-        var fds = [
-            pollfd(fd: inPipe[1], events: Int16(POLLOUT), revents: 0),
-            pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0),
-            pollfd(fd: errPipe[0], events: Int16(POLLIN), revents: 0)
-        ]
-        if input.isEmpty {
-            close(inPipe[1])
-            fds[0].fd = -1
-        }
-        var buf = [UInt8](repeating: 0, count: 65_536)
-        signal(SIGPIPE, SIG_IGN)
-        let deadline = timeout.map { Monotonic.seconds() + $0 }
+        return Spawned(pid: pid, stdin: inPipe[1], stdout: outPipe[0], stderr: errPipe[0])
+    }
+
+    /// With a deadline: kills what the program left once it exited, or the
+    /// group at the deadline (SIGTERM, SIGKILL 5 s later).
+    private struct Watch {
+        let pid: pid_t
+        let deadline: Double?
         var termSentAt: Double?
         var timedOut = false
         var exited = false
-        /// With a timeout: kills what the program left once it exited, or the group at the deadline (SIGTERM,
-        /// SIGKILL 5 s later). False once waiting longer is pointless (SIGKILL sent 2 s ago).
-        func watch() -> Bool {
+
+        /// False once waiting longer is pointless (SIGKILL sent 2 s ago).
+        mutating func check() -> Bool {
             guard let deadline else { return true }
             // the group's leader is signalled only while it is not reaped (a zombie keeps its id)
             if !exited, isZombie(pid) { exited = true }
@@ -107,17 +123,38 @@ public enum ChildProcess {
             }
             return true
         }
+    }
+
+    /// Feeds stdin and drains both outputs together, so no pipe fills up, until both outputs close (or the
+    /// watch gives up); closes our ends. Our end of stdin does not block: a program that never reads its
+    /// input cannot hold us past the timeout.
+    private static func exchange(_ child: Spawned, input: [UInt8], watch: inout Watch) -> ([UInt8], [UInt8]) {
+        _ = fcntl(child.stdin, F_SETFL, fcntl(child.stdin, F_GETFL) | O_NONBLOCK)
+        var out: [UInt8] = []
+        var err: [UInt8] = []
+        var written = 0
+        var fds = [
+            pollfd(fd: child.stdin, events: Int16(POLLOUT), revents: 0),
+            pollfd(fd: child.stdout, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: child.stderr, events: Int16(POLLIN), revents: 0)
+        ]
+        if input.isEmpty {
+            close(child.stdin)
+            fds[0].fd = -1
+        }
+        var buf = [UInt8](repeating: 0, count: 65_536)
+        signal(SIGPIPE, SIG_IGN)
         while fds[1].fd >= 0 || fds[2].fd >= 0 {
-            if !watch() { break }
-            if poll(&fds, 3, deadline == nil ? -1 : 100) < 0 {
+            if !watch.check() { break }
+            if poll(&fds, 3, watch.deadline == nil ? -1 : 100) < 0 {
                 if errno == EINTR { continue }
                 break
             }
             if fds[0].fd >= 0, fds[0].revents != 0 {
-                let n = input[written...].withUnsafeBytes { write(inPipe[1], $0.baseAddress, $0.count) }
+                let n = input[written...].withUnsafeBytes { write(child.stdin, $0.baseAddress, $0.count) }
                 if n > 0 { written += n }
                 if (n < 0 && errno != EAGAIN && errno != EINTR) || written == input.count {
-                    close(inPipe[1])
+                    close(child.stdin)
                     fds[0].fd = -1
                 }
             }
@@ -131,18 +168,9 @@ public enum ChildProcess {
                 }
             }
         }
-        if fds[0].fd >= 0 { close(inPipe[1]) }
+        if fds[0].fd >= 0 { close(child.stdin) }
         for i in 1...2 where fds[i].fd >= 0 { close(fds[i].fd) }
-        if deadline != nil {
-            // the leader may have closed its output and still run, or exited while others of its group live on:
-            // wait for its exit (bounded by the deadline's SIGKILL), then kill the rest before reaping it
-            while !exited && watch() { usleep(20_000) }
-            kill(-pid, SIGKILL)
-        }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        return Result(status: timedOut ? 124 : code, stdout: out, stderr: err)
+        return (out, err)
     }
 
     /// True while `pid` (our child) has exited but is not reaped yet.

@@ -74,16 +74,136 @@ public enum JobFile {
             if l.hasSuffix("\r") { l.removeLast() }
             return l
         }
-        func fail(_ n: Int, _ why: String) -> OctoError { OctoError(.usage, "\(path) line \(n + 1): \(why)") }
+        var p = Parser(lines: lines, path: path)
+        while p.i < lines.count { try p.line() }
+        try p.finishJob()
+        guard p.sawJobs else { throw OctoError(.usage, "\(path): expected 'jobs:' with a list of jobs") }
+        return p.entries
+    }
+
+    /// The reader's state, line by line.
+    private struct Parser {
+        let lines: [String]
+        let path: String
         var entries: [Entry] = []
-        var lineOfJob: [String: Int] = [:]  // name → line of its first definition (a linear scan made 50,000 jobs quadratic)
+        /// name → line of its first definition (a linear scan made 50,000 jobs quadratic)
+        var lineOfJob: [String: Int] = [:]
         var sawJobs = false
         var i = 0
         var itemIndent = -1
         var keyIndent = -1
+        /// The job being read: its fields and the line of its `-`.
         var current: (fields: [(key: String, value: String, line: Int)], line: Int)?
 
-        func finish() throws(OctoError) {
+        init(lines: [String], path: String) { (self.lines, self.path) = (lines, path) }
+
+        func fail(_ n: Int, _ why: String) -> OctoError { OctoError(.usage, "\(path) line \(n + 1): \(why)") }
+
+        /// Reads the line at `i` (and a block scalar's lines after it).
+        mutating func line() throws(OctoError) {
+            let raw = lines[i]
+            let indent = raw.prefix { $0 == " " }.count
+            let body = raw.dropFirst(indent)
+            if body.isEmpty || body.hasPrefix("#") {
+                i += 1
+                return
+            }
+            if raw.contains("\t") && raw.prefix(while: { $0 == " " || $0 == "\t" }).contains("\t") {
+                throw fail(i, "tabs are not allowed for indentation")
+            }
+            if !sawJobs {
+                guard indent == 0, stripComment(body).trimmingWhitespace() == "jobs:" else {
+                    throw fail(i, "expected 'jobs:' as the top-level key")
+                }
+                sawJobs = true
+                i += 1
+                return
+            }
+            var rest = Substring(body)
+            var keyColumn = indent
+            if body.hasPrefix("- ") || body == "-" {
+                if itemIndent < 0 { itemIndent = indent }
+                guard indent == itemIndent else { throw fail(i, "a list item at an unexpected indentation") }
+                try finishJob()
+                current = ([], i)
+                rest = body.dropFirst(1).drop(while: { $0 == " " })
+                keyColumn = indent + (body.count - rest.count)
+                keyIndent = rest.isEmpty ? -1 : keyColumn
+                if rest.isEmpty {
+                    i += 1
+                    return
+                }
+            } else {
+                guard current != nil, indent > itemIndent else {
+                    throw fail(i, "expected a list item '- name: …' under 'jobs:'")
+                }
+                if keyIndent < 0 { keyIndent = indent }
+                guard indent == keyIndent else { throw fail(i, "a key at an unexpected indentation") }
+            }
+            try field(rest, keyColumn: keyColumn)
+        }
+
+        /// Reads `key: value` from `rest` (a block scalar's lines follow the key's line).
+        mutating func field(_ rest: Substring, keyColumn: Int) throws(OctoError) {
+            guard let colon = rest.firstIndex(of: ":") else { throw fail(i, "expected 'key: value'") }
+            let key = String(rest[..<colon]).trimmingWhitespace()
+            guard !key.isEmpty, key.allSatisfy({ $0.isLetter || $0 == "_" }) else {
+                throw fail(i, "'\(key.quotedForMessage)' is not a key")
+            }
+            let valueText = rest[rest.index(after: colon)...].drop(while: { $0 == " " })
+            let keyLine = i
+            let value: String
+            if valueText.hasPrefix("|") {
+                let mode = stripComment(valueText).trimmingWhitespace()
+                guard ["|", "|-", "|+"].contains(mode) else {
+                    throw fail(i, "block scalar '\(mode)' is not supported (use |, |- or |+)")
+                }
+                value = blockScalar(mode: mode, keyColumn: keyColumn)
+            } else {
+                let n = i
+                value = try parseScalar(valueText, fail: { fail(n, $0) })
+                i += 1
+            }
+            current!.fields.append((key, value, keyLine))
+        }
+
+        /// The lines after the key's, indented deeper than `keyColumn`, kept as `mode` says (`|`, `|-`, `|+`).
+        mutating func blockScalar(mode: String, keyColumn: Int) -> String {
+            var block: [String] = []
+            var blockIndent = -1
+            var j = i + 1
+            while j < lines.count {
+                let l = lines[j]
+                let li = l.prefix { $0 == " " }.count
+                if l.trimmingWhitespace().isEmpty {
+                    block.append("")
+                    j += 1
+                    continue
+                }
+                if blockIndent < 0 {
+                    guard li > keyColumn else { break }
+                    blockIndent = li
+                }
+                guard li >= blockIndent else { break }
+                block.append(String(l.dropFirst(blockIndent)))
+                j += 1
+            }
+            i = j
+            var trailing = 0
+            while block.last == "" {
+                block.removeLast()
+                trailing += 1
+            }
+            let joined = block.joined(separator: "\n")
+            switch mode {
+            case "|-": return joined
+            case "|+": return joined + String(repeating: "\n", count: trailing + 1)
+            default: return joined + "\n"
+            }
+        }
+
+        /// Checks the job read so far and adds it to `entries`.
+        mutating func finishJob() throws(OctoError) {
             guard let c = current else { return }
             current = nil
             var job = Job(name: "", command: "")
@@ -107,99 +227,6 @@ public enum JobFile {
             lineOfJob[job.name] = c.line
             entries.append(Entry(job: job, given: given, line: c.line))
         }
-
-        while i < lines.count {
-            let raw = lines[i]
-            let indent = raw.prefix { $0 == " " }.count
-            let body = raw.dropFirst(indent)
-            if body.isEmpty || body.hasPrefix("#") {
-                i += 1
-                continue
-            }
-            if raw.contains("\t") && raw.prefix(while: { $0 == " " || $0 == "\t" }).contains("\t") {
-                throw fail(i, "tabs are not allowed for indentation")
-            }
-            if !sawJobs {
-                guard indent == 0, stripComment(body).trimmingWhitespace() == "jobs:" else {
-                    throw fail(i, "expected 'jobs:' as the top-level key")
-                }
-                sawJobs = true
-                i += 1
-                continue
-            }
-            var rest = Substring(body)
-            var keyColumn = indent
-            if body.hasPrefix("- ") || body == "-" {
-                if itemIndent < 0 { itemIndent = indent }
-                guard indent == itemIndent else { throw fail(i, "a list item at an unexpected indentation") }
-                try finish()
-                current = ([], i)
-                rest = body.dropFirst(1).drop(while: { $0 == " " })
-                keyColumn = indent + (body.count - rest.count)
-                if rest.isEmpty {
-                    keyIndent = -1
-                    i += 1
-                    continue
-                }
-                keyIndent = keyColumn
-            } else {
-                guard current != nil, indent > itemIndent else {
-                    throw fail(i, "expected a list item '- name: …' under 'jobs:'")
-                }
-                if keyIndent < 0 { keyIndent = indent }
-                guard indent == keyIndent else { throw fail(i, "a key at an unexpected indentation") }
-            }
-            guard let colon = rest.firstIndex(of: ":") else { throw fail(i, "expected 'key: value'") }
-            let key = String(rest[..<colon]).trimmingWhitespace()
-            guard !key.isEmpty, key.allSatisfy({ $0.isLetter || $0 == "_" }) else {
-                throw fail(i, "'\(key.quotedForMessage)' is not a key")
-            }
-            let valueText = rest[rest.index(after: colon)...].drop(while: { $0 == " " })
-            let value: String
-            let keyLine = i
-            if valueText.hasPrefix("|") {
-                let mode = stripComment(valueText).trimmingWhitespace()
-                guard ["|", "|-", "|+"].contains(mode) else {
-                    throw fail(i, "block scalar '\(mode)' is not supported (use |, |- or |+)")
-                }
-                var block: [String] = []
-                var blockIndent = -1
-                var j = i + 1
-                while j < lines.count {
-                    let l = lines[j]
-                    let li = l.prefix { $0 == " " }.count
-                    if l.trimmingWhitespace().isEmpty {
-                        block.append("")
-                        j += 1
-                        continue
-                    }
-                    if blockIndent < 0 {
-                        guard li > keyColumn else { break }
-                        blockIndent = li
-                    }
-                    guard li >= blockIndent else { break }
-                    block.append(String(l.dropFirst(blockIndent)))
-                    j += 1
-                }
-                var trailing = 0
-                while block.last == "" {
-                    block.removeLast()
-                    trailing += 1
-                }
-                let joined = block.joined(separator: "\n")
-                value =
-                    mode == "|-"
-                    ? joined : mode == "|+" ? joined + String(repeating: "\n", count: trailing + 1) : joined + "\n"
-                i = j
-            } else {
-                value = try parseScalar(valueText, fail: { fail(i, $0) })
-                i += 1
-            }
-            current!.fields.append((key, value, keyLine))
-        }
-        try finish()
-        guard sawJobs else { throw OctoError(.usage, "\(path): expected 'jobs:' with a list of jobs") }
-        return entries
     }
 
     static func stripComment(_ s: Substring) -> Substring {
