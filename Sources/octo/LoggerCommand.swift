@@ -68,20 +68,7 @@ struct LoggerCommand: OctoCommand {
         if let db { context.replaySpool(db) }
         let spool = context.spool
         let writer = LogWriter(db, machine: context.config.machine, spool: spool) { try context.database() }
-        let clock = db.flatMap { try? ServerClock($0) } ?? ServerClock(local: ())
-        let zone = (try? Zone.named(Zones.local(environment: env))) ?? Zone.utc
-        let pipeline = LogPipeline(writer: writer, defaults: defaults, format: LogFormat(zone: zone), clock: clock)
-        // what neither the database nor the spool takes (a full disk during an outage) is printed, never dropped;
-        // reading goes on to the end, so the program writing to us is not killed by SIGPIPE
-        var spillNoted = false
-        pipeline.spill = { line in
-            if !spillNoted {
-                spillNoted = true
-                Output.error(
-                    "could not store or spool log lines (\(pipeline.unkeptReason ?? "?")); each follows on stderr")
-            }
-            Output.writeStderr(line.content + "\n")
-        }
+        let pipeline = makePipeline(db, writer, defaults, env)
         octo_catch_stop_signals()
         signal(SIGPIPE, SIG_IGN)
         var status: Int32 = 0
@@ -108,12 +95,44 @@ struct LoggerCommand: OctoCommand {
             for l in writer.takePending() { Output.writeStderr(l.content + "\n") }
             throw ExitCode(command.isEmpty ? 1 : status)
         }
+        reportWhereLinesWent(pipeline, writer, spool, connected: db != nil, problem: problem)
+        Output.flush()
+        if status != 0 { throw ExitCode(status) }
+        if pipeline.unkeptCount > 0 { throw ExitCode(1) }
+    }
+
+    /// The pipeline from input to the writer. What neither the database nor
+    /// the spool takes (a full disk during an outage) is printed, never
+    /// dropped; reading goes on to the end, so the program writing to us is
+    /// not killed by SIGPIPE.
+    private func makePipeline(
+        _ db: Connection?, _ writer: LogWriter, _ defaults: LogPipeline.Defaults, _ env: [String: String]
+    ) -> LogPipeline {
+        let clock = db.flatMap { try? ServerClock($0) } ?? ServerClock(local: ())
+        let zone = (try? Zone.named(Zones.local(environment: env))) ?? Zone.utc
+        let pipeline = LogPipeline(writer: writer, defaults: defaults, format: LogFormat(zone: zone), clock: clock)
+        var spillNoted = false
+        pipeline.spill = { line in
+            if !spillNoted {
+                spillNoted = true
+                Output.error(
+                    "could not store or spool log lines (\(pipeline.unkeptReason ?? "?")); each follows on stderr")
+            }
+            Output.writeStderr(line.content + "\n")
+        }
+        return pipeline
+    }
+
+    /// Says on stderr which lines were not stored in the database: spooled, or neither (printed above).
+    private func reportWhereLinesWent(
+        _ pipeline: LogPipeline, _ writer: LogWriter, _ spool: Spool, connected: Bool, problem: String?
+    ) {
         if pipeline.unkeptCount > 0 {
             Output.error(
                 "\(pipeline.unkeptCount) of \(pipeline.lineCount) log lines were neither stored nor spooled; they are on stderr above"
             )
         }
-        if writer.spooledLines > 0 || (db == nil && pipeline.lineCount > 0) {
+        if writer.spooledLines > 0 || (!connected && pipeline.lineCount > 0) {
             let why = writer.lastProblem ?? problem ?? "the database failed"
             if writer.isSpooling || !spool.files().isEmpty {
                 Output.warning(
@@ -121,9 +140,6 @@ struct LoggerCommand: OctoCommand {
                 )
             }
         }
-        Output.flush()
-        if status != 0 { throw ExitCode(status) }
-        if pipeline.unkeptCount > 0 { throw ExitCode(1) }
     }
 
     /// `$OCTO_JOB` inside a run; the command's base name; else `logger`.

@@ -36,7 +36,6 @@ public struct OctoConfig: Sendable {
         let defaultsFile = flagFile ?? nonEmpty("OCTO_DEFAULTS_FILE")
         let files = try OptionFiles(defaultsFile: defaultsFile, environment: env)
         optionFiles = files
-
         var overrides: [String] = []
         func pick(_ envKey: String, _ fileKey: String) -> String? {
             if let v = nonEmpty(envKey) {
@@ -45,8 +44,33 @@ public struct OctoConfig: Sendable {
             }
             return files.octoValue(fileKey)
         }
-        var c = ConnectionOptions()
+        var c = try OctoConfig.connectionOptions(pick)
         c.defaultsFile = defaultsFile
+        let db: String
+        if let v = nonEmpty("OCTO_DB_NAME") {
+            overrides.append("OCTO_DB_NAME")
+            db = v
+        } else {
+            db = files.value("database") ?? OctoConfig.defaultDatabase
+        }
+        try Names.checkDatabase(db)
+        c.database = db
+        database = db
+        connection = c
+        machine = try OctoConfig.machineName(flag: flagMachine ?? nonEmpty("OCTO_MACHINE"))
+        stateDirectory = OctoConfig.stateDirectory(nonEmpty)
+        environmentOverrides = overrides
+        warnings = files.exposedPasswordFiles.map { f in
+            "\(f.file) holds a password and other users can read it (mode \(String(f.mode, radix: 8))); run: chmod 600 \(f.file)"
+        }
+    }
+
+    /// Host, socket, user, password, port and read timeout, each from its
+    /// `OCTO_DB_*` variable or the option files (`pick`).
+    private static func connectionOptions(_ pick: (_ envKey: String, _ fileKey: String) -> String?) throws(OctoError)
+        -> ConnectionOptions
+    {
+        var c = ConnectionOptions()
         c.host = pick("OCTO_DB_HOST", "host")
         c.socket = pick("OCTO_DB_SOCKET", "socket")
         c.user = pick("OCTO_DB_USER", "user")
@@ -63,40 +87,25 @@ public struct OctoConfig: Sendable {
             }
             c.readTimeout = seconds
         }
-        let db: String
-        if let v = nonEmpty("OCTO_DB_NAME") {
-            overrides.append("OCTO_DB_NAME")
-            db = v
-        } else {
-            db = files.value("database") ?? OctoConfig.defaultDatabase
-        }
-        try Names.checkDatabase(db)
-        c.database = db
-        database = db
-        connection = c
+        return c
+    }
 
-        if let m = flagMachine ?? nonEmpty("OCTO_MACHINE") {
+    /// The name given (checked), else the host name.
+    private static func machineName(flag: String?) throws(OctoError) -> String {
+        if let m = flag {
             try Names.check("machine name", m)
-            machine = m
-        } else {
-            // a host name is usually a valid name; keep only what is allowed, so cron never fails on it
-            let h = String(
-                hostName().unicodeScalars.filter { $0.isASCII && Names.isNameByte(UInt8($0.value)) }.prefix(64))
-            machine = h.isEmpty ? "localhost" : h
+            return m
         }
+        // a host name is usually a valid name; keep only what is allowed, so cron never fails on it
+        let h = String(hostName().unicodeScalars.filter { $0.isASCII && Names.isNameByte(UInt8($0.value)) }.prefix(64))
+        return h.isEmpty ? "localhost" : h
+    }
 
-        if let d = nonEmpty("OCTO_STATE_DIR") {
-            stateDirectory = d
-        } else if let x = nonEmpty("XDG_STATE_HOME") {
-            stateDirectory = x + "/octo"
-        } else {
-            stateDirectory = (nonEmpty("HOME") ?? "/tmp") + "/.local/state/octo"
-        }
-        environmentOverrides = overrides
-
-        warnings = files.exposedPasswordFiles.map { f in
-            "\(f.file) holds a password and other users can read it (mode \(String(f.mode, radix: 8))); run: chmod 600 \(f.file)"
-        }
+    /// `OCTO_STATE_DIR`, else `$XDG_STATE_HOME/octo`, else `~/.local/state/octo`.
+    private static func stateDirectory(_ nonEmpty: (String) -> String?) -> String {
+        if let d = nonEmpty("OCTO_STATE_DIR") { return d }
+        if let x = nonEmpty("XDG_STATE_HOME") { return x + "/octo" }
+        return (nonEmpty("HOME") ?? "/tmp") + "/.local/state/octo"
     }
 
     /// A connection to octo's database (the `database` above).

@@ -87,40 +87,45 @@ public enum Producer {
                     misfire: job.misfire, concurrency: job.concurrency, activeRuns: mine.count,
                     misfireThreshold: settings.misfireThreshold)
                 nextFire = plan.nextFire
-                if plan.cancelActive {
-                    for r in mine {
-                        if write {
-                            try RunQueue.cancel(db, r.id, reason: "replaced by a newer fire (concurrency replace)")
-                        }
-                        report.cancelled.append(r.id)
-                    }
-                }
-                for s in plan.skip {
-                    var r = RunQueue.NewRun(fireTime: s.fireTime, trigger: .schedule)
-                    r.route = routeKey.isEmpty ? .anyone : routes[0]
-                    r.state = .skipped
-                    r.reason = s.reason
-                    if write { try RunQueue.enqueue(db, job: job, r) }
-                    report.skipped.append(Skipped(job: job.name, fireTime: s.fireTime, reason: s.reason))
-                }
-                for f in plan.queue {
-                    for route in routes {
-                        var r = RunQueue.NewRun(fireTime: f.fireTime, trigger: f.trigger)
-                        r.route = route
-                        r.notBefore = f.fireTime
-                        let runID = write ? try RunQueue.enqueue(db, job: job, r) : nil
-                        report.queued.append(
-                            Queued(
-                                job: job.name, fireTime: f.fireTime, trigger: f.trigger, machine: route.machine,
-                                runID: runID))
-                    }
-                }
+                try carryOut(plan, db, job, active: mine, routeKey: routeKey, routes: routes, write: write, &report)
             }
             if write {
                 try JobStore.setNextFire(db, id: id, nextFire)
             }
         }
         return report
+    }
+
+    /// Records one series' plan (with `write`; a dry run only reports it):
+    /// cancels what `replace` replaces, records skipped fires, queues fires on every route.
+    private static func carryOut(
+        _ plan: ProductionPlan, _ db: Connection, _ job: Job, active: [Run], routeKey: String,
+        routes: [Routing.Route], write: Bool, _ report: inout Report
+    ) throws {
+        if plan.cancelActive {
+            for r in active {
+                if write { try RunQueue.cancel(db, r.id, reason: "replaced by a newer fire (concurrency replace)") }
+                report.cancelled.append(r.id)
+            }
+        }
+        for s in plan.skip {
+            var r = RunQueue.NewRun(fireTime: s.fireTime, trigger: .schedule)
+            r.route = routeKey.isEmpty ? .anyone : routes[0]
+            r.state = .skipped
+            r.reason = s.reason
+            if write { try RunQueue.enqueue(db, job: job, r) }
+            report.skipped.append(Skipped(job: job.name, fireTime: s.fireTime, reason: s.reason))
+        }
+        for f in plan.queue {
+            for route in routes {
+                var r = RunQueue.NewRun(fireTime: f.fireTime, trigger: f.trigger)
+                r.route = route
+                r.notBefore = f.fireTime
+                let runID = write ? try RunQueue.enqueue(db, job: job, r) : nil
+                report.queued.append(
+                    Queued(job: job.name, fireTime: f.fireTime, trigger: f.trigger, machine: route.machine, runID: runID))
+            }
+        }
     }
 
     /// Queued runs assigned to a machine that is no longer live (stale,
