@@ -3,6 +3,7 @@ import PackageDescription
 
 // Layout (see README "Code map"):
 //   CMariaDB  — system library: libmariadb through pkg-config (Debian libmariadb-dev)
+//   OctoTime  — instants, civil dates and their arithmetic (no database, no zones)
 //   MariaDB   — the only target that touches the C API
 //   CGuard    — the guard process that ties a job's process group to its supervisor
 //   OctoCore  — the domain: configuration, schema, stores, schedules; no argument parsing
@@ -31,25 +32,26 @@ let package = Package(
             pkgConfig: "libmariadb",
             providers: [.apt(["libmariadb-dev"])]
         ),
-        .target(name: "MariaDB", dependencies: ["CMariaDB"], swiftSettings: strict),
+        .target(name: "OctoTime", swiftSettings: strict),
+        .target(name: "MariaDB", dependencies: ["CMariaDB", "OctoTime"], swiftSettings: strict),
         // The guard process between octo and a job (fork, process group, parent death): C, because
         // only async-signal-safe calls may follow fork() and swift-subprocess 1.0 has no pre-exec hook.
         .target(name: "CGuard"),
-        .target(name: "OctoCore", dependencies: ["MariaDB", "CGuard"], swiftSettings: strict),
+        .target(name: "OctoCore", dependencies: ["MariaDB", "OctoTime", "CGuard"], swiftSettings: strict),
         .executableTarget(
             name: "octo",
             dependencies: [
-                "OctoCore",
+                "OctoCore", "OctoTime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser")
             ],
             swiftSettings: strict
         ),
         // Benchmark driver for scripts/bench; not part of the product.
-        .executableTarget(name: "octo-bench", dependencies: ["OctoCore"], swiftSettings: strict),
+        .executableTarget(name: "octo-bench", dependencies: ["OctoCore", "OctoTime"], swiftSettings: strict),
         .target(
             name: "TestSupport",
             dependencies: [
-                "MariaDB", "OctoCore",
+                "MariaDB", "OctoCore", "OctoTime",
                 .product(name: "Subprocess", package: "swift-subprocess")
             ],
             path: "Tests/TestSupport",

@@ -1,4 +1,5 @@
 import CMariaDB
+import OctoTime
 
 #if canImport(Glibc)
     import Glibc

@@ -1,3 +1,5 @@
+import OctoTime
+
 /// One SQL value, as bound to a statement parameter or read from a result column.
 ///
 /// Every value that reaches the server travels as a bound parameter of a

@@ -11,6 +11,7 @@
 // path alone, for comparing an empty history with a large one.
 import MariaDB
 import OctoCore
+import OctoTime
 
 #if canImport(Glibc)
     import Glibc

@@ -1,6 +1,7 @@
 import ArgumentParser
 import MariaDB
 import OctoCore
+import OctoTime
 
 struct ConsumeCommand: OctoCommand {
     static let configuration = CommandConfiguration(

@@ -1,5 +1,6 @@
 import MariaDB
 import OctoCore
+import OctoTime
 
 /// What every subcommand needs, built once per process: the resolved
 /// configuration, the output settings, and (on first use) one connection

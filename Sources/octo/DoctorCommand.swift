@@ -1,5 +1,6 @@
 import ArgumentParser
 import OctoCore
+import OctoTime
 
 struct DoctorCommand: OctoCommand {
     static let configuration = CommandConfiguration(

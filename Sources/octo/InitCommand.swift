@@ -1,5 +1,6 @@
 import ArgumentParser
 import OctoCore
+import OctoTime
 
 struct InitCommand: OctoCommand {
     static let configuration = CommandConfiguration(
@@ -18,7 +19,7 @@ struct InitCommand: OctoCommand {
 
     func run(_ context: Context) throws {
         var defaults = Settings()
-        defaults.defaultTimezone = Zones.local(environment: context.environment)
+        defaults.defaultTimezone = Zone.localName(environment: context.environment)
         let outcome = try Migrator.initialize(context.config, settings: defaults, by: context.actor)
         if global.json {
             struct Result: Encodable {

@@ -2,6 +2,7 @@ import ArgumentParser
 import CGuard
 import MariaDB
 import OctoCore
+import OctoTime
 
 #if canImport(Glibc)
     import Glibc
@@ -109,7 +110,7 @@ struct LoggerCommand: OctoCommand {
         _ db: Connection?, _ writer: LogWriter, _ defaults: LogPipeline.Defaults, _ env: [String: String]
     ) -> LogPipeline {
         let clock = db.flatMap { try? ServerClock($0) } ?? ServerClock(local: ())
-        let zone = (try? Zone.named(Zones.local(environment: env))) ?? Zone.utc
+        let zone = (try? Zone.named(Zone.localName(environment: env))) ?? Zone.utc
         let pipeline = LogPipeline(writer: writer, defaults: defaults, format: LogFormat(zone: zone), clock: clock)
         var spillNoted = false
         pipeline.spill = { line in

@@ -1,4 +1,4 @@
-import FoundationEssentials
+import OctoCore
 
 #if canImport(Glibc)
     import Glibc
@@ -24,37 +24,8 @@ enum Output {
         s.withUTF8 { buf in _ = Glibc.write(2, buf.baseAddress, buf.count) }
     }
 
-    /// `value` as one JSON document on stdout, keys sorted so output is stable.
-    static func json<T: Encodable>(_ value: T) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = try encoder.encode(value)
-        print(String(decoding: data, as: UTF8.self))
-    }
-}
-
-/// A JSON value with the field order fixed by the encoder's sorted keys.
-enum JSON: Encodable {
-    case string(String)
-    case int(Int64)
-    case double(Double)
-    case bool(Bool)
-    case null
-    case array([JSON])
-    case object([String: JSON])
-
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer()
-        switch self {
-        case .string(let s): try c.encode(s)
-        case .int(let i): try c.encode(i)
-        case .double(let d): try c.encode(d)
-        case .bool(let b): try c.encode(b)
-        case .null: try c.encodeNil()
-        case .array(let a): try c.encode(a)
-        case .object(let o): try c.encode(o)
-        }
-    }
+    /// `value` as one JSON document on stdout (see `JSON.text`).
+    static func json<T: Encodable>(_ value: T) throws { print(try JSON.text(value)) }
 }
 
 /// Left-aligned columns for a terminal.

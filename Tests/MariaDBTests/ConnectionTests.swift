@@ -1,4 +1,5 @@
 import MariaDB
+import OctoTime
 import Synchronization
 import TestSupport
 import Testing

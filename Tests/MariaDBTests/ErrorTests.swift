@@ -1,3 +1,4 @@
+import OctoTime
 import TestSupport
 import Testing
 

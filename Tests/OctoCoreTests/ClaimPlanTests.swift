@@ -1,4 +1,5 @@
 import OctoCore
+import OctoTime
 import Testing
 
 /// Which queued runs a claim takes, without a database.

@@ -1,3 +1,4 @@
+import OctoTime
 import Testing
 
 @testable import OctoCore

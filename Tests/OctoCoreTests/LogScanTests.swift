@@ -1,5 +1,6 @@
 import MariaDB
 @testable import OctoCore
+import OctoTime
 import Testing
 
 /// The monitor's classifier of log lines, without a database.

@@ -1,4 +1,5 @@
 import MariaDB
+import OctoTime
 import Testing
 
 @testable import OctoCore

@@ -1,4 +1,5 @@
 import OctoCore
+import OctoTime
 import Testing
 
 struct DurationTests {
@@ -53,9 +54,9 @@ struct SettingsTests {
     }
 
     @Test func localZoneComesFromTZ() {
-        #expect(Zones.local(environment: ["TZ": "America/New_York"]) == "America/New_York")
-        #expect(Zones.local(environment: ["TZ": ":Europe/London"]) == "Europe/London")
-        #expect(Zones.isKnown("Asia/Shanghai"))
-        #expect(!Zones.isKnown("Asia/Atlantis"))
+        #expect(Zone.localName(environment: ["TZ": "America/New_York"]) == "America/New_York")
+        #expect(Zone.localName(environment: ["TZ": ":Europe/London"]) == "Europe/London")
+        #expect(Zone.isKnown("Asia/Shanghai"))
+        #expect(!Zone.isKnown("Asia/Atlantis"))
     }
 }

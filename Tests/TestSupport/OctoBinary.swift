@@ -1,4 +1,5 @@
 import OctoCore
+import OctoTime
 import Subprocess
 
 #if canImport(Glibc)

@@ -1,4 +1,5 @@
 import OctoCore
+import OctoTime
 
 #if canImport(Glibc)
     import Glibc

@@ -1,5 +1,6 @@
 import MariaDB
 import OctoCore
+import OctoTime
 import Testing
 
 /// What the end-to-end tests of producing, claiming and running share: a

@@ -1,5 +1,6 @@
 import MariaDB
 import OctoCore
+import OctoTime
 import Subprocess
 import Testing
 

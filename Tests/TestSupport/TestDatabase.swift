@@ -1,5 +1,6 @@
 import MariaDB
 import OctoCore
+import OctoTime
 import Testing
 
 #if canImport(Glibc)

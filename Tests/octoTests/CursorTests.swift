@@ -1,5 +1,6 @@
 import MariaDB
 import OctoCore
+import OctoTime
 import TestSupport
 import Testing
 

@@ -1,5 +1,6 @@
 import MariaDB
 import OctoCore
+import OctoTime
 import TestSupport
 import Testing
 
@@ -37,7 +38,7 @@ struct LoggerTests {
             #expect(try parsed.decode("machine", as: String.self) == "w1")
             // the machine runs in UTC here (TZ unset in the test environment's zone check below)
             let at: Instant = try parsed.decode("logged_at")
-            let zone = try Zone.named(Zones.local(environment: processEnvironment()))
+            let zone = try Zone.named(Zone.localName(environment: processEnvironment()))
             #expect(zone.local(at).iso8601() == "2013-07-04T16:41:00")
 
             // lines dated far ahead and long ago are stored (catch-all partitions)

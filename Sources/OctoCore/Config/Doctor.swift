@@ -1,4 +1,5 @@
 import MariaDB
+import OctoTime
 
 /// One finding of `octo doctor`: what was checked, how it went, and what to
 /// do about it.

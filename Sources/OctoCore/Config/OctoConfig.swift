@@ -1,4 +1,5 @@
 import MariaDB
+import OctoTime
 
 /// Everything octo needs to know before it talks to the database, resolved
 /// once at start-up from (strongest first): command-line flags, `OCTO_*`

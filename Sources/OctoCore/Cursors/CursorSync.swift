@@ -1,4 +1,5 @@
 import MariaDB
+import OctoTime
 
 /// The two ways a value a run set reaches the database from this machine:
 /// at once (`setInRun`, the local file first) and later (`sync`).

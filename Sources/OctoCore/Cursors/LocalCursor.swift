@@ -1,4 +1,5 @@
 import MariaDB
+import OctoTime
 
 #if canImport(Glibc)
     import Glibc

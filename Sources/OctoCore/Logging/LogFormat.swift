@@ -1,4 +1,5 @@
 import MariaDB
+import OctoTime
 
 /// The Octopus log line format, `<time> <name> <level> <content>`:
 ///

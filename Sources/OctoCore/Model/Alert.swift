@@ -1,4 +1,5 @@
 import MariaDB
+import OctoTime
 
 /// What an alert is about.
 public enum AlertKind: String, SQLTextEnum {

@@ -1,4 +1,5 @@
 import MariaDB
+import OctoTime
 
 /// What `octo sh apply` does to make the jobs match a file: decided purely
 /// from the file's entries and the jobs as they are (`JobStore.apply` reads

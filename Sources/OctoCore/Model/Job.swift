@@ -1,4 +1,5 @@
 import MariaDB
+import OctoTime
 
 /// A job: what to run, where, when, and what counts as success.
 ///

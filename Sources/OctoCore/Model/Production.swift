@@ -1,4 +1,5 @@
 import MariaDB
+import OctoTime
 
 /// What `octo produce` does with one due job: a pure plan from the job, the
 /// server's now and what is queued or running, so that misfire and

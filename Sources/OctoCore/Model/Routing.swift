@@ -1,4 +1,5 @@
 import MariaDB
+import OctoTime
 
 /// A machine that may get new work: active, and seen within `machine_ttl`.
 public struct LiveMachine: Sendable, Equatable {

@@ -1,4 +1,5 @@
 import MariaDB
+import OctoTime
 
 /// One attempt at running a job: a row of `runs`.
 ///

@@ -1,4 +1,5 @@
 import MariaDB
+import OctoTime
 
 /// Cluster-wide settings, kept in the `settings` table so every machine
 /// agrees. `octo init` writes the defaults; `octo sh settings KEY VALUE` changes one.

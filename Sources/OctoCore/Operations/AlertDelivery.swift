@@ -29,35 +29,17 @@ public enum AlertDelivery {
     }
 
     /// The alert as JSON: `{"id", "kind", "job", "run", "machine", "first_at", "last_at", "occurrences",
-    /// "summary", "first_line", "last_line", "subject", "to"}` (times UTC ISO 8601).
+    /// "summary", "first_line", "last_line", "subject", "to"}` (times UTC ISO 8601; keys sorted).
     public static func json(_ a: Alert, recipients: String) -> String {
-        let fields: [(String, String)] = [
-            ("id", String(a.id)), ("kind", quote(a.kind.rawValue)), ("job", quote(a.job)),
-            ("run", a.runID.map(String.init) ?? "null"), ("machine", a.machine.map(quote) ?? "null"),
-            ("first_at", quote(a.firstAt.iso8601)), ("last_at", quote(a.lastAt.iso8601)),
-            ("occurrences", String(a.occurrences)), ("summary", a.summary ? "true" : "false"),
-            ("first_line", quote(a.firstLine)), ("last_line", quote(a.lastLine)),
-            ("subject", quote(a.subject)), ("to", quote(recipients))
-        ]
-        return "{" + fields.map { quote($0.0) + ":" + $0.1 }.joined(separator: ",") + "}"
-    }
-
-    /// A JSON string literal.
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where u.value < 0x20:
-                let hex = String(u.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(u)
-            }
-        }
-        return out + "\""
+        let o: JSON = .object([
+            "id": .int(a.id), "kind": .string(a.kind.rawValue), "job": .string(a.job),
+            "run": a.runID.map(JSON.int) ?? .null, "machine": a.machine.map(JSON.string) ?? .null,
+            "first_at": .string(a.firstAt.iso8601), "last_at": .string(a.lastAt.iso8601),
+            "occurrences": .int(Int64(a.occurrences)), "summary": .bool(a.summary),
+            "first_line": .string(a.firstLine), "last_line": .string(a.lastLine),
+            "subject": .string(a.subject), "to": .string(recipients)
+        ])
+        // encoding strings, numbers and booleans cannot fail
+        return (try? o.text()) ?? "{}"
     }
 }

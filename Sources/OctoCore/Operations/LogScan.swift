@@ -1,4 +1,5 @@
 import MariaDB
+import OctoTime
 
 /// What the monitor makes of a batch of log lines: a pure classifier, so the
 /// rules are tested without a database (`Monitor.scanLogs` applies the result

@@ -1,4 +1,5 @@
 import MariaDB
+import OctoTime
 
 /// `octo produce`: queues every due fire of every enabled job since its last
 /// production, and re-routes queued runs whose machine went away.

@@ -1,5 +1,6 @@
 import CGuard
 import MariaDB
+import OctoTime
 
 #if canImport(Glibc)
     import Glibc

@@ -1,4 +1,5 @@
 import MariaDB
+import OctoTime
 
 /// A parsed cron expression: 5 fields (minute hour day-of-month month
 /// day-of-week) or 6 with a leading seconds field.

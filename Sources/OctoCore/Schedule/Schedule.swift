@@ -1,4 +1,5 @@
 import MariaDB
+import OctoTime
 
 /// When a job fires: a cron expression, an `@every` interval, or nothing
 /// (manual-only).

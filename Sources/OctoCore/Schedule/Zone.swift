@@ -1,4 +1,5 @@
 import MariaDB
+import OctoTime
 import Synchronization
 
 /// An IANA time zone, read from the system's zoneinfo (TZif) files.
@@ -38,7 +39,7 @@ public final class Zone: Sendable, CustomStringConvertible {
     public static func named(_ name: String) throws(OctoError) -> Zone {
         if name == "UTC" { return utc }
         if let z = cache.withLock({ $0[name] }) { return z }
-        guard Zones.isSafeName(name), let bytes = readFileBytes(Zones.directory + "/" + name),
+        guard Zone.isSafeName(name), let bytes = readFileBytes(Zone.directory + "/" + name),
             let zone = TZif.parse(bytes, name: name)
         else {
             throw OctoError.invalid("time zone", name, expected: "an IANA zone name such as Europe/London or UTC")
@@ -75,8 +76,8 @@ public final class Zone: Sendable, CustomStringConvertible {
         let off = Int(offset(at: t))
         let sign = off < 0 ? "-" : "+"
         let a = abs(off)
-        var s = local(t).iso8601() + sign + pad(a / 3600, 2) + ":" + pad(a / 60 % 60, 2)
-        if a % 60 != 0 { s += ":" + pad(a % 60, 2) }
+        var s = local(t).iso8601() + sign + (a / 3600).zeroPadded(2) + ":" + (a / 60 % 60).zeroPadded(2)
+        if a % 60 != 0 { s += ":" + (a % 60).zeroPadded(2) }
         return s
     }
 }
@@ -277,5 +278,41 @@ struct PosixTZ {
             time = t
         }
         return Rule(day: day, time: time)
+    }
+}
+
+/// IANA time zone names, checked against the system's zoneinfo database.
+extension Zone {
+    public static let directory = "/usr/share/zoneinfo"
+
+    /// True if `name` is a zone octo can read (`Europe/London`, `UTC`, …):
+    /// the same test `Zone.named` makes, so settings and jobs agree.
+    public static func isKnown(_ name: String) -> Bool { (try? Zone.named(name)) != nil }
+
+    /// A name that can only point inside the zoneinfo directory.
+    static func isSafeName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= 64 && !name.hasPrefix("/") && !name.contains("..")
+            && name.unicodeScalars.allSatisfy {
+                $0.isASCII && ($0.properties.isAlphabetic || "0123456789/_+-".unicodeScalars.contains($0))
+            }
+    }
+
+    /// The zone this machine runs in: `$TZ` if it names a zone, else the
+    /// target of `/etc/localtime`, else `/etc/timezone`, else `UTC`.
+    public static func localName(environment: [String: String]) -> String {
+        if var tz = environment["TZ"], !tz.isEmpty {
+            if tz.hasPrefix(":") { tz.removeFirst() }
+            if let r = tz.firstRange(of: "zoneinfo/") { tz = String(tz[r.upperBound...]) }
+            if isKnown(tz) { return tz }
+        }
+        if let target = readLink("/etc/localtime"), let r = target.firstRange(of: "zoneinfo/") {
+            let name = String(target[r.upperBound...])
+            if isKnown(name) { return name }
+        }
+        if let text = readTextFile("/etc/timezone") {
+            let name = text.trimmingWhitespace()
+            if isKnown(name) { return name }
+        }
+        return "UTC"
     }
 }

@@ -1,4 +1,5 @@
 import MariaDB
+import OctoTime
 
 /// Creates and upgrades octo's database.
 ///

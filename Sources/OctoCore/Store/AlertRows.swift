@@ -1,4 +1,5 @@
 import MariaDB
+import OctoTime
 
 /// How an alert is read from a row of `alerts`.
 extension AlertStore {

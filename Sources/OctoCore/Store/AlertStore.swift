@@ -1,4 +1,5 @@
 import MariaDB
+import OctoTime
 
 /// The `alerts` table: recording occurrences merged per (job, kind), and
 /// claiming alerts for delivery so that each is delivered by one monitor.
@@ -86,7 +87,7 @@ public enum AlertStore {
             try db.execute(
                 "UPDATE alert_streams SET window_start = ?, summary_id = ? WHERE job_name = ? AND kind = ?",
                 [
-                    windowStart.map(Value.instant) ?? .null, summaryID.map(Value.int) ?? .null, .text(job),
+                    windowStart.sqlValue, summaryID.sqlValue, .text(job),
                     .text(kind.rawValue)
                 ])
         }
@@ -100,7 +101,7 @@ public enum AlertStore {
         _ db: Connection, _ o: Occurrence, count: Int, last: Occurrence, summary: Bool,
         dueAt: Instant? = nil
     ) throws -> Int64 {
-        let due: Value = dueAt.map(Value.instant) ?? .null
+        let due: Value = dueAt.sqlValue
         let r = try db.query(
             """
             INSERT INTO alerts (kind, job_name, run_id, machine, first_at, last_at, occurrences, summary, first_line, last_line,
@@ -108,8 +109,8 @@ public enum AlertStore {
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', COALESCE(?, NOW(6)))
             """,
             [
-                .text(o.kind.rawValue), .text(o.job), o.runID.map(Value.int) ?? .null,
-                o.machine.map(Value.text) ?? .null,
+                .text(o.kind.rawValue), .text(o.job), o.runID.sqlValue,
+                o.machine.sqlValue,
                 .instant(o.at), .instant(max(o.at, last.at)), .int(Int64(count)), .int(summary ? 1 : 0),
                 .text(clip(o.line)), .text(clip(last.line)), due
             ])

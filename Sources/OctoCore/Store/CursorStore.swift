@@ -1,4 +1,5 @@
 import MariaDB
+import OctoTime
 
 /// The remote cursors (`cursors`, `cursor_history`): reads, and the one way
 /// a value gets in — `store`, which moves a cursor only to a higher version
@@ -189,7 +190,7 @@ public enum CursorStore {
             try db.execute(
                 """
                 INSERT IGNORE INTO cursors (job_name, value, version, updated_at, updated_run, updated_by) VALUES (?, ?, ?, NOW(6), ?, ?)
-                """, [.text(job), .text(value), .int(version), runID.map(Value.int) ?? .null, .text(by)]) == 1
+                """, [.text(job), .text(value), .int(version), runID.sqlValue, .text(by)]) == 1
         {
             // stored; the history row follows
         } else {
@@ -204,12 +205,12 @@ public enum CursorStore {
                 """
                 UPDATE cursors SET value = ?, version = ?, updated_at = NOW(6), updated_run = ?, updated_by = ?
                 WHERE job_name = ? AND version < ?
-                """, [.text(value), .int(version), runID.map(Value.int) ?? .null, .text(by), .text(job), .int(version)])
+                """, [.text(value), .int(version), runID.sqlValue, .text(by), .text(job), .int(version)])
         }
         try db.execute(
             """
             INSERT INTO cursor_history (job_name, value, version, run_id, machine, via, set_at) VALUES (?, ?, ?, ?, ?, ?, NOW(6))
-            """, [.text(job), .text(value), .int(version), runID.map(Value.int) ?? .null, .text(by), .text(via)])
+            """, [.text(job), .text(value), .int(version), runID.sqlValue, .text(by), .text(via)])
         return .stored
     }
 }

@@ -1,4 +1,5 @@
 import MariaDB
+import OctoTime
 
 /// Reads and writes the `jobs` table. Every write is one short transaction
 /// and binds every value.

@@ -1,4 +1,5 @@
 import MariaDB
+import OctoTime
 
 /// The `logs` table is partitioned by day (`pYYYYMMDD` holds that UTC day),
 /// with `p_past` below the first day and `p_future` above the last, so an

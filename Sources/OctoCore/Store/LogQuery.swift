@@ -1,4 +1,5 @@
 import MariaDB
+import OctoTime
 
 /// Reading the `logs` table: the lines of a job or a run, filtered, newest
 /// last — and following it, `tail -f` style, across every machine.

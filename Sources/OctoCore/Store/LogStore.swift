@@ -1,4 +1,5 @@
 import MariaDB
+import OctoTime
 
 /// Writes the `logs` table (reading it is `LogQuery`'s).
 public enum LogStore {
@@ -29,8 +30,8 @@ public enum LogStore {
             values.reserveCapacity(n * 10)
             for (line, seq) in rows[i..<(i + n)] {
                 values += [
-                    .instant(line.loggedAt), .text(line.jobName), line.runID.map(Value.int) ?? .null, .text(machine),
-                    .text(line.level.rawValue), line.code.map { .int(Int64($0.rawValue)) } ?? .null,
+                    .instant(line.loggedAt), .text(line.jobName), line.runID.sqlValue, .text(machine),
+                    .text(line.level.rawValue), line.code.map(\.rawValue).sqlValue,
                     .text(line.content), .int(line.truncated ? 1 : 0), .int(streamID), .int(seq)
                 ]
             }

@@ -1,4 +1,5 @@
 import MariaDB
+import OctoTime
 
 /// Reads and writes the `machines` table.
 public enum MachineStore {
@@ -31,10 +32,10 @@ public enum MachineStore {
             .map { list(try $0.decode("envs_detected", as: String.self)) } ?? []
         let detected =
             known.map { String($0.split(separator: " ")[0]) } == onPath ? known : HostFacts.withVersions(onPath)
-        let groups: Value = r.groups.map { .text($0.joined(separator: ",")) } ?? .null
-        let envs: Value = r.envs.map { .text($0.joined(separator: ",")) } ?? .null
-        let slots: Value = r.slots.map { .int(Int64($0)) } ?? .null
-        let state: Value = r.state.map(Value.text) ?? .null
+        let groups: Value = r.groups.map { $0.joined(separator: ",") }.sqlValue
+        let envs: Value = r.envs.map { $0.joined(separator: ",") }.sqlValue
+        let slots: Value = r.slots.sqlValue
+        let state: Value = r.state.sqlValue
         try db.execute(
             """
             INSERT INTO machines (name, state, groups_list, envs, envs_detected, slots, slots_given, cpus, load1, load5, load15,

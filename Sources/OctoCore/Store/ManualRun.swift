@@ -1,4 +1,5 @@
 import MariaDB
+import OctoTime
 
 extension RunQueue {
     /// Queues a manual run of `job` now (`octo sh run`): the schedule and the

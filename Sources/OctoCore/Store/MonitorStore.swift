@@ -1,4 +1,5 @@
 import MariaDB
+import OctoTime
 
 /// The monitor's reads and writes: its markers, the wait for `120 end`
 /// lines (`open_starts`), what it looks for in runs, jobs, the queue and

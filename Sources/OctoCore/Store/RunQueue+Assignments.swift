@@ -1,4 +1,5 @@
 import MariaDB
+import OctoTime
 
 /// Queued runs assigned to a machine, and moving them (`Producer.reroute`).
 extension RunQueue {

@@ -1,4 +1,5 @@
 import MariaDB
+import OctoTime
 
 #if canImport(Glibc)
     import Glibc
@@ -54,8 +55,8 @@ public enum RunQueue {
                     .int(job.id!), .text(job.name), .instant(r.fireTime), .int(Int64(r.attempt)),
                     .text(r.route.routeKey),
                     .text(r.trigger.rawValue), .int(r.forced ? 1 : 0), .text(r.state.rawValue), .text(r.reason),
-                    r.route.machine.map(Value.text) ?? .null, r.notBefore.map(Value.instant) ?? .null,
-                    r.cursor.map(Value.text) ?? .null, .int(r.cursor == nil ? 0 : 1), .text(r.state.rawValue)
+                    r.route.machine.sqlValue, r.notBefore.sqlValue,
+                    r.cursor.sqlValue, .int(r.cursor == nil ? 0 : 1), .text(r.state.rawValue)
                 ])
         } catch {
             guard error.isDuplicateKey else { throw error }
@@ -341,7 +342,7 @@ public enum RunQueue {
             WHERE id = ? AND lease_token = ? AND state = 'cancelled' AND lease_expires_at IS NOT NULL
             """,
             [
-                outcome.exitCode.map { .int(Int64($0)) } ?? .null, outcome.signal.map { .int(Int64($0)) } ?? .null,
+                outcome.exitCode.sqlValue, outcome.signal.sqlValue,
                 .int(claimed.run.id), .text(claimed.token)
             ]) == 1
     }
@@ -356,7 +357,7 @@ public enum RunQueue {
             """
             UPDATE runs SET lease_expires_at = NOW(6) + INTERVAL ? SECOND, pid = COALESCE(?, pid)
             WHERE id = ? AND lease_token = ? AND state = 'running'
-            """, [.int(lease), pid.map { .int(Int64($0)) } ?? .null, .int(runID), .text(token)]) == 1
+            """, [.int(lease), pid.sqlValue, .int(runID), .text(token)]) == 1
     }
 
     /// True while the run is running under this token (a read, no write).
@@ -402,9 +403,9 @@ public enum RunQueue {
             WHERE id = ? AND lease_token = ? AND state = 'running'
             """,
             [
-                .text(outcome.state.rawValue), outcome.exitCode.map { .int(Int64($0)) } ?? .null,
-                outcome.signal.map { .int(Int64($0)) } ?? .null, .text(outcome.reason),
-                cursorOut.map(Value.text) ?? .null,
+                .text(outcome.state.rawValue), outcome.exitCode.sqlValue,
+                outcome.signal.sqlValue, .text(outcome.reason),
+                cursorOut.sqlValue,
                 .int(claimed.run.id), .text(claimed.token)
             ])
         guard n == 1 else { return false }

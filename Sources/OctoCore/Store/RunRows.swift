@@ -1,4 +1,5 @@
 import MariaDB
+import OctoTime
 
 /// How a run is read from a row of `runs`.
 extension RunQueue {

@@ -1,4 +1,5 @@
 import MariaDB
+import OctoTime
 
 /// What octo asks the server about itself (for `octo doctor`).
 public enum ServerStore {

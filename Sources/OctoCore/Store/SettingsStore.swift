@@ -1,4 +1,5 @@
 import MariaDB
+import OctoTime
 
 /// Reads and writes the `settings` table.
 public enum SettingsStore {

@@ -1,4 +1,5 @@
 import MariaDB
+import OctoTime
 
 /// An error octo reports to a person: one line, and the exit code it maps to.
 ///

@@ -1,4 +1,5 @@
 import MariaDB
+import OctoTime
 
 /// Instants as people type them on a command line.
 public enum TimeText {

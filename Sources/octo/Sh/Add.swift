@@ -1,6 +1,7 @@
 import ArgumentParser
 import MariaDB
 import OctoCore
+import OctoTime
 
 struct ShAdd: OctoCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import MariaDB
 import OctoCore
+import OctoTime
 
 #if canImport(Glibc)
     import Glibc

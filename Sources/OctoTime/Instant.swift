@@ -98,10 +98,10 @@ public struct CivilDateTime: Hashable, Sendable {
     /// `2026-11-21T11:05:00` with `fractionDigits` digits of the second (0 for none).
     public func iso8601(fractionDigits: Int = 0) -> String {
         var s =
-            pad(year, 4) + "-" + pad(month, 2) + "-" + pad(day, 2) + "T" + pad(hour, 2) + ":" + pad(minute, 2) + ":"
-            + pad(second, 2)
+            year.zeroPadded(4) + "-" + month.zeroPadded(2) + "-" + day.zeroPadded(2) + "T" + hour.zeroPadded(2) + ":" + minute.zeroPadded(2) + ":"
+            + second.zeroPadded(2)
         if fractionDigits > 0 {
-            var frac = pad(microsecond, 6)
+            var frac = microsecond.zeroPadded(6)
             frac.removeLast(max(0, 6 - fractionDigits))
             s += "." + frac
         }
@@ -109,10 +109,12 @@ public struct CivilDateTime: Hashable, Sendable {
     }
 }
 
-/// `v` in decimal with leading zeros up to `width` digits.
-@inline(__always) public func pad(_ v: Int, _ width: Int) -> String {
-    let s = String(v)
-    return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+extension BinaryInteger {
+    /// The number in decimal with leading zeros to `width` digits: `7.zeroPadded(2)` is `07`.
+    @inline(__always) public func zeroPadded(_ width: Int) -> String {
+        let s = String(self)
+        return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+    }
 }
 
 /// Proleptic Gregorian calendar arithmetic (H. Hinnant's algorithms), exact for any year.
