@@ -98,7 +98,8 @@ public struct CivilDateTime: Hashable, Sendable {
     /// `2026-11-21T11:05:00` with `fractionDigits` digits of the second (0 for none).
     public func iso8601(fractionDigits: Int = 0) -> String {
         var s =
-            year.zeroPadded(4) + "-" + month.zeroPadded(2) + "-" + day.zeroPadded(2) + "T" + hour.zeroPadded(2) + ":" + minute.zeroPadded(2) + ":"
+            year.zeroPadded(4) + "-" + month.zeroPadded(2) + "-" + day.zeroPadded(2) + "T" + hour.zeroPadded(2) + ":"
+            + minute.zeroPadded(2) + ":"
             + second.zeroPadded(2)
         if fractionDigits > 0 {
             var frac = microsecond.zeroPadded(6)

@@ -84,7 +84,8 @@ struct ConnectionTests {
             // the holder goes silent, as a vanished client does; without the timeout this waits 20 s and fails (1205)
             try db.run("SET SESSION innodb_lock_wait_timeout = 20")
             #expect(try db.execute("UPDATE l SET n = n + 1 WHERE id = ?", [1]) == 1)
-            #expect(try #require(try db.query("SELECT n FROM l WHERE id = 1").first).decode("n", as: Int.self) == 1)  // 99 rolled back
+            // 99 rolled back
+            #expect(try #require(try db.query("SELECT n FROM l WHERE id = 1").first).decode("n", as: Int.self) == 1)
             // the holder learns on its next statement that its connection is gone (transient: `retrying` reconnects)
             #expect { try holder.query("SELECT 1") } throws: { ($0 as? MariaDBError)?.isConnectionLost == true }
         }

@@ -40,7 +40,7 @@ struct ErrorTests {
     /// A statement that waits for a row lock or a metadata lock longer than `lockWaitSeconds` gets the server's
     /// 1205 on a live connection, before the client's read timeout would call it a lost connection (2013).
     @Test func lockWaitsEndAsLockWaitTimeoutsOnALiveConnection() async throws {
-        try await TestDatabase.with { (fresh: FreshDatabase) in
+        try await TestDatabase.withFresh { fresh in
             let db = try fresh.connect()
             defer { db.close() }
             #expect(ConnectionOptions.lockWaitSeconds < Int(ConnectionOptions().readTimeout))

@@ -26,7 +26,7 @@ struct ClaimPlanTests {
         let p = ClaimPlan.plan(
             [
                 C(runID: 1, jobID: 1), C(runID: 2, jobID: 1), C(runID: 3, jobID: 1, forced: true),
-                C(runID: 4, jobID: 2), C(runID: 5, jobID: 2), C(runID: 6, jobID: 2), C(runID: 7, jobID: 2),
+                C(runID: 4, jobID: 2), C(runID: 5, jobID: 2), C(runID: 6, jobID: 2), C(runID: 7, jobID: 2)
             ], jobs: jobs, active: [ClaimPlan.Series(job: 2, routeKey: ""): .init(running: 1)], free: 10)
         #expect(p.take.map(\.runID) == [1, 3, 4, 5])
         #expect(p.skipIfScheduled.isEmpty)  // queue and allow wait their turn
@@ -35,7 +35,7 @@ struct ClaimPlanTests {
     @Test func forbidSkipsOnlyWhenARunIsRunningAndAStoppingRunMakesItWait() {
         let jobs = [1: job(1, .forbid), 2: job(2, .forbid)] as [Int64: Job]
         let active: [ClaimPlan.Series: ClaimPlan.Active] = [
-            .init(job: 1, routeKey: ""): .init(running: 1), .init(job: 2, routeKey: ""): .init(stopping: 1),
+            .init(job: 1, routeKey: ""): .init(running: 1), .init(job: 2, routeKey: ""): .init(stopping: 1)
         ]
         let p = ClaimPlan.plan([C(runID: 1, jobID: 1), C(runID: 2, jobID: 2)], jobs: jobs, active: active, free: 5)
         #expect(p.take.isEmpty)

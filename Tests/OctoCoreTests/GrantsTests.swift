@@ -16,7 +16,8 @@ struct GrantsTests {
                 "GRANT DELETE ON `other`.* TO `w`@`%`",  // another database
                 "GRANT DELETE ON `octo1`.* TO `w`@`%`",  // no wildcard: not octo_1
                 "GRANT ALTER, DROP ON `octo_1`.`logs` TO `w`@`%`",
-                "GRANT SELECT (`name`), INSERT (`name`) ON `octo_1`.`jobs` TO `w`@`%`",  // column grants: no table privilege
+                // column grants: no table privilege
+                "GRANT SELECT (`name`), INSERT (`name`) ON `octo_1`.`jobs` TO `w`@`%`",
                 "GRANT EXECUTE ON PROCEDURE `octo_1`.`p` TO `w`@`%`",
                 "GRANT PROXY ON ''@'%' TO `w`@`%` WITH GRANT OPTION",
                 "SET DEFAULT ROLE `octo_worker` FOR `w`@`%`"

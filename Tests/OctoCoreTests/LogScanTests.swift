@@ -1,7 +1,8 @@
 import MariaDB
-@testable import OctoCore
 import OctoTime
 import Testing
+
+@testable import OctoCore
 
 /// The monitor's classifier of log lines, without a database.
 struct LogScanTests {
@@ -24,7 +25,7 @@ struct LogScanTests {
                 line(2, "chatty", .info, "noted"),
                 line(3, "chatty", .debug, "too verbose"),
                 line(4, "nojob", .warn, "warn is below error"),
-                line(5, "nojob", .error, "disk full"),
+                line(5, "nojob", .error, "disk full")
             ], rules: rules)
         #expect(scan.occurrences.map(\.line) == ["info: noted", "error: disk full"])
         #expect(scan.occurrences.map(\.kind) == [.log, .log])
@@ -43,7 +44,7 @@ struct LogScanTests {
                 line(4, "etl", code: .end, stream: 8, "end exit 4"),
                 line(5, "other", code: .start, stream: 9, "start"),
                 line(6, "other", code: .end, stream: 9, "end (signal 9)"),
-                line(7, "etl", code: .end, run: 42, "a run's end is not the scan's"),
+                line(7, "etl", code: .end, run: 42, "a run's end is not the scan's")
             ], rules: rules)
         #expect(
             scan.starts == [
@@ -57,7 +58,7 @@ struct LogScanTests {
                     LogScan.OpenStart(
                         logID: 5, streamID: 9, job: "other", machine: "m1", startedAt: t0 + .seconds(5),
                         deadline: t0 + .seconds(5 + Monitor.missingEndAfter), content: "start")),
-                .closed(streamID: 9, job: "other"),
+                .closed(streamID: 9, job: "other")
             ])
         #expect(scan.successes == [LogScan.Success(job: "etl", at: t0 + .seconds(3), machine: "m1")])
         #expect(scan.occurrences.map(\.kind) == [.badExit, .badExit])
@@ -67,7 +68,7 @@ struct LogScanTests {
     @Test(
         arguments: [
             ("exit 3", 3, nil), ("exit code 3", 3, nil), ("signal 9", nil, 9), ("0 done", 0, nil),
-            ("done", nil, nil), ("end: exit=2", 2, nil),
+            ("done", nil, nil), ("end: exit=2", 2, nil)
         ] as [(String, Int?, Int?)])
     func endStatusReadsTheExitCodeOrSignal(_ content: String, _ code: Int?, _ signal: Int?) {
         let s = LogScan.endStatus(content)

@@ -74,11 +74,13 @@ struct ScheduleTests {
         Case(
             expr: "0 0 29 2 *", zone: "UTC", after: "2026-01-01T00:00:00Z",
             expected: ["2028-02-29T00:00:00Z", "2032-02-29T00:00:00Z"]),
-        Case(expr: "0 0 29 2 *", zone: "UTC", after: "2096-03-01T00:00:00Z", expected: ["2104-02-29T00:00:00Z"]),  // 2100 is no leap year
+        // 2100 is no leap year
+        Case(expr: "0 0 29 2 *", zone: "UTC", after: "2096-03-01T00:00:00Z", expected: ["2104-02-29T00:00:00Z"]),
         Case(
             expr: "0 12 31 * *", zone: "UTC", after: "2026-04-01T00:00:00Z",
             expected: ["2026-05-31T12:00:00Z", "2026-07-31T12:00:00Z"]),
-        Case(expr: "0 0 30 * *", zone: "UTC", after: "2026-01-30T00:00:00Z", expected: ["2026-03-30T00:00:00Z"]),  // not in February
+        // not in February
+        Case(expr: "0 0 30 * *", zone: "UTC", after: "2026-01-30T00:00:00Z", expected: ["2026-03-30T00:00:00Z"]),
         Case(expr: "59 23 31 12 *", zone: "UTC", after: "2026-12-31T23:59:00Z", expected: ["2027-12-31T23:59:00Z"]),
         Case(
             expr: "@yearly", zone: "UTC", after: "2026-12-31T23:59:59Z",
@@ -97,7 +99,8 @@ struct ScheduleTests {
         Case(
             expr: "0 0 */2 * 5", zone: "UTC", after: "2026-11-01T00:00:00Z",
             expected: ["2026-11-13T00:00:00Z", "2026-11-27T00:00:00Z"]),
-        Case(expr: "0 0 * * 7", zone: "UTC", after: "2026-11-21T00:00:00Z", expected: ["2026-11-22T00:00:00Z"]),  // 7 = Sunday
+        // 7 = Sunday
+        Case(expr: "0 0 * * 7", zone: "UTC", after: "2026-11-21T00:00:00Z", expected: ["2026-11-22T00:00:00Z"]),
         Case(
             expr: "0 0 * JAN,jul mon-FRI", zone: "UTC", after: "2026-06-30T00:00:00Z",
             expected: ["2026-07-01T00:00:00Z", "2026-07-02T00:00:00Z", "2026-07-03T00:00:00Z", "2026-07-06T00:00:00Z"]),

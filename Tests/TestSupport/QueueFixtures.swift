@@ -9,7 +9,7 @@ import Testing
 
 /// A fresh database with octo's schema, and a connection to it (closed afterwards).
 public func withInit(_ body: (FreshDatabase, Connection) async throws -> Void) async throws {
-    try await TestDatabase.with { (fresh: FreshDatabase) in
+    try await TestDatabase.withFresh { fresh in
         #expect(try await OctoBinary.run(["init", "-q"], environment: fresh.environment).status == 0)
         let db = try fresh.connect()
         defer { db.close() }

@@ -48,7 +48,7 @@ public enum TestDatabase {
     }
 
     /// Async variant, for tests that also run the octo binary.
-    public static func with<T>(_ body: (FreshDatabase) async throws -> T) async throws -> T {
+    public static func withFresh<T>(_ body: (FreshDatabase) async throws -> T) async throws -> T {
         let fresh = try create()
         defer { fresh.drop() }
         return try await body(fresh)
@@ -88,7 +88,7 @@ extension TestDatabase {
     public static func withInitializedOcto(_ body: (Connection, [String: String], String) async throws -> Void)
         async throws
     {
-        try await with { (fresh: FreshDatabase) in
+        try await withFresh { (fresh: FreshDatabase) in
             let initialized = try await OctoBinary.run(["init", "-q"], environment: fresh.environment)
             #expect(initialized.status == 0, "\(initialized.stderr)")
             let db = try fresh.connect()

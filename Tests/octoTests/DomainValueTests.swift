@@ -20,7 +20,7 @@ struct DomainValueTests {
     func aStoredValueThatIsNoCaseIsAnErrorNamingColumnAndValue(
         _ corrupt: String, _ command: [String], _ column: String, _ value: String
     ) async throws {
-        try await TestDatabase.with { (fresh: FreshDatabase) in
+        try await TestDatabase.withFresh { fresh in
             let env = fresh.environment.merging(["TZ": "UTC"]) { $1 }
             #expect(try await OctoBinary.run(["init", "-q"], environment: env).status == 0)
             #expect(try await OctoBinary.run(["sh", "add", "j", "--command", "true"], environment: env).status == 0)

@@ -7,7 +7,7 @@ import Testing
 @Suite(.database)
 struct InitDoctorTests {
     @Test func initTwiceThenDoctorIsGreen() async throws {
-        try await TestDatabase.with { (fresh: FreshDatabase) in
+        try await TestDatabase.withFresh { fresh in
             let first = try await OctoBinary.run(["init"], environment: fresh.environment)
             #expect(first.status == 0, "\(first.stderr)")
             #expect(first.stdout.contains("schema v0 → v\(Schema.latest)"))
@@ -69,7 +69,7 @@ struct InitDoctorTests {
     /// Privileges as `SHOW GRANTS` gives them: the README's worker account, the same through nested roles, table
     /// grants. A worker without ALTER, DROP on logs is warned (its monitor cannot keep log partitions).
     @Test func doctorReadsPrivilegesFromGrantsAndRoles() async throws {
-        try await TestDatabase.with { (fresh: FreshDatabase) in
+        try await TestDatabase.withFresh { fresh in
             #expect(try await OctoBinary.run(["init", "-q"], environment: fresh.environment).status == 0)
             let root = try fresh.connect()
             defer { root.close() }
@@ -139,7 +139,7 @@ struct InitDoctorTests {
     }
 
     @Test func doctorSaysWhatIsWrongAndHowToFixIt() async throws {
-        try await TestDatabase.with { (fresh: FreshDatabase) in
+        try await TestDatabase.withFresh { fresh in
             // database exists but has no schema
             let r = try await OctoBinary.run(["doctor", "--json"], environment: fresh.environment)
             #expect(r.status == 1)
@@ -166,7 +166,7 @@ struct InitDoctorTests {
     /// An init that waits for another one longer than the cron path's read timeout still succeeds: it waits
     /// in short steps (and its own connection reads with a long timeout: a migration's DDL is work, not a hang).
     @Test func initWaitsForAnotherOneLongerThanTheReadTimeout() async throws {
-        try await TestDatabase.with { (fresh: FreshDatabase) in
+        try await TestDatabase.withFresh { fresh in
             let holder = try fresh.connect()
             defer { holder.close() }
             let lock = "octo.init." + fresh.name
@@ -190,7 +190,7 @@ struct InitDoctorTests {
     }
 
     @Test func concurrentInitFromFourMachines() async throws {
-        try await TestDatabase.with { (fresh: FreshDatabase) in
+        try await TestDatabase.withFresh { fresh in
             let results = try await withThrowingTaskGroup(of: OctoBinary.Result.self) { group in
                 for i in 1...4 {
                     group.addTask {
@@ -215,7 +215,7 @@ struct InitDoctorTests {
     }
 
     @Test func newerSchemaIsRefused() async throws {
-        try await TestDatabase.with { (fresh: FreshDatabase) in
+        try await TestDatabase.withFresh { fresh in
             #expect(try await OctoBinary.run(["init"], environment: fresh.environment).status == 0)
             let db = try fresh.connect()
             try db.execute(

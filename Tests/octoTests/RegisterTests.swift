@@ -7,7 +7,7 @@ import Testing
 @Suite(.database)
 struct RegisterTests {
     func withInit(_ body: (FreshDatabase) async throws -> Void) async throws {
-        try await TestDatabase.with { (fresh: FreshDatabase) in
+        try await TestDatabase.withFresh { fresh in
             #expect(try await OctoBinary.run(["init", "-q"], environment: fresh.environment).status == 0)
             try await body(fresh)
         }

@@ -28,7 +28,7 @@ struct ShTests {
     }
 
     func withEnv(_ body: (Env) async throws -> Void) async throws {
-        try await TestDatabase.with { (fresh: FreshDatabase) in
+        try await TestDatabase.withFresh { fresh in
             let env = Env(fresh: fresh)
             let r = try await env.octo("init", "-q")
             #expect(r.status == 0, "\(r.stderr)")

@@ -104,7 +104,8 @@ public enum CursorSync {
     /// reached (what was pushed so far stays pushed).
     public static func sync(_ db: Connection, _ files: CursorFiles) throws -> Report {
         var report = Report()
-        var measuredOffset: Int64?  // server clock minus ours, read once and only if something is pending (consume calls this every minute)
+        // server clock minus ours, read once and only if something is pending (consume calls this every minute)
+        var measuredOffset: Int64?
         for job in files.jobs() {
             do {
                 guard try files.read(job)?.state == .pending else { continue }

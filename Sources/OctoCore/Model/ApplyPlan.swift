@@ -27,7 +27,11 @@ public struct ApplyPlan: Sendable {
                 let changes = Job.attributes.compactMap { a -> (String, String, String)? in
                     a.get(old) == a.get(job) ? nil : (a.name, a.get(old), a.get(job))
                 }
-                if changes.isEmpty { unchanged += 1 } else { updates.append(Update(old: old, new: job, changes: changes)) }
+                if changes.isEmpty {
+                    unchanged += 1
+                } else {
+                    updates.append(Update(old: old, new: job, changes: changes))
+                }
             } else {
                 if !e.given.contains("owner") { job.owner = me }
                 creates.append(job)

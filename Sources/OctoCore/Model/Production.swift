@@ -91,7 +91,9 @@ public struct ProductionPlan: Sendable, Equatable {
             return (onTimeFires, missed)
         case .all:
             let kept = missed.suffix(catchUpCap)
-            return (kept.map { Fire(fireTime: $0, trigger: .catchup) } + onTimeFires, Array(missed.dropLast(kept.count)))
+            return (
+                kept.map { Fire(fireTime: $0, trigger: .catchup) } + onTimeFires, Array(missed.dropLast(kept.count))
+            )
         case .once:
             guard onTime.isEmpty else { return (onTimeFires, missed) }
             return ([Fire(fireTime: latest, trigger: .catchup)], Array(missed.dropLast()))
@@ -106,7 +108,9 @@ public struct ProductionPlan: Sendable, Equatable {
             for f in fires {
                 if active > 0 {
                     skip.append(
-                        Skip(fireTime: f.fireTime, reason: "a run of this job was queued or running (concurrency forbid)"))
+                        Skip(
+                            fireTime: f.fireTime, reason: "a run of this job was queued or running (concurrency forbid)"
+                        ))
                 } else {
                     queue.append(f)
                     active += 1

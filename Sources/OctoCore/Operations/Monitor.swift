@@ -122,10 +122,12 @@ public struct Monitor {
             r.state == .timeout ? .timeout : r.state == .lost ? .lost : r.exitSignal != nil ? .signal : .failed
         let what =
             r.exitSignal.map { "killed by \(signalName($0))" } ?? r.exitCode.map { "exit \($0)" } ?? r.state.rawValue
-        let line = "run \(r.id) of \(r.jobName) \(r.state.rawValue) (\(what))" + (r.reason.isEmpty ? "" : ": \(r.reason)")
+        let line =
+            "run \(r.id) of \(r.jobName) \(r.state.rawValue) (\(what))" + (r.reason.isEmpty ? "" : ": \(r.reason)")
         return Finding(
             source: "run:\(r.id)",
-            occurrence: Occurrence(kind, job: r.jobName, runID: r.id, machine: r.machine, at: r.endedAt ?? since, line: line))
+            occurrence: Occurrence(
+                kind, job: r.jobName, runID: r.id, machine: r.machine, at: r.endedAt ?? since, line: line))
     }
 
     mutating func detectRecoveries() throws {
@@ -174,7 +176,8 @@ public struct Monitor {
         _ db: Connection, _ rules: [String: LogScan.Rules], _ levels: [LogLevel]
     ) throws -> LogScan? {
         guard let (scanned, horizon) = try MonitorStore.logWindow(db) else { return nil }
-        let lines = try MonitorStore.logLines(db, after: scanned, upTo: horizon, levels: levels, limit: Monitor.logBatch)
+        let lines = try MonitorStore.logLines(
+            db, after: scanned, upTo: horizon, levels: levels, limit: Monitor.logBatch)
         let scan = LogScan.classify(lines, rules: rules)
         try MonitorStore.apply(scan.starts, db)
         try MonitorStore.markLogsScanned(db, upTo: lines.count == Monitor.logBatch ? lines.last!.id : horizon)
@@ -213,7 +216,8 @@ public struct Monitor {
                     source: "missed:\(j.id):\(j.due.microseconds)",
                     occurrence: Occurrence(
                         .missedFire, job: j.name, at: j.due,
-                        line: "fire at \(j.due.iso8601) not produced: is `octo produce` running from cron on some machine?"
+                        line:
+                            "fire at \(j.due.iso8601) not produced: is `octo produce` running from cron on some machine?"
                     ))
             })
     }

@@ -124,7 +124,8 @@ public enum Producer {
                 r.notBefore = f.fireTime
                 let runID = write ? try RunQueue.enqueue(db, job: job, r) : nil
                 report.queued.append(
-                    Queued(job: job.name, fireTime: f.fireTime, trigger: f.trigger, machine: route.machine, runID: runID))
+                    Queued(
+                        job: job.name, fireTime: f.fireTime, trigger: f.trigger, machine: route.machine, runID: runID))
             }
         }
     }

@@ -74,7 +74,9 @@ public enum CommandLogger {
         var buffer = [UInt8](repeating: 0, count: 65_536)
 
         init(process: GuardedProcess, pipeline: LogPipeline, heartbeat: Double, tee: Bool, grace: Double) {
-            (self.process, self.pipeline, self.heartbeat, self.tee, self.grace) = (process, pipeline, heartbeat, tee, grace)
+            (self.process, self.pipeline, self.heartbeat, self.tee, self.grace) = (
+                process, pipeline, heartbeat, tee, grace
+            )
             nextHeartbeat = started + heartbeat
         }
 

@@ -33,7 +33,11 @@ public enum CommandTemplate {
     }
 
     /// Where the tracker stands: the innermost open quote or substitution.
-    private enum Context { case plain, single, double, substitution(depth: Int), backquote, ansiC }
+    private enum Context {
+        case plain, single, double
+        case substitution(depth: Int)
+        case backquote, ansiC
+    }
 
     /// A here-document whose body starts at the next newline.
     private struct HereDocument {

@@ -473,7 +473,8 @@ public final class Supervisor {
             }
             logs.written()
         } catch {
-            try? logs.spoolPending()  // the ends could not be recorded (the leases will lapse: lost); the lines are kept
+            // the ends could not be recorded (the leases will lapse: lost); the lines are kept
+            try? logs.spoolPending()
             throw error
         }
         for (i, e) in endings.enumerated() {

@@ -124,14 +124,15 @@ public struct Schedule: Sendable, Hashable, CustomStringConvertible {
             let segStart: Int64? = i > 0 ? zone.transitions[i - 1] : nil
             let segEnd = i < zone.transitions.count ? zone.transitions[i] : Int64.max
             var fromLocal = cursor + off
-            if c.isFixedTime, let T = segStart {
+            if c.isFixedTime, let change = segStart {
                 let prevOff = Int64(zone.offsets[i - 1])
                 if prevOff > off {
-                    // fall-back: wall times before T + prevOff already occurred (and fired) once
-                    fromLocal = max(fromLocal, T + prevOff)
-                } else if prevOff < off, cursor == T, let g = c.next(atOrAfter: T + prevOff), g < T + off {
+                    // fall-back: wall times before change + prevOff already occurred (and fired) once
+                    fromLocal = max(fromLocal, change + prevOff)
+                } else if prevOff < off, cursor == change, let g = c.next(atOrAfter: change + prevOff), g < change + off
+                {
                     // spring-forward: a fire in the gap happens once, right after it
-                    return T
+                    return change
                 }
             }
             if let l = c.next(atOrAfter: fromLocal) {
@@ -155,20 +156,20 @@ public struct Schedule: Sendable, Hashable, CustomStringConvertible {
             let segStart: Int64? = i > 0 ? zone.transitions[i - 1] : nil
             var lowLocal = segStart.map { $0 + off } ?? Int64.min
             var gapFire: Int64?
-            if c.isFixedTime, let T = segStart {
+            if c.isFixedTime, let change = segStart {
                 let prevOff = Int64(zone.offsets[i - 1])
                 if prevOff > off {
-                    lowLocal = T + prevOff  // repeated wall times belong to the first occurrence
-                } else if prevOff < off, let g = c.next(atOrAfter: T + prevOff), g < T + off {
-                    gapFire = T
+                    lowLocal = change + prevOff  // repeated wall times belong to the first occurrence
+                } else if prevOff < off, let g = c.next(atOrAfter: change + prevOff), g < change + off {
+                    gapFire = change
                 }
             }
             if let l = c.previous(atOrBefore: cursor + off), l >= lowLocal {
                 return l - off
             }
             if let g = gapFire { return g }
-            guard let T = segStart else { return nil }
-            cursor = T - 1
+            guard let change = segStart else { return nil }
+            cursor = change - 1
         }
         return nil
     }

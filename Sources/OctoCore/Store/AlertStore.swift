@@ -184,7 +184,8 @@ public enum AlertStore {
                 WHERE id = ? AND state = 'pending' AND next_attempt_at <= NOW(6)
                   AND (claim_expires_at IS NULL OR claim_expires_at < NOW(6))
                 """, [.text(token), .int(seconds), .int(id)])
-            if n == 1, let a = try get(db, id) { return Claim(alert: a, token: token) }  // else another monitor was first
+            // else another monitor was first
+            if n == 1, let a = try get(db, id) { return Claim(alert: a, token: token) }
         }
         return nil
     }
@@ -220,7 +221,8 @@ public enum AlertStore {
     // MARK: - Reading, acknowledging
 
     public static func get(_ db: Connection, _ id: Int64) throws -> Alert? {
-        try db.query("SELECT \(AlertStore.alertColumns) FROM alerts WHERE id = ?", [.int(id)]).first.map(AlertStore.alert(from:))
+        try db.query("SELECT \(AlertStore.alertColumns) FROM alerts WHERE id = ?", [.int(id)]).first.map(
+            AlertStore.alert(from:))
     }
 
     /// Newest first. `open`: not delivered yet, delivery failed, or a failure no success has answered (and not acked).
@@ -239,7 +241,8 @@ public enum AlertStore {
         }
         let whereSQL = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         return try db.query(
-            "SELECT \(AlertStore.alertColumns) FROM alerts \(whereSQL) ORDER BY id DESC LIMIT ?", values + [.int(Int64(limit))]
+            "SELECT \(AlertStore.alertColumns) FROM alerts \(whereSQL) ORDER BY id DESC LIMIT ?",
+            values + [.int(Int64(limit))]
         )
         .rows.map(AlertStore.alert(from:))
     }

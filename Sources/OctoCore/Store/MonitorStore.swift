@@ -12,7 +12,8 @@ public enum MonitorStore {
     /// is created (`value` 0, `updated_at` now) only when missing: an INSERT
     /// IGNORE of an existing row takes a shared lock, and two monitors
     /// upgrading theirs to FOR UPDATE deadlock every time. Inside the caller's transaction.
-    static func lockMarker(_ db: Connection, _ name: String) throws -> (value: Int64, updatedAt: Instant, now: Instant) {
+    static func lockMarker(_ db: Connection, _ name: String) throws -> (value: Int64, updatedAt: Instant, now: Instant)
+    {
         let select = "SELECT value, updated_at, NOW(6) AS now FROM markers WHERE name = ? FOR UPDATE"
         var found = try db.query(select, [.text(name)]).first
         if found == nil {
@@ -151,7 +152,8 @@ public enum MonitorStore {
                         .instant(o.deadline), .text(o.content)
                     ])
             case .closed(let stream, let job):
-                try db.execute("DELETE FROM open_starts WHERE stream_id = ? AND job_name = ?", [.int(stream), .text(job)])
+                try db.execute(
+                    "DELETE FROM open_starts WHERE stream_id = ? AND job_name = ?", [.int(stream), .text(job)])
             }
         }
     }
@@ -178,7 +180,8 @@ public enum MonitorStore {
     // MARK: - Jobs, queue, machines
 
     /// Enabled jobs whose next fire is more than `threshold` seconds late.
-    public static func lateJobs(_ db: Connection, threshold: Int64) throws -> [(id: Int64, name: String, due: Instant)] {
+    public static func lateJobs(_ db: Connection, threshold: Int64) throws -> [(id: Int64, name: String, due: Instant)]
+    {
         try db.query(
             """
             SELECT id, name, next_fire_at FROM jobs

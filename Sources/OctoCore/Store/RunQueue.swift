@@ -138,7 +138,8 @@ public enum RunQueue {
         try db.transaction { () throws -> [Claimed] in
             let sentAt = Monotonic.seconds()
             guard let m = try lockActiveMachine(db, machine) else { return [] }
-            let free = onlyRun == nil ? min(limit, try m.decode("slots", as: Int.self) - slotsInUse(db, machine)) : limit
+            let free =
+                onlyRun == nil ? min(limit, try m.decode("slots", as: Int.self) - slotsInUse(db, machine)) : limit
             guard free > 0 else { return [] }
             let candidates = try claimCandidates(
                 db, eligibility(machine, m, user: user), onlyRun: onlyRun, window: free * 4 + 8)
@@ -150,7 +151,8 @@ public enum RunQueue {
             let plan = ClaimPlan.plan(candidates, jobs: jobs, active: try activeSeries(db, jobIDs), free: free)
             for runID in plan.skipIfScheduled {
                 if let run = try get(db, runID), [.schedule, .catchup].contains(run.trigger) {
-                    try finishQueued(db, runID, state: .skipped, reason: "a run of this job was running (concurrency forbid)")
+                    try finishQueued(
+                        db, runID, state: .skipped, reason: "a run of this job was running (concurrency forbid)")
                 }
             }
             guard !plan.take.isEmpty else { return [] }
@@ -212,13 +214,19 @@ public enum RunQueue {
             JobStore.selectJobs + " WHERE id IN " + placeholders(padded.count) + " ORDER BY id FOR UPDATE",
             padded.map(Value.int)
         ).rows
-        return Dictionary(try rows.map { r in let j = try JobStore.job(from: r); return (j.id!, j) }) { a, _ in a }
+        return Dictionary(
+            try rows.map { r in
+                let j = try JobStore.job(from: r)
+                return (j.id!, j)
+            }
+        ) { a, _ in a }
     }
 
     /// Per series of the jobs, running and stopping runs — cancelled, but the
     /// supervisor has not yet seen the process group gone (it holds the lease
     /// until then): a new run does not start beside a stopping one.
-    private static func activeSeries(_ db: Connection, _ jobIDs: [Int64]) throws -> [ClaimPlan.Series: ClaimPlan.Active] {
+    private static func activeSeries(_ db: Connection, _ jobIDs: [Int64]) throws -> [ClaimPlan.Series: ClaimPlan.Active]
+    {
         let padded = padded(jobIDs)
         var active: [ClaimPlan.Series: ClaimPlan.Active] = [:]
         for row in try db.query(

@@ -43,7 +43,9 @@ struct ShShow: OctoCommand {
         o["next_fires"] = .array(s.fires.map { .string($0.iso8601) })
         o["cursor"] =
             s.cursor.map { c in
-                .object(["value": .string(c.value), "version": .int(c.version), "updated_at": .string(c.updatedAt.iso8601)])
+                .object([
+                    "value": .string(c.value), "version": .int(c.version), "updated_at": .string(c.updatedAt.iso8601)
+                ])
             } ?? .null
         o["last_runs"] = .array(
             s.runs.map { r in
@@ -67,9 +69,13 @@ struct ShShow: OctoCommand {
         }
         pairs.append(("created", (job.createdAt?.iso8601 ?? "") + " by " + job.createdBy))
         pairs.append(("updated", (job.updatedAt?.iso8601 ?? "") + " by " + job.updatedBy))
-        pairs.append(("next fires", s.fires.isEmpty ? "none" : s.fires.map { s.zone.format($0) }.joined(separator: "\n")))
         pairs.append(
-            ("cursor", s.cursor.map { "\($0.value.quotedForMessage) (version \(CursorVersion.text($0.version)))" } ?? "none"))
+            ("next fires", s.fires.isEmpty ? "none" : s.fires.map { s.zone.format($0) }.joined(separator: "\n")))
+        pairs.append(
+            (
+                "cursor",
+                s.cursor.map { "\($0.value.quotedForMessage) (version \(CursorVersion.text($0.version)))" } ?? "none"
+            ))
         let width = pairs.map(\.0.count).max()! + 2
         for (k, v) in pairs {
             for (i, line) in v.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
