@@ -60,7 +60,7 @@ struct ErrorTests {
             let pid = try #require(pid_t(holder.stdout.trimmingWhitespace()))
             defer { kill(pid, SIGKILL) }
             var holderSession: Int64?
-            let busy = await Processes.waitUntil(seconds: 60) {
+            let busy = await Processes.waitUntil(seconds: 120) {
                 holderSession = try? db.query(
                     "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO = 'SELECT SLEEP(3600)' AND DB = ?",
                     [.text(fresh.name)]

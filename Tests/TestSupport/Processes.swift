@@ -1,3 +1,4 @@
+import Dispatch
 import OctoCore
 import OctoTime
 
@@ -40,5 +41,19 @@ public enum Processes {
             try? await Task.sleep(for: .milliseconds(50))
         }
         return try condition()
+    }
+}
+
+/// Blocking work (a connection waiting for a lock, a barrier) on a thread of
+/// its own: the cooperative pool has about as many threads as cores, so two
+/// blocked tasks there can starve every other task of the suite — and a
+/// barrier whose partner cannot get a thread never opens.
+public enum Threads {
+    public static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue(label: "octo-test-thread").async {
+                do { continuation.resume(returning: try body()) } catch { continuation.resume(throwing: error) }
+            }
+        }
     }
 }

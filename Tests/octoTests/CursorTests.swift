@@ -166,14 +166,14 @@ struct CursorTests {
             _ = try await Shell.run(
                 "( \"$OCTO\" consume 2>\"$D/consume-err\"; echo $? > \"$D/consume-rc\" ) >/dev/null 2>&1 &",
                 environment: env)
-            #expect(await Processes.waitUntil(seconds: 15) { access(state + "/started", F_OK) == 0 })
+            #expect(await Processes.waitUntil(seconds: 120) { access(state + "/started", F_OK) == 0 })
             // the machine's lease lapses (as if its network broke) and a sweep declares the run lost
             try db.execute(
                 "UPDATE runs SET lease_expires_at = NOW(6) - INTERVAL 1 SECOND WHERE job_name = 'slow' AND state = 'running'"
             )
             #expect(try RunQueue.sweepLost(db).count == 1)
             _ = try await Shell.run("touch \"$D/go\"", environment: env)
-            #expect(await Processes.waitUntil(seconds: 30) { !text(state + "/set-rc").isEmpty })
+            #expect(await Processes.waitUntil(seconds: 120) { !text(state + "/set-rc").isEmpty })
             #expect(text(state + "/set-rc") == "1\n", "\(text(state + "/set-err"))")
             #expect(
                 text(state + "/set-err").contains("run") && text(state + "/set-err").contains("is lost"),
@@ -181,7 +181,7 @@ struct CursorTests {
             #expect(try await get(env, "slow") == "before")
             #expect(try CursorFiles(stateDirectory: state).read("slow")?.state == .refused)
             // its supervisor stops it: consume returns long before the job's 30 s sleep ends
-            #expect(await Processes.waitUntil(seconds: 15) { !text(state + "/consume-rc").isEmpty })
+            #expect(await Processes.waitUntil(seconds: 120) { !text(state + "/consume-rc").isEmpty })
             #expect(access(state + "/finished", F_OK) != 0)
             let run = try #require(try RunQueue.history(db, job: "slow", limit: 1).first)
             #expect(run.state == .lost)
@@ -203,7 +203,7 @@ struct CursorTests {
             let env = env.merging(["D": state]) { $1 }
             #expect(try await Shell.run("\"$OCTO\" sh run busy -q", environment: env).status == 0)
             _ = try await Shell.run("\"$OCTO\" consume >/dev/null 2>&1 &", environment: env)
-            #expect(await Processes.waitUntil(seconds: 15) { access(state + "/started", F_OK) == 0 })
+            #expect(await Processes.waitUntil(seconds: 120) { access(state + "/started", F_OK) == 0 })
             let refused = try await Shell.run("\"$OCTO\" cursor set busy by-hand", environment: env)
             #expect(
                 refused.status == 1 && refused.stderr.contains("is running") && refused.stderr.contains("--force"),
@@ -211,11 +211,11 @@ struct CursorTests {
             #expect(try CursorStore.get(db, job: "busy") == nil)
             #expect(try await Shell.run("\"$OCTO\" cursor set busy by-hand --force", environment: env).status == 0)
             _ = try await Shell.run("touch \"$D/go\"", environment: env)
-            #expect(await Processes.waitUntil(seconds: 30) { !text(state + "/set-rc").isEmpty })
+            #expect(await Processes.waitUntil(seconds: 120) { !text(state + "/set-rc").isEmpty })
             #expect(text(state + "/set-rc") == "1\n")
             #expect(text(state + "/set-err").contains("older than the stored cursor"), "\(text(state + "/set-err"))")
             #expect(
-                await Processes.waitUntil(seconds: 30) {
+                await Processes.waitUntil(seconds: 120) {
                     (try? RunQueue.history(db, job: "busy", limit: 1).first?.state.isFinished) == true
                 })
             #expect(try await get(env, "busy") == "by-hand")
@@ -244,10 +244,10 @@ struct CursorTests {
             #expect(try await Shell.run("\"$OCTO\" sh run etl -q", environment: env).status == 0)
             let bg = try await Shell.run("\"$OCTO\" consume >/dev/null 2>&1 & echo $!", environment: env)
             let consume = try #require(pid_t(bg.stdout.trimmingWhitespace()))
-            #expect(await Processes.waitUntil(seconds: 15) { access(state + "/ready", F_OK) == 0 })
+            #expect(await Processes.waitUntil(seconds: 120) { access(state + "/ready", F_OK) == 0 })
             try await server.stop()
             _ = try await Shell.run("touch \"$D/go\"", environment: env)
-            #expect(await Processes.waitUntil(seconds: 20) { access(state + "/done", F_OK) == 0 })
+            #expect(await Processes.waitUntil(seconds: 120) { access(state + "/done", F_OK) == 0 })
             // the job went on: both sets exited 0 with a warning, the local file holds the last value
             #expect(text(state + "/set-rc") == "0\n0\n")
             #expect(text(state + "/set-err").contains("cannot be reached"), "\(text(state + "/set-err"))")
@@ -256,7 +256,7 @@ struct CursorTests {
             #expect(pending.value == "a3" && pending.state == .pending)
             // the supervisor dies before the database is back (its end cannot push anything)
             kill(consume, SIGKILL)
-            #expect(await Processes.waitUntil(seconds: 20) { Processes.isGone(consume) })
+            #expect(await Processes.waitUntil(seconds: 120) { Processes.isGone(consume) })
             #expect(try await Shell.run("cp \"$D/cursors/etl.cursor\" \"$D/saved\"", environment: env).status == 0)
             try await server.start()
 
@@ -301,12 +301,12 @@ struct CursorTests {
             #expect(try await Shell.run("\"$OCTO\" sh run late -q", environment: env).status == 0)
             _ = try await Shell.run(
                 "( \"$OCTO\" consume >/dev/null 2>&1; echo $? > \"$D/rc\" ) >/dev/null 2>&1 &", environment: env)
-            #expect(await Processes.waitUntil(seconds: 15) { access(state + "/ready", F_OK) == 0 })
+            #expect(await Processes.waitUntil(seconds: 120) { access(state + "/ready", F_OK) == 0 })
             try await server.stop()
             _ = try await Shell.run("touch \"$D/go\"", environment: env)
             try await Task.sleep(for: .seconds(2))  // the job ends, its supervisor retries the end
             try await server.start()
-            #expect(await Processes.waitUntil(seconds: 40) { !text(state + "/rc").isEmpty })
+            #expect(await Processes.waitUntil(seconds: 120) { !text(state + "/rc").isEmpty })
             #expect(try await get(env, "late") == "z2")
             let db2 = try connect()
             defer { db2.close() }
@@ -342,10 +342,10 @@ struct CursorTests {
                     )
                     let bg = try await Shell.run("\"$OCTO\" consume >/dev/null 2>&1 & echo $!", environment: menv)
                     consumers.append(try #require(pid_t(bg.stdout.trimmingWhitespace())))
-                    #expect(await Processes.waitUntil(seconds: 15) { access(state + "/\(job)-\(machine)", F_OK) == 0 })
+                    #expect(await Processes.waitUntil(seconds: 120) { access(state + "/\(job)-\(machine)", F_OK) == 0 })
                 }
                 for pid in consumers { kill(pid, SIGKILL) }
-                for pid in consumers { #expect(await Processes.waitUntil(seconds: 20) { Processes.isGone(pid) }) }
+                for pid in consumers { #expect(await Processes.waitUntil(seconds: 120) { Processes.isGone(pid) }) }
                 for machine in order {
                     let menv = env.merging(["OCTO_MACHINE": machine, "OCTO_STATE_DIR": state + "/" + machine]) { $1 }
                     let local = try #require(try CursorFiles(stateDirectory: state + "/" + machine).read(job))

@@ -35,12 +35,12 @@ struct HardeningTests {
             #expect(try await octo(fresh, ["sh", "run", "held", "-q"]).status == 0)
             let consume = try Processes.startOcto(["consume", "--machine", "w1"], environment: fresh.environment)
             defer { kill(consume, SIGKILL) }
-            #expect(await Processes.waitUntil(seconds: 30) { readFileBytes(dir.path + "/pid") != nil })
+            #expect(await Processes.waitUntil(seconds: 120) { readFileBytes(dir.path + "/pid") != nil })
             let job = try #require(
                 pid_t(String(decoding: readFileBytes(dir.path + "/pid") ?? [], as: UTF8.self).trimmingWhitespace()))
             #expect(kill(consume, SIGSTOP) == 0)
             #expect(
-                await Processes.waitUntil(seconds: 90) { kill(job, 0) != 0 },
+                await Processes.waitUntil(seconds: 120) { kill(job, 0) != 0 },
                 "the job outlived its stuck supervisor's lease")
             // the job is gone and the run's lease has not lapsed: nobody could have started it elsewhere
             let row = try #require(
@@ -50,7 +50,7 @@ struct HardeningTests {
             #expect(try row.decode("holds", as: Bool.self), "the lease lapsed before the job was killed")
             // the supervisor, woken, says what happened and records the run lost
             #expect(kill(consume, SIGCONT) == 0)
-            #expect(await Processes.waitUntil(seconds: 60) { Processes.isGone(consume) })
+            #expect(await Processes.waitUntil(seconds: 120) { Processes.isGone(consume) })
             let run = try #require(try runs(db, "held").first)
             #expect(run.state == .lost && run.exitSignal == Int(SIGKILL), "\(run)")
             let said = try db.query(
@@ -254,12 +254,12 @@ struct HardeningTests {
                 try await OctoBinary.run(["sh", "settings", "alert_command", command], environment: env).status == 0)
             let monitor = try Processes.startOcto(["monitor", "--alert-timeout", "60s"], environment: env)
             #expect(
-                await Processes.waitUntil(seconds: 100) { Processes.isGone(monitor) },
+                await Processes.waitUntil(seconds: 120) { Processes.isGone(monitor) },
                 "the monitor waited for what its alert command left running")
             let left = try #require(
                 pid_t(String(decoding: readFileBytes(dir + "/left.pid") ?? [], as: UTF8.self).trimmingWhitespace()))
             #expect(
-                await Processes.waitUntil(seconds: 20) { kill(left, 0) != 0 }, "the alert command's leftover still runs"
+                await Processes.waitUntil(seconds: 120) { kill(left, 0) != 0 }, "the alert command's leftover still runs"
             )
             #expect(try db.query("SELECT state FROM alerts").first?.decode("state", as: String.self) == "sent")
 
@@ -345,9 +345,9 @@ struct HardeningTests {
             #expect(try await octo(fresh, ["sh", "run", "trapper", "-q"]).status == 0)
             let consume = try Processes.startOcto(["consume", "--machine", "w1"], environment: fresh.environment)
             defer { kill(consume, SIGKILL) }
-            #expect(await Processes.waitUntil(seconds: 30) { readFileBytes(dir.path + "/ready") != nil })
+            #expect(await Processes.waitUntil(seconds: 120) { readFileBytes(dir.path + "/ready") != nil })
             #expect(kill(consume, SIGTERM) == 0)
-            #expect(await Processes.waitUntil(seconds: 30) { Processes.isGone(consume) })
+            #expect(await Processes.waitUntil(seconds: 120) { Processes.isGone(consume) })
             #expect(readFileBytes(dir.path + "/trapped") != nil, "the job's TERM trap did not run")
             let run = try #require(try runs(db, "trapper").first)
             #expect(run.state == .failed && run.reason.contains("interrupted: octo got SIGTERM"), "\(run)")

@@ -38,13 +38,13 @@ struct LogOutageTests {
                 ( { seq 1 30; \(gate("down")); for i in $(seq 31 270); do echo $i; sleep 0.01; done; \(gate("up")); seq 271 300; } \
                   | "$OCTO" logger -n outage 2>"\(dir)/err"; echo $? > "\(dir)/rc" ) >/dev/null 2>&1 &
                 """, environment: env)
-            #expect(try await Processes.waitUntil(seconds: 30) { try numbers(connect, "outage").count >= 30 })
+            #expect(try await Processes.waitUntil(seconds: 120) { try numbers(connect, "outage").count >= 30 })
             try await server.stop()
             _ = try await Shell.run("touch \"\(dir)/down\"", environment: env)
             try await Task.sleep(for: .seconds(1.5))
             try await server.start()
             _ = try await Shell.run("touch \"\(dir)/up\"", environment: env)
-            #expect(await Processes.waitUntil(seconds: 60) { readFileBytes(dir + "/rc") != nil })
+            #expect(await Processes.waitUntil(seconds: 120) { readFileBytes(dir + "/rc") != nil })
             #expect(String(decoding: readFileBytes(dir + "/rc") ?? [], as: UTF8.self).hasPrefix("0"))
             let err = String(decoding: readFileBytes(dir + "/err") ?? [], as: UTF8.self)
             // the logger itself replayed its spool once the database was back: nothing left, nothing twice, in order
@@ -65,12 +65,12 @@ struct LogOutageTests {
             let pid = try #require(pid_t(bg.stdout.trimmingWhitespace()))
             defer { kill(pid, SIGKILL) }
             func followed() -> String { String(decoding: readFileBytes(dir + "/followed") ?? [], as: UTF8.self) }
-            #expect(await Processes.waitUntil(seconds: 30) { followed().contains("before") })
+            #expect(await Processes.waitUntil(seconds: 120) { followed().contains("before") })
             try await server.stop()
             try await Task.sleep(for: .seconds(3))  // longer than the old follower's retries (about 2 s)
             try await server.start()
             #expect(try await Shell.run("echo after | \"$OCTO\" logger -n app", environment: env).status == 0)
-            #expect(await Processes.waitUntil(seconds: 60) { followed().contains("after") }, "\(followed())")
+            #expect(await Processes.waitUntil(seconds: 120) { followed().contains("after") }, "\(followed())")
             #expect(!Processes.isGone(pid), "the follower exited")
         }
     }
@@ -92,9 +92,9 @@ struct LogOutageTests {
             let bg = try await Shell.run(
                 "\"$OCTO\" logger -n replayer </dev/null >/dev/null 2>&1 & echo $!", environment: env)
             let pid = try #require(pid_t(bg.stdout.trimmingWhitespace()))
-            #expect(try await Processes.waitUntil(seconds: 30) { try numbers(connect, "big").count >= 2_000 })
+            #expect(try await Processes.waitUntil(seconds: 120) { try numbers(connect, "big").count >= 2_000 })
             kill(pid, SIGKILL)
-            #expect(await Processes.waitUntil(seconds: 20) { Processes.isGone(pid) })
+            #expect(await Processes.waitUntil(seconds: 120) { Processes.isGone(pid) })
             let partial = try numbers(connect, "big").count
             #expect(partial > 0 && partial < total, "the kill came after \(partial) of \(total) lines")
             #expect(spool.files().count == 1)
@@ -144,13 +144,13 @@ struct LogOutageTests {
             _ = try await Shell.run(
                 "( \"$OCTO\" consume 2>\"\(dir)/err\"; echo $? > \"\(dir)/rc\" ) >/dev/null 2>&1 &", environment: env)
             #expect(
-                try await Processes.waitUntil(seconds: 30) {
+                try await Processes.waitUntil(seconds: 120) {
                     try numbers(connect, "chatty").filter { $0 > 0 }.count >= 5
                 })
             try await server.stop()
             try await Task.sleep(for: .seconds(2))
             try await server.start()
-            #expect(await Processes.waitUntil(seconds: 40) { readFileBytes(dir + "/rc") != nil })
+            #expect(await Processes.waitUntil(seconds: 120) { readFileBytes(dir + "/rc") != nil })
             let err = String(decoding: readFileBytes(dir + "/err") ?? [], as: UTF8.self)
             #expect(String(decoding: readFileBytes(dir + "/rc") ?? [], as: UTF8.self).hasPrefix("0"), "\(err)")
             let lines = try numbers(connect, "chatty").filter { $0 > 0 }

@@ -154,10 +154,10 @@ struct LoggerTests {
                 echo started
                 """, environment: env)
             #expect(bg.status == 0)
-            let seen = try await Processes.waitUntil(seconds: 30) { try contents(db, "slow") == ["early"] }
+            let seen = try await Processes.waitUntil(seconds: 120) { try contents(db, "slow") == ["early"] }
             #expect(seen, "the first line waited for the next one")
             #expect(try await Shell.run("touch \"\(gate)\"").status == 0)
-            #expect(try await Processes.waitUntil(seconds: 30) { try contents(db, "slow") == ["early", "late"] })
+            #expect(try await Processes.waitUntil(seconds: 120) { try contents(db, "slow") == ["early", "late"] })
         }
     }
 
@@ -169,14 +169,14 @@ struct LoggerTests {
             let pid = try #require(pid_t(bg.stdout.trimmingWhitespace()))
             defer { kill(pid, SIGTERM) }
             #expect(
-                await Processes.waitUntil(seconds: 20) {
+                await Processes.waitUntil(seconds: 120) {
                     readFileBytes(out).map { String(decoding: $0, as: UTF8.self).contains("old") } ?? false
                 })
             let other = env.merging(["OCTO_MACHINE": "w2"]) { $1 }
             #expect(try await Shell.run("echo fresh-line | \"$OCTO\" logger -n fol", environment: other).status == 0)
             // the follower polls every 250 ms; the bound here is generous (a loaded CI machine), the
             // point is that a running follower shows a line written after it started, once
-            let shown = await Processes.waitUntil(seconds: 20) {
+            let shown = await Processes.waitUntil(seconds: 120) {
                 readFileBytes(out).map { String(decoding: $0, as: UTF8.self).contains(" w2 info   fresh-line") }
                     ?? false
             }

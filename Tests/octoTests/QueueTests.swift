@@ -275,7 +275,7 @@ struct QueueTests {
             // --wait without --here follows a run another machine executes
             try addJob(db, "hello", "echo hello from $OCTO_MACHINE")
             let follower = Task { try await octo(fresh, ["sh", "run", "hello", "--wait"]) }
-            let queued = await Processes.waitUntil(seconds: 30) {
+            let queued = await Processes.waitUntil(seconds: 120) {
                 (try? db.query("SELECT run_id FROM queue").rows.count) == 1
             }
             #expect(queued)
@@ -332,7 +332,7 @@ struct QueueTests {
             let consumer = try Processes.startOcto(["consume", "--machine", "w1"], environment: fresh.environment)
             var pids: [pid_t] = []
             #expect(
-                await Processes.waitUntil(seconds: 15) {
+                await Processes.waitUntil(seconds: 120) {
                     pids = String(decoding: readFileBytes(dir.path + "/pids") ?? [], as: UTF8.self).split(
                         separator: "\n"
                     ).compactMap { pid_t($0) }
@@ -340,7 +340,7 @@ struct QueueTests {
                 })
             // its supervisor logs a 110 heartbeat every 2 s and records the job's pid with the lease renewal
             #expect(
-                await Processes.waitUntil(seconds: 30) {
+                await Processes.waitUntil(seconds: 120) {
                     (try? db.query("SELECT COUNT(*) AS n FROM logs WHERE job_name = 'long' AND code = 110").first?
                         .decode("n", as: Int.self)) ?? 0 >= 1
                 })
@@ -350,7 +350,7 @@ struct QueueTests {
             // other process stops it, and without that signal `sleep 300` outlives everything here. Ordering
             // against the lease, not a stopwatch (a loaded machine): the kernel signal is immediate.
             #expect(
-                await Processes.waitUntil(seconds: 30) { pids.allSatisfy(Processes.isGone) },
+                await Processes.waitUntil(seconds: 120) { pids.allSatisfy(Processes.isGone) },
                 "the job's process group died with its supervisor")
             #expect(
                 try db.query("SELECT lease_expires_at > NOW(6) AS held FROM runs WHERE job_name = 'long'").first?
@@ -358,7 +358,7 @@ struct QueueTests {
                 "the job outlived the lease of its supervisor")
             // once the lease lapses, the sweep marks it lost and the retry runs (elsewhere)
             #expect(
-                await Processes.waitUntil(seconds: 45) {
+                await Processes.waitUntil(seconds: 120) {
                     (try? db.query("SELECT lease_expires_at < NOW(6) AS lapsed FROM runs WHERE job_name = 'long'")
                         .first?.decode("lapsed", as: Bool.self)) == true
                 })
@@ -380,7 +380,7 @@ struct QueueTests {
             try addJob(db, "guarded", "echo $$ > \(dir.path)/pid; while [ ! -e \(dir.path)/go ]; do sleep 0.05; done")
             #expect(try await octo(fresh, ["sh", "run", "guarded", "-q"]).status == 0)
             let consumer = try Processes.startOcto(["consume", "--machine", "w1"], environment: fresh.environment)
-            #expect(await Processes.waitUntil(seconds: 30) { pidList(dir.path + "/pid").count == 1 })
+            #expect(await Processes.waitUntil(seconds: 120) { pidList(dir.path + "/pid").count == 1 })
             let job = try #require(pidList(dir.path + "/pid").first)
             // the job's parent is its guard: a forked copy of octo that shows its own name, so that ps says what
             // it is and `pkill -f "octo consume"` leaves it alone (fleet fault injection once took it for one)
@@ -400,7 +400,7 @@ struct QueueTests {
             // a guard killed by hand loses the job's exit status: the run says so instead of "exit code -1"
             #expect(kill(guardPID, SIGKILL) == 0)
             _ = try await Shell.run("touch \(dir.path)/go")
-            #expect(await Processes.waitUntil(seconds: 30) { Processes.isGone(consumer) })
+            #expect(await Processes.waitUntil(seconds: 120) { Processes.isGone(consumer) })
             let ended = try #require(try runs(db, "guarded").first)
             #expect(
                 ended.state == .failed && ended.exitCode == nil && ended.reason.contains("guard process died"),
@@ -429,13 +429,13 @@ struct QueueTests {
             #expect(try await octo(fresh, ["sh", "run", "sleepy", "-q"]).status == 0)
             let consumer = try Processes.startOcto(["consume", "--machine", "w1"], environment: fresh.environment)
             #expect(
-                await Processes.waitUntil(seconds: 30) {
+                await Processes.waitUntil(seconds: 120) {
                     (try? runs(db, "sleepy").first?.pid) != nil || (try? runs(db, "sleepy").first?.state) == .running
                 })
             let k = try await octo(fresh, ["sh", "kill", "sleepy"])
             #expect(k.status == 0 && k.stdout.contains("cancelled run"), "\(k.stdout)\(k.stderr)")
             #expect(
-                await Processes.waitUntil(seconds: 20) { Processes.isGone(consumer) },
+                await Processes.waitUntil(seconds: 120) { Processes.isGone(consumer) },
                 "the supervisor stopped the job and returned")
             let s = try runs(db, "sleepy")
             #expect(s.count == 1 && s[0].state == .cancelled && s[0].reason.hasPrefix("killed by"))
@@ -450,13 +450,13 @@ struct QueueTests {
             try addJob(db, "rep", "echo $$ >> \(dir.path)/pids; sleep 300", ["concurrency": "replace"])
             #expect(try await octo(fresh, ["sh", "run", "rep", "-q"]).status == 0)
             let consumer = try Processes.startOcto(["consume", "--machine", "w1"], environment: fresh.environment)
-            #expect(await Processes.waitUntil(seconds: 30) { readFileBytes(dir.path + "/pids") != nil })
+            #expect(await Processes.waitUntil(seconds: 120) { readFileBytes(dir.path + "/pids") != nil })
             #expect(try await octo(fresh, ["sh", "run", "rep", "-q"]).status == 0)
             let first = try #require(try runs(db, "rep").first)
             #expect(first.state == .cancelled && first.reason.contains("replace"))
             // the replaced run's supervisor stops it; its slot freed, the same (cron) consume takes the replacement
             #expect(
-                await Processes.waitUntil(seconds: 30) { (try? runs(db, "rep").last?.state) == .running },
+                await Processes.waitUntil(seconds: 120) { (try? runs(db, "rep").last?.state) == .running },
                 "the replacement was not started once the replaced run was gone")
             let pid = try #require(
                 pid_t(String(decoding: readFileBytes(dir.path + "/pids")!, as: UTF8.self).split(separator: "\n")[0]))
@@ -467,7 +467,7 @@ struct QueueTests {
                 "the replacement overlapped the replaced run")
             _ = try await octo(fresh, ["sh", "kill", "rep"])
             #expect(
-                await Processes.waitUntil(seconds: 30) { Processes.isGone(consumer) },
+                await Processes.waitUntil(seconds: 120) { Processes.isGone(consumer) },
                 "the consumer did not stop the killed run and return")
         }
     }
@@ -495,7 +495,7 @@ struct QueueTests {
                 """, ["concurrency": "replace"])
             #expect(try await octo(fresh, ["sh", "run", "rep", "--on", "w1", "-q"]).status == 0)
             let c1 = try Processes.startOcto(["consume", "--machine", "w1"], environment: fresh.environment)
-            #expect(await Processes.waitUntil(seconds: 20) { pidList(pids).count == 1 })
+            #expect(await Processes.waitUntil(seconds: 120) { pidList(pids).count == 1 })
             // w1's supervisor is held still, so it cannot act on the cancel: the replaced run stays stopping
             #expect(kill(c1, SIGSTOP) == 0)
             #expect(try await octo(fresh, ["sh", "run", "rep", "--on", "w2", "-q"]).status == 0)
@@ -515,15 +515,15 @@ struct QueueTests {
             // and records the group gone; w2, waiting for work, then starts the replacement
             let c2 = try Processes.startOcto(["consume", "--machine", "w2", "--wait"], environment: fresh.environment)
             #expect(kill(c1, SIGCONT) == 0)
-            #expect(await Processes.waitUntil(seconds: 60) { pidList(pids).count == 2 })
+            #expect(await Processes.waitUntil(seconds: 120) { pidList(pids).count == 2 })
             #expect(readFileBytes(overlaps) == nil, "the replacement started beside the replaced run")
-            #expect(await Processes.waitUntil(seconds: 20) { Processes.isGone(c1) })
+            #expect(await Processes.waitUntil(seconds: 120) { Processes.isGone(c1) })
             all = try runs(db, "rep")
             #expect(all.map(\.state) == [.cancelled, .running])
             #expect(!all[0].isStopping && all[0].exitSignal == Int(SIGKILL), "\(all[0])")
             #expect(try #require(all[0].endedAt) <= (try #require(all[1].startedAt)))
             _ = try await octo(fresh, ["sh", "kill", "rep"])
-            #expect(await Processes.waitUntil(seconds: 30) { Processes.isGone(c2) })
+            #expect(await Processes.waitUntil(seconds: 120) { Processes.isGone(c2) })
         }
     }
 
@@ -536,10 +536,10 @@ struct QueueTests {
             try addJob(db, "other", "true")
             #expect(try await octo(fresh, ["sh", "run", "held", "--on", "w1", "-q"]).status == 0)
             let c1 = try Processes.startOcto(["consume", "--machine", "w1"], environment: fresh.environment)
-            #expect(await Processes.waitUntil(seconds: 20) { (try? runs(db, "held").first?.pid) != nil })
+            #expect(await Processes.waitUntil(seconds: 120) { (try? runs(db, "held").first?.pid) != nil })
             // the supervisor dies (its job with it), then the run is killed: nobody will say it stopped
             #expect(kill(c1, SIGKILL) == 0)
-            #expect(await Processes.waitUntil(seconds: 20) { Processes.isGone(c1) })
+            #expect(await Processes.waitUntil(seconds: 120) { Processes.isGone(c1) })
             #expect(try await octo(fresh, ["sh", "kill", "held"]).status == 0)
             #expect(try await octo(fresh, ["sh", "run", "held", "--on", "w2", "-q"]).status == 0)
             #expect(try await octo(fresh, ["consume", "--machine", "w2"]).status == 0)
@@ -553,7 +553,7 @@ struct QueueTests {
             try db.execute(
                 "UPDATE runs SET lease_expires_at = NOW(6) - INTERVAL 1 SECOND WHERE id = ?", [.int(all[0].id)])
             let c2 = try Processes.startOcto(["consume", "--machine", "w2"], environment: fresh.environment)
-            #expect(await Processes.waitUntil(seconds: 20) { (try? runs(db, "held").last?.state) == .running })
+            #expect(await Processes.waitUntil(seconds: 120) { (try? runs(db, "held").last?.state) == .running })
             all = try runs(db, "held")
             #expect(
                 !all[0].isStopping && all[0].reason.contains("machine w1 did not confirm it stopped"),
@@ -561,7 +561,7 @@ struct QueueTests {
             #expect(try await octo(fresh, ["consume", "--machine", "w1"]).status == 0)
             #expect(try runs(db, "other").map(\.state) == [.succeeded])
             _ = try await octo(fresh, ["sh", "kill", "held"])
-            #expect(await Processes.waitUntil(seconds: 30) { Processes.isGone(c2) })
+            #expect(await Processes.waitUntil(seconds: 120) { Processes.isGone(c2) })
         }
     }
 
@@ -583,18 +583,18 @@ struct QueueTests {
             #expect(try runs(db, "bcast").map(\.routeKey).sorted() == ["w1", "w2"])
             let started = { String(decoding: readFileBytes(dir.path + "/started") ?? [], as: UTF8.self) }
             let c1 = try Processes.startOcto(["consume", "--machine", "w1"], environment: fresh.environment)
-            #expect(await Processes.waitUntil(seconds: 30) { started().contains("w1 ") })
+            #expect(await Processes.waitUntil(seconds: 120) { started().contains("w1 ") })
             // w2's run is its own series: w1's running run neither holds it back nor has it skipped
             let c2 = try Processes.startOcto(["consume", "--machine", "w2"], environment: fresh.environment)
             #expect(
-                await Processes.waitUntil(seconds: 30) { started().contains("w2 ") },
+                await Processes.waitUntil(seconds: 120) { started().contains("w2 ") },
                 "\((try? runs(db, "bcast").map(\.reason)) ?? [])")
             #expect(try runs(db, "bcast").map(\.state) == [.running, .running])
 
             // w2's run ends; a missed fire comes due (the minute before, now hourly at it): forbid skips it
             // on w1, whose own run still runs, and queues it on w2
             _ = try await Shell.run("touch \(dir.path)/go-w2")
-            #expect(await Processes.waitUntil(seconds: 30) { Processes.isGone(c2) })
+            #expect(await Processes.waitUntil(seconds: 120) { Processes.isGone(c2) })
             let earlier = try db.query(
                 "SELECT DATE_FORMAT(? - INTERVAL 1 MINUTE, '%Y-%m-%d %H:%i:%s') AS at, MINUTE(? - INTERVAL 1 MINUTE) AS m",
                 [.text(due.at), .text(due.at)]
@@ -621,7 +621,7 @@ struct QueueTests {
             #expect(onW1.status == 1 && onW1.stderr.contains("concurrency forbid"), "\(onW1.stderr)")
             #expect(try await octo(fresh, ["consume", "--machine", "w2"]).status == 0)
             _ = try await Shell.run("touch \(dir.path)/go-w1")
-            #expect(await Processes.waitUntil(seconds: 30) { Processes.isGone(c1) })
+            #expect(await Processes.waitUntil(seconds: 120) { Processes.isGone(c1) })
             let all = try runs(db, "bcast")
             #expect(
                 all.map(\.state) == [.succeeded, .succeeded, .skipped, .succeeded, .succeeded], "\(all.map(\.state))")
