@@ -59,6 +59,27 @@ public final class PrivateServer: Sendable {
             "\"$ROOT/scripts/mariadb\" stop \"$DIR/mariadb\"", environment: ["ROOT": Shell.root, "DIR": directory.path])
     }
 
+    /// An outage that ends at once: the server's socket is moved away (no new
+    /// connection can be made) and every client session is killed (every
+    /// open connection is lost); `restore()` moves the socket back. Unlike a
+    /// restart, ending it takes no time, so a test of what a client retries
+    /// for a bounded time does not race the server's start on a slow machine.
+    public func cutOff() async throws {
+        let r = try await Shell.run(
+            """
+            sock=$(sed -n 's/^socket = //p' "$CNF"); mv "$sock" "$sock.away"
+            mariadb --defaults-file="$CNF" --socket="$sock.away" -N -e "SELECT CONCAT('KILL ', ID, ';') FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND COMMAND NOT IN ('Daemon', 'Binlog Dump') AND USER NOT IN ('system user', 'event_scheduler')" \
+              | mariadb --defaults-file="$CNF" --socket="$sock.away" -f 2>/dev/null; true
+            """, environment: ["CNF": defaultsFile])
+        guard r.status == 0 else { throw OctoError.failure("could not cut the private MariaDB off: \(r.stderr)") }
+    }
+
+    public func restore() async throws {
+        let r = try await Shell.run(
+            "sock=$(sed -n 's/^socket = //p' \"$CNF\"); mv \"$sock.away\" \"$sock\"", environment: ["CNF": defaultsFile])
+        guard r.status == 0 else { throw OctoError.failure("could not restore the private MariaDB: \(r.stderr)") }
+    }
+
     /// Stops the server and removes its files.
     public func remove() async {
         try? await stop()
