@@ -78,11 +78,12 @@ struct ConnectionTests {
             try db.execute("INSERT INTO l VALUES (1, 0)")
             let holder = try fresh.connect()
             defer { holder.close() }
-            try holder.run("SET SESSION idle_transaction_timeout = 2")
             try holder.run("START TRANSACTION")
             try holder.execute("UPDATE l SET n = 99 WHERE id = ?", [1])
-            // the holder goes silent, as a vanished client does; without the timeout this waits 20 s and fails (1205)
-            try db.run("SET SESSION innodb_lock_wait_timeout = 20")
+            // set last, so a slow machine between the statements cannot end the holder's transaction early
+            try holder.run("SET SESSION idle_transaction_timeout = 2")
+            // the holder goes silent, as a vanished client does; without the timeout this waits 60 s and fails (1205)
+            try db.run("SET SESSION innodb_lock_wait_timeout = 60")
             #expect(try db.execute("UPDATE l SET n = n + 1 WHERE id = ?", [1]) == 1)
             // 99 rolled back
             #expect(try #require(try db.query("SELECT n FROM l WHERE id = 1").first).decode("n", as: Int.self) == 1)

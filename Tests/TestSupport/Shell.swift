@@ -76,7 +76,8 @@ public final class PrivateServer: Sendable {
 
     public func restore() async throws {
         let r = try await Shell.run(
-            "sock=$(sed -n 's/^socket = //p' \"$CNF\"); mv \"$sock.away\" \"$sock\"", environment: ["CNF": defaultsFile])
+            "sock=$(sed -n 's/^socket = //p' \"$CNF\"); mv \"$sock.away\" \"$sock\"", environment: ["CNF": defaultsFile]
+        )
         guard r.status == 0 else { throw OctoError.failure("could not restore the private MariaDB: \(r.stderr)") }
     }
 

@@ -249,7 +249,10 @@ struct HardeningTests {
             try db.execute(
                 "INSERT INTO alerts (kind, job_name, first_at, last_at, first_line, last_line, next_attempt_at) VALUES ('log', 'j', NOW(6), NOW(6), 'x', 'x', NOW(6))"
             )
-            let command = "sh -c 'echo $$ > \(dir)/left.pid; exec sleep 200' & cat > \(dir)/delivered"
+            // the command's leader waits until its leftover has written its pid (the group is killed once it exits)
+            let command =
+                "sh -c 'echo $$ > \(dir)/left.pid; exec sleep 200' & while [ ! -s \(dir)/left.pid ]; do sleep 0.05; done; "
+                + "cat > \(dir)/delivered"
             #expect(
                 try await OctoBinary.run(["sh", "settings", "alert_command", command], environment: env).status == 0)
             let monitor = try Processes.startOcto(["monitor", "--alert-timeout", "60s"], environment: env)
@@ -259,7 +262,8 @@ struct HardeningTests {
             let left = try #require(
                 pid_t(String(decoding: readFileBytes(dir + "/left.pid") ?? [], as: UTF8.self).trimmingWhitespace()))
             #expect(
-                await Processes.waitUntil(seconds: 120) { kill(left, 0) != 0 }, "the alert command's leftover still runs"
+                await Processes.waitUntil(seconds: 120) { kill(left, 0) != 0 },
+                "the alert command's leftover still runs"
             )
             #expect(try db.query("SELECT state FROM alerts").first?.decode("state", as: String.self) == "sent")
 
@@ -272,14 +276,14 @@ struct HardeningTests {
                     ["sh", "settings", "alert_command", "echo $$ > \(dir)/hung.pid; trap '' TERM; sleep 300"],
                     environment: env
                 ).status == 0)
-            let r = try await OctoBinary.run(["monitor", "--alert-timeout", "2s", "--json"], environment: env)
+            let r = try await OctoBinary.run(["monitor", "--alert-timeout", "10s", "--json"], environment: env)
             #expect(r.status == 0, "\(r.stderr)")
             let hung = try #require(
                 pid_t(String(decoding: readFileBytes(dir + "/hung.pid") ?? [], as: UTF8.self).trimmingWhitespace()))
             #expect(kill(hung, 0) != 0, "the hung alert command outlived its delivery")
             let row = try #require(try db.query("SELECT state, last_error FROM alerts WHERE job_name = 'k'").first)
             let error: String = try row.decode("last_error")
-            #expect(error.contains("timed out after 2s"), "\(error)")
+            #expect(error.contains("timed out after 10s"), "\(error)")
         }
     }
 

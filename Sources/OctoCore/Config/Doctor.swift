@@ -215,7 +215,9 @@ public enum Doctor {
         let mid = Instant(microsecondsSinceEpoch: (before.microseconds + after.microseconds) / 2)
         let offset = Double((server - mid).microseconds) / 1_000_000
         let text = (offset >= 0 ? "+" : "") + formatSeconds(offset) + " s (server minus this machine)"
-        if abs(offset) > 2 {
+        // the server read its clock somewhere within the round trip: only an offset beyond that doubt is one
+        let doubt = Double((after - before).microseconds) / 2_000_000
+        if abs(offset) - doubt > 2 {
             return DoctorCheck(
                 "clock", .warn, "offset \(text); octo uses the server's clock, but local log times will look off",
                 fix: "enable time synchronisation (e.g. timedatectl set-ntp true)")

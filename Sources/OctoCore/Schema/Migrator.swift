@@ -89,16 +89,6 @@ public enum Migrator {
     /// Takes the advisory lock, waiting in steps shorter than the connection's read timeout: one GET_LOCK that
     /// waited longer would look to the client like a lost connection (error 2013) while the other init works.
     static func waitForLock(_ db: Connection, _ lock: String) throws {
-        let deadline = ContinuousClock.now + .seconds(lockPatience)
-        while true {
-            let got: Int? = try db.query("SELECT GET_LOCK(?, 10) AS got", [.text(lock)]).first?.decode("got")
-            if got == 1 { return }
-            if got == nil { throw OctoError.failure("could not take the lock '\(lock)' (GET_LOCK returned NULL)") }
-            if ContinuousClock.now >= deadline {
-                throw OctoError.failure(
-                    "another octo init has held the lock '\(lock)' for \(lockPatience / 60) minutes; if none is running, look for a stuck session with SELECT IS_USED_LOCK('\(lock)')"
-                )
-            }
-        }
+        try ServerStore.waitForLock(db, lock, patience: lockPatience, holder: "octo init")
     }
 }

@@ -126,17 +126,10 @@ public enum JobStore {
     /// lock `octo.apply.DATABASE`, so applies run one at a time: row locks
     /// alone cannot order two applies that both create the same new job (an
     /// empty range locks nothing at READ COMMITTED, and the second would fail
-    /// on the duplicate name). Waits up to `lockWaitSeconds` for it.
+    /// on the duplicate name). Waits up to 10 minutes for it.
     public static func exclusively<T>(_ db: Connection, database: String, _ body: () throws -> T) throws -> T {
         let lock = "octo.apply." + database
-        let got: Int? = try db.query(
-            "SELECT GET_LOCK(?, ?) AS got", [.text(lock), .int(Int64(ConnectionOptions.lockWaitSeconds))]
-        ).first?.decode("got")
-        guard got == 1 else {
-            throw OctoError.failure(
-                "another octo sh apply has held the lock '\(lock)' for \(ConnectionOptions.lockWaitSeconds)s; try again"
-            )
-        }
+        try ServerStore.waitForLock(db, lock, patience: 600, holder: "octo sh apply")
         defer { _ = try? db.query("SELECT RELEASE_LOCK(?)", [.text(lock)]) }
         return try body()
     }
