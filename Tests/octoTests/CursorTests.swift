@@ -313,7 +313,8 @@ struct CursorTests {
             try await server.cutOff()
             _ = try await Shell.run("touch \"$D/go\"", environment: env)
             #expect(await Processes.waitUntil(seconds: 120) { access(state + "/done", F_OK) == 0 })
-            try await Task.sleep(for: .seconds(1))  // (not needed for the outcome: the end may be tried before or after)
+            // its supervisor may try the end now or after the outage: the outcome is the same
+            try await Task.sleep(for: .seconds(1))
             try await server.restore()
             #expect(await Processes.waitUntil(seconds: 120) { !text(state + "/rc").isEmpty })
             #expect(try await get(env, "late") == "z2")
