@@ -40,11 +40,18 @@ struct Octo: ParsableCommand {
         } catch {
             let code = exitCode(for: error)
             if code == .success { exit(withError: error) }  // --help, --version
-            if code == .validationFailure {
-                fail(message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid usage", code: 2)
-            }
+            if code == .validationFailure { fail(oneLine(message(for: error)).escapedForTerminal, code: 2) }
             exit(withError: error)
         }
+    }
+
+    /// argument-parser's message on one line: its first line, and the list
+    /// of valid values it puts below (`- fatal`, `- error` …) joined after it.
+    static func oneLine(_ message: String) -> String {
+        let lines = message.split(separator: "\n").map { $0.trimmingWhitespace() }
+        guard let first = lines.first else { return "invalid usage" }
+        let items = lines.dropFirst().prefix { $0.hasPrefix("- ") }.map { String($0.dropFirst(2)) }
+        return items.isEmpty ? first : first + " " + items.joined(separator: ", ")
     }
 
     static func fail(_ message: String, code: Int32) -> Never {

@@ -69,7 +69,7 @@ struct RegisterCommand: OctoCommand {
         if !groups.isEmpty { r.groups = groups }
         r.envs = env.map { $0.split(separator: ",").map(String.init) }
         r.slots = slots
-        r.state = drain ? "draining" : remove ? "removed" : active ? "active" : nil
+        r.state = drain ? .draining : remove ? .removed : active ? .active : nil
         let db = try context.database()
         let path = context.environment["PATH"] ?? "/usr/bin:/bin"
         let m = try db.retrying { db in
@@ -78,17 +78,18 @@ struct RegisterCommand: OctoCommand {
         if global.json {
             try Output.json(
                 JSON.object([
-                    "name": .string(m.name), "state": .string(m.state), "groups": .array(m.groups.map(JSON.string)),
+                    "name": .string(m.name), "state": .string(m.state.rawValue),
+                    "groups": .array(m.groups.map(JSON.string)),
                     "envs": .array(m.allEnvs.map(JSON.string)), "slots": .int(Int64(m.slots))
                 ]))
             return
         }
-        if m.state == "removed" && !remove {
+        if m.state == .removed && !remove {
             Output.warning("machine '\(m.name)' is removed and takes no work; octo register --active brings it back")
         }
         if global.verbose {
             Output.line(
-                "\(m.name): \(m.state), slots \(m.slots), groups \(m.groups.joined(separator: ",")), envs \(m.allEnvs.joined(separator: ","))"
+                "\(m.name): \(m.state.rawValue), slots \(m.slots), groups \(m.groups.joined(separator: ",")), envs \(m.allEnvs.joined(separator: ","))"
             )
         }
     }

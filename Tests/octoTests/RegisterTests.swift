@@ -25,7 +25,7 @@ struct RegisterTests {
             let db = try fresh.connect()
             defer { db.close() }
             var m = try #require(try MachineStore.get(db, "w1"))
-            #expect(m.groups == ["etl", "web"] && m.envs == ["php", "python3"] && m.slots == 4 && m.state == "active")
+            #expect(m.groups == ["etl", "web"] && m.envs == ["php", "python3"] && m.slots == 4 && m.state == .active)
             #expect(m.cpus == HostFacts.cpuCount())
             #expect(m.unixUser == currentUserName())
             let firstSeen = m.firstSeen
@@ -41,9 +41,9 @@ struct RegisterTests {
 
             _ = try await register(fresh, "--machine", "w1", "--drain")
             _ = try await register(fresh, "--machine", "w1")
-            #expect(try MachineStore.get(db, "w1")?.state == "draining", "draining is remembered")
+            #expect(try MachineStore.get(db, "w1")?.state == .draining, "draining is remembered")
             _ = try await register(fresh, "--machine", "w1", "--active")
-            #expect(try MachineStore.get(db, "w1")?.state == "active")
+            #expect(try MachineStore.get(db, "w1")?.state == .active)
 
             // interpreters on PATH are detected with their versions (bash is always there)
             let detected = try #require(try MachineStore.get(db, "w1")).detectedEnvs
@@ -81,7 +81,7 @@ struct RegisterTests {
             #expect(machines == [nil, "w4"])
             let again = try await register(fresh, "--machine", "w3")
             #expect(again.stderr.contains("machine 'w3' is removed"))
-            #expect(try MachineStore.get(db, "w3")?.state == "removed")
+            #expect(try MachineStore.get(db, "w3")?.state == .removed)
         }
     }
 

@@ -249,7 +249,11 @@ struct ShTests {
                 "invalid alert_to 'ops@example.com,|cmd'"
             ),
             (["sh", "settings", "alert_command", String(repeating: "x", count: 70_000)], "at most 64 KiB"),
-            (["sh", "alerts", "ack", "999999"], "no alert 999999")
+            (["sh", "alerts", "ack", "999999"], "no alert 999999"),
+            // domain values parsed as such (ExpressibleByArgument), their choices on the same line
+            (["sh", "ls", "--state", "weird"], "'weird' is invalid for '--state <state>'"),
+            (["sh", "ls", "--state", "weird"], "one of the following: queued, running, succeeded"),
+            (["sh", "log", "existing", "--level", "loud"], "'loud' is invalid for '--level <level>'")
         ] as [([String], String)])
     func badInputExitsTwoAndChangesNothing(_ args: [String], _ expected: String) async throws {
         try await withEnv { env in

@@ -8,8 +8,7 @@ import OctoTime
 /// A worker machine as `octo register` reports it and `octo sh machines` shows it.
 public struct Machine: Sendable {
     public var name: String
-    /// `active`, `draining` (heartbeats, takes no new work) or `removed`.
-    public var state: String = "active"
+    public var state: State = .active
     public var groups: [String] = []
     /// Runtime environments given with `--env` (remembered).
     public var envs: [String] = []
@@ -26,6 +25,11 @@ public struct Machine: Sendable {
     public var lastSeen: Instant?
 
     public init(name: String) { self.name = name }
+
+    /// `active`, `draining` (heartbeats, takes no new work) or `removed`.
+    public enum State: String, SQLTextEnum {
+        case active, draining, removed
+    }
 
     /// Every environment: the given ones (with the detected version where
     /// there is one), then the other detected ones.

@@ -207,7 +207,7 @@ public enum JobStore {
     /// A job's row for `octo sh ls`: the job and its latest run.
     public struct Summary: Sendable {
         public let job: Job
-        public let lastState: String?
+        public let lastState: Run.State?
         public let lastStarted: Instant?
         public let lastEnded: Instant?
         /// Seconds from start to end of the last run (or to now if it is running).

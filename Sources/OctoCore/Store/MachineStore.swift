@@ -9,7 +9,7 @@ public enum MachineStore {
         public var envs: [String]?
         public var slots: Int?
         /// nil keeps the state; a new machine starts `active`.
-        public var state: String?
+        public var state: Machine.State?
         public init() {}
     }
 
@@ -60,7 +60,7 @@ public enum MachineStore {
                 .text(user), .text(OctoVersion.string),
                 state, groups, envs, slots, slots, slots
             ])
-        if r.state == "removed" {
+        if r.state == .removed {
             // its queued runs go back to any eligible machine (routing is redone by the producer)
             try db.execute("UPDATE queue SET machine = NULL WHERE machine = ?", [.text(name)])
             try db.execute("UPDATE runs SET machine = NULL WHERE machine = ? AND state = 'queued'", [.text(name)])
@@ -94,7 +94,7 @@ public enum MachineStore {
         return try rows.map { row in
             let m = try machine(from: row)
             let age = Double(try row.decode("age_us", as: Int64.self)) / 1_000_000
-            let shown = m.state == "active" && age > Double(ttl) ? "stale" : m.state
+            let shown = m.state == .active && age > Double(ttl) ? "stale" : m.state.rawValue
             return Status(machine: m, shownState: shown, age: age, slotsInUse: try row.decode("in_use"))
         }
     }

@@ -29,7 +29,7 @@ struct ShLog: OctoCommand {
     @Option(
         help: ArgumentHelp(
             "This level and the more severe ones: fatal, error, warn, info, debug, trace, all.", valueName: "level"))
-    var level: String = "all"
+    var level: LevelFilter = .init(nil)
     @Option(help: ArgumentHelp("Only lines containing this text.", valueName: "text")) var grep: String?
     @Option(name: .short, parsing: .unconditional, help: "How many of the newest matching lines (0: all).") var n: Int =
         100
@@ -38,11 +38,6 @@ struct ShLog: OctoCommand {
     func validate() throws {
         if !(0...1_000_000).contains(n) {
             throw ValidationError("invalid -n '\(n)': expected a whole number from 0 (all) to 1000000")
-        }
-        if level != "all", LogLevel(rawValue: level) == nil {
-            throw ValidationError(
-                "invalid level '\(level.quotedForMessage)': expected one of fatal, error, warn, info, debug, trace, all"
-            )
         }
         if follow && until != nil { throw ValidationError("--follow and --until do not go together") }
         if follow && global.json { throw ValidationError("--follow prints lines as they come; it has no --json") }
@@ -69,7 +64,7 @@ struct ShLog: OctoCommand {
         let now = try JobStore.serverNow(db)
         filter.since = try since.map { try when($0, now: now, zone: zone, what: "--since") }
         filter.until = try until.map { try when($0, now: now, zone: zone, what: "--until") }
-        filter.level = LogLevel(rawValue: level)
+        filter.level = level.level
         filter.grep = grep
         filter.machine = global.machine  // the flag only: here it filters, it does not name this machine
 
@@ -155,4 +150,24 @@ struct LineStyle {
         let reset = c.isEmpty ? "" : "\u{1B}[0m"
         return "\u{1B}[2m\(time)\u{1B}[0m \(l.machine) \(run)\(c)\(padded)\(reset) \(content)\(cut)"
     }
+}
+
+/// `--level`: a log level (that level and the more severe ones) or `all`.
+struct LevelFilter: ExpressibleByArgument {
+    let level: LogLevel?
+
+    init(_ level: LogLevel?) { self.level = level }
+
+    init?(argument: String) {
+        if argument == "all" {
+            level = nil
+        } else if let l = LogLevel(rawValue: argument) {
+            level = l
+        } else {
+            return nil
+        }
+    }
+
+    static var allValueStrings: [String] { LogLevel.allCases.map(\.rawValue) + ["all"] }
+    var defaultValueDescription: String { level?.rawValue ?? "all" }
 }

@@ -10,30 +10,22 @@ struct ShLs: OctoCommand {
     @Option(help: "Only jobs with this target (e.g. any, group:etl, w1).") var target: String?
     @Option(
         help: "Only jobs whose last run is in this state (succeeded, failed, running, …), or paused / active / never.")
-    var state: String?
+    var state: StateFilter?
     @OptionGroup var global: GlobalOptions
 
     func run(_ context: Context) throws {
         let db = try context.database()
         let settings = try context.settings()
-        let states = [
-            "queued", "running", "succeeded", "failed", "timeout", "cancelled", "lost", "skipped", "paused", "active",
-            "never"
-        ]
-        if let s = state, !states.contains(s) {
-            throw OctoError.invalid("state", s, expected: states.joined(separator: ", "))
-        }
         let all = try JobStore.summaries(db).filter { s in
             (owner == nil || s.job.owner == owner) && (target == nil || s.job.target == target)
-                && (state == nil || state == s.lastState || (state == "paused" && s.job.paused)
-                    || (state == "active" && !s.job.paused) || (state == "never" && s.lastState == nil))
+                && (state?.matches(s) ?? true)
         }
         if global.json {
             try Output.json(
                 JSON.array(
                     all.map { s in
                         var o = s.job.json(defaultZone: settings.defaultTimezone)
-                        o["last_state"] = s.lastState.map(JSON.string) ?? .null
+                        o["last_state"] = s.lastState.map { .string($0.rawValue) } ?? .null
                         o["last_duration_s"] = s.lastDuration.map(JSON.double) ?? .null
                         o["last_started"] = s.lastStarted.map { .string($0.iso8601) } ?? .null
                         return .object(o)
@@ -48,10 +40,38 @@ struct ShLs: OctoCommand {
             zones[zoneName] = zone
             t.add([
                 s.job.name, s.job.schedule.isEmpty ? "(manual)" : s.job.schedule, s.job.owner, s.job.target,
-                s.job.paused ? "yes" : "no", s.lastState ?? "-", s.lastDuration.map(humanDuration) ?? "-",
+                s.job.paused ? "yes" : "no", s.lastState?.rawValue ?? "-", s.lastDuration.map(humanDuration) ?? "-",
                 s.job.paused ? "-" : s.job.nextFireAt.map { zone.format($0) } ?? "-"
             ])
         }
         Output.line(t.render())
+    }
+}
+
+/// `--state`: the state of a job's last run, or `paused`, `active` (not paused) or `never` (no run yet).
+enum StateFilter: ExpressibleByArgument {
+    case lastRun(Run.State)
+    case paused, active, never
+
+    init?(argument: String) {
+        switch argument {
+        case "paused": self = .paused
+        case "active": self = .active
+        case "never": self = .never
+        default:
+            guard let s = Run.State(rawValue: argument) else { return nil }
+            self = .lastRun(s)
+        }
+    }
+
+    static var allValueStrings: [String] { Run.State.allCases.map(\.rawValue) + ["paused", "active", "never"] }
+
+    func matches(_ s: JobStore.Summary) -> Bool {
+        switch self {
+        case .lastRun(let state): s.lastState == state
+        case .paused: s.job.paused
+        case .active: !s.job.paused
+        case .never: s.lastState == nil
+        }
     }
 }
