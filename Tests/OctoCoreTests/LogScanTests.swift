@@ -75,3 +75,16 @@ struct LogScanTests {
         #expect(s.code == code && s.signal == signal)
     }
 }
+
+/// The trend's statistics, without a database.
+struct TrendStatisticsTests {
+    @Test(
+        arguments: [
+            ([], nil, nil), ([4], 4, 4), ([3, 1, 2], 2, 3), ([1, 2, 3, 4], 2.5, 4),
+            ((1...20).map(Double.init), 10.5, 19), ((1...100).map(Double.init), 50.5, 95)
+        ] as [([Double], Double?, Double?)])
+    func medianAndNearestRankP95(_ values: [Double], _ median: Double?, _ p95: Double?) {
+        #expect(Trend.median(values) == median)
+        #expect(Trend.percentile(95, values) == p95)
+    }
+}
