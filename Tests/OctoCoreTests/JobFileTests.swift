@@ -78,7 +78,7 @@ struct JobFileTests {
         #expect(
             Job.attributes.map(\.name) == [
                 "name", "command", "schedule", "timezone", "owner", "user", "target", "strategy",
-                "concurrency", "max_parallel", "misfire", "timeout", "retries", "retry_delay",
+                "concurrency", "max_parallel", "misfire", "timeout", "warn_after", "retries", "retry_delay",
                 "ok_codes", "alert_level", "alert_to", "paused"
             ])
         let d = Job(name: "x", command: "y")

@@ -399,6 +399,44 @@ struct MonitorTests {
         }
     }
 
+    /// `warn_after`: a run still running after it raises one `slow` alert while it goes on (and ends as it
+    /// would); a run that ends sooner raises none. The long run waits for the test's word, not a clock.
+    @Test func aRunStillRunningAfterWarnAfterRaisesOneSlowAlert() async throws {
+        try await TestDatabase.withInitializedOcto { db, env, dir in
+            try addJob(db, "quick", "true", ["warn_after": "2s"])
+            #expect(try await octo(env, ["sh", "run", "quick", "-q"]).status == 0)
+            #expect(try await octo(env, ["consume"]).status == 0)
+            try addJob(
+                db, "long", "touch \(dir)/started; while [ ! -e \(dir)/release ]; do sleep 0.05; done",
+                ["warn_after": "2s", "timeout": "1h"])
+            #expect(try await octo(env, ["sh", "run", "long", "-q"]).status == 0)
+            let consume = try Processes.startOcto(["consume"], environment: env)
+            defer { kill(consume, SIGKILL) }
+            #expect(
+                await Processes.waitUntil(seconds: 120) {
+                    (try? db.query(
+                        "SELECT started_at < NOW(6) - INTERVAL 2 SECOND AS late FROM runs WHERE job_name = 'long' AND state = 'running'"
+                    ).first?.decode("late", as: Bool.self)) == true
+                })
+            #expect(try await octo(env, ["monitor"]).status == 0)
+            #expect(try await octo(env, ["monitor"]).status == 0)
+            var slow = try alerts(db, kind: "slow")
+            #expect(slow.count == 1 && slow.first?.job == "long" && slow.first?.count == 1, "\(slow)")
+            #expect(slow.first?.run == (try runs(db, "long").first?.id))
+            // the run goes on, and ends as it would
+            _ = try ChildProcess.run(["touch", dir + "/release"])
+            #expect(await Processes.waitUntil(seconds: 120) { Processes.isGone(consume) })
+            #expect(try runs(db, "long").map(\.state) == [.succeeded])
+            #expect(try await octo(env, ["monitor"]).status == 0)
+            slow = try alerts(db, kind: "slow")
+            #expect(slow.count == 1 && slow.first?.count == 1, "\(slow)")
+            #expect(try alerts(db).filter { $0.job == "quick" }.isEmpty)
+            let line: String = try db.query("SELECT first_line FROM alerts WHERE kind = 'slow'").first!.decode(
+                "first_line")
+            #expect(line.contains("still running after 2s (warn_after"), "\(line)")
+        }
+    }
+
     @Test func aSuccessAfterAFailureSendsOneRecoveryNotice() async throws {
         try await TestDatabase.withInitializedOcto { db, env, dir in
             #expect(try await octo(env, ["sh", "settings", "alert_command", "cat >> \(dir)/delivered"]).status == 0)

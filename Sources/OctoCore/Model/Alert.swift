@@ -24,6 +24,8 @@ public enum AlertKind: String, SQLTextEnum {
     case machineStale = "machine_stale"
     /// The first success after a failure alert.
     case recovered
+    /// A run still running after its job's `warn_after` (it goes on; `timeout` still kills).
+    case slow
 
     /// Kinds a later success answers with a `recovered` alert.
     public static let failures: [AlertKind] = [.failed, .signal, .timeout, .lost, .missingEnd, .badExit]

@@ -24,6 +24,8 @@ public struct Job: Sendable, Equatable {
     public var misfire: Misfire = .once
     /// Seconds; 0 for none.
     public var timeout: Int64 = 0
+    /// Seconds after which a run still running raises one `slow` alert; 0 for none.
+    public var warnAfter: Int64 = 0
     public var retries: Int = 0
     /// Seconds before each retry.
     public var retryDelay: Int64 = 30
@@ -183,6 +185,9 @@ extension Job {
             }),
         choice("misfire", "after missed fires: once, skip or all (at most 100)", \.misfire),
         duration("timeout", "kill a run after this long (90s, 15m, 2h, 1d; 0 for none)", \.timeout, default: 0),
+        duration(
+            "warn_after", "raise one slow alert for a run still running after this long (0 for none)", \.warnAfter,
+            default: 0),
         Attribute(
             name: "retries", help: "extra attempts after a failure (auto-restart)", defaultText: "0",
             read: { String($0.retries) },

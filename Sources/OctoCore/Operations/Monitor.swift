@@ -13,6 +13,7 @@ import OctoTime
 /// Detection:
 /// - lapsed leases become `lost` runs (`RunQueue.sweepLost`, which also
 ///   queues their retries);
+/// - runs still running after their job's `warn_after`: one `slow` alert each;
 /// - runs that ended `failed` (kind `failed`, or `signal` when killed by a
 ///   signal), `timeout` or `lost` since the last sweep (looking back 10
 ///   minutes more, deduplicated by `run:ID`);
@@ -71,6 +72,7 @@ public struct Monitor {
     public mutating func sweep() throws -> Report {
         report.lost = try RunQueue.sweepLost(db).count
         try detectFailedRuns()
+        try detectSlowRuns()
         try scanLogs()
         try detectMissingEnds()
         try detectMissedFires()
@@ -128,6 +130,20 @@ public struct Monitor {
             source: "run:\(r.id)",
             occurrence: Occurrence(
                 kind, job: r.jobName, runID: r.id, machine: r.machine, at: r.endedAt ?? since, line: line))
+    }
+
+    /// One `slow` alert per run still running after its job's `warn_after` (the run goes on).
+    mutating func detectSlowRuns() throws {
+        try record(
+            try MonitorStore.slowRuns(db).map { r in
+                Finding(
+                    source: "slow:\(r.runID)",
+                    occurrence: Occurrence(
+                        .slow, job: r.job, runID: r.runID, machine: r.machine, at: r.startedAt + .seconds(r.warnAfter),
+                        line:
+                            "run \(r.runID) of \(r.job) still running after \(Durations.format(r.warnAfter)) (warn_after; started \(r.startedAt.iso8601))"
+                    ))
+            })
     }
 
     mutating func detectRecoveries() throws {

@@ -315,6 +315,11 @@ public enum Schema {
                 // the run's route key, so that a claim counts a broadcast job's runs per machine from the queue row
                 "ALTER TABLE queue ADD COLUMN IF NOT EXISTS route_key VARCHAR(64) NOT NULL DEFAULT '' AFTER machine",
                 "UPDATE queue q JOIN runs r ON r.id = q.run_id SET q.route_key = r.route_key WHERE r.route_key <> ''"
+            ]),
+        Migration(
+            version: 7, summary: "warn_after: a run still running after it raises one slow alert",
+            statements: [
+                "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS warn_after_s BIGINT UNSIGNED NOT NULL DEFAULT 0 AFTER timeout_s"
             ])
     ]
 }

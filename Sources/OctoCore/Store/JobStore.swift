@@ -6,7 +6,7 @@ import OctoTime
 public enum JobStore {
     static let columns = """
         id, name, command, schedule, timezone, owner, run_user, target, strategy, concurrency, max_parallel, misfire,
-        timeout_s, retries, retry_delay_s, ok_codes, alert_level, alert_to, paused, next_fire_at,
+        timeout_s, warn_after_s, retries, retry_delay_s, ok_codes, alert_level, alert_to, paused, next_fire_at,
         created_at, created_by, updated_at, updated_by
         """
 
@@ -83,9 +83,9 @@ public enum JobStore {
             try db.execute(
                 """
                 INSERT INTO jobs (name, command, schedule, timezone, owner, run_user, target, strategy, concurrency, max_parallel,
-                  misfire, timeout_s, retries, retry_delay_s, ok_codes, alert_level, alert_to, paused, next_fire_at,
-                  created_at, created_by, updated_at, updated_by)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                  misfire, timeout_s, warn_after_s, retries, retry_delay_s, ok_codes, alert_level, alert_to, paused,
+                  next_fire_at, created_at, created_by, updated_at, updated_by)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, values(j) + [.instant(now), .text(who), .instant(now), .text(who)])
         } catch {
             guard error.isDuplicateKey else { throw error }
@@ -157,7 +157,8 @@ public enum JobStore {
             try db.execute(
                 """
                 UPDATE jobs SET name = ?, command = ?, schedule = ?, timezone = ?, owner = ?, run_user = ?, target = ?, strategy = ?,
-                  concurrency = ?, max_parallel = ?, misfire = ?, timeout_s = ?, retries = ?, retry_delay_s = ?, ok_codes = ?,
+                  concurrency = ?, max_parallel = ?, misfire = ?, timeout_s = ?, warn_after_s = ?, retries = ?, retry_delay_s = ?,
+                  ok_codes = ?,
                   alert_level = ?, alert_to = ?, paused = ?, next_fire_at = ?, updated_at = NOW(6), updated_by = ?
                 WHERE name = ?
                 """, values(j) + [.text(who), .text(previous.name)])
@@ -244,7 +245,8 @@ public enum JobStore {
             .text(j.name), .text(j.command), .text(j.schedule), .text(j.timezone), .text(j.owner), .text(j.user),
             .text(j.target),
             j.strategy.sqlValue, j.concurrency.sqlValue, j.maxParallel.sqlValue, j.misfire.sqlValue, .int(j.timeout),
-            j.retries.sqlValue, .int(j.retryDelay), .text(j.okCodes.map(String.init).joined(separator: ",")),
+            .int(j.warnAfter), j.retries.sqlValue, .int(j.retryDelay),
+            .text(j.okCodes.map(String.init).joined(separator: ",")),
             j.alertLevel.sqlValue, .text(j.alertTo), j.paused.sqlValue, j.nextFireAt.sqlValue
         ]
     }
@@ -262,6 +264,7 @@ public enum JobStore {
         j.maxParallel = try r.decode("max_parallel")
         j.misfire = try r.decode("misfire")
         j.timeout = try r.decode("timeout_s")
+        j.warnAfter = try r.decode("warn_after_s")
         j.retries = try r.decode("retries")
         j.retryDelay = try r.decode("retry_delay_s")
         j.okCodes = (try r.decode("ok_codes", as: String.self)).split(separator: ",").compactMap { Int($0) }

@@ -49,6 +49,25 @@ public enum MonitorStore {
         ).rows.map(RunQueue.run(from:))
     }
 
+    /// Runs still running longer than their job's `warn_after` (jobs without one are not looked at).
+    public static func slowRuns(_ db: Connection) throws -> [(
+        runID: Int64, job: String, machine: String?, startedAt: Instant, warnAfter: Int64
+    )] {
+        try db.query(
+            """
+            SELECT r.id, r.job_name, r.machine, r.started_at, j.warn_after_s FROM jobs j
+            JOIN runs r ON r.job_id = j.id AND r.state = 'running'
+            WHERE j.warn_after_s > 0 AND r.started_at < NOW(6) - INTERVAL j.warn_after_s SECOND
+            ORDER BY r.started_at LIMIT 1000
+            """
+        ).rows.map {
+            (
+                try $0.decode("id"), try $0.decode("job_name"), try $0.decode("machine"), try $0.decode("started_at"),
+                try $0.decode("warn_after_s")
+            )
+        }
+    }
+
     /// The first success of `job` that ended after `after`.
     public static func firstSuccess(_ db: Connection, job: String, after: Instant) throws -> (
         id: Int64, machine: String?, endedAt: Instant

@@ -32,6 +32,7 @@ struct JobAttributeOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: help("max_parallel")) var maxParallel: String?
     @Option(parsing: .unconditional, help: help("misfire")) var misfire: String?
     @Option(parsing: .unconditional, help: help("timeout")) var timeout: String?
+    @Option(parsing: .unconditional, help: help("warn_after")) var warnAfter: String?
     @Option(parsing: .unconditional, help: help("retries")) var retries: String?
     @Option(parsing: .unconditional, help: help("retry_delay")) var retryDelay: String?
     @Option(parsing: .unconditional, help: help("ok_codes")) var okCodes: String?
@@ -50,7 +51,7 @@ struct JobAttributeOptions: ParsableArguments {
             "command": command, "schedule": schedule, "timezone": timezone, "owner": owner, "user": user,
             "target": target,
             "strategy": strategy, "concurrency": concurrency, "max_parallel": maxParallel, "misfire": misfire,
-            "timeout": timeout,
+            "timeout": timeout, "warn_after": warnAfter,
             "retries": retries, "retry_delay": retryDelay, "ok_codes": okCodes, "alert_level": alertLevel,
             "alert_to": alertTo,
             "paused": paused
