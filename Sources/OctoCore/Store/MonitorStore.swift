@@ -49,7 +49,8 @@ public enum MonitorStore {
         ).rows.map(RunQueue.run(from:))
     }
 
-    /// Runs still running longer than their job's `warn_after` (jobs without one are not looked at).
+    /// Runs still running longer than their job's `warn_after` and not alerted yet (jobs without one are not
+    /// looked at; an alerted run's source `slow:ID` is recorded, so the next 1000 are always new ones).
     public static func slowRuns(_ db: Connection) throws -> [(
         runID: Int64, job: String, machine: String?, startedAt: Instant, warnAfter: Int64
     )] {
@@ -58,6 +59,7 @@ public enum MonitorStore {
             SELECT r.id, r.job_name, r.machine, r.started_at, j.warn_after_s FROM jobs j
             JOIN runs r ON r.job_id = j.id AND r.state = 'running'
             WHERE j.warn_after_s > 0 AND r.started_at < NOW(6) - INTERVAL j.warn_after_s SECOND
+              AND NOT EXISTS (SELECT 1 FROM alert_sources s WHERE s.source = CONCAT('slow:', r.id))
             ORDER BY r.started_at LIMIT 1000
             """
         ).rows.map {
