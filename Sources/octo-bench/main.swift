@@ -29,7 +29,7 @@ if args.count == 3, args[1] == "claim", let runs = Int(args[2]) {
     let db = try config.connect()
     var r = MachineStore.Registration()
     r.slots = 1024
-    _ = try MachineStore.register(db, name: "bench-claim", r, user: currentUserName(), path: "")
+    _ = try MachineStore.register(db, name: "bench-claim", r, user: currentUserName(), path: "", by: "bench")
     var job = try JobStore.get(db, "bench-claim")
     if job == nil {
         var j = Job(name: "bench-claim", command: "true")

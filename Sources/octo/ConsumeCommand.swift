@@ -46,7 +46,8 @@ struct ConsumeCommand: OctoCommand {
             // first minute on a new machine: consume may run before register
             let path = context.environment["PATH"] ?? "/usr/bin:/bin"
             _ = try db.retrying { db in
-                try MachineStore.register(db, name: machine, .init(), user: currentUserName(), path: path)
+                try MachineStore.register(
+                    db, name: machine, .init(), user: currentUserName(), path: path, by: context.actor)
             }
         }
         try RunQueue.sweepLost(db)

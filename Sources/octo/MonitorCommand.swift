@@ -84,7 +84,7 @@ struct MonitorCommand: OctoCommand {
                     "delivered": .array(r.delivered.map(JSON.int)),
                     "delivery_failed": .array(r.deliveryFailed.map(JSON.int)),
                     "partitions_dropped": .array(r.partitionsDropped.map(JSON.string)),
-                    "runs_purged": .int(Int64(r.runsPurged))
+                    "runs_purged": .int(Int64(r.runsPurged)), "audit_purged": .int(Int64(r.auditPurged))
                 ]))
         } else if global.verbose {
             let found = r.recorded.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue) \($0.value)" }

@@ -73,7 +73,8 @@ struct RegisterCommand: OctoCommand {
         let db = try context.database()
         let path = context.environment["PATH"] ?? "/usr/bin:/bin"
         let m = try db.retrying { db in
-            try MachineStore.register(db, name: context.config.machine, r, user: currentUserName(), path: path)
+            try MachineStore.register(
+                db, name: context.config.machine, r, user: currentUserName(), path: path, by: context.actor)
         }
         if global.json {
             try Output.json(

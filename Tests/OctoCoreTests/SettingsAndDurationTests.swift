@@ -34,7 +34,8 @@ struct SettingsTests {
         let shown = Dictionary(uniqueKeysWithValues: Settings.keys.map { ($0.name, s.value(of: $0)) })
         #expect(
             shown == [
-                "default_tz": "UTC", "log_retention": "3d", "run_retention": "30d", "lease": "1m", "heartbeat": "10s",
+                "default_tz": "UTC", "log_retention": "3d", "run_retention": "30d", "audit_retention": "365d",
+                "lease": "1m", "heartbeat": "10s",
                 "machine_ttl": "3m", "misfire_threshold": "1m", "alert_merge_window": "5m", "alert_command": ""
             ])
     }

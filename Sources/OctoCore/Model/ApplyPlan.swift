@@ -56,12 +56,26 @@ extension JobStore {
             try exclusively(db, database: database) {
                 try db.transaction { () throws -> ApplyPlan in
                     let plan = ApplyPlan(entries, existing: try allLocked(db), prune: prune, me: me)
-                    for r in plan.removes { try removeInTransaction(db, r, force: force) }
-                    for u in plan.updates { try update(db, u.new, previous: u.old, by: who, defaultZone: defaultZone) }
-                    for c in plan.creates { _ = try add(db, c, by: who, defaultZone: defaultZone) }
+                    for r in plan.removes {
+                        let old = try removeInTransaction(db, r, force: force)
+                        try audit(db, who, r, Audit.changes(from: old, to: nil))
+                    }
+                    for u in plan.updates {
+                        try update(db, u.new, previous: u.old, by: who, defaultZone: defaultZone)
+                        try audit(db, who, u.old.name, Audit.changes(from: u.old, to: try require(db, u.new.name)))
+                    }
+                    for c in plan.creates {
+                        let saved = try insert(db, c, by: who, defaultZone: defaultZone)
+                        try audit(db, who, saved.name, Audit.changes(from: nil, to: saved))
+                    }
                     return plan
                 }
             }
         }
+    }
+
+    /// One `apply` audit row for one job the file changed.
+    private static func audit(_ db: Connection, _ who: String, _ job: String, _ changes: [Audit.Change]) throws {
+        try AuditStore.record(db, Audit.Record(.apply, by: who, job: job, changes: changes))
     }
 }

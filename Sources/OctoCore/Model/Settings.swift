@@ -10,6 +10,8 @@ public struct Settings: Sendable, Equatable {
     public var logRetention: Int64 = 3 * 86_400
     /// Finished runs older than this are purged.
     public var runRetention: Int64 = 30 * 86_400
+    /// Audit rows older than this are purged.
+    public var auditRetention: Int64 = 365 * 86_400
     /// How long a claimed run stays ours without a heartbeat.
     public var lease: Int64 = 60
     /// How often a running side renews its lease and logs `110 heartbeat`.
@@ -38,6 +40,7 @@ public struct Settings: Sendable, Equatable {
         zone("default_tz", "time zone of jobs that name none", \.defaultTimezone),
         duration("log_retention", "log lines older than this are dropped", \.logRetention, minimum: 86_400),
         duration("run_retention", "finished runs older than this are purged", \.runRetention, minimum: 86_400),
+        duration("audit_retention", "audit rows older than this are purged", \.auditRetention, minimum: 86_400),
         duration("lease", "a run without a heartbeat for this long is lost", \.lease, minimum: 5),
         duration("heartbeat", "how often a running job renews its lease", \.heartbeat, minimum: 1),
         duration("machine_ttl", "a machine silent this long is stale", \.machineTTL, minimum: 10),

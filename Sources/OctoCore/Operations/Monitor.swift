@@ -50,6 +50,7 @@ public struct Monitor {
         public var waitingWithoutCommand = 0
         public var partitionsDropped: [String] = []
         public var runsPurged = 0
+        public var auditPurged = 0
     }
 
     /// A `100 start` with no `120 end` for this long is alerted when its job has no timeout (or it is not a job).
@@ -303,5 +304,6 @@ public struct Monitor {
         let s = options.settings
         report.partitionsDropped = try db.retrying { db in try LogPartitions.maintain(db, retention: s.logRetention) }
         report.runsPurged = try MonitorStore.purgeHistory(db, retention: s.runRetention)
+        report.auditPurged = try AuditStore.purge(db, retention: s.auditRetention)
     }
 }

@@ -17,8 +17,8 @@ public enum Schema {
     /// The tables and sequences the latest schema has (a test checks this against a fresh `octo init`);
     /// `octo doctor` checks the worker's privileges on each.
     public static let objects = [
-        "alert_sources", "alert_streams", "alerts", "cursor_epochs", "cursor_history", "cursors", "jobs", "logs",
-        "machines", "markers", "open_starts", "queue", "runs", "schema_version", "settings"
+        "alert_sources", "alert_streams", "alerts", "audit", "cursor_epochs", "cursor_history", "cursors", "jobs",
+        "logs", "machines", "markers", "open_starts", "queue", "run_counts", "runs", "schema_version", "settings"
     ]
 
     /// All tables use utf8mb4 with binary collation: names compare exactly as
@@ -320,6 +320,38 @@ public enum Schema {
             version: 7, summary: "warn_after: a run still running after it raises one slow alert",
             statements: [
                 "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS warn_after_s BIGINT UNSIGNED NOT NULL DEFAULT 0 AFTER timeout_s"
+            ]),
+        Migration(
+            version: 8, summary: "audit trail; run counters that outlive run history (metrics)",
+            statements: [
+                // one row per change a person made, written in the change's transaction (Audit, AuditStore)
+                """
+                CREATE TABLE IF NOT EXISTS audit (
+                  id        BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+                  at        DATETIME(6) NOT NULL,
+                  actor     VARCHAR(192) NOT NULL,
+                  action    VARCHAR(24) NOT NULL,
+                  job_name  VARCHAR(64) NULL,
+                  run_id    BIGINT UNSIGNED NULL,
+                  subject   VARCHAR(128) NOT NULL DEFAULT '',
+                  changes   MEDIUMTEXT NOT NULL,
+                  KEY audit_at (at),
+                  KEY audit_job (job_name, id)
+                ) \(table)
+                """,
+                // ended runs counted per job, final state and duration bucket, in the transaction that ends
+                // each run: the metrics' counters and histogram, which purging `runs` must not lower (RunCounts)
+                """
+                CREATE TABLE IF NOT EXISTS run_counts (
+                  job_name  VARCHAR(64) NOT NULL,
+                  state     VARCHAR(16) NOT NULL,
+                  bucket    TINYINT NOT NULL,
+                  runs      BIGINT UNSIGNED NOT NULL,
+                  seconds   DOUBLE NOT NULL,
+                  last_ended_at DATETIME(6) NULL,
+                  PRIMARY KEY (job_name, state, bucket)
+                ) \(table)
+                """
             ])
     ]
 }

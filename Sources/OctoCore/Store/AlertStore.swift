@@ -225,6 +225,21 @@ public enum AlertStore {
             AlertStore.alert(from:))
     }
 
+    /// Open alerts (as `list(open: true)` means it) by kind, for the metrics.
+    public static func openCounts(_ db: Connection) throws -> [AlertKind: Int64] {
+        var counts: [AlertKind: Int64] = [:]
+        for row in try db.query(
+            "SELECT kind, COUNT(*) AS n FROM alerts WHERE \(openCondition) GROUP BY kind", failureKinds.values
+        ).rows {
+            counts[try row.decode("kind")] = try row.decode("n")
+        }
+        return counts
+    }
+
+    /// Not acked, and not delivered yet, delivery failed, or a failure no success has answered.
+    static let openCondition =
+        "state <> 'acked' AND (state IN ('pending', 'failed') OR (recovered = 0 AND kind IN (\(failureKinds.sql))))"
+
     /// Newest first. `open`: not delivered yet, delivery failed, or a failure no success has answered (and not acked).
     public static func list(_ db: Connection, job: String?, open: Bool, limit: Int) throws -> [Alert] {
         var conditions: [String] = []
@@ -234,9 +249,7 @@ public enum AlertStore {
             values.append(.text(job))
         }
         if open {
-            conditions.append(
-                "state <> 'acked' AND (state IN ('pending', 'failed') OR (recovered = 0 AND kind IN (\(failureKinds.sql))))"
-            )
+            conditions.append(openCondition)
             values += failureKinds.values
         }
         let whereSQL = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
@@ -247,9 +260,27 @@ public enum AlertStore {
         .rows.map(AlertStore.alert(from:))
     }
 
-    /// Closes an alert by hand: it is not delivered (again) and no longer open.
-    public static func ack(_ db: Connection, _ id: Int64) throws -> Bool {
-        try db.execute("UPDATE alerts SET state = 'acked', recovered = 1, claim_token = NULL WHERE id = ?", [.int(id)])
-            == 1
+    /// Closes an alert by hand: it is not delivered (again) and no longer
+    /// open. Writes the `alerts ack` audit row in the same transaction.
+    /// False if there is no such alert.
+    public static func ack(_ db: Connection, _ id: Int64, by who: String) throws -> Bool {
+        try db.retrying { db in
+            try db.transaction {
+                guard
+                    let a = try db.query("SELECT \(alertColumns) FROM alerts WHERE id = ? FOR UPDATE", [.int(id)]).first
+                        .map(alert(from:))
+                else { return false }
+                try db.execute(
+                    "UPDATE alerts SET state = 'acked', recovered = 1, claim_token = NULL WHERE id = ?", [.int(id)])
+                guard a.state != .acked else { return true }
+                try AuditStore.record(
+                    db,
+                    Audit.Record(
+                        .ack, by: who, job: a.job.isEmpty ? nil : a.job, run: a.runID, subject: "alert \(id)",
+                        changes: [Audit.Change("state", .string(a.state.rawValue), .string(Alert.State.acked.rawValue))]
+                    ))
+                return true
+            }
+        }
     }
 }

@@ -155,7 +155,8 @@ public enum CursorStore {
     /// Sets a job's cursor by hand (`octo cursor set JOB VALUE` outside a
     /// run). Refused while the job is running unless `force`; the value gets
     /// a fresh epoch, so it wins over every run started before it (a running
-    /// run's later values are refused as older).
+    /// run's later values are refused as older). The `cursor set` audit row
+    /// (old and new value) is written in the same transaction.
     public static func setByHand(_ db: Connection, job: String, value: String, by who: String, force: Bool) throws -> (
         Outcome, version: Int64
     ) {
@@ -174,9 +175,17 @@ public enum CursorStore {
                 }
                 let epoch: Int64 = try db.query("SELECT NEXT VALUE FOR cursor_epochs AS e").first!.decode("e")
                 let version = CursorVersion.make(epoch: epoch, set: 1)
-                return (
-                    try store(db, job: job, value: value, version: version, runID: nil, by: who, via: "manual"), version
-                )
+                let old = try get(db, job: job, lock: true)?.value
+                let outcome = try store(
+                    db, job: job, value: value, version: version, runID: nil, by: who, via: "manual")
+                if case .stored = outcome {
+                    try AuditStore.record(
+                        db,
+                        Audit.Record(
+                            .cursorSet, by: who, job: job,
+                            changes: [Audit.Change("cursor", old.map(JSON.string) ?? .null, .string(value))]))
+                }
+                return (outcome, version)
             }
         }
     }

@@ -74,8 +74,19 @@ public enum JobStore {
         try job.parsedSchedule().next(after: now, in: job.zone(default: defaultZone))
     }
 
-    /// Inserts a new job; a job of that name already existing is a usage error.
+    /// Inserts a new job and its audit row (`add`) in one transaction; a job of
+    /// that name already existing is a usage error.
     public static func add(_ db: Connection, _ job: Job, by who: String, defaultZone: String) throws -> Job {
+        try db.transaction {
+            let saved = try insert(db, job, by: who, defaultZone: defaultZone)
+            try AuditStore.record(
+                db, Audit.Record(.add, by: who, job: saved.name, changes: Audit.changes(from: nil, to: saved)))
+            return saved
+        }
+    }
+
+    /// Inserts a new job inside the caller's transaction.
+    static func insert(_ db: Connection, _ job: Job, by who: String, defaultZone: String) throws -> Job {
         var j = job
         let now = try serverNow(db)
         j.nextFireAt = try nextFire(of: j, after: now, defaultZone: defaultZone)
@@ -99,10 +110,12 @@ public enum JobStore {
     /// connection), so a concurrent `edit`, `pause` or `apply` is never lost
     /// — each sees the other's result. `recompute` decides from the old and
     /// new job whether the next fire is computed afresh (a changed schedule or
-    /// zone always is). Returns the job before and after.
+    /// zone always is). The change's audit row (`action`, the attributes that
+    /// changed; none if nothing did) is written in the same transaction.
+    /// Returns the job before and after.
     @discardableResult
     public static func change(
-        _ db: Connection, _ name: String, by who: String, defaultZone: String,
+        _ db: Connection, _ name: String, _ action: Audit.Action, by who: String, defaultZone: String,
         recompute: @escaping (_ old: Job, _ new: Job) -> Bool = { _, _ in false },
         _ change: (inout Job) throws -> Void
     ) throws -> (old: Job, new: Job) {
@@ -117,7 +130,10 @@ public enum JobStore {
                 var new = old
                 try change(&new)
                 try update(db, new, previous: old, by: who, defaultZone: defaultZone, recompute: recompute(old, new))
-                return (old, try require(db, new.name))
+                let saved = try require(db, new.name)
+                try AuditStore.record(
+                    db, Audit.Record(action, by: who, job: saved.name, changes: Audit.changes(from: old, to: saved)))
+                return (old, saved)
             }
         }
     }
@@ -178,31 +194,33 @@ public enum JobStore {
             .decode("n")
     }
 
-    /// Removes a job. Its queued runs are cancelled; its history stays.
-    /// Refused while a run is running, unless `force`.
-    public static func remove(_ db: Connection, _ name: String, force: Bool) throws {
-        try db.transaction { try removeInTransaction(db, name, force: force) }
+    /// Removes a job and writes its audit row (`rm`: the definition it had).
+    /// Its queued runs are cancelled; its history stays. Refused while a run
+    /// is running, unless `force`.
+    public static func remove(_ db: Connection, _ name: String, force: Bool, by who: String) throws {
+        try db.transaction {
+            let old = try removeInTransaction(db, name, force: force)
+            try AuditStore.record(db, Audit.Record(.rm, by: who, job: name, changes: Audit.changes(from: old, to: nil)))
+        }
     }
 
-    /// `remove`, inside a transaction the caller holds.
-    public static func removeInTransaction(_ db: Connection, _ name: String, force: Bool) throws {
-        do {
-            guard let j = try db.query("SELECT id FROM jobs WHERE name = ? FOR UPDATE", [.text(name)]).first else {
-                throw OctoError.usage("no job named '\(name.quotedForMessage)'")
-            }
-            let id: Int64 = try j.decode("id")
-            let running = try runningRuns(db, name)
-            if running > 0 && !force {
-                throw OctoError.usage("job '\(name)' has \(running) running run(s); wait, kill them, or use --force")
-            }
-            try db.execute(
-                """
-                UPDATE runs SET state = 'cancelled', reason = 'job removed', ended_at = NOW(6)
-                WHERE id IN (SELECT run_id FROM queue WHERE job_id = ?) AND state = 'queued'
-                """, [.int(id)])
-            try db.execute("DELETE FROM queue WHERE job_id = ?", [.int(id)])
-            try db.execute("DELETE FROM jobs WHERE id = ?", [.int(id)])
+    /// `remove` without its audit row, inside a transaction the caller holds; returns the job as it was.
+    static func removeInTransaction(_ db: Connection, _ name: String, force: Bool) throws -> Job {
+        guard let old = try db.query(selectJobs + " WHERE name = ? FOR UPDATE", [.text(name)]).first.map(job(from:))
+        else {
+            throw OctoError.usage("no job named '\(name.quotedForMessage)'")
         }
+        let id = old.id!
+        let running = try runningRuns(db, name)
+        if running > 0 && !force {
+            throw OctoError.usage("job '\(name)' has \(running) running run(s); wait, kill them, or use --force")
+        }
+        let queued = try db.query("SELECT run_id FROM queue WHERE job_id = ?", [.int(id)]).rows.map {
+            try $0.decode("run_id", as: Int64.self)
+        }
+        for runID in queued { try RunQueue.finishQueued(db, runID, state: .cancelled, reason: "job removed") }
+        try db.execute("DELETE FROM jobs WHERE id = ?", [.int(id)])
+        return old
     }
 
     /// A job's row for `octo sh ls`: the job and its latest run.

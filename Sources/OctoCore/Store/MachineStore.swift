@@ -16,9 +16,36 @@ public enum MachineStore {
     /// Inserts or refreshes `name`'s row in one statement: heartbeat (server
     /// time), facts, and the given flags; flags not given keep their
     /// remembered values. Returns the row as stored.
+    /// `path` is the PATH searched for interpreters. A given state (`--drain`,
+    /// `--remove`, `--active`) is a person's change: the row is then written in
+    /// a transaction with its audit row, by `who`. The plain heartbeat of cron
+    /// stays one statement.
     @discardableResult
-    /// `path` is the PATH searched for interpreters.
-    public static func register(_ db: Connection, name: String, _ r: Registration, user: String, path: String) throws
+    public static func register(
+        _ db: Connection, name: String, _ r: Registration, user: String, path: String, by who: String
+    ) throws -> Machine {
+        guard let state = r.state else { return try upsert(db, name: name, r, user: user, path: path) }
+        return try db.transaction {
+            let old = try db.query("SELECT state FROM machines WHERE name = ? FOR UPDATE", [.text(name)]).first.map {
+                try $0.decode("state", as: Machine.State.self)
+            }
+            let m = try upsert(db, name: name, r, user: user, path: path)
+            if old != state {
+                let action: Audit.Action = state == .draining ? .drain : state == .removed ? .remove : .activate
+                try AuditStore.record(
+                    db,
+                    Audit.Record(
+                        action, by: who, subject: "machine " + name,
+                        changes: [
+                            Audit.Change("state", old.map { .string($0.rawValue) } ?? .null, .string(state.rawValue))
+                        ]
+                    ))
+            }
+            return m
+        }
+    }
+
+    private static func upsert(_ db: Connection, name: String, _ r: Registration, user: String, path: String) throws
         -> Machine
     {
         let cpus = HostFacts.cpuCount()

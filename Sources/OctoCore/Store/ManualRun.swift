@@ -8,7 +8,8 @@ extension RunQueue {
     /// them, `queue` and `allow` wait their turn at claim time — for a
     /// broadcast job, its runs on the machines it goes to). `machine` assigns
     /// it; otherwise the job's routing decides (a broadcast job gets one run
-    /// per live machine). Returns the queued runs' ids.
+    /// per live machine). Writes the `run` audit row in the same transaction.
+    /// Returns the queued runs' ids.
     public static func runNow(
         _ db: Connection, job: Job, settings: Settings, cursor: String?, machine: String?,
         force: Bool, by who: String
@@ -24,6 +25,7 @@ extension RunQueue {
                 guard try JobStore.lock(db, id: job.id!) else {
                     throw OctoError.usage("no job named '\(job.name.quotedForMessage)'")
                 }
+                var replaced: [Int64] = []
                 if !force {
                     let active = try activeRuns(db, jobID: job.id!).filter { routeKeys.contains($0.routeKey) }
                     if job.concurrency == .forbid, let a = active.first {
@@ -35,6 +37,7 @@ extension RunQueue {
                     if job.concurrency == .replace {
                         for a in active {
                             try cancel(db, a.id, reason: "replaced by a manual run by \(who) (concurrency replace)")
+                            replaced.append(a.id)
                         }
                     }
                 }
@@ -47,6 +50,14 @@ extension RunQueue {
                     r.forced = force
                     if let id = try enqueue(db, job: job, r) { ids.append(id) }
                 }
+                var changes = [Audit.Change("runs", .null, .array(ids.map(JSON.int)))]
+                if let machine { changes.append(Audit.Change("machine", .null, .string(machine))) }
+                if let cursor { changes.append(Audit.Change("cursor", .null, .string(cursor))) }
+                if force { changes.append(Audit.Change("forced", .null, .bool(true))) }
+                if !replaced.isEmpty { changes.append(Audit.Change("replaced", .null, .array(replaced.map(JSON.int)))) }
+                try AuditStore.record(
+                    db, Audit.Record(.run, by: who, job: job.name, run: ids.count == 1 ? ids[0] : nil, changes: changes)
+                )
                 return ids
             }
         }

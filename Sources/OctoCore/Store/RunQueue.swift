@@ -63,6 +63,7 @@ public enum RunQueue {
             return nil
         }
         let id = Int64(result.lastInsertID)
+        if r.state.isFinished { try MetricsStore.countEnded(db, [id]) }
         if r.state == .queued {
             try db.execute(
                 """
@@ -417,6 +418,7 @@ public enum RunQueue {
                 .int(claimed.run.id), .text(claimed.token)
             ])
         guard n == 1 else { return false }
+        try MetricsStore.countEnded(db, [claimed.run.id])
         if outcome.state.isFailure { try retryIfAttemptsLeft(db, claimed.run) }
         return true
     }
@@ -444,9 +446,10 @@ public enum RunQueue {
 
     /// Ends a queued run without running it.
     static func finishQueued(_ db: Connection, _ runID: Int64, state: Run.State, reason: String) throws {
-        try db.execute(
+        let n = try db.execute(
             "UPDATE runs SET state = ?, reason = ?, ended_at = NOW(6) WHERE id = ? AND state = 'queued'",
             [.text(state.rawValue), .text(reason), .int(runID)])
+        if n == 1 { try MetricsStore.countEnded(db, [runID]) }
         try db.execute("DELETE FROM queue WHERE run_id = ?", [.int(runID)])
     }
 
@@ -490,6 +493,7 @@ public enum RunQueue {
                             WHERE id = ? AND state = 'running' AND lease_expires_at < NOW(6)
                             """, [.int(run.id)])
                         guard n == 1 else { continue }
+                        try MetricsStore.countEnded(db, [run.id])
                         run.state = .lost
                         try retryIfAttemptsLeft(db, run)
                         marked.append(run)
@@ -506,8 +510,9 @@ public enum RunQueue {
 
     /// Cancels a run (if queued or running) or every active run of a job.
     /// A running run's supervisor sees its token fail at its next check and
-    /// stops the process group; a killed run is never retried. Returns the
-    /// runs cancelled.
+    /// stops the process group; a killed run is never retried. Writes the
+    /// `kill` audit row in the same transaction (none when nothing was
+    /// active). Returns the runs cancelled.
     public static func kill(_ db: Connection, runID: Int64? = nil, jobID: Int64? = nil, by who: String) throws -> [Run]
     {
         try db.transaction { () throws -> [Run] in
@@ -526,6 +531,14 @@ public enum RunQueue {
             for run in runs {
                 try cancel(db, run.id, reason: "killed by \(who)")
             }
+            if let first = runs.first {
+                let changes =
+                    runID != nil
+                    ? [Audit.Change("state", .string(first.state.rawValue), .string(Run.State.cancelled.rawValue))]
+                    : [Audit.Change("cancelled", .null, .array(runs.map { .int($0.id) }))]
+                try AuditStore.record(
+                    db, Audit.Record(.kill, by: who, job: first.jobName, run: runID, changes: changes))
+            }
             return runs
         }
     }
@@ -534,11 +547,12 @@ public enum RunQueue {
     /// is *stopping* until its supervisor records the process group gone
     /// (`recordStopped`) or the lease lapses, and the job's next run waits.
     static func cancel(_ db: Connection, _ runID: Int64, reason: String) throws {
-        try db.execute(
+        let n = try db.execute(
             """
             UPDATE runs SET state = 'cancelled', reason = ?, ended_at = NOW(6)
             WHERE id = ? AND state IN ('queued', 'running')
             """, [.text(reason), .int(runID)])
+        if n == 1 { try MetricsStore.countEnded(db, [runID]) }
         try db.execute("DELETE FROM queue WHERE run_id = ?", [.int(runID)])
     }
 

@@ -13,13 +13,29 @@ public enum SettingsStore {
         return s
     }
 
-    /// Writes one setting (already validated) and who changed it.
+    /// Writes one setting (already validated) and who changed it, with its
+    /// `settings` audit row (old and new value) in the same transaction.
     public static func save(_ db: Connection, _ key: Settings.Key, of settings: Settings, by who: String) throws {
-        try db.execute(
-            """
-            INSERT INTO settings (name, value, updated_at, updated_by) VALUES (?, ?, NOW(6), ?)
-            ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = VALUES(updated_at), updated_by = VALUES(updated_by)
-            """, [.text(key.name), .text(settings.value(of: key)), .text(who)])
+        let value = settings.value(of: key)
+        try db.retrying { db in
+            try db.transaction {
+                let old =
+                    try db.query("SELECT value FROM settings WHERE name = ? FOR UPDATE", [.text(key.name)]).first
+                    .map { try $0.decode("value", as: String.self) } ?? Settings().value(of: key)
+                try db.execute(
+                    """
+                    INSERT INTO settings (name, value, updated_at, updated_by) VALUES (?, ?, NOW(6), ?)
+                    ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = VALUES(updated_at), updated_by = VALUES(updated_by)
+                    """, [.text(key.name), .text(value), .text(who)])
+                guard old != value else { return }
+                try AuditStore.record(
+                    db,
+                    Audit.Record(
+                        .settings, by: who, subject: "settings",
+                        changes: [Audit.Change(key.name, .string(old), .string(value))]
+                    ))
+            }
+        }
     }
 
     /// Writes every setting that has no row yet (never overwrites a choice).

@@ -1,7 +1,7 @@
 import FoundationEssentials
 
 /// A JSON value with the field order fixed by the encoder's sorted keys.
-public enum JSON: Encodable, Sendable {
+public enum JSON: Codable, Sendable, Equatable {
     case string(String)
     case int(Int64)
     case double(Double)
@@ -22,6 +22,26 @@ public enum JSON: Encodable, Sendable {
         case .object(let o): try c.encode(o)
         }
     }
+
+    /// Any JSON document (whole numbers become `int`, other numbers `double`).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() {
+            self = .null
+        } else if let b = try? c.decode(Bool.self) {
+            self = .bool(b)
+        } else if let i = try? c.decode(Int64.self) {
+            self = .int(i)
+        } else if let d = try? c.decode(Double.self) {
+            self = .double(d)
+        } else if let s = try? c.decode(String.self) {
+            self = .string(s)
+        } else if let a = try? c.decode([JSON].self) {
+            self = .array(a)
+        } else {
+            self = .object(try c.decode([String: JSON].self))
+        }
+    }
 }
 
 extension JSON {
@@ -35,5 +55,10 @@ extension JSON {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    /// A JSON document read from text (nil if it is not one).
+    public static func parse(_ text: String) -> JSON? {
+        try? JSONDecoder().decode(JSON.self, from: Data(text.utf8))
     }
 }

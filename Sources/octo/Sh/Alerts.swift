@@ -80,7 +80,9 @@ struct ShAlertsAck: OctoCommand {
 
     func run(_ context: Context) throws {
         let db = try context.database()
-        guard try AlertStore.ack(db, id) else { throw OctoError.usage("no alert \(id) (see octo sh alerts)") }
+        guard try AlertStore.ack(db, id, by: context.actor) else {
+            throw OctoError.usage("no alert \(id) (see octo sh alerts)")
+        }
         if !global.quiet { Output.line("alert \(id) acknowledged") }
     }
 }

@@ -19,7 +19,9 @@ struct ShEdit: OctoCommand {
         }
         let db = try context.database()
         let settings = try context.settings()
-        let (old, saved) = try JobStore.change(db, name, by: context.actor, defaultZone: settings.defaultTimezone) {
+        let (old, saved) = try JobStore.change(
+            db, name, .edit, by: context.actor, defaultZone: settings.defaultTimezone
+        ) {
             job in
             if let n = newName { try Job.attribute("name")!.set(&job, n) }
             try attributes.apply(to: &job)

@@ -13,7 +13,7 @@ struct ShRm: OctoCommand {
     @OptionGroup var global: GlobalOptions
 
     func run(_ context: Context) throws {
-        try JobStore.remove(try context.database(), name, force: force)
+        try JobStore.remove(try context.database(), name, force: force, by: context.actor)
         if !global.quiet && !global.json { Output.line("removed job '\(name)'") }
         if global.json { try Output.json(JSON.object(["removed": .string(name)])) }
     }

@@ -58,7 +58,7 @@ struct ShRun: OctoCommand {
                 _ = try db.retrying { db in
                     try MachineStore.register(
                         db, name: me, .init(), user: currentUserName(),
-                        path: context.environment["PATH"] ?? "/usr/bin:/bin")
+                        path: context.environment["PATH"] ?? "/usr/bin:/bin", by: context.actor)
                 }
             }
         }

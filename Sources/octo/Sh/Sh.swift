@@ -9,7 +9,8 @@ struct Sh: ParsableCommand {
         abstract: "Manage jobs by hand: add, edit, show, list, pause, settings, export/apply.",
         subcommands: [
             ShAdd.self, ShEdit.self, ShRm.self, ShShow.self, ShLs.self, ShNext.self, ShPause.self, ShResume.self,
-            ShRun.self, ShKill.self, ShRuns.self, ShTrend.self, ShLog.self, ShAlerts.self, ShSettings.self,
+            ShRun.self, ShKill.self, ShRuns.self, ShTrend.self, ShLog.self, ShAlerts.self, ShAudit.self,
+            ShSettings.self,
             ShExport.self,
             ShApply.self, ShMachines.self
         ]
