@@ -87,9 +87,12 @@ public enum Metrics {
         }
         let machines = s.machines.sorted { $0.name < $1.name }
         for (name, help, value) in [
-            ("octo_machine_up", "1 if the machine heartbeats within machine_ttl and is not removed.", {
-                (m: Machine) in Int64(m.up ? 1 : 0)
-            }),
+            (
+                "octo_machine_up", "1 if the machine heartbeats within machine_ttl and is not removed.",
+                {
+                    (m: Machine) in Int64(m.up ? 1 : 0)
+                }
+            ),
             ("octo_machine_slots", "Runs the machine may hold at once.", { (m: Machine) in Int64(m.slots) }),
             ("octo_machine_slots_in_use", "Runs running on the machine now.", { (m: Machine) in Int64(m.slotsInUse) })
         ] {
@@ -97,7 +100,9 @@ public enum Metrics {
             for m in machines { out.sample(name, [("machine", m.name)], value(m)) }
         }
         out.family("octo_alerts_open", "gauge", "Open alerts (not delivered, delivery failed, or unanswered failures).")
-        for kind in AlertKind.allCases { out.sample("octo_alerts_open", [("kind", kind.rawValue)], s.openAlerts[kind] ?? 0) }
+        for kind in AlertKind.allCases {
+            out.sample("octo_alerts_open", [("kind", kind.rawValue)], s.openAlerts[kind] ?? 0)
+        }
         out.family("octo_queue_depth", "gauge", "Runs queued now.")
         out.sample("octo_queue_depth", [], s.queueDepth)
         out.family(

@@ -41,7 +41,8 @@ public enum MetricsStore {
                 j.nextFire = try row.decode("next_fire_at")
                 jobs[j.name] = j
             }
-            for row in try db.query("SELECT job_name, state, bucket, runs, seconds, last_ended_at FROM run_counts").rows {
+            for row in try db.query("SELECT job_name, state, bucket, runs, seconds, last_ended_at FROM run_counts").rows
+            {
                 let name: String = try row.decode("job_name")
                 guard jobs[name] != nil else { continue }
                 let state: Run.State = try row.decode("state")

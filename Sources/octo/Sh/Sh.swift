@@ -9,7 +9,7 @@ struct Sh: ParsableCommand {
         abstract: "Manage jobs by hand: add, edit, show, list, pause, settings, export/apply.",
         subcommands: [
             ShAdd.self, ShEdit.self, ShRm.self, ShShow.self, ShLs.self, ShNext.self, ShPause.self, ShResume.self,
-            ShRun.self, ShKill.self, ShRuns.self, ShTrend.self, ShLog.self, ShAlerts.self, ShAudit.self,
+            ShRun.self, ShKill.self, ShRuns.self, ShTrend.self, ShLog.self, ShAlerts.self, ShAudit.self, ShMetrics.self,
             ShSettings.self,
             ShExport.self,
             ShApply.self, ShMachines.self
