@@ -14,6 +14,18 @@ enum Output {
     /// `octo: warning: message` on stderr.
     static func warning(_ s: String) { writeStderr("octo: warning: " + s + "\n") }
 
+    /// `bytes` on stdout as they are, in as few write(2) calls as the pipe takes (after what stdio holds).
+    static func raw(_ bytes: [UInt8]) throws {
+        flush()
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(1, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw OctoError.failure("cannot write to stdout (errno \(errno))") }
+            done += n
+        }
+    }
+
     /// Flushes every stdio stream (stdout is block-buffered inside a pipe).
     static func flush() { fflush(nil) }
 

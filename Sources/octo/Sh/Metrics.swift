@@ -17,6 +17,6 @@ struct ShMetrics: OctoCommand {
     func run(_ context: Context) throws {
         let db = try context.database()
         let snapshot = try MetricsStore.snapshot(db, machineTTL: try context.settings().machineTTL)
-        print(Metrics.render(snapshot), terminator: "")
+        try Output.raw(Metrics.renderBytes(snapshot))
     }
 }
