@@ -147,3 +147,29 @@ struct AlertRecipeTests {
         }
     }
 }
+
+extension AlertRecipeTests {
+    /// Slack reads `<!channel>` and `<url|text>` in a message: the recipe escapes `&`, `<`, `>` of what a job printed.
+    @Test func theSlackRecipeEscapesWhatAJobPrinted() async throws {
+        // the recipe up to its pipe into curl: the jq command alone
+        guard let command = Self.recipe("slack"), let pipe = command.firstRange(of: "\\\n  | curl") else {
+            Issue.record("no slack recipe ending in a pipe into curl")
+            return
+        }
+        let filter = command[..<pipe.lowerBound]
+        let dir = TemporaryDirectory()
+        defer { _ = try? ChildProcess.run(["rm", "-rf", dir.path]) }
+        dir.write("filter.sh", String(filter))
+        dir.write(
+            "alert.json",
+            #"{"id": 7, "subject": "[octo] job a&b: failed", "last_line": "<!channel> see <http://x|here>"}"#)
+        let r = try await Shell.run("sh '\(dir.path)/filter.sh' < '\(dir.path)/alert.json'")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(
+            JSON.parse(r.stdout)
+                == .object([
+                    "text": .string("[octo] job a&amp;b: failed\n```&lt;!channel&gt; see &lt;http://x|here&gt;```"),
+                    "octo_alert_id": .int(7)
+                ]))
+    }
+}

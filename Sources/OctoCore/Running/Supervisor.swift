@@ -467,8 +467,10 @@ public final class Supervisor {
                         }
                         recorded[i] = try RunQueue.recordEnd(
                             db, e.claimed, e.outcome,
-                            cursorOut: lastCursor.flatMap { $0.state == .refused ? nil : $0.value })
+                            cursorOut: lastCursor.flatMap { $0.state == .refused ? nil : $0.value }, count: false)
                     }
+                    try MetricsStore.countEnded(
+                        db, endings.indices.filter { recorded[$0] }.map { endings[$0].claimed.run.id })
                 }
             }
             logs.written()

@@ -198,9 +198,12 @@ public enum JobStore {
     /// Its queued runs are cancelled; its history stays. Refused while a run
     /// is running, unless `force`.
     public static func remove(_ db: Connection, _ name: String, force: Bool, by who: String) throws {
-        try db.transaction {
-            let old = try removeInTransaction(db, name, force: force)
-            try AuditStore.record(db, Audit.Record(.rm, by: who, job: name, changes: Audit.changes(from: old, to: nil)))
+        try db.retrying { db in
+            try db.transaction {
+                let old = try removeInTransaction(db, name, force: force)
+                try AuditStore.record(
+                    db, Audit.Record(.rm, by: who, job: name, changes: Audit.changes(from: old, to: nil)))
+            }
         }
     }
 

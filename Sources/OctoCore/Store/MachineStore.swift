@@ -24,12 +24,14 @@ public enum MachineStore {
     public static func register(
         _ db: Connection, name: String, _ r: Registration, user: String, path: String, by who: String
     ) throws -> Machine {
-        guard let state = r.state else { return try upsert(db, name: name, r, user: user, path: path) }
+        // the interpreters' versions are asked (processes spawned) before any transaction holds a lock
+        let detected = try detectedEnvironments(db, name: name, path: path)
+        guard let state = r.state else { return try upsert(db, name: name, r, user: user, detected: detected) }
         return try db.transaction {
             let old = try db.query("SELECT state FROM machines WHERE name = ? FOR UPDATE", [.text(name)]).first.map {
                 try $0.decode("state", as: Machine.State.self)
             }
-            let m = try upsert(db, name: name, r, user: user, path: path)
+            let m = try upsert(db, name: name, r, user: user, detected: detected)
             if old != state {
                 let action: Audit.Action = state == .draining ? .drain : state == .removed ? .remove : .activate
                 try AuditStore.record(
@@ -45,20 +47,22 @@ public enum MachineStore {
         }
     }
 
-    private static func upsert(_ db: Connection, name: String, _ r: Registration, user: String, path: String) throws
-        -> Machine
-    {
-        let cpus = HostFacts.cpuCount()
-        let load = HostFacts.loadAverages()
-        let mem = HostFacts.memory()
-        // Versions are asked only when the set of interpreters on PATH changed
-        // since the last registration, so a registration every minute spawns nothing.
+    /// The interpreters on `path` with their versions. Versions are asked only when the set of
+    /// interpreters changed since the last registration, so a registration every minute spawns nothing.
+    private static func detectedEnvironments(_ db: Connection, name: String, path: String) throws -> [String] {
         let onPath = HostFacts.interpretersOnPath(path)
         let known =
             try db.query("SELECT envs_detected FROM machines WHERE name = ?", [.text(name)]).first
             .map { list(try $0.decode("envs_detected", as: String.self)) } ?? []
-        let detected =
-            known.map { String($0.split(separator: " ")[0]) } == onPath ? known : HostFacts.withVersions(onPath)
+        return known.map { String($0.split(separator: " ")[0]) } == onPath ? known : HostFacts.withVersions(onPath)
+    }
+
+    private static func upsert(_ db: Connection, name: String, _ r: Registration, user: String, detected: [String])
+        throws -> Machine
+    {
+        let cpus = HostFacts.cpuCount()
+        let load = HostFacts.loadAverages()
+        let mem = HostFacts.memory()
         let groups: Value = r.groups.map { $0.joined(separator: ",") }.sqlValue
         let envs: Value = r.envs.map { $0.joined(separator: ",") }.sqlValue
         let slots: Value = r.slots.sqlValue

@@ -4,23 +4,26 @@ import OctoTime
 /// The metrics' tables: `run_counts` (the counters, added to as runs end)
 /// and the reads behind `Metrics.Snapshot`.
 public enum MetricsStore {
-    /// The duration bucket of an ended run as SQL over `d` (seconds, NULL for a run that never started):
-    /// -1 for no duration, else the index of the first bound it fits under (`Metrics.buckets`).
+    /// The duration bucket of an ended run as SQL over `us` (whole microseconds, NULL for a run that never
+    /// started): -1 for no duration, else the index of the first bound it fits under (`Metrics.buckets`).
     static let bucketSQL =
-        "CASE WHEN d IS NULL THEN -1 "
-        + Metrics.buckets.enumerated().map { "WHEN d <= \(Metrics.number($0.element)) THEN \($0.offset) " }.joined()
+        "CASE WHEN us IS NULL THEN -1 "
+        + Metrics.buckets.enumerated().map { "WHEN us <= \(Int64($0.element * 1_000_000)) THEN \($0.offset) " }
+        .joined()
         + "ELSE \(Metrics.buckets.count) END"
 
     /// Counts the runs `ids` that have ended (a queued or running one is not
     /// counted) into `run_counts`, inside the caller's transaction: the one
-    /// that ended them. Every path that ends a run calls it exactly once per run.
+    /// that ended them. Every path that ends a run calls it exactly once per
+    /// run. One statement for many runs takes its row locks in key order (the
+    /// GROUP BY's), so two batches never wait for each other in a cycle.
     static func countEnded(_ db: Connection, _ ids: [Int64]) throws {
         guard !ids.isEmpty else { return }
         try db.execute(
             """
             INSERT INTO run_counts (job_name, state, bucket, runs, seconds, last_ended_at)
-            SELECT job_name, state, \(bucketSQL) AS bucket, COUNT(*), COALESCE(SUM(d), 0), MAX(ended_at)
-            FROM (SELECT job_name, state, ended_at, TIMESTAMPDIFF(MICROSECOND, started_at, ended_at) / 1000000 AS d
+            SELECT job_name, state, \(bucketSQL) AS bucket, COUNT(*), COALESCE(SUM(us), 0) / 1e6, MAX(ended_at)
+            FROM (SELECT job_name, state, ended_at, TIMESTAMPDIFF(MICROSECOND, started_at, ended_at) AS us
                   FROM runs WHERE id IN (\(RunQueue.placeholders(ids.count))) AND state NOT IN ('queued', 'running')) e
             GROUP BY job_name, state, bucket
             ON DUPLICATE KEY UPDATE runs = runs + VALUES(runs), seconds = seconds + VALUES(seconds),
@@ -29,10 +32,14 @@ public enum MetricsStore {
     }
 
     /// Everything `octo sh metrics` prints, read in one consistent snapshot
-    /// (one read-only transaction). Jobs are the jobs that exist now; a
-    /// removed job's counters are kept (and resume if a job of that name comes back).
+    /// (one REPEATABLE READ transaction: a run ending while it reads is seen
+    /// either ended or live, never in neither). Jobs are the jobs that exist
+    /// now; a removed job's counters are kept (and resume if a job of that
+    /// name comes back).
     public static func snapshot(_ db: Connection, machineTTL: Int64) throws -> Metrics.Snapshot {
-        try db.transaction {
+        // for the next transaction only; sessions stay READ COMMITTED
+        try db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        return try db.transaction {
             var s = Metrics.Snapshot()
             var jobs: [String: Metrics.Job] = [:]
             for row in try db.query("SELECT name, paused, next_fire_at FROM jobs").rows {

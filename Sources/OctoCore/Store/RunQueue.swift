@@ -401,10 +401,13 @@ public enum RunQueue {
     }
 
     /// `complete` inside the caller's transaction (the supervisor records
-    /// every run that ended in the same turn, and their last lines, in one commit).
-    public static func recordEnd(_ db: Connection, _ claimed: Claimed, _ outcome: Outcome, cursorOut: String? = nil)
-        throws -> Bool
-    {
+    /// every run that ended in the same turn, and their last lines, in one
+    /// commit). `count: false` leaves the metrics' count of the run to the
+    /// caller, who counts the whole batch in one statement at the end
+    /// (`MetricsStore.countEnded`), the hot counter rows locked last and in key order.
+    public static func recordEnd(
+        _ db: Connection, _ claimed: Claimed, _ outcome: Outcome, cursorOut: String? = nil, count: Bool = true
+    ) throws -> Bool {
         let n = try db.execute(
             """
             UPDATE runs SET state = ?, exit_code = ?, exit_signal = ?, reason = ?, ended_at = NOW(6), lease_expires_at = NULL,
@@ -418,8 +421,8 @@ public enum RunQueue {
                 .int(claimed.run.id), .text(claimed.token)
             ])
         guard n == 1 else { return false }
-        try MetricsStore.countEnded(db, [claimed.run.id])
         if outcome.state.isFailure { try retryIfAttemptsLeft(db, claimed.run) }
+        if count { try MetricsStore.countEnded(db, [claimed.run.id]) }
         return true
     }
 
