@@ -76,6 +76,14 @@ struct ScheduleTests {
             expected: ["2028-02-29T00:00:00Z", "2032-02-29T00:00:00Z"]),
         // 2100 is no leap year
         Case(expr: "0 0 29 2 *", zone: "UTC", after: "2096-03-01T00:00:00Z", expected: ["2104-02-29T00:00:00Z"]),
+        // Feb 29 on Sun/Tue/Thu/Sat (day-of-week starts with *: both day fields must match): 2004, then 2020,
+        // further apart than the 12 years octo once searched; the longest wait is 2088 → 2116 (2100 is no leap year)
+        Case(
+            expr: "0 0 29 FEB */2", zone: "UTC", after: "2005-01-01T00:00:00Z",
+            expected: ["2020-02-29T00:00:00Z", "2024-02-29T00:00:00Z", "2028-02-29T00:00:00Z"]),
+        Case(
+            expr: "0 0 29 FEB */2", zone: "UTC", after: "2088-03-01T00:00:00Z",
+            expected: ["2116-02-29T00:00:00Z", "2120-02-29T00:00:00Z"]),
         Case(
             expr: "0 12 31 * *", zone: "UTC", after: "2026-04-01T00:00:00Z",
             expected: ["2026-05-31T12:00:00Z", "2026-07-31T12:00:00Z"]),
@@ -139,6 +147,8 @@ struct ScheduleTests {
         let s = try Schedule("0 0 29 2 *")
         #expect(s.previous(before: utc("2026-01-01T00:00:00Z"), in: .utc) == utc("2024-02-29T00:00:00Z"))
         #expect(s.previous(before: utc("2104-02-29T00:00:00Z"), in: .utc) == utc("2096-02-29T00:00:00Z"))
+        let sparse = try Schedule("0 0 29 FEB */2")
+        #expect(sparse.previous(before: utc("2020-02-29T00:00:00Z"), in: .utc) == utc("2004-02-29T00:00:00Z"))
         let every = try Schedule("@every 15m")
         #expect(every.previous(before: utc("2026-11-21T10:15:00Z"), in: .utc) == utc("2026-11-21T10:00:00Z"))
         #expect(

@@ -26,9 +26,14 @@ public struct CronExpression: Sendable, Hashable {
     /// spring-forward gap, once in a fall-back overlap). Others follow elapsed time.
     public private(set) var isFixedTime = false
 
-    /// How far `next`/`previous` look before giving up (a leap-day-only
-    /// schedule can wait 8 years: 2096 → 2104).
-    static let searchYears = 12
+    /// How far `next`/`previous` look before giving up: the Gregorian
+    /// calendar repeats every 400 years (146,097 days, a whole number of
+    /// weeks), so a schedule that fires at all fires within 400 years of any
+    /// moment — `0 0 29 FEB */2` (Feb 29 on Sun/Tue/Thu/Sat, both day fields
+    /// required because the day-of-week one starts with `*`) waits 2004 → 2020,
+    /// and longer across a century year. The search skips whole months that
+    /// do not match, so even the longest wait costs a few thousand steps.
+    static let searchYears = 401
 
     private static let monthNames = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
     private static let dayNames = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]

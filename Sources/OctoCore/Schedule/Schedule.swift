@@ -71,7 +71,7 @@ public struct Schedule: Sendable, Hashable, CustomStringConvertible {
     // MARK: - Next and previous fire
 
     /// The first fire strictly after `t`; nil for manual-only, or when no fire
-    /// comes within the search horizon (about 12 years).
+    /// comes within the search horizon (the calendar's 400-year cycle: a schedule that can fire, does within it).
     public func next(after t: Instant, in zone: Zone) -> Instant? {
         switch kind {
         case .manual:
