@@ -24,7 +24,7 @@ public enum MetricsStore {
             INSERT INTO run_counts (job_name, state, bucket, runs, seconds, last_ended_at)
             SELECT job_name, state, \(bucketSQL) AS bucket, COUNT(*), COALESCE(SUM(us), 0) / 1e6, MAX(ended_at)
             FROM (SELECT job_name, state, ended_at, TIMESTAMPDIFF(MICROSECOND, started_at, ended_at) AS us
-                  FROM runs WHERE id IN (\(RunQueue.placeholders(ids.count))) AND state NOT IN ('queued', 'running')) e
+                  FROM runs WHERE id IN \(RunQueue.placeholders(ids.count)) AND state NOT IN ('queued', 'running')) e
             GROUP BY job_name, state, bucket
             ON DUPLICATE KEY UPDATE runs = runs + VALUES(runs), seconds = seconds + VALUES(seconds),
               last_ended_at = GREATEST(last_ended_at, VALUES(last_ended_at))
