@@ -53,7 +53,9 @@ runs = sql("SELECT id, job_name, UNIX_TIMESTAMP(fire_time), attempt, route_key, 
 chains = collections.defaultdict(dict)
 bad_dupes, bad_open, bad_chain = [], [], []
 for rid, job, fire, attempt, route, state, trig, cin, cout, machine in runs:
-    key = (job, round(float(fire)), route)
+    # keyed exactly: scheduled fires are whole seconds, a manual run's fire is the moment it was asked for
+    # (microseconds, possibly within half a second of a scheduled one), and its retries keep it
+    key = (job, float(fire), route)
     if int(attempt) in chains[key]:
         bad_dupes.append(f"{job} fire {fire} route {route!r} attempt {attempt} twice")
     chains[key][int(attempt)] = (int(rid), state)
@@ -276,6 +278,29 @@ for n in range(1, a.workers + 1):
             pending_bad.append(f"w{n}: {os.path.basename(f)} still pending")
 check("no spool left unreplayed on a live machine", spool_bad, f"{dead_spool} spool file(s) on the stopped machine, not counted")
 check("no local cursor left pending on a live machine", pending_bad, "")
+
+# --- metrics: every ended run counted once in run_counts (the counters), whatever was killed mid-completion
+ended_by = collections.Counter((r[0], r[1]) for r in sql("SELECT job_name, state FROM runs")
+                               if r[1] in FINAL)
+counted = collections.Counter()
+for job, state, n in sql("SELECT job_name, state, SUM(runs) FROM run_counts GROUP BY job_name, state"):
+    counted[(job, state)] = int(n)
+count_bad = [f"{j} {st}: {counted[(j, st)]} counted, {ended_by[(j, st)]} runs"
+             for (j, st) in sorted(set(ended_by) | set(counted)) if counted[(j, st)] != ended_by[(j, st)]]
+check("metrics: every ended run counted exactly once (run_counts against runs)", count_bad,
+      f"{sum(ended_by.values())} ended runs, {sum(counted.values())} counted")
+
+# --- audit: every manual run (sh run) has exactly one audit row naming it, written with it
+import json
+audited = collections.Counter()
+for (changes,) in sql("SELECT changes FROM audit WHERE action = 'run'"):
+    for run_id in (json.loads(changes).get("runs") or [None, []])[1]:
+        audited[str(run_id)] += 1
+manual = [r[0] for r in sql("SELECT id FROM runs WHERE trigger_kind = 'manual'")]
+audit_bad = [f"manual run {m}: {audited[m]} audit rows" for m in manual if audited[m] != 1]
+audit_bad += [f"audit row for run {r} that does not exist" for r in audited if r not in set(manual)]
+check("audit: every manual run has exactly one audit row, and no row names a run that is not there", audit_bad,
+      f"{len(manual)} manual runs, {sum(audited.values())} audited")
 
 KINDS = [("kill -9 consume", "consume killed"), ("kill -9 job", "job process killed"), ("kill -9 monitor", "monitor killed mid-delivery"),
          ("cut silently", "link cut silently"), ("cut (interface", "link cut"), ("stopped for good", "machine stopped"),

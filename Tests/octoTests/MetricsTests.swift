@@ -51,7 +51,8 @@ struct MetricsTests {
     @Test func countersMatchTheRunsAndSurviveThePurgeOfHistory() async throws {
         try await TestDatabase.withInitializedOcto { db, env, _ in
             for (name, command, extra) in [
-                ("ok", "true", [String]()), ("bad", "exit 3", []), ("slow", "sleep 60", ["--timeout", "1s"]),
+                ("ok", "true", [String]()), ("bad", "exit 3", ["--schedule", "0 0 1 1 *"]),
+                ("slow", "sleep 60", ["--timeout", "1s"]),
                 ("ghost", "true", []), ("late", "true", ["--schedule", "0 0 1 1 *", "--misfire", "skip"]),
                 ("gone", "true", [])
             ] {
@@ -124,6 +125,7 @@ struct MetricsTests {
             // gauges
             #expect(m["octo_job_queued{job=\"ok\"}"] == 1 && m["octo_queue_depth"] == 1)
             #expect(m["octo_job_paused{job=\"bad\"}"] == 1 && m["octo_job_paused{job=\"ok\"}"] == 0)
+            #expect(m["octo_job_next_fire_timestamp_seconds{job=\"bad\"}"] == nil, "a paused job does not fire")
             #expect(m["octo_machine_up{machine=\"w1\"}"] == 1)
             let next = try JobStore.require(db, "late").nextFireAt!
             #expect(m["octo_job_next_fire_timestamp_seconds{job=\"late\"}"] == Double(next.secondsSinceEpoch))

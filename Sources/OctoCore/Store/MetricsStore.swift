@@ -45,7 +45,8 @@ public enum MetricsStore {
             for row in try db.query("SELECT name, paused, next_fire_at FROM jobs").rows {
                 var j = Metrics.Job(name: try row.decode("name"))
                 j.paused = try row.decode("paused")
-                j.nextFire = try row.decode("next_fire_at")
+                // a paused job keeps its next_fire_at for resume, but it will not fire
+                j.nextFire = j.paused ? nil : try row.decode("next_fire_at")
                 jobs[j.name] = j
             }
             for row in try db.query("SELECT job_name, state, bucket, runs, seconds, last_ended_at FROM run_counts").rows
