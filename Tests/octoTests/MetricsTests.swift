@@ -89,6 +89,8 @@ struct MetricsTests {
 
             let text = try await metrics(env)
             try await checkWithPromtool(text)
+            let json = try await octo(env, "sh", "metrics", "--json")
+            #expect(json.status == 2 && json.stdout.isEmpty && json.stderr.contains("--json"), "\(json.stderr)")
             let m = Self.samples(text)
             // every counter equals what runs says
             var expected: [String: Double] = [:]

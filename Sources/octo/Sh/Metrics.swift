@@ -14,6 +14,13 @@ struct ShMetrics: OctoCommand {
             """)
     @OptionGroup var global: GlobalOptions
 
+    func validate() throws {
+        if global.json {
+            throw ValidationError(
+                "--json: octo sh metrics prints the Prometheus text format only (octo sh ls --json has the jobs)")
+        }
+    }
+
     func run(_ context: Context) throws {
         let db = try context.database()
         let snapshot = try MetricsStore.snapshot(db, machineTTL: try context.settings().machineTTL)
