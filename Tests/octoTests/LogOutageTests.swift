@@ -88,20 +88,25 @@ struct LogOutageTests {
             #expect(spool.pendingLineCount() == total)
             try await server.start()
 
-            // a replay (any octo logger replays at start), killed with SIGKILL half-way
+            // a replay (any octo logger replays at start), killed with SIGKILL half-way. The table is read-locked
+            // before it starts and let go only for an instant at a time (UNLOCK, then LOCK again at once: an
+            // insert waiting for the table gets through, hardly more), so the replay moves a batch or so per
+            // step and is counted and killed only while it is held — however fast or slow the machine, or
+            // however late this test gets the CPU back, the kill lands after part and before the end.
+            let holder = try connect()
+            defer { holder.close() }
+            try holder.run("LOCK TABLES logs READ")
             let bg = try await Shell.run(
                 "\"$OCTO\" logger -n replayer </dev/null >/dev/null 2>&1 & echo $!", environment: env)
             let pid = try #require(pid_t(bg.stdout.trimmingWhitespace()))
-            // once part is stored, the replay is held at its next insert (a read lock on the table) and killed
-            // there: however fast or slow the machine, the kill lands half-way
-            let holder = try connect()
-            defer { holder.close() }
-            #expect(
-                try await Processes.waitUntil(seconds: 120) {
-                    try holder.query("SELECT COUNT(*) AS n FROM logs WHERE job_name = 'big'").first!.decode(
-                        "n", as: Int.self) >= 2_000
-                })
-            try holder.run("LOCK TABLES logs READ")
+            let deadline = Monotonic.seconds() + 120
+            while try holder.query("SELECT COUNT(*) AS n FROM logs WHERE job_name = 'big'").first!.decode(
+                "n", as: Int.self) < 2_000, Monotonic.seconds() < deadline
+            {
+                usleep(10_000)  // held: the replay waits at its insert
+                try holder.run("UNLOCK TABLES")
+                try holder.run("LOCK TABLES logs READ")
+            }
             kill(pid, SIGKILL)
             #expect(await Processes.waitUntil(seconds: 120) { Processes.isGone(pid) })
             try holder.run("UNLOCK TABLES")
