@@ -26,6 +26,10 @@ public enum AlertKind: String, SQLTextEnum {
     case recovered
     /// A run still running after its job's `warn_after` (it goes on; `timeout` still kills).
     case slow
+    /// A waiting run's upstream run for its fire ended for good without succeeding (one per upstream run).
+    case blocked
+    /// A run still waiting for its needs after the `needs_timeout` setting: recorded skipped.
+    case needsTimeout = "needs_timeout"
 
     /// Kinds a later success answers with a `recovered` alert.
     public static let failures: [AlertKind] = [.failed, .signal, .timeout, .lost, .missingEnd, .badExit]

@@ -57,7 +57,7 @@ extension JobStore {
                 try db.transaction { () throws -> ApplyPlan in
                     let plan = ApplyPlan(entries, existing: try allLocked(db), prune: prune, me: me)
                     for r in plan.removes {
-                        let old = try removeInTransaction(db, r, force: force)
+                        let old = try removeInTransaction(db, r, force: force, by: who, defaultZone: defaultZone)
                         try audit(db, who, r, Audit.changes(from: old, to: nil))
                     }
                     for u in plan.updates {
@@ -68,6 +68,9 @@ extension JobStore {
                         let saved = try insert(db, c, by: who, defaultZone: defaultZone)
                         try audit(db, who, saved.name, Audit.changes(from: nil, to: saved))
                     }
+                    // the file as a whole: jobs may need each other in any order, and a job it removes must
+                    // not be needed by one it keeps
+                    try checkGraph(db, removed: plan.removes)
                     return plan
                 }
             }

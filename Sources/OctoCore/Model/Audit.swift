@@ -7,7 +7,7 @@ import OctoTime
 public enum Audit {
     /// What was done, in the words of the command that did it.
     public enum Action: String, SQLTextEnum, Codable {
-        case add, edit, rm, pause, resume, run, kill, apply, settings
+        case add, edit, rm, pause, resume, run, kill, apply, settings, pass, backfill
         case cursorSet = "cursor set"
         case drain = "register --drain"
         case remove = "register --remove"

@@ -51,11 +51,11 @@ public struct ClaimPlan: Sendable, Equatable {
         var active = active
         for c in candidates where plan.take.count < free {
             guard let job = jobs[c.jobID] else { continue }
-            let cap = job.concurrency == .allow ? max(1, job.maxParallel) : 1
+            let cap = job.effectiveConcurrency == .allow ? max(1, job.maxParallel) : 1
             let series = Series(job: c.jobID, routeKey: c.routeKey)
             let now = active[series] ?? Active()
             if !c.forced, now.running + now.stopping >= cap {
-                if now.running >= cap, job.concurrency == .forbid { plan.skipIfScheduled.append(c.runID) }
+                if now.running >= cap, job.effectiveConcurrency == .forbid { plan.skipIfScheduled.append(c.runID) }
                 continue
             }
             plan.take.append((c.runID, job))

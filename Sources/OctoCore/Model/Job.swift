@@ -11,6 +11,9 @@ public struct Job: Sendable, Equatable {
     public var command: String
     /// Cron, macro, `@every …`, or empty for manual-only.
     public var schedule: String = ""
+    /// Jobs that must have succeeded (or been passed) for the same fire time
+    /// first, in the given order; a job without a schedule follows its first.
+    public var needs: [String] = []
     /// IANA zone; empty means the `default_tz` setting.
     public var timezone: String = ""
     public var owner: String = ""
@@ -62,6 +65,14 @@ public struct Job: Sendable, Equatable {
     }
 
     public func parsedSchedule() throws(OctoError) -> Schedule { try Schedule(schedule) }
+
+    /// The concurrency policy as claims and production apply it: a job with
+    /// needs runs its fires one after another (`forbid` and `replace` act as
+    /// `queue`, `allow` stays), because a fire skipped or replaced would leave
+    /// every job below it waiting for a period that never comes.
+    public var effectiveConcurrency: Concurrency {
+        needs.isEmpty || concurrency == .allow ? concurrency : .queue
+    }
 
     /// True if `code` is an accepted exit code.
     public func accepts(exitCode code: Int) -> Bool { okCodes.contains(code) }
@@ -138,6 +149,12 @@ extension Job {
             name: "schedule", help: "cron expression, macro, @every 15m, or empty for manual-only", defaultText: "",
             read: { $0.schedule },
             write: { (j: inout Job, v: String) throws(OctoError) in j.schedule = try Schedule(v).text }),
+        Attribute(
+            name: "needs",
+            help: "jobs that must succeed for the same fire time first, comma list (no schedule: follow the first)",
+            defaultText: "",
+            read: { $0.needs.joined(separator: ",") },
+            write: { (j: inout Job, v: String) throws(OctoError) in j.needs = try parseNeeds(v) }),
         Attribute(
             name: "timezone", help: "IANA zone the schedule is read in (empty: setting default_tz)", defaultText: "",
             read: { $0.timezone },
@@ -285,6 +302,23 @@ extension Job {
         let u = Array(v.utf8)
         guard (1...32).contains(u.count), let f = u.first, (f >= 97 && f <= 122) || f == 95 else { return false }
         return u.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 95 || $0 == 45 }
+    }
+
+    /// At most this many needs per job.
+    public static let maximumNeeds = 64
+
+    /// `a, b,c` → `["a", "b", "c"]`: job names, each once, in the given order; empty for none.
+    static func parseNeeds(_ raw: String) throws(OctoError) -> [String] {
+        let v = raw.trimmingWhitespace()
+        if v.isEmpty { return [] }
+        let names = v.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingWhitespace() }
+        guard names.allSatisfy(Names.isValidName), names.count <= maximumNeeds else {
+            throw OctoError.invalid(
+                "needs", raw, expected: "a comma list of at most \(maximumNeeds) job names (\(Names.nameRule))")
+        }
+        var out: [String] = []
+        for n in names where !out.contains(n) { out.append(n) }
+        return out
     }
 
     static func parseTarget(_ raw: String) throws(OctoError) -> String {

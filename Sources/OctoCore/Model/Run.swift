@@ -4,24 +4,28 @@ import OctoTime
 /// One attempt at running a job: a row of `runs`.
 ///
 /// ```
-/// queued ──claim──▶ running ──▶ succeeded | failed | timeout | cancelled
-///    │                 └──(lease expired)──▶ lost
-///    └──(concurrency forbids)──▶ skipped
+/// waiting ──(needs met)──▶ queued ──claim──▶ running ──▶ succeeded | failed | timeout | cancelled
+///    │                        │                 └──(lease expired)──▶ lost
+///    └──(needs_timeout)──▶ skipped ◀──(concurrency forbids)
+/// passed: marked succeeded by hand (octo sh pass)
 /// ```
 public struct Run: Sendable, Equatable {
     public enum State: String, SQLTextEnum {
-        case queued, running, succeeded, failed, timeout, cancelled, lost, skipped
+        case waiting, queued, running, succeeded, passed, failed, timeout, cancelled, lost, skipped
 
         /// Ended without a correct return value: alerted, and retried while attempts are left
         /// (except `cancelled`, which a person or the `replace` policy chose).
         public var isFailure: Bool { self == .failed || self == .timeout || self == .lost }
-        public var isFinished: Bool { self != .queued && self != .running }
+        public var isFinished: Bool { self != .waiting && self != .queued && self != .running }
+        /// Meets the needs of the jobs downstream.
+        public var meetsNeeds: Bool { self == .succeeded || self == .passed }
     }
 
     /// Why the run exists: its fire came (`schedule`), a missed fire was
-    /// caught up (`catchup`), a person asked (`manual`), or an attempt failed (`retry`).
+    /// caught up (`catchup`), a person asked (`manual`), an attempt failed
+    /// (`retry`), or `octo sh backfill` asked for a past fire (`backfill`).
     public enum Trigger: String, SQLTextEnum {
-        case schedule, catchup, manual, retry
+        case schedule, catchup, manual, retry, backfill
     }
 
     public var id: Int64
@@ -29,6 +33,8 @@ public struct Run: Sendable, Equatable {
     public var jobName: String
     /// The scheduled instant (UTC); for manual runs, when it was asked for.
     public var fireTime: Instant
+    /// The calendar date of the fire time in the job's zone (`YYYY-MM-DD`; empty on runs from before schema 9).
+    public var logicalDate: String
     public var attempt: Int
     /// The machine of a broadcast (`strategy all`) run; empty otherwise.
     public var routeKey: String

@@ -22,6 +22,8 @@ public struct Settings: Sendable, Equatable {
     public var misfireThreshold: Int64 = 60
     /// Repeated alerts within this window are merged into one summary.
     public var alertMergeWindow: Int64 = 300
+    /// A run still waiting for its needs after this long is recorded skipped, and alerted.
+    public var needsTimeout: Int64 = 86_400
     /// Shell command that delivers an alert (JSON on stdin); empty: none.
     public var alertCommand: String = ""
 
@@ -46,6 +48,8 @@ public struct Settings: Sendable, Equatable {
         duration("machine_ttl", "a machine silent this long is stale", \.machineTTL, minimum: 10),
         duration("misfire_threshold", "fires later than this are missed", \.misfireThreshold, minimum: 1),
         duration("alert_merge_window", "repeats within this window are merged", \.alertMergeWindow, minimum: 1),
+        duration(
+            "needs_timeout", "a run still waiting for its needs this long is skipped", \.needsTimeout, minimum: 60),
         Key(
             name: "alert_command", help: "shell command that delivers an alert (JSON on stdin)",
             read: { $0.alertCommand },

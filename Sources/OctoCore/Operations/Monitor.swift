@@ -29,7 +29,11 @@ import OctoTime
 /// - enabled jobs whose next fire is more than `misfire_threshold` late;
 /// - runs queued for longer than `unclaimedAfter` past their start time;
 /// - active machines silent for longer than `machine_ttl`;
-/// - a success after unanswered failure alerts: one `recovered` alert.
+/// - a success after unanswered failure alerts: one `recovered` alert;
+/// - waiting runs whose upstream run for their fire ended for good without
+///   succeeding: one `blocked` alert per upstream run (`blocked:ID`), naming
+///   it and the runs it holds up; waiting runs older than `needs_timeout`
+///   become `skipped` with the reason, one `needs_timeout` alert each.
 public struct Monitor {
     public struct Options: Sendable {
         public var settings: Settings
@@ -79,6 +83,7 @@ public struct Monitor {
         try detectMissedFires()
         try detectUnclaimedRuns()
         try detectStaleMachines()
+        try detectBlockedRuns()
         try detectRecoveries()
         try deliver()
         try housekeeping()
@@ -250,6 +255,43 @@ public struct Monitor {
                         line:
                             "run \(r.runID) queued \(whom) since \(r.since.iso8601) and not claimed: no live machine can take it?"
                     ))
+            })
+    }
+
+    /// Waiting runs held up by an upstream run that failed for good, and waiting runs past `needs_timeout`.
+    mutating func detectBlockedRuns() throws {
+        let timeout = options.settings.needsTimeout
+        for r in try NeedsStore.overdue(db, seconds: timeout) {
+            let waits = try NeedsStore.unmet(db, runIDs: [r.id], limit: 3)
+            let what = waits.map { "\($0.upstream) for \($0.fireTime.fireTimeText)" }.joined(separator: ", ")
+            let reason = "needs not met within \(Durations.format(timeout)) (needs_timeout)" + (what.isEmpty ? "" : ": \(what)")
+            let skipped = try db.retrying { db in try NeedsStore.skip(db, r.id, reason: reason) }
+            guard skipped else { continue }
+            try record([
+                Finding(
+                    source: "needs_timeout:\(r.id)",
+                    occurrence: Occurrence(
+                        .needsTimeout, job: r.jobName, runID: r.id, at: r.queuedAt + .seconds(timeout),
+                        line: "run \(r.id) of \(r.jobName) for \(r.fireTime.fireTimeText) skipped: \(reason)"))
+            ])
+        }
+        var held: [Int64: [NeedsStore.Unmet]] = [:]
+        for u in try NeedsStore.unmet(db) where u.isBlocked { held[u.latestRun!, default: []].append(u) }
+        try record(
+            held.keys.sorted().map { upstreamRun in
+                let list = held[upstreamRun]!
+                let first = list[0]
+                let jobs = Set(list.map(\.job)).sorted()
+                return Finding(
+                    source: "blocked:\(upstreamRun)",
+                    occurrence: Occurrence(
+                        .blocked, job: first.upstream, runID: upstreamRun, at: first.waitingSince,
+                        line:
+                            "run \(upstreamRun) of \(first.upstream) for \(first.fireTime.fireTimeText) "
+                            + "\(first.latestState?.rawValue ?? "ended") for good: \(list.count) waiting run(s) of "
+                            + jobs.joined(separator: ", ")
+                            + " wait for it (octo sh run \(first.upstream) --fire \(first.fireTime.fireTimeText), "
+                            + "or octo sh pass)"))
             })
     }
 

@@ -34,6 +34,8 @@ public enum Producer {
         public var rerouted: [Int64] = []
         /// Jobs that could not be planned (e.g. their time zone disappeared), one line each.
         public var problems: [String] = []
+        /// Waiting runs whose needs this produce found met (`NeedsStore.recheck`).
+        public var released: [Int64] = []
     }
 
     /// Jobs handled per transaction.
@@ -43,26 +45,37 @@ public enum Producer {
         var report = Report()
         let due = try JobStore.dueJobIDs(db)
         let live = try RunQueue.liveMachines(db, ttl: settings.machineTTL)
+        // the graph, only where there is one: a fire of a job with needs is recorded waiting, and the jobs that
+        // follow a job get their runs for its fires
+        let graph =
+            try due.isEmpty || !JobStore.anyNeeds(db)
+            ? nil : NeedsStore.graph(db, defaultZone: settings.defaultTimezone)
         var start = 0
         while start < due.count {
             let batch = Array(due[start..<min(due.count, start + batchSize)])
             start += batchSize
             let part = try db.retrying { db in
                 try dryRun
-                    ? produceBatch(db, batch, settings: settings, live: live, write: false)
-                    : db.transaction { try produceBatch(db, batch, settings: settings, live: live, write: true) }
+                    ? produceBatch(db, batch, settings: settings, live: live, graph: graph, write: false)
+                    : db.transaction {
+                        try produceBatch(db, batch, settings: settings, live: live, graph: graph, write: true)
+                    }
             }
             report.queued += part.queued
             report.skipped += part.skipped
             report.cancelled += part.cancelled
             report.problems += part.problems
         }
-        if !dryRun { report.rerouted = try reroute(db, settings: settings, live: live) }
+        if !dryRun {
+            report.released = try NeedsStore.recheck(db)
+            report.rerouted = try reroute(db, settings: settings, live: live)
+        }
         return report
     }
 
     private static func produceBatch(
-        _ db: Connection, _ ids: [Int64], settings: Settings, live: [LiveMachine], write: Bool
+        _ db: Connection, _ ids: [Int64], settings: Settings, live: [LiveMachine], graph: NeedsStore.Graph?,
+        write: Bool
     ) throws -> Report {
         var report = Report()
         let now = try JobStore.serverNow(db)
@@ -85,10 +98,12 @@ public enum Producer {
                 let mine = active.filter { $0.routeKey == routeKey }
                 let plan = ProductionPlan.plan(
                     schedule: schedule, zone: zone, firstDue: job.nextFireAt!, now: now,
-                    misfire: job.misfire, concurrency: job.concurrency, activeRuns: mine.count,
+                    misfire: job.misfire, concurrency: job.effectiveConcurrency, activeRuns: mine.count,
                     misfireThreshold: settings.misfireThreshold)
                 nextFire = plan.nextFire
-                try carryOut(plan, db, job, active: mine, routeKey: routeKey, routes: routes, write: write, &report)
+                try carryOut(
+                    plan, db, job, zone: zone, active: mine, routeKey: routeKey, routes: routes, graph: graph,
+                    live: live, write: write, &report)
             }
             if write {
                 try JobStore.setNextFire(db, id: id, nextFire)
@@ -100,8 +115,8 @@ public enum Producer {
     /// Records one series' plan (with `write`; a dry run only reports it):
     /// cancels what `replace` replaces, records skipped fires, queues fires on every route.
     private static func carryOut(
-        _ plan: ProductionPlan, _ db: Connection, _ job: Job, active: [Run], routeKey: String,
-        routes: [Routing.Route], write: Bool, _ report: inout Report
+        _ plan: ProductionPlan, _ db: Connection, _ job: Job, zone: Zone, active: [Run], routeKey: String,
+        routes: [Routing.Route], graph: NeedsStore.Graph?, live: [LiveMachine], write: Bool, _ report: inout Report
     ) throws {
         if plan.cancelActive {
             for r in active {
@@ -118,14 +133,45 @@ public enum Producer {
             report.skipped.append(Skipped(job: job.name, fireTime: s.fireTime, reason: s.reason))
         }
         for f in plan.queue {
+            if let graph, !job.needs.isEmpty || !graph.followers(of: job.name).isEmpty {
+                try carryOut(f, db, job, routes: routes, graph: graph, live: live, write: write, &report)
+                continue
+            }
             for route in routes {
                 var r = RunQueue.NewRun(fireTime: f.fireTime, trigger: f.trigger)
+                r.logicalDate = zone.logicalDate(f.fireTime)
                 r.route = route
                 r.notBefore = f.fireTime
                 let runID = write ? try RunQueue.enqueue(db, job: job, r) : nil
                 report.queued.append(
                     Queued(
                         job: job.name, fireTime: f.fireTime, trigger: f.trigger, machine: route.machine, runID: runID))
+            }
+        }
+    }
+
+    /// One fire of a job in the graph: its run (waiting for its needs) and a run of each enabled job that follows
+    /// it (`NeedsStore.Graph.followers`), routed by its own strategy, waiting for the run before it.
+    private static func carryOut(
+        _ f: ProductionPlan.Fire, _ db: Connection, _ job: Job, routes: [Routing.Route], graph: NeedsStore.Graph,
+        live: [LiveMachine], write: Bool, _ report: inout Report
+    ) throws {
+        var specs = [NeedsStore.Spec(job: job, fireTime: f.fireTime, trigger: f.trigger)]
+        specs[0].routes = routes
+        specs[0].attempt = 1
+        for follower in graph.followers(of: job.name) where !follower.paused {
+            var s = NeedsStore.Spec(job: follower, fireTime: f.fireTime, trigger: f.trigger)
+            s.routes = Routing.routes(for: follower, live: live)
+            s.attempt = 1
+            specs.append(s)
+        }
+        let ids = write ? try NeedsStore.record(db, specs, graph: graph) : specs.map { _ in [] }
+        for (s, runIDs) in zip(specs, ids) {
+            for (k, route) in s.routes.enumerated() {
+                report.queued.append(
+                    Queued(
+                        job: s.job.name, fireTime: f.fireTime, trigger: f.trigger, machine: route.machine,
+                        runID: k < runIDs.count ? runIDs[k] : nil))
             }
         }
     }

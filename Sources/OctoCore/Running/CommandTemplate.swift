@@ -1,7 +1,7 @@
 /// The placeholders of a job's command.
 ///
-/// `{cursor}` and `{fire_time}` are replaced by a reference to the variables
-/// `OCTO_CURSOR` and `OCTO_FIRE_TIME`, quoted for where they stand in the
+/// `{cursor}`, `{fire_time}` and `{date}` are replaced by a reference to the variables
+/// `OCTO_CURSOR`, `OCTO_FIRE_TIME` and `OCTO_LOGICAL_DATE`, quoted for where they stand in the
 /// job's own shell: bare they become `"$OCTO_CURSOR"`, inside double quotes
 /// `${OCTO_CURSOR}`, inside single quotes `'"$OCTO_CURSOR"'`; inside `$(…)`
 /// and backquotes as bare (nested quotes are followed: `"$(printf %s
@@ -23,7 +23,9 @@
 /// after a `case` pattern's `)` inside `$(…)`, which the tracker takes for
 /// the end of the substitution.
 public enum CommandTemplate {
-    public static let placeholders = ["{cursor}": "OCTO_CURSOR", "{fire_time}": "OCTO_FIRE_TIME"]
+    public static let placeholders = [
+        "{cursor}": "OCTO_CURSOR", "{fire_time}": "OCTO_FIRE_TIME", "{date}": "OCTO_LOGICAL_DATE"
+    ]
 
     public static func substitute(_ command: String) -> String {
         guard command.contains("{") else { return command }

@@ -125,6 +125,7 @@ public final class Supervisor {
         env["OCTO_RUN_ID"] = String(run.id)
         env["OCTO_ATTEMPT"] = String(run.attempt)
         env["OCTO_FIRE_TIME"] = run.fireTime.fireTimeText
+        env["OCTO_LOGICAL_DATE"] = run.logicalDate
         env["OCTO_CURSOR"] = run.cursorIn ?? ""
         env["OCTO_RUN_TOKEN"] = c.token
         env["OCTO_CURSOR_EPOCH"] = run.cursorEpoch.map(String.init) ?? ""
@@ -469,8 +470,7 @@ public final class Supervisor {
                             db, e.claimed, e.outcome,
                             cursorOut: lastCursor.flatMap { $0.state == .refused ? nil : $0.value }, count: false)
                     }
-                    try MetricsStore.countEnded(
-                        db, endings.indices.filter { recorded[$0] }.map { endings[$0].claimed.run.id })
+                    try RunQueue.ended(db, endings.indices.filter { recorded[$0] }.map { endings[$0].claimed.run.id })
                 }
             }
             logs.written()

@@ -71,6 +71,12 @@ public final class Zone: Sendable, CustomStringConvertible {
         return CivilDateTime(utcSeconds: s + Int64(offset(atSeconds: s)), microsecond: t.microsecond)
     }
 
+    /// `2026-03-08`: the calendar date of the instant here (a run's logical date).
+    public func logicalDate(_ t: Instant) -> String {
+        let l = local(t)
+        return l.year.zeroPadded(4) + "-" + l.month.zeroPadded(2) + "-" + l.day.zeroPadded(2)
+    }
+
     /// `2026-03-08T03:00:00-04:00`: the instant's wall time here with its UTC offset.
     public func format(_ t: Instant) -> String {
         let off = Int(offset(at: t))

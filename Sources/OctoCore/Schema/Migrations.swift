@@ -18,7 +18,8 @@ public enum Schema {
     /// `octo doctor` checks the worker's privileges on each.
     public static let objects = [
         "alert_sources", "alert_streams", "alerts", "audit", "cursor_epochs", "cursor_history", "cursors", "jobs",
-        "logs", "machines", "markers", "open_starts", "queue", "run_counts", "runs", "schema_version", "settings"
+        "logs", "machines", "markers", "open_starts", "queue", "run_counts", "run_needs", "runs", "schema_version",
+        "settings"
     ]
 
     /// All tables use utf8mb4 with binary collation: names compare exactly as
@@ -352,6 +353,37 @@ public enum Schema {
                   PRIMARY KEY (job_name, state, bucket)
                 ) \(table)
                 """
+            ]),
+        Migration(
+            version: 9, summary: "dependencies: needs, waiting and passed runs, logical dates",
+            statements: [
+                // comma list of the jobs this one needs, in the given order (a job without a schedule follows its first)
+                "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS needs VARCHAR(2048) NOT NULL DEFAULT '' AFTER schedule",
+                // the calendar date of the fire time in the job's zone, YYYY-MM-DD ('' on runs from before schema 9)
+                """
+                ALTER TABLE runs ADD COLUMN IF NOT EXISTS logical_date CHAR(10) NOT NULL DEFAULT '' AFTER fire_time,
+                  ADD KEY IF NOT EXISTS runs_job_date (job_id, logical_date)
+                """,
+                // what a waiting run waits for, one row each: kind 0, a run of upstream_id for fire_time that succeeded
+                // or was passed, with an id of at least min_run_id (a rerun's downstream waits for the new run); kind 1,
+                // run min_run_id ended, however (backfill's --max-parallel). met: seen so; found by upstream and fire
+                // time when a run ends, so readiness is checked only for the runs an end concerns (NeedsStore)
+                """
+                CREATE TABLE IF NOT EXISTS run_needs (
+                  run_id        BIGINT UNSIGNED NOT NULL,
+                  upstream_id   BIGINT UNSIGNED NOT NULL,
+                  upstream_name VARCHAR(64) NOT NULL,
+                  fire_time     DATETIME(6) NOT NULL,
+                  kind          TINYINT UNSIGNED NOT NULL DEFAULT 0,
+                  min_run_id    BIGINT UNSIGNED NOT NULL DEFAULT 0,
+                  met           TINYINT(1) NOT NULL DEFAULT 0,
+                  PRIMARY KEY (run_id, upstream_id, fire_time, kind),
+                  KEY run_needs_upstream (upstream_id, fire_time)
+                ) \(table)
+                """,
+                // locked by every change to the jobs' graph (add, edit, rm, apply), so two changes that each close half
+                // of a cycle are checked one after the other
+                "INSERT IGNORE INTO markers (name, value, updated_at) VALUES ('needs_graph', 0, NOW(6))"
             ])
     ]
 }

@@ -135,7 +135,7 @@ public enum CursorStore {
                         "set at \(setAt.iso8601), after run \(runID)'s lease expired"
                             + (expiry.map { " (\($0.iso8601))" } ?? ""))
                 }
-            case .cancelled, .queued, .skipped:
+            case .cancelled, .queued, .skipped, .waiting, .passed:
                 return .fenced("run \(runID) was \(state.rawValue)")
             }
             // a run claimed after this one started from an older cursor and redoes the work: its values

@@ -5,7 +5,7 @@ import OctoTime
 /// and binds every value.
 public enum JobStore {
     static let columns = """
-        id, name, command, schedule, timezone, owner, run_user, target, strategy, concurrency, max_parallel, misfire,
+        id, name, command, schedule, needs, timezone, owner, run_user, target, strategy, concurrency, max_parallel, misfire,
         timeout_s, warn_after_s, retries, retry_delay_s, ok_codes, alert_level, alert_to, paused, next_fire_at,
         created_at, created_by, updated_at, updated_by
         """
@@ -78,7 +78,9 @@ public enum JobStore {
     /// that name already existing is a usage error.
     public static func add(_ db: Connection, _ job: Job, by who: String, defaultZone: String) throws -> Job {
         try db.transaction {
+            try lockGraph(db)
             let saved = try insert(db, job, by: who, defaultZone: defaultZone)
+            if !job.needs.isEmpty { try checkGraph(db) }
             try AuditStore.record(
                 db, Audit.Record(.add, by: who, job: saved.name, changes: Audit.changes(from: nil, to: saved)))
             return saved
@@ -93,10 +95,10 @@ public enum JobStore {
         do {
             try db.execute(
                 """
-                INSERT INTO jobs (name, command, schedule, timezone, owner, run_user, target, strategy, concurrency, max_parallel,
+                INSERT INTO jobs (name, command, schedule, needs, timezone, owner, run_user, target, strategy, concurrency, max_parallel,
                   misfire, timeout_s, warn_after_s, retries, retry_delay_s, ok_codes, alert_level, alert_to, paused,
                   next_fire_at, created_at, created_by, updated_at, updated_by)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, values(j) + [.instant(now), .text(who), .instant(now), .text(who)])
         } catch {
             guard error.isDuplicateKey else { throw error }
@@ -121,6 +123,7 @@ public enum JobStore {
     ) throws -> (old: Job, new: Job) {
         try db.retrying { db in
             try db.transaction { () throws -> (old: Job, new: Job) in
+                try lockGraph(db)
                 guard
                     let old = try db.query(selectJobs + " WHERE name = ? FOR UPDATE", [.text(name)]).first.map(
                         job(from:))
@@ -130,6 +133,7 @@ public enum JobStore {
                 var new = old
                 try change(&new)
                 try update(db, new, previous: old, by: who, defaultZone: defaultZone, recompute: recompute(old, new))
+                if new.needs != old.needs || new.name != old.name { try checkGraph(db) }
                 let saved = try require(db, new.name)
                 try AuditStore.record(
                     db, Audit.Record(action, by: who, job: saved.name, changes: Audit.changes(from: old, to: saved)))
@@ -172,7 +176,7 @@ public enum JobStore {
         do {
             try db.execute(
                 """
-                UPDATE jobs SET name = ?, command = ?, schedule = ?, timezone = ?, owner = ?, run_user = ?, target = ?, strategy = ?,
+                UPDATE jobs SET name = ?, command = ?, schedule = ?, needs = ?, timezone = ?, owner = ?, run_user = ?, target = ?, strategy = ?,
                   concurrency = ?, max_parallel = ?, misfire = ?, timeout_s = ?, warn_after_s = ?, retries = ?, retry_delay_s = ?,
                   ok_codes = ?,
                   alert_level = ?, alert_to = ?, paused = ?, next_fire_at = ?, updated_at = NOW(6), updated_by = ?
@@ -197,10 +201,13 @@ public enum JobStore {
     /// Removes a job and writes its audit row (`rm`: the definition it had).
     /// Its queued runs are cancelled; its history stays. Refused while a run
     /// is running, unless `force`.
-    public static func remove(_ db: Connection, _ name: String, force: Bool, by who: String) throws {
+    public static func remove(_ db: Connection, _ name: String, force: Bool, by who: String, defaultZone: String)
+        throws
+    {
         try db.retrying { db in
             try db.transaction {
-                let old = try removeInTransaction(db, name, force: force)
+                let old = try removeInTransaction(db, name, force: force, by: who, defaultZone: defaultZone)
+                try checkGraph(db, removed: [name])
                 try AuditStore.record(
                     db, Audit.Record(.rm, by: who, job: name, changes: Audit.changes(from: old, to: nil)))
             }
@@ -208,7 +215,11 @@ public enum JobStore {
     }
 
     /// `remove` without its audit row, inside a transaction the caller holds; returns the job as it was.
-    static func removeInTransaction(_ db: Connection, _ name: String, force: Bool) throws -> Job {
+    /// With `force`, a job others need leaves their needs (`dropNeed`); without, the caller's `checkGraph` refuses.
+    static func removeInTransaction(_ db: Connection, _ name: String, force: Bool, by who: String, defaultZone: String)
+        throws -> Job
+    {
+        try lockGraph(db)
         guard let old = try db.query(selectJobs + " WHERE name = ? FOR UPDATE", [.text(name)]).first.map(job(from:))
         else {
             throw OctoError.usage("no job named '\(name.quotedForMessage)'")
@@ -222,6 +233,10 @@ public enum JobStore {
             try $0.decode("run_id", as: Int64.self)
         }
         for runID in queued { try RunQueue.finishQueued(db, runID, state: .cancelled, reason: "job removed") }
+        for runID in try NeedsStore.waitingRuns(db, jobID: id) {
+            try RunQueue.cancel(db, runID, reason: "job removed")
+        }
+        if force { try dropNeed(db, old, by: who, defaultZone: defaultZone) }
         try db.execute("DELETE FROM jobs WHERE id = ?", [.int(id)])
         return old
     }
@@ -263,7 +278,7 @@ public enum JobStore {
 
     static func values(_ j: Job) -> [Value] {
         [
-            .text(j.name), .text(j.command), .text(j.schedule), .text(j.timezone), .text(j.owner), .text(j.user),
+            .text(j.name), .text(j.command), .text(j.schedule), .text(j.needs.joined(separator: ",")), .text(j.timezone), .text(j.owner), .text(j.user),
             .text(j.target),
             j.strategy.sqlValue, j.concurrency.sqlValue, j.maxParallel.sqlValue, j.misfire.sqlValue, .int(j.timeout),
             .int(j.warnAfter), j.retries.sqlValue, .int(j.retryDelay),
@@ -276,6 +291,7 @@ public enum JobStore {
         var j = Job(name: try r.decode("name"), command: try r.decode("command"))
         j.id = try r.decode("id")
         j.schedule = try r.decode("schedule")
+        j.needs = (try r.decode("needs", as: String.self)).split(separator: ",").map(String.init)
         j.timezone = try r.decode("timezone")
         j.owner = try r.decode("owner")
         j.user = try r.decode("run_user")

@@ -26,6 +26,8 @@ public enum RunQueue {
     /// What to put in the queue.
     public struct NewRun: Sendable {
         public var fireTime: Instant
+        /// The fire time's date in the job's zone (`Zone.logicalDate`).
+        public var logicalDate = ""
         public var trigger: Run.Trigger
         public var attempt: Int = 1
         public var route: Routing.Route = .anyone
@@ -47,12 +49,13 @@ public enum RunQueue {
         do {
             result = try db.query(
                 """
-                INSERT INTO runs (job_id, job_name, fire_time, attempt, route_key, trigger_kind, forced, state, reason, machine,
-                  queued_at, not_before, cursor_in, cursor_given, ended_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NOW(6), COALESCE(?, NOW(6)), ?, ?, IF(? = 'queued', NULL, NOW(6)))
+                INSERT INTO runs (job_id, job_name, fire_time, logical_date, attempt, route_key, trigger_kind, forced, state, reason,
+                  machine, queued_at, not_before, cursor_in, cursor_given, ended_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NOW(6), COALESCE(?, NOW(6)), ?, ?,
+                  IF(? IN ('queued', 'waiting'), NULL, NOW(6)))
                 """,
                 [
-                    .int(job.id!), .text(job.name), .instant(r.fireTime), .int(Int64(r.attempt)),
+                    .int(job.id!), .text(job.name), .instant(r.fireTime), .text(r.logicalDate), .int(Int64(r.attempt)),
                     .text(r.route.routeKey),
                     .text(r.trigger.rawValue), .int(r.forced ? 1 : 0), .text(r.state.rawValue), .text(r.reason),
                     r.route.machine.sqlValue, r.notBefore.sqlValue,
@@ -63,7 +66,7 @@ public enum RunQueue {
             return nil
         }
         let id = Int64(result.lastInsertID)
-        if r.state.isFinished { try MetricsStore.countEnded(db, [id]) }
+        if r.state.isFinished { try ended(db, [id]) }
         if r.state == .queued {
             try db.execute(
                 """
@@ -422,7 +425,7 @@ public enum RunQueue {
             ])
         guard n == 1 else { return false }
         if outcome.state.isFailure { try retryIfAttemptsLeft(db, claimed.run) }
-        if count { try MetricsStore.countEnded(db, [claimed.run.id]) }
+        if count { try ended(db, [claimed.run.id]) }
         return true
     }
 
@@ -434,6 +437,7 @@ public enum RunQueue {
         guard run.attempt <= job.retries else { return }
         var next = NewRun(fireTime: run.fireTime, trigger: .retry)
         next.attempt = run.attempt + 1
+        next.logicalDate = run.logicalDate
         next.forced = run.forced
         next.cursor = run.cursorGiven ? run.cursorIn : nil
         let now = try JobStore.serverNow(db)
@@ -452,8 +456,18 @@ public enum RunQueue {
         let n = try db.execute(
             "UPDATE runs SET state = ?, reason = ?, ended_at = NOW(6) WHERE id = ? AND state = 'queued'",
             [.text(state.rawValue), .text(reason), .int(runID)])
-        if n == 1 { try MetricsStore.countEnded(db, [runID]) }
+        if n == 1 { try ended(db, [runID]) }
         try db.execute("DELETE FROM queue WHERE run_id = ?", [.int(runID)])
+    }
+
+    /// Runs that just ended (in the caller's transaction): the waiting runs
+    /// downstream that they concern are checked and released
+    /// (`NeedsStore.ended`), then the metrics count them — the hot counter
+    /// rows locked last.
+    public static func ended(_ db: Connection, _ ids: [Int64]) throws {
+        guard !ids.isEmpty else { return }
+        try NeedsStore.ended(db, ids)
+        try MetricsStore.countEnded(db, ids)
     }
 
     // MARK: - Lost runs
@@ -496,7 +510,7 @@ public enum RunQueue {
                             WHERE id = ? AND state = 'running' AND lease_expires_at < NOW(6)
                             """, [.int(run.id)])
                         guard n == 1 else { continue }
-                        try MetricsStore.countEnded(db, [run.id])
+                        try ended(db, [run.id])
                         run.state = .lost
                         try retryIfAttemptsLeft(db, run)
                         marked.append(run)
@@ -522,11 +536,12 @@ public enum RunQueue {
             let rows: [Row]
             if let r = runID {
                 rows = try db.query(
-                    RunQueue.selectRuns + " WHERE id = ? AND state IN ('queued', 'running') FOR UPDATE", [.int(r)]
+                    RunQueue.selectRuns + " WHERE id = ? AND state IN ('waiting', 'queued', 'running') FOR UPDATE",
+                    [.int(r)]
                 ).rows
             } else {
                 rows = try db.query(
-                    RunQueue.selectRuns + " WHERE job_id = ? AND state IN ('queued', 'running') FOR UPDATE",
+                    RunQueue.selectRuns + " WHERE job_id = ? AND state IN ('waiting', 'queued', 'running') FOR UPDATE",
                     [.int(jobID!)]
                 ).rows
             }
@@ -553,14 +568,28 @@ public enum RunQueue {
         let n = try db.execute(
             """
             UPDATE runs SET state = 'cancelled', reason = ?, ended_at = NOW(6)
-            WHERE id = ? AND state IN ('queued', 'running')
+            WHERE id = ? AND state IN ('waiting', 'queued', 'running')
             """, [.text(reason), .int(runID)])
-        if n == 1 { try MetricsStore.countEnded(db, [runID]) }
+        if n == 1 { try ended(db, [runID]) }
         try db.execute("DELETE FROM queue WHERE run_id = ?", [.int(runID)])
     }
 
     public static func get(_ db: Connection, _ runID: Int64) throws -> Run? {
         try db.query(RunQueue.selectRuns + " WHERE id = ?", [.int(runID)]).first.map(RunQueue.run(from:))
+    }
+
+    /// The latest attempt of each of a job's runs for a logical date (or one
+    /// fire time), by fire time — found through `(job_id, logical_date)`.
+    public static func latestAttempts(_ db: Connection, jobID: Int64, date: String?, fire: Instant?) throws -> [Run] {
+        let runs = try db.query(
+            RunQueue.selectRuns
+                + (fire == nil ? " WHERE job_id = ? AND logical_date = ?" : " WHERE job_id = ? AND fire_time = ?")
+                + " ORDER BY fire_time, route_key, attempt, id LIMIT 100000",
+            [.int(jobID), fire.map(Value.instant) ?? .text(date ?? "")]
+        ).rows.map(RunQueue.run(from:))
+        var latest: [String: Run] = [:]
+        for r in runs { latest[String(r.fireTime.microseconds) + "\u{0}" + r.routeKey] = r }
+        return latest.values.sorted { ($0.fireTime, $0.routeKey) < ($1.fireTime, $1.routeKey) }
     }
 
     /// A job's latest runs, newest first.

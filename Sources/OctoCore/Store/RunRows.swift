@@ -4,7 +4,7 @@ import OctoTime
 /// How a run is read from a row of `runs`.
 extension RunQueue {
     static let runColumns = """
-        id, job_id, job_name, fire_time, attempt, route_key, trigger_kind, forced, state, reason, machine, queued_at,
+        id, job_id, job_name, fire_time, logical_date, attempt, route_key, trigger_kind, forced, state, reason, machine, queued_at,
         not_before, lease_token, lease_expires_at, pid, cursor_in, cursor_given, cursor_epoch, cursor_out, exit_code, exit_signal,
         started_at, ended_at
         """
@@ -15,7 +15,7 @@ extension RunQueue {
     static func run(from r: Row) throws -> Run {
         Run(
             id: try r.decode("id"), jobID: try r.decode("job_id"), jobName: try r.decode("job_name"),
-            fireTime: try r.decode("fire_time"), attempt: try r.decode("attempt"), routeKey: try r.decode("route_key"),
+            fireTime: try r.decode("fire_time"), logicalDate: try r.decode("logical_date"), attempt: try r.decode("attempt"), routeKey: try r.decode("route_key"),
             trigger: try r.decode("trigger_kind"), forced: try r.decode("forced"),
             state: try r.decode("state"), reason: try r.decode("reason"), machine: try r.decode("machine"),
             queuedAt: try r.decode("queued_at"), notBefore: try r.decode("not_before"),

@@ -39,6 +39,18 @@ public enum TimeText {
         return instant(wallSeconds: wall, zone: zone)
     }
 
+    /// A calendar date `YYYY-MM-DD` in `zone`: the instants from its first to
+    /// the next date's first (a day of 23 or 25 hours where the clocks change).
+    public static func day(_ text: String, zone: Zone) throws(OctoError) -> (start: Instant, end: Instant) {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard text.utf8.count == 10, parts.count == 3, parts.allSatisfy({ $0.allSatisfy(\.isASCII) }),
+            let y = Int(parts[0]), let m = Int(parts[1]), let d = Int(parts[2]), (1000...9999).contains(y),
+            let midnight = Instant(year: y, month: m, day: d), midnight.utc.day == d
+        else { throw OctoError.invalid("date", text, expected: "a calendar date YYYY-MM-DD") }
+        let wall = midnight.secondsSinceEpoch
+        return (instant(wallSeconds: wall, zone: zone), instant(wallSeconds: wall + 86_400, zone: zone))
+    }
+
     /// The instant a wall-clock time (seconds since 1970 as if the zone were
     /// UTC) means in `zone`: a wall time that occurs twice means its first
     /// occurrence; one inside a gap, the end of the gap.

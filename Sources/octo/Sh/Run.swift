@@ -24,10 +24,26 @@ struct ShRun: OctoCommand {
     @Flag(help: "Ignore the job's concurrency policy.") var force = false
     @Flag(help: "Wait for the run, stream its output, exit with its exit code.") var wait = false
     @Flag(help: "Run it here, now, under this process's supervision.") var here = false
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp("A new attempt for this fire time of the job's schedule.", valueName: "time"))
+    var fire: String?
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp("A new attempt for every fire on this date (YYYY-MM-DD, the job's zone).", valueName: "date"))
+    var date: String?
+    @Flag(help: "Also rerun every job below it (transitively) for the same fires, after the new runs they need.")
+    var downstream = false
+    @Flag(help: "Rerun the jobs it needs (transitively) first, for the fires it needs of them.") var upstream = false
+    @Flag(help: "Queue it at once, whether or not its needs are met.") var ignoreNeeds = false
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
         if here && on != nil { throw ValidationError("--here and --on exclude each other") }
+        if fire != nil && date != nil { throw ValidationError("--fire and --date exclude each other") }
+        if (here || wait) && (date != nil || downstream || upstream) {
+            throw ValidationError("--here and --wait follow one run: not with --date, --downstream or --upstream")
+        }
         if let on, !Names.isValidName(on) {
             throw ValidationError("invalid machine '\(on.quotedForMessage)': expected \(Names.nameRule)")
         }
@@ -62,17 +78,47 @@ struct ShRun: OctoCommand {
                 }
             }
         }
-        let ids = try RunQueue.runNow(
-            db, job: job, settings: settings, cursor: cursor, machine: here ? me : on,
-            force: force, by: context.actor)
+        var request = RunQueue.RunRequest()
+        if fire != nil || date != nil {
+            let graph = try NeedsStore.graph(db, defaultZone: settings.defaultTimezone)
+            let zone = try job.zone(default: settings.defaultTimezone)
+            let fires = try graph.fires(of: job, fire: try fire.map { try TimeText.parse($0, zone: zone) }, date: date)
+            guard !fires.isEmpty else {
+                throw OctoError.usage("job '\(job.name)' has no fires on \(date ?? "")")
+            }
+            request.fires = fires
+        }
+        request.downstream = downstream
+        request.upstream = upstream
+        request.ignoreNeeds = ignoreNeeds
+        request.cursor = cursor
+        request.machine = here ? me : on
+        request.force = force
+        let recorded = try RunQueue.runNow(db, job: job, settings: settings, request, by: context.actor)
+        let ids = recorded.ids
         guard let id = ids.first else { throw OctoError.failure("the run was not queued") }
         if global.json && !wait && !here {
-            try Output.json(JSON.object(["runs": .array(ids.map(JSON.int)), "job": .string(job.name)]))
+            try Output.json(
+                JSON.object([
+                    "runs": .array(ids.map(JSON.int)), "job": .string(job.name),
+                    "recorded": .array(
+                        recorded.all.map {
+                            .object([
+                                "job": .string($0.job), "fire_time": .string($0.fireTime.fireTimeText),
+                                "run": .int($0.id)
+                            ])
+                        })
+                ]))
             return
         }
         if !global.quiet && !wait {
+            let others = recorded.all.filter { $0.job != job.name }
             Output.line(
-                "queued run\(ids.count > 1 ? "s" : "") \(ids.map(String.init).joined(separator: ", ")) of \(job.name)")
+                "recorded run\(ids.count > 1 ? "s" : "") \(ids.map(String.init).joined(separator: ", ")) of \(job.name)"
+                    + (others.isEmpty
+                        ? ""
+                        : " and \(others.count) more: "
+                            + others.map { "\($0.job) \($0.id)" }.joined(separator: ", ")))
         }
         if here { return try runHere(context, db, settings, id) }
         if wait { return try follow(db, id) }
@@ -103,7 +149,7 @@ struct ShRun: OctoCommand {
                 claimed = true
                 return c
             }
-            guard let r = try RunQueue.get(db, id), r.state == .queued else { return nil }
+            guard let r = try RunQueue.get(db, id), r.state == .queued || r.state == .waiting else { return nil }
             return []
         }
         Output.flush()

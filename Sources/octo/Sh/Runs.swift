@@ -25,12 +25,15 @@ struct ShRuns: OctoCommand {
         let job = try JobStore.require(db, name)
         let zone = try job.zone(default: settings.defaultTimezone)
         let runs = try RunQueue.history(db, job: name, limit: n)
+        let unmet = try NeedsStore.unmet(db, runIDs: runs.filter { $0.state == .waiting }.map(\.id))
+        func waits(_ r: Run) -> [String] { unmet.filter { $0.runID == r.id }.map(waitText) }
         if global.json {
             try Output.json(
                 JSON.array(
                     runs.map { r in
                         .object([
                             "id": .int(r.id), "fire_time": .string(r.fireTime.iso8601),
+                            "logical_date": .string(r.logicalDate), "waits_for": .array(waits(r).map(JSON.string)),
                             "trigger": .string(r.trigger.rawValue),
                             "attempt": .int(Int64(r.attempt)), "machine": r.machine.map(JSON.string) ?? .null,
                             "state": .string(r.state.rawValue), "stopping": .bool(r.isStopping),
@@ -57,7 +60,8 @@ struct ShRuns: OctoCommand {
                 "\(r.id)", zone.format(r.fireTime), "\(r.trigger.rawValue)#\(r.attempt)", r.machine ?? "-",
                 r.startedAt.map { zone.format($0) } ?? "", r.duration.map(humanDuration) ?? "",
                 r.state.rawValue + (r.isStopping ? ", stopping" : "")
-                    + (r.state == .skipped || r.state == .cancelled || r.state == .lost ? " (\(r.reason))" : ""), exit
+                    + ([.skipped, .cancelled, .lost, .passed].contains(r.state) ? " (\(r.reason))" : "")
+                    + (r.state == .waiting ? " for " + waits(r).joined(separator: ", ") : ""), exit
             ])
         }
         Output.line(t.render())

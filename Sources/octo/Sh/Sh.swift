@@ -9,7 +9,7 @@ struct Sh: ParsableCommand {
         abstract: "Manage jobs by hand: add, edit, show, list, pause, settings, export/apply.",
         subcommands: [
             ShAdd.self, ShEdit.self, ShRm.self, ShShow.self, ShLs.self, ShNext.self, ShPause.self, ShResume.self,
-            ShRun.self, ShKill.self, ShRuns.self, ShTrend.self, ShLog.self, ShAlerts.self, ShAudit.self, ShMetrics.self,
+            ShRun.self, ShPass.self, ShBackfill.self, ShGraph.self, ShStatus.self, ShKill.self, ShRuns.self, ShTrend.self, ShLog.self, ShAlerts.self, ShAudit.self, ShMetrics.self,
             ShSettings.self,
             ShExport.self,
             ShApply.self, ShMachines.self
@@ -24,6 +24,7 @@ struct Sh: ParsableCommand {
 struct JobAttributeOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: help("command")) var command: String?
     @Option(parsing: .unconditional, help: help("schedule")) var schedule: String?
+    @Option(parsing: .unconditional, help: help("needs")) var needs: String?
     @Option(parsing: .unconditional, help: help("timezone")) var timezone: String?
     @Option(parsing: .unconditional, help: help("owner")) var owner: String?
     @Option(parsing: .unconditional, help: help("user")) var user: String?
@@ -49,7 +50,7 @@ struct JobAttributeOptions: ParsableArguments {
     /// The attributes given on the command line, in the table's order.
     var given: [(Job.Attribute, String)] {
         let values: [String: String?] = [
-            "command": command, "schedule": schedule, "timezone": timezone, "owner": owner, "user": user,
+            "command": command, "schedule": schedule, "needs": needs, "timezone": timezone, "owner": owner, "user": user,
             "target": target,
             "strategy": strategy, "concurrency": concurrency, "max_parallel": maxParallel, "misfire": misfire,
             "timeout": timeout, "warn_after": warnAfter,
@@ -77,6 +78,7 @@ extension Job {
         o["retries"] = .int(Int64(retries))
         o["paused"] = .bool(paused)
         o["ok_codes"] = .array(okCodes.map { .int(Int64($0)) })
+        o["needs"] = .array(needs.map(JSON.string))
         o["effective_timezone"] = .string(timezone.isEmpty ? defaultZone : timezone)
         o["next_fire"] = nextFireAt.map { .string($0.iso8601) } ?? .null
         o["created_at"] = createdAt.map { .string($0.iso8601) } ?? .null

@@ -13,7 +13,7 @@ struct ShTrend: OctoCommand {
         abstract: "Durations and outcomes of a job's last runs, drawn in the terminal, with the median and p95.",
         discussion: """
             One bar per finished run, oldest on the left, its height the duration on the printed scale; \
-            under each bar a letter for its state (S succeeded, F failed, T timeout, L lost, K skipped, \
+            under each bar a letter for its state (S succeeded, P passed, F failed, T timeout, L lost, K skipped, \
             C cancelled), in colour on a terminal (not with NO_COLOR set, TERM=dumb or into a pipe).
             """)
     @Argument(help: "The job.") var name: String
@@ -82,12 +82,13 @@ struct ShTrend: OctoCommand {
     static func letter(_ s: Run.State) -> String {
         switch s {
         case .succeeded: "S"
+        case .passed: "P"
         case .failed: "F"
         case .timeout: "T"
         case .lost: "L"
         case .skipped: "K"
         case .cancelled: "C"
-        case .queued, .running: "?"
+        case .waiting, .queued, .running: "?"
         }
     }
 
@@ -95,12 +96,12 @@ struct ShTrend: OctoCommand {
         guard colour else { return text }
         let code: Int
         switch s {
-        case .succeeded: code = 32
+        case .succeeded, .passed: code = 32
         case .failed: code = 31
         case .timeout: code = 35
         case .lost: code = 33
         case .skipped: code = 90
-        case .cancelled, .queued, .running: code = 36
+        case .cancelled, .waiting, .queued, .running: code = 36
         }
         return "\u{1B}[\(code)m" + text + "\u{1B}[0m"
     }
