@@ -77,7 +77,7 @@ struct JobFileTests {
         #expect(Job.attribute("retry_delay")?.flag == "retry-delay")
         #expect(
             Job.attributes.map(\.name) == [
-                "name", "command", "schedule", "timezone", "owner", "user", "target", "strategy",
+                "name", "command", "schedule", "needs", "timezone", "owner", "user", "target", "strategy",
                 "concurrency", "max_parallel", "misfire", "timeout", "warn_after", "retries", "retry_delay",
                 "ok_codes", "alert_level", "alert_to", "paused"
             ])

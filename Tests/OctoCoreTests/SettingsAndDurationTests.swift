@@ -36,7 +36,8 @@ struct SettingsTests {
             shown == [
                 "default_tz": "UTC", "log_retention": "3d", "run_retention": "30d", "audit_retention": "365d",
                 "lease": "1m", "heartbeat": "10s",
-                "machine_ttl": "3m", "misfire_threshold": "1m", "alert_merge_window": "5m", "alert_command": ""
+                "machine_ttl": "3m", "misfire_threshold": "1m", "alert_merge_window": "5m", "alert_command": "",
+                "needs_timeout": "1d"
             ])
     }
 

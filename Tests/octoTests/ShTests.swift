@@ -252,7 +252,7 @@ struct ShTests {
             (["sh", "alerts", "ack", "999999"], "no alert 999999"),
             // domain values parsed as such (ExpressibleByArgument), their choices on the same line
             (["sh", "ls", "--state", "weird"], "'weird' is invalid for '--state <state>'"),
-            (["sh", "ls", "--state", "weird"], "one of the following: queued, running, succeeded"),
+            (["sh", "ls", "--state", "weird"], "one of the following: waiting, queued, running, succeeded"),
             (["sh", "log", "existing", "--level", "loud"], "'loud' is invalid for '--level <level>'")
         ] as [([String], String)])
     func badInputExitsTwoAndChangesNothing(_ args: [String], _ expected: String) async throws {

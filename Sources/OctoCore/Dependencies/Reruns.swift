@@ -12,7 +12,8 @@ extension NeedsStore.Graph {
             guard schedule.isManual || schedule.next(after: fire - .microseconds(1), in: zone) == fire else {
                 let near = schedule.next(after: fire, in: zone).map { "; its next fire after it is \($0.fireTimeText)" }
                 throw OctoError.usage(
-                    "\(fire.fireTimeText) is not a fire of job '\(job.name)' (schedule \(schedule.text))" + (near ?? ""))
+                    "\(fire.fireTimeText) is not a fire of job '\(job.name)' (schedule \(schedule.text))" + (near ?? "")
+                )
             }
             return [fire]
         }

@@ -264,7 +264,8 @@ public struct Monitor {
         for r in try NeedsStore.overdue(db, seconds: timeout) {
             let waits = try NeedsStore.unmet(db, runIDs: [r.id], limit: 3)
             let what = waits.map { "\($0.upstream) for \($0.fireTime.fireTimeText)" }.joined(separator: ", ")
-            let reason = "needs not met within \(Durations.format(timeout)) (needs_timeout)" + (what.isEmpty ? "" : ": \(what)")
+            let reason =
+                "needs not met within \(Durations.format(timeout)) (needs_timeout)" + (what.isEmpty ? "" : ": \(what)")
             let skipped = try db.retrying { db in try NeedsStore.skip(db, r.id, reason: reason) }
             guard skipped else { continue }
             try record([

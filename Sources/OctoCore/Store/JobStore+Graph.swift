@@ -30,7 +30,7 @@ extension JobStore {
     /// Refuses (a usage error naming the value) a graph with a need that names
     /// no job or with a cycle. `removed`: the jobs just removed; a needer of
     /// one is named as such.
-    static func checkGraph(_ db: Connection, removed: [String] = []) throws {
+    static func checkGraph(_ db: Connection, removed: [String] = [], changed: String? = nil) throws {
         let graph = try graph(db)
         let unknown = graph.unknownNeeds
         if let removed = removed.first(where: { r in unknown.contains { $0.need == r } }) {
@@ -44,7 +44,11 @@ extension JobStore {
                 "invalid needs '\(graph.needs[u.job]!.joined(separator: ",").quotedForMessage)' of job '\(u.job)': "
                     + "no job named '\(u.need.quotedForMessage)'")
         }
-        if let cycle = graph.cycle {
+        if var cycle = graph.cycle {
+            // named from the job the change is about: `load → clean → load` for an edit of load
+            if let changed, cycle.count > 2, let i = cycle.dropLast().firstIndex(of: changed) {
+                cycle = Array(cycle[i..<(cycle.count - 1)] + cycle[..<i]) + [changed]
+            }
             if cycle.count == 2 {
                 throw OctoError.usage("invalid needs of job '\(cycle[0])': a job cannot need itself")
             }

@@ -80,7 +80,7 @@ public enum JobStore {
         try db.transaction {
             try lockGraph(db)
             let saved = try insert(db, job, by: who, defaultZone: defaultZone)
-            if !job.needs.isEmpty { try checkGraph(db) }
+            if !job.needs.isEmpty { try checkGraph(db, changed: job.name) }
             try AuditStore.record(
                 db, Audit.Record(.add, by: who, job: saved.name, changes: Audit.changes(from: nil, to: saved)))
             return saved
@@ -133,7 +133,7 @@ public enum JobStore {
                 var new = old
                 try change(&new)
                 try update(db, new, previous: old, by: who, defaultZone: defaultZone, recompute: recompute(old, new))
-                if new.needs != old.needs || new.name != old.name { try checkGraph(db) }
+                if new.needs != old.needs || new.name != old.name { try checkGraph(db, changed: new.name) }
                 let saved = try require(db, new.name)
                 try AuditStore.record(
                     db, Audit.Record(action, by: who, job: saved.name, changes: Audit.changes(from: old, to: saved)))
@@ -278,7 +278,8 @@ public enum JobStore {
 
     static func values(_ j: Job) -> [Value] {
         [
-            .text(j.name), .text(j.command), .text(j.schedule), .text(j.needs.joined(separator: ",")), .text(j.timezone), .text(j.owner), .text(j.user),
+            .text(j.name), .text(j.command), .text(j.schedule), .text(j.needs.joined(separator: ",")),
+            .text(j.timezone), .text(j.owner), .text(j.user),
             .text(j.target),
             j.strategy.sqlValue, j.concurrency.sqlValue, j.maxParallel.sqlValue, j.misfire.sqlValue, .int(j.timeout),
             .int(j.warnAfter), j.retries.sqlValue, .int(j.retryDelay),

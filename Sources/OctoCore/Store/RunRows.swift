@@ -15,7 +15,8 @@ extension RunQueue {
     static func run(from r: Row) throws -> Run {
         Run(
             id: try r.decode("id"), jobID: try r.decode("job_id"), jobName: try r.decode("job_name"),
-            fireTime: try r.decode("fire_time"), logicalDate: try r.decode("logical_date"), attempt: try r.decode("attempt"), routeKey: try r.decode("route_key"),
+            fireTime: try r.decode("fire_time"), logicalDate: try r.decode("logical_date"),
+            attempt: try r.decode("attempt"), routeKey: try r.decode("route_key"),
             trigger: try r.decode("trigger_kind"), forced: try r.decode("forced"),
             state: try r.decode("state"), reason: try r.decode("reason"), machine: try r.decode("machine"),
             queuedAt: try r.decode("queued_at"), notBefore: try r.decode("not_before"),

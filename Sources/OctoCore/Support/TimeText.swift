@@ -27,7 +27,20 @@ public enum TimeText {
         let parts = body.split(whereSeparator: { $0 == "T" || $0 == " " })
         guard parts.count == 1 || parts.count == 2 else { throw fail }
         let date = parts[0].split(separator: "-").compactMap { Int($0) }
-        let time = parts.count == 2 ? parts[1].split(separator: ":").compactMap { Int($0) } : [0, 0]
+        // seconds may carry a fraction, to the microsecond (a manual run's fire time: `10:00:05.123456Z`)
+        var micro = 0
+        var clock = parts.count == 2 ? String(parts[1]) : "0:0"
+        if let dot = clock.firstIndex(of: ".") {
+            let frac = clock[clock.index(after: dot)...]
+            guard (1...6).contains(frac.count), frac.allSatisfy(\.isASCII), let f = Int(frac),
+                clock.filter({ $0 == ":" }).count == 2
+            else { throw fail }
+            micro = f * [1, 100_000, 10_000, 1_000, 100, 10, 1][frac.count]
+            clock = String(clock[..<dot])
+        }
+        let fields = clock.split(separator: ":", omittingEmptySubsequences: false)
+        let time = fields.compactMap { Int($0) }
+        guard time.count == fields.count else { throw fail }
         // MariaDB's DATETIME range: a year outside it is a typo, never a time to schedule or search for
         guard date.count == 3, (1000...9999).contains(date[0]), (2...3).contains(time.count),
             let civil = Instant(
@@ -35,8 +48,9 @@ public enum TimeText {
                 second: time.count == 3 ? time[2] : 0)
         else { throw fail }
         let wall = civil.secondsSinceEpoch
-        if let offset { return Instant(secondsSinceEpoch: wall - offset) }
-        return instant(wallSeconds: wall, zone: zone)
+        let fraction = Duration.microseconds(Int64(micro))
+        if let offset { return Instant(secondsSinceEpoch: wall - offset) + fraction }
+        return instant(wallSeconds: wall, zone: zone) + fraction
     }
 
     /// A calendar date `YYYY-MM-DD` in `zone`: the instants from its first to

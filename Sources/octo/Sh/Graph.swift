@@ -54,7 +54,7 @@ struct ShGraph: OctoCommand {
             }
         }
         for root in shown.sorted() where (needs[root] ?? []).isEmpty { tree(root, 0, [root]) }
-        Output.line(lines.joined(separator: "\n").escapedForTerminal)
+        for l in lines { Output.line(l.escapedForTerminal) }
     }
 
     /// The jobs shown: `job`, all above and below it; else every job that needs or is needed.
@@ -111,7 +111,8 @@ struct ShStatus: OctoCommand {
         var rows: [(job: String, runs: [Run])] = []
         for j in order {
             guard let job = try JobStore.get(db, j) else { continue }
-            rows.append((j, try RunQueue.latestAttempts(db, jobID: job.id!, date: fireTime == nil ? day : nil, fire: fireTime)))
+            rows.append(
+                (j, try RunQueue.latestAttempts(db, jobID: job.id!, date: fireTime == nil ? day : nil, fire: fireTime)))
         }
         let unmet = try NeedsStore.unmet(db, runIDs: rows.flatMap { $0.runs.filter { $0.state == .waiting }.map(\.id) })
         if global.json {
@@ -143,7 +144,8 @@ struct ShStatus: OctoCommand {
         }
         var t = Table(["job", "runs", "state"])
         for r in rows {
-            let counts = Dictionary(grouping: r.runs, by: \.state).map { "\($0.value.count) \($0.key.rawValue)" }.sorted()
+            let counts = Dictionary(grouping: r.runs, by: \.state).map { "\($0.value.count) \($0.key.rawValue)" }
+                .sorted()
             var state = r.runs.isEmpty ? "no run" : counts.joined(separator: ", ")
             let waits = unmet.filter { u in r.runs.contains { $0.id == u.runID } }
             if let w = waits.first {

@@ -5,7 +5,8 @@ import OctoTime
 
 struct ShPass: OctoCommand {
     static let configuration = CommandConfiguration(
-        commandName: "pass", abstract: "Mark fires of a job passed: they meet the needs of the jobs below like a success.",
+        commandName: "pass",
+        abstract: "Mark fires of a job passed: they meet the needs of the jobs below like a success.",
         discussion: """
             A waiting or queued run for the fire becomes the passed run; otherwise a new attempt is recorded \
             passed. Refused while a run for the fire is running. Example:\n  octo sh pass clean --date 2026-12-01

@@ -6,10 +6,12 @@ import OctoTime
 struct ShRm: OctoCommand {
     static let configuration = CommandConfiguration(
         commandName: "rm", abstract: "Remove a job (its run history stays).",
-        discussion: "Refused while one of its runs is running, or while other jobs need it, unless --force (which also removes it from their needs). Queued and waiting runs are cancelled."
+        discussion:
+            "Refused while one of its runs is running, or while other jobs need it, unless --force (which also removes it from their needs). Queued and waiting runs are cancelled."
     )
     @Argument(help: "The job to remove.") var name: String
-    @Flag(help: "Remove even while a run is running (the run finishes on its own) or other jobs need it.") var force = false
+    @Flag(help: "Remove even while a run is running (the run finishes on its own) or other jobs need it.") var force =
+        false
     @OptionGroup var global: GlobalOptions
 
     func run(_ context: Context) throws {

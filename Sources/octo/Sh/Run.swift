@@ -30,7 +30,8 @@ struct ShRun: OctoCommand {
     var fire: String?
     @Option(
         parsing: .unconditional,
-        help: ArgumentHelp("A new attempt for every fire on this date (YYYY-MM-DD, the job's zone).", valueName: "date"))
+        help: ArgumentHelp("A new attempt for every fire on this date (YYYY-MM-DD, the job's zone).", valueName: "date")
+    )
     var date: String?
     @Flag(help: "Also rerun every job below it (transitively) for the same fires, after the new runs they need.")
     var downstream = false

@@ -9,7 +9,8 @@ struct Sh: ParsableCommand {
         abstract: "Manage jobs by hand: add, edit, show, list, pause, settings, export/apply.",
         subcommands: [
             ShAdd.self, ShEdit.self, ShRm.self, ShShow.self, ShLs.self, ShNext.self, ShPause.self, ShResume.self,
-            ShRun.self, ShPass.self, ShBackfill.self, ShGraph.self, ShStatus.self, ShKill.self, ShRuns.self, ShTrend.self, ShLog.self, ShAlerts.self, ShAudit.self, ShMetrics.self,
+            ShRun.self, ShPass.self, ShBackfill.self, ShGraph.self, ShStatus.self, ShKill.self, ShRuns.self,
+            ShTrend.self, ShLog.self, ShAlerts.self, ShAudit.self, ShMetrics.self,
             ShSettings.self,
             ShExport.self,
             ShApply.self, ShMachines.self
@@ -50,7 +51,8 @@ struct JobAttributeOptions: ParsableArguments {
     /// The attributes given on the command line, in the table's order.
     var given: [(Job.Attribute, String)] {
         let values: [String: String?] = [
-            "command": command, "schedule": schedule, "needs": needs, "timezone": timezone, "owner": owner, "user": user,
+            "command": command, "schedule": schedule, "needs": needs, "timezone": timezone, "owner": owner,
+            "user": user,
             "target": target,
             "strategy": strategy, "concurrency": concurrency, "max_parallel": maxParallel, "misfire": misfire,
             "timeout": timeout, "warn_after": warnAfter,

@@ -1,0 +1,209 @@
+import MariaDB
+import OctoCore
+import OctoTime
+import TestSupport
+import Testing
+
+/// Dependencies end to end: `needs` refused when it names no job or closes a
+/// cycle, waiting runs released by their upstream's success, reruns, pass,
+/// blocked alerts, needs_timeout and backfill — the built binary, real jobs,
+/// several processes at once.
+@Suite(.database)
+struct DependencyTests {
+    func count(_ db: Connection, _ sql: String) throws -> Int { try db.query(sql).first!.decode("n") }
+
+    /// Every (job, fire) has one succeeded run, and each started after every run it needs for that fire ended.
+    func checkOrder(_ db: Connection, needs: [String: [String]]) throws {
+        for (job, ups) in needs {
+            for r in try runs(db, job) where r.state == .succeeded {
+                for up in ups {
+                    let met = try runs(db, up).contains {
+                        $0.fireTime == r.fireTime && $0.state.meetsNeeds && $0.endedAt! <= r.startedAt!
+                    }
+                    #expect(met, "\(job) run \(r.id) started before a run of \(up) for its fire ended well")
+                }
+            }
+        }
+    }
+
+    @Test func needsNamingNoJobOrClosingACycleAreRefusedAndChangeNothing() async throws {
+        try await withInit { fresh, db in
+            try addJob(db, "load", "true")
+            try addJob(db, "clean", "true", ["needs": "load"])
+            func fingerprint() throws -> String {
+                try db.query("SELECT GROUP_CONCAT(name, ':', needs ORDER BY name) AS f FROM jobs").first!.decode("f")
+                    + String(try count(db, "SELECT COUNT(*) AS n FROM audit"))
+            }
+            let before = try fingerprint()
+            let cycle = try await octo(fresh, ["sh", "edit", "load", "--needs", "clean"])
+            #expect(cycle.status == 2 && cycle.stderr.contains("load → clean → load"), "\(cycle.stderr)")
+            let unknown = try await octo(fresh, ["sh", "add", "x", "--command", "true", "--needs", "nope"])
+            #expect(unknown.status == 2 && unknown.stderr.contains("'nope'"), "\(unknown.stderr)")
+            let me = try await octo(fresh, ["sh", "add", "x", "--command", "true", "--needs", "x"])
+            #expect(me.status == 2 && me.stderr.contains("itself"), "\(me.stderr)")
+            let dir = TemporaryDirectory()
+            let file = dir.write(
+                "jobs.yaml",
+                "jobs:\n  - name: load\n    command: 'true'\n    needs: clean\n  - name: clean\n    command: 'true'\n    needs: load\n"
+            )
+            let applied = try await octo(fresh, ["sh", "apply", file])
+            #expect(applied.status == 2 && applied.stderr.contains("cycle"), "\(applied.stderr)")
+            let rm = try await octo(fresh, ["sh", "rm", "load"])
+            #expect(rm.status == 2 && rm.stderr.contains("needed by clean"), "\(rm.stderr)")
+            #expect(try fingerprint() == before)
+            // in any order in one file, applied as a whole
+            _ = dir.write(
+                "jobs.yaml", "jobs:\n  - name: z\n    command: 'true'\n    needs: y\n  - name: y\n    command: 'true'\n"
+            )
+            #expect(try await octo(fresh, ["sh", "apply", file, "-q"]).status == 0)
+            #expect(try JobStore.require(db, "z").needs == ["y"])
+            let dot = try await Shell.run("\"$OCTO\" sh graph --dot | dot -Tplain", environment: fresh.environment)
+            #expect(dot.status == 0 && dot.stdout.contains("edge load clean"), "\(dot.stderr)")
+            #expect(try await octo(fresh, ["sh", "rm", "load", "--force", "-q"]).status == 0)
+            #expect(try JobStore.require(db, "clean").needs.isEmpty)
+        }
+    }
+
+    @Test func aDiamondOfTwentyFiresWithTenProducersAndFourConsumers() async throws {
+        try await withInit { fresh, db in
+            for m in 0..<4 { try await register(fresh, "w\(m)", ["--slots", "4"]) }
+            // a fires every minute; b and c follow it, d follows b and needs c: 20 missed fires, all caught up
+            try addJob(db, "a", "true", ["schedule": "* * * * *", "misfire": "all", "concurrency": "queue"])
+            try addJob(db, "b", "true", ["needs": "a"])
+            try addJob(db, "c", "true", ["needs": "a"])
+            try addJob(db, "d", "true", ["needs": "b,c"])
+            try db.execute(
+                "UPDATE jobs SET next_fire_at = DATE_FORMAT(NOW(6) - INTERVAL 19 MINUTE, '%Y-%m-%d %H:%i:00') WHERE name = 'a'"
+            )
+            _ = try await withThrowingTaskGroup(of: OctoBinary.Result.self) { group in
+                for p in 0..<10 { group.addTask { try await octo(fresh, ["produce", "--machine", "p\(p)"]) } }
+                for m in 0..<4 { group.addTask { try await octo(fresh, ["consume", "--machine", "w\(m)", "--wait"]) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            // whatever the first round left (a consumer that finished before a release), later rounds take
+            for _ in 0..<20
+            where try count(db, "SELECT COUNT(*) AS n FROM runs WHERE state IN ('waiting', 'queued')") > 0 {
+                _ = try await octo(fresh, ["produce"])
+                _ = try await octo(fresh, ["consume", "--machine", "w0", "--wait"])
+            }
+            let fires = Set(try runs(db, "a").map(\.fireTime))
+            #expect(fires.count == 20 || fires.count == 21, "\(fires.count) fires")
+            for j in ["a", "b", "c", "d"] {
+                let rs = try runs(db, j)
+                #expect(rs.count == fires.count && rs.allSatisfy { $0.state == .succeeded }, "\(j): \(rs.map(\.state))")
+                #expect(Set(rs.map(\.fireTime)) == fires)
+            }
+            try checkOrder(db, needs: ["b": ["a"], "c": ["a"], "d": ["b", "c"]])
+            #expect(try count(db, "SELECT COUNT(*) AS n FROM runs WHERE state = 'waiting'") == 0)
+        }
+    }
+
+    @Test func aFailedUpstreamBlocksUntilRerunOrPassed() async throws {
+        try await withInit { fresh, db in
+            try await register(fresh, "w1", ["--slots", "2"])
+            let dir = TemporaryDirectory()
+            let ok = dir.path + "/b-ok"
+            try addJob(db, "a", "true")
+            try addJob(db, "b", "test -e \(ok)", ["needs": "a"])
+            try addJob(db, "d", "echo \"$OCTO_LOGICAL_DATE\" {date}", ["needs": "b"])
+            // a manual-only root: its run brings waiting runs of the jobs that follow it, for the same fire
+            #expect(try await octo(fresh, ["sh", "run", "a", "-q"]).status == 0)
+            let t = try #require(try runs(db, "a").first).fireTime
+            #expect(try runs(db, "d").map(\.state) == [.waiting])
+            _ = try await octo(fresh, ["consume", "--machine", "w1", "--wait"])
+            #expect(try runs(db, "b").map(\.state) == [.failed])
+            #expect(try runs(db, "d").map(\.state) == [.waiting])
+            let waits = try await octo(fresh, ["sh", "runs", "d"])
+            #expect(waits.stdout.contains("waiting for b for \(t.fireTimeText)"), "\(waits.stdout)")
+            for _ in 0..<2 { #expect(try await octo(fresh, ["monitor", "-q"]).status == 0) }
+            #expect(try count(db, "SELECT COUNT(*) AS n FROM alerts WHERE kind = 'blocked'") == 1)
+            // fixed and rerun: d goes on
+            _ = dir.write("b-ok", "")
+            #expect(try await octo(fresh, ["sh", "run", "b", "--fire", t.fireTimeText, "-q"]).status == 0)
+            _ = try await octo(fresh, ["consume", "--machine", "w1", "--wait"])
+            #expect(try runs(db, "b").map(\.state) == [.failed, .succeeded])
+            let d = try runs(db, "d")
+            #expect(d.map(\.state) == [.succeeded])
+            #expect(d[0].logicalDate == Zone.utc.logicalDate(t))
+            let day = Zone.utc.logicalDate(t)
+            #expect(try LogQuery.lines(db, runID: d[0].id, after: 0).contains { $0.content == "\(day) \(day)" })
+
+            // the same with a pass instead of a rerun
+            _ = try await Shell.run("rm -f \(ok)")
+            #expect(try await octo(fresh, ["sh", "run", "a", "-q"]).status == 0)
+            let t2 = try #require(try runs(db, "a").last).fireTime
+            _ = try await octo(fresh, ["consume", "--machine", "w1", "--wait"])
+            #expect(try runs(db, "d").last?.state == .waiting)
+            let passed = try await octo(fresh, ["sh", "pass", "b", "--fire", t2.fireTimeText])
+            #expect(passed.status == 0, "\(passed.stderr)")
+            _ = try await octo(fresh, ["consume", "--machine", "w1", "--wait"])
+            #expect(try runs(db, "b").last?.state == .passed)
+            #expect(try runs(db, "d").last?.state == .succeeded)
+
+            // --downstream reruns a, b and d in order; --ignore-needs queues at once
+            _ = dir.write("b-ok", "")
+            let rerun = try await octo(fresh, ["sh", "run", "a", "--fire", t.fireTimeText, "--downstream", "-q"])
+            #expect(rerun.status == 0, "\(rerun.stderr)")
+            #expect(try runs(db, "d").last?.state == .waiting)
+            _ = try await octo(fresh, ["consume", "--machine", "w1", "--wait"])
+            let (a3, b3, d3) = (try runs(db, "a").last!, try runs(db, "b").last!, try runs(db, "d").last!)
+            #expect([a3, b3, d3].allSatisfy { $0.fireTime == t && $0.state == .succeeded && $0.attempt >= 2 })
+            #expect(a3.endedAt! <= b3.startedAt! && b3.endedAt! <= d3.startedAt!)
+            let up = try await octo(fresh, ["sh", "run", "d", "--fire", t.fireTimeText, "--upstream", "--json"])
+            #expect(up.status == 0 && up.stdout.contains("\"job\":\"a\"") && up.stdout.contains("\"job\":\"b\""))
+            _ = try await octo(fresh, ["consume", "--machine", "w1", "--wait"])
+            try checkOrder(db, needs: ["b": ["a"], "d": ["b"]])
+
+            // needs_timeout: a run waiting longer is skipped, with the reason, and alerted
+            _ = try await Shell.run("rm -f \(ok)")
+            #expect(try await octo(fresh, ["sh", "run", "a", "-q"]).status == 0)
+            _ = try await octo(fresh, ["consume", "--machine", "w1", "--wait"])
+            let stuck = try #require(try runs(db, "d").last)
+            #expect(stuck.state == .waiting)
+            try db.execute("UPDATE runs SET queued_at = NOW(6) - INTERVAL 2 DAY WHERE id = ?", [.int(stuck.id)])
+            #expect(try await octo(fresh, ["monitor", "-q"]).status == 0)
+            let skipped = try #require(try RunQueue.get(db, stuck.id))
+            #expect(skipped.state == .skipped && skipped.reason.contains("needs_timeout"), "\(skipped.reason)")
+            #expect(try count(db, "SELECT COUNT(*) AS n FROM alerts WHERE kind = 'needs_timeout'") == 1)
+            let forced = try await octo(
+                fresh, ["sh", "run", "d", "--fire", stuck.fireTime.fireTimeText, "--ignore-needs", "-q"])
+            #expect(forced.status == 0)
+            #expect(try runs(db, "d").last?.state == .queued)
+        }
+    }
+
+    @Test func backfillThirtyDaysTwoAtATimeWithDownstream() async throws {
+        try await withInit { fresh, db in
+            for m in 0..<2 { try await register(fresh, "w\(m)", ["--slots", "4"]) }
+            try addJob(db, "x", "sleep 0.2", ["schedule": "0 3 * * *"])
+            try addJob(db, "y", "true", ["needs": "x"])
+            let r = try await octo(
+                fresh,
+                [
+                    "sh", "backfill", "x", "--from", "2026-10-01", "--to", "2026-10-30", "--max-parallel", "2",
+                    "--downstream"
+                ])
+            #expect(r.status == 0, "\(r.stderr)")
+            let none = try await octo(fresh, ["sh", "backfill", "x", "--from", "2026-10-02", "--to", "2026-10-01"])
+            #expect(none.status == 2)
+            _ = try await withThrowingTaskGroup(of: OctoBinary.Result.self) { group in
+                for m in 0..<2 { group.addTask { try await octo(fresh, ["consume", "--machine", "w\(m)", "--wait"]) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            for _ in 0..<10
+            where try count(db, "SELECT COUNT(*) AS n FROM runs WHERE state IN ('waiting', 'queued')") > 0 {
+                _ = try await octo(fresh, ["produce"])
+                _ = try await octo(fresh, ["consume", "--machine", "w0", "--wait"])
+            }
+            let xs = try runs(db, "x")
+            #expect(xs.count == 30 && xs.allSatisfy { $0.state == .succeeded && $0.trigger == .backfill })
+            #expect(Set(xs.map(\.logicalDate)).count == 30)
+            // never more than 2 at once: at each start, the runs started and not yet ended
+            let most = xs.map { s in xs.filter { $0.startedAt! <= s.startedAt! && $0.endedAt! > s.startedAt! }.count }
+                .max()!
+            #expect(most <= 2 && most >= 1, "\(most) at once")
+            #expect(try runs(db, "y").count == 30)
+            try checkOrder(db, needs: ["y": ["x"]])
+        }
+    }
+}
