@@ -140,8 +140,28 @@ struct DependencyTests {
             #expect(try runs(db, "b").last?.state == .passed)
             #expect(try runs(db, "d").last?.state == .succeeded)
 
-            // --downstream reruns a, b and d in order; --ignore-needs queues at once
+            // b fails again; its rerun with --downstream gives d's waiting run the new b run to wait for, no second d
+            #expect(try await octo(fresh, ["sh", "run", "a", "-q"]).status == 0)
+            let t3 = try #require(try runs(db, "a").last).fireTime
+            _ = try await octo(fresh, ["consume", "--machine", "w1", "--wait"])
+            let blocked = try #require(try runs(db, "d").last)
+            #expect(blocked.state == .waiting && blocked.fireTime == t3)
             _ = dir.write("b-ok", "")
+            let fixed = try await octo(fresh, ["sh", "run", "b", "--fire", t3.fireTimeText, "--downstream", "--json"])
+            #expect(fixed.status == 0 && fixed.stdout.contains("\"run\":\(blocked.id)"), "\(fixed.stdout)")
+            #expect(try count(db, "SELECT COUNT(*) AS n FROM run_needs WHERE run_id = \(blocked.id) AND met = 0") == 1)
+            _ = try await octo(fresh, ["consume", "--machine", "w1", "--wait"])
+            let d3s = try runs(db, "d").filter { $0.fireTime == t3 }
+            #expect(d3s.map(\.state) == [.succeeded] && d3s[0].id == blocked.id)
+            let b3s = try runs(db, "b").filter { $0.fireTime == t3 }
+            #expect(b3s.map(\.state) == [.failed, .succeeded] && b3s[1].endedAt! <= d3s[0].startedAt!)
+            let audit = try db.query("SELECT changes FROM audit WHERE action = 'run' ORDER BY id DESC LIMIT 1").first!
+            let changes: String = try audit.decode("changes")
+            #expect(
+                changes.contains("\"waiting\":[null,[\(blocked.id)]]") && changes.contains("[\(b3s[1].id)]"),
+                "\(changes)")
+
+            // --downstream reruns a, b and d in order; --ignore-needs queues at once
             let rerun = try await octo(fresh, ["sh", "run", "a", "--fire", t.fireTimeText, "--downstream", "-q"])
             #expect(rerun.status == 0, "\(rerun.stderr)")
             #expect(try runs(db, "d").last?.state == .waiting)

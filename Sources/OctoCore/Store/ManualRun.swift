@@ -32,7 +32,10 @@ extension RunQueue {
     /// per live machine). With `fires`, a new attempt for each of those fire
     /// times; `upstream` and `downstream` add new runs of the jobs above and
     /// below it (`NeedsStore.Graph.rerun`), each waiting for the new runs it
-    /// needs; a job with needs waits for them unless `ignoreNeeds`. A run of
+    /// needs (a run below that still waits for that fire waits for the new
+    /// runs instead of a second one being recorded: it is named in the audit
+    /// row's `waiting`, not its `runs`); a job with needs waits for them
+    /// unless `ignoreNeeds`. A run of
     /// a manual-only job brings a run of each job that follows it. Writes the
     /// `run` audit row in the same transaction.
     public static func runNow(
@@ -76,9 +79,11 @@ extension RunQueue {
                 if request.fires == nil, !request.downstream, graph.timing(of: job)?.schedule.isManual == true {
                     pairs += graph.followers(of: job.name).filter { !$0.paused }.map { ($0, now) }
                 }
+                let below = request.downstream ? Set(graph.dependencies.downstream(of: job.name)) : []
                 let specs = pairs.map { (j, fire) -> NeedsStore.Spec in
                     var s = NeedsStore.Spec(job: j, fireTime: fire, trigger: .manual)
                     s.notBefore = now
+                    s.adoptWaiting = below.contains(j.name)
                     if j.name == job.name {
                         s.routes = routes
                         s.cursor = request.cursor
@@ -90,12 +95,17 @@ extension RunQueue {
                     return s
                 }
                 var recorded = Recorded()
-                for (s, ids) in zip(specs, try NeedsStore.record(db, specs, graph: graph)) {
+                var adopted: Set<Int64> = []
+                for (s, ids) in zip(specs, try NeedsStore.record(db, specs, graph: graph, adopted: &adopted)) {
                     if s.job.name == job.name { recorded.ids += ids }
                     recorded.all += ids.map { (s.job.name, s.fireTime, $0) }
                 }
-                let ids = recorded.all.map(\.id)
+                let ids = recorded.all.map(\.id).filter { !adopted.contains($0) }
                 var changes = [Audit.Change("runs", .null, .array(ids.map(JSON.int)))]
+                if !adopted.isEmpty {
+                    // waiting runs below that now wait for the new runs: not new runs, so not in "runs"
+                    changes.append(Audit.Change("waiting", .null, .array(adopted.sorted().map(JSON.int))))
+                }
                 if let fires = request.fires {
                     changes.append(Audit.Change("fires", .null, .array(fires.map { .string($0.fireTimeText) })))
                 }
@@ -198,6 +208,7 @@ extension RunQueue {
                     var s = NeedsStore.Spec(job: j, fireTime: fire, trigger: .backfill)
                     s.notBefore = now
                     s.forced = true
+                    s.adoptWaiting = j.name != job.name
                     s.routes = Routing.routes(for: j, live: live)
                     let mine = byJob[j.name, default: []]
                     if mine.count >= maxParallel { s.after = mine[mine.count - maxParallel] }
@@ -205,7 +216,8 @@ extension RunQueue {
                     specs.append(s)
                 }
                 var out: [(job: String, fireTime: Instant, id: Int64)] = []
-                for (s, ids) in zip(specs, try NeedsStore.record(db, specs, graph: graph)) {
+                var adopted: Set<Int64> = []
+                for (s, ids) in zip(specs, try NeedsStore.record(db, specs, graph: graph, adopted: &adopted)) {
                     out += ids.map { (s.job.name, s.fireTime, $0) }
                 }
                 try AuditStore.record(
@@ -217,7 +229,9 @@ extension RunQueue {
                             Audit.Change("to", .null, .string(fires.last?.fireTimeText ?? "")),
                             Audit.Change("downstream", .null, .bool(downstream)),
                             Audit.Change("max_parallel", .null, .int(Int64(maxParallel))),
-                            Audit.Change("runs", .null, .array(out.map { .int($0.id) }))
+                            Audit.Change(
+                                "runs", .null, .array(out.filter { !adopted.contains($0.id) }.map { .int($0.id) })),
+                            Audit.Change("waiting", .null, .array(adopted.sorted().map(JSON.int)))
                         ]))
                 return out
             }

@@ -113,6 +113,9 @@ public enum NeedsStore {
         public var ignoreNeeds = false
         /// The index (in the same batch) of a run of this job that must end first (`backfill --max-parallel`).
         public var after: Int?
+        /// A run of (job, fire time) that still waits takes this spec's needs instead of a new run being
+        /// recorded (a rerun's downstream while the old run waits for a failed upstream): one run per period.
+        public var adoptWaiting = false
 
         public init(job: Job, fireTime: Instant, trigger: Run.Trigger) {
             (self.job, self.fireTime, self.trigger) = (job, fireTime, trigger)
@@ -134,6 +137,15 @@ public enum NeedsStore {
     /// of it. Returns each spec's run ids (none when that run existed).
     @discardableResult
     public static func record(_ db: Connection, _ specs: [Spec], graph: Graph) throws -> [[Int64]] {
+        var adopted: Set<Int64> = []
+        return try record(db, specs, graph: graph, adopted: &adopted)
+    }
+
+    /// `record`, with the waiting runs that took a spec's needs (`Spec.adoptWaiting`) added to `adopted`;
+    /// they are among the ids returned.
+    public static func record(
+        _ db: Connection, _ specs: [Spec], graph: Graph, adopted: inout Set<Int64>
+    ) throws -> [[Int64]] {
         var created: [String: Int64] = [:]  // "job\0fire µs" → the batch's first run of it
         var out: [[Int64]] = []
         for spec in specs {
@@ -150,6 +162,12 @@ public enum NeedsStore {
                         }
                     }
                 }
+            }
+            if spec.adoptWaiting, let waiting = try adopt(db, spec, rows), !waiting.isEmpty {
+                adopted.formUnion(waiting)
+                created[key(spec.job.name, spec.fireTime)] = waiting[0]
+                out.append(waiting)
+                continue
             }
             if let a = spec.after, a < out.count, let prior = out[a].first {
                 rows.append(
@@ -174,6 +192,22 @@ public enum NeedsStore {
             out.append(ids)
         }
         return out
+    }
+
+    /// The waiting runs of the spec's (job, fire time), locked, now waiting for `rows` instead of the successes
+    /// they waited for (their `after` rows stay); nil when none waits.
+    private static func adopt(_ db: Connection, _ spec: Spec, _ rows: [NeedRow]) throws -> [Int64]? {
+        let waiting = try db.query(
+            "SELECT id FROM runs WHERE job_id = ? AND fire_time = ? AND state = 'waiting' ORDER BY id FOR UPDATE",
+            [.int(spec.job.id!), .instant(spec.fireTime)]
+        ).rows.map { try $0.decode("id", as: Int64.self) }
+        guard !waiting.isEmpty else { return nil }
+        for id in waiting {
+            try db.execute("DELETE FROM run_needs WHERE run_id = ? AND kind = 0", [.int(id)])
+            try insert(db, rows, runID: id)
+        }
+        try release(db, waiting)
+        return waiting
     }
 
     private static func key(_ job: String, _ t: Instant) -> String { job + "\u{0}" + String(t.microseconds) }
