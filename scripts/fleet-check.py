@@ -15,7 +15,7 @@ ap.add_argument("--dead", default="")
 ap.add_argument("--workers", type=int, required=True)
 a = ap.parse_args()
 dead = set(a.dead.split())
-FINAL = {"succeeded", "failed", "timeout", "cancelled", "lost", "skipped"}
+FINAL = {"succeeded", "failed", "timeout", "cancelled", "lost", "skipped", "passed"}
 FAILURE = {"failed", "timeout", "lost"}
 violations = []
 
@@ -59,7 +59,8 @@ for rid, job, fire, attempt, route, state, trig, cin, cout, machine in runs:
     if int(attempt) in chains[key]:
         bad_dupes.append(f"{job} fire {fire} route {route!r} attempt {attempt} twice")
     chains[key][int(attempt)] = (int(rid), state)
-    if state not in FINAL and job != "foreign":
+    # a waiting run may stay, while what it needs has not succeeded (the diamond's checks below)
+    if state not in FINAL and state != "waiting" and job != "foreign":
         bad_open.append(f"run {rid} of {job} still {state}")
 for (job, fire, route), attempts in chains.items():
     n = max(attempts)
@@ -91,6 +92,75 @@ ended = sql("SELECT id, job_name, COALESCE(machine, ''), LEFT(reason, 100), exit
             "WHERE state IN ('succeeded', 'failed') AND started_at IS NOT NULL")
 check("every run that ended by itself has its exit code or signal", [f"run {r[0]} of {r[1]} on {r[2]}: {r[3]}" for r in ended if r[4] == "1"],
       f"{len(ended)} runs")
+
+sources_all = {r[0] for r in sql("SELECT source FROM alert_sources")}
+
+# --- the diamond: dia-a → dia-b, dia-c → dia-d, b failing at random, reruns with --downstream and passes ---------
+NEEDS = {"dia-b": ["dia-a"], "dia-c": ["dia-a"], "dia-d": ["dia-b", "dia-c"]}
+OK = {"succeeded", "passed"}
+dia = collections.defaultdict(list)  # (job, fire) -> [(id, attempt, state, started, ended)]
+for rid, job, fire, attempt, state, started, ended in sql(
+        "SELECT id, job_name, UNIX_TIMESTAMP(fire_time), attempt, state, UNIX_TIMESTAMP(started_at), "
+        "UNIX_TIMESTAMP(ended_at) FROM runs WHERE job_name LIKE 'dia-%' ORDER BY id"):
+    dia[(job, float(fire))].append((int(rid), int(attempt), state,
+                                    None if started == "NULL" else float(started), None if ended == "NULL" else float(ended)))
+# a fire of the root that was not run (skipped: its previous run was still queued or running, concurrency forbid)
+# has no period below it; every other one brings a run of each follower
+root_fires = sorted({f for (j, f), rs in dia.items() if j == "dia-a" and any(r[2] != "skipped" for r in rs)})
+
+
+def met_at(up, fire):
+    """When the first success (or pass) of `up` for `fire` ended; None if none did."""
+    ends = [e for _i, _a, st, _s, e in dia.get((up, fire), []) if st in OK and e is not None]
+    return min(ends) if ends else None
+
+
+early, ok_count_bad, left_bad, follow_bad = [], [], [], []
+for down, ups in NEEDS.items():
+    for fire in root_fires:
+        rs = dia.get((down, fire), [])
+        if not rs:
+            follow_bad.append(f"{down}: no run for dia-a's fire at {fire}")
+            continue
+        for rid, _att, state, started, _e in rs:
+            if started is None:
+                continue
+            for up in ups:
+                m = met_at(up, fire)
+                if m is None or m > started:
+                    early.append(f"{down} run {rid} (fire {fire}) started at {started:.3f}, before {up} for the fire "
+                                 + ("ever succeeded" if m is None else f"succeeded at {m:.3f}"))
+        oks = [r for r in rs if r[2] in OK]
+        unmet = [up for up in ups if met_at(up, fire) is None]
+        last = rs[-1]
+        if len(oks) > 1:
+            ok_count_bad.append(f"{down} fire {fire}: {len(oks)} succeeded-or-passed runs {[r[0] for r in oks]}")
+        elif not oks and not (last[2] in FAILURE or last[2] in {"cancelled", "skipped"} or (last[2] == "waiting" and unmet)):
+            ok_count_bad.append(f"{down} fire {fire}: no succeeded-or-passed run, the last one {last[0]} is {last[2]}")
+        for rid, _att, state, _s, _e in rs:
+            if state == "waiting" and not unmet:
+                left_bad.append(f"{down} run {rid} (fire {fire}) still waiting, but every upstream succeeded for it")
+            if state == "waiting" and any(r[2] in OK for r in rs):
+                left_bad.append(f"{down} run {rid} (fire {fire}) still waiting beside a successful run of the fire")
+check("diamond: every follower has a run for each fire of its root", follow_bad,
+      f"{len(root_fires)} fires of dia-a run (not skipped)")
+check("diamond: no downstream run started before its needs for the fire were met", early,
+      f"{sum(1 for (j, _f), rs in dia.items() if j != 'dia-a' for r in rs if r[3] is not None)} downstream runs started")
+reruns = [l for l in lines(os.path.join(a.fleet, "faults.log")) if "dia-b fire" in l]
+check("diamond: one succeeded-or-passed run per (downstream job, fire), none where a chain failed or waits unmet",
+      ok_count_bad + lines(os.path.join(a.fleet, "records", "reruns")),
+      f"{sum(1 for l in reruns if 'rerun' in l)} reruns with --downstream, {sum(1 for l in reruns if 'passed' in l)} passes")
+waiting = [(j, f) for (j, f), rs in dia.items() if any(r[2] == "waiting" for r in rs)]
+check("diamond: no waiting run left whose needs are met", left_bad, f"{len(waiting)} (job, fire) still waiting, each blocked")
+# every run left waiting for a dia-b fire that failed for good has the `blocked` alert naming that failed run
+blocked_bad = []
+for (j, f) in waiting:
+    for up in NEEDS[j]:
+        chain = dia.get((up, f), [])
+        if chain and met_at(up, f) is None and chain[-1][2] in FAILURE and f"blocked:{chain[-1][0]}" not in sources_all:
+            blocked_bad.append(f"{j} fire {f} waits for {up} run {chain[-1][0]} ({chain[-1][2]}): no blocked alert")
+check("diamond: a run waiting for an upstream that failed for good has its blocked alert", blocked_bad,
+      f"{sum(1 for s_ in sources_all if s_.startswith('blocked:'))} blocked alert sources")
 
 # --- a job whose user no worker runs as never ran, assigned runs included -------------------------
 foreign = sql("SELECT id, state, COALESCE(machine, '') FROM runs WHERE job_name = 'foreign' AND started_at IS NOT NULL")
@@ -293,18 +363,19 @@ check("metrics: every ended run counted exactly once (run_counts against runs)",
 # --- audit: every manual run (sh run) has exactly one audit row naming it, written with it
 import json
 audited = collections.Counter()
-for (changes,) in sql("SELECT changes FROM audit WHERE action = 'run'"):
+for (changes,) in sql("SELECT changes FROM audit WHERE action IN ('run', 'pass')"):
     for run_id in (json.loads(changes).get("runs") or [None, []])[1]:
         audited[str(run_id)] += 1
 manual = [r[0] for r in sql("SELECT id FROM runs WHERE trigger_kind = 'manual'")]
 audit_bad = [f"manual run {m}: {audited[m]} audit rows" for m in manual if audited[m] != 1]
 audit_bad += [f"audit row for run {r} that does not exist" for r in audited if r not in set(manual)]
-check("audit: every manual run has exactly one audit row, and no row names a run that is not there", audit_bad,
+check("audit: every manual run (sh run, sh pass) has exactly one audit row, and no row names a run that is not there", audit_bad,
       f"{len(manual)} manual runs, {sum(audited.values())} audited")
 
 KINDS = [("kill -9 consume", "consume killed"), ("kill -9 job", "job process killed"), ("kill -9 monitor", "monitor killed mid-delivery"),
          ("cut silently", "link cut silently"), ("cut (interface", "link cut"), ("stopped for good", "machine stopped"),
-         ("MariaDB stopped", "MariaDB restarted"), ("MariaDB hung", "MariaDB hung"), ("assigned run of foreign", "foreign run assigned")]
+         ("MariaDB stopped", "MariaDB restarted"), ("MariaDB hung", "MariaDB hung"), ("assigned run of foreign", "foreign run assigned"),
+         ("with --downstream", "dia-b rerun with --downstream"), ("(failed for good) passed", "dia-b passed")]
 faults = collections.Counter(next((k for pat, k in KINDS if pat in l), None) for l in lines(os.path.join(a.fleet, "faults.log")))
 faults.pop(None, None)
 print(f"faults injected: {dict(faults)}")

@@ -12,6 +12,16 @@ import Testing
 struct DependencyTests {
     func count(_ db: Connection, _ sql: String) throws -> Int { try db.query(sql).first!.decode("n") }
 
+    /// Whatever the concurrent round left (a consumer that finished before a release), later rounds take:
+    /// `produce` and one `consume --wait` until no run waits or is queued (at most `rounds` times).
+    func drain(_ fresh: FreshDatabase, _ db: Connection, rounds: Int) async throws {
+        for _ in 0..<rounds
+        where try count(db, "SELECT COUNT(*) AS n FROM runs WHERE state IN ('waiting', 'queued')") > 0 {
+            _ = try await octo(fresh, ["produce"])
+            _ = try await octo(fresh, ["consume", "--machine", "w0", "--wait"])
+        }
+    }
+
     /// Every (job, fire) has one succeeded run, and each started after every run it needs for that fire ended.
     func checkOrder(_ db: Connection, needs: [String: [String]]) throws {
         for (job, ups) in needs {
@@ -50,6 +60,8 @@ struct DependencyTests {
             #expect(applied.status == 2 && applied.stderr.contains("cycle"), "\(applied.stderr)")
             let rm = try await octo(fresh, ["sh", "rm", "load"])
             #expect(rm.status == 2 && rm.stderr.contains("needed by clean"), "\(rm.stderr)")
+            let renamed = try await octo(fresh, ["sh", "edit", "load", "--rename", "load2"])
+            #expect(renamed.status == 2 && renamed.stderr.contains("no job named 'load'"), "\(renamed.stderr)")
             #expect(try fingerprint() == before)
             // in any order in one file, applied as a whole
             _ = dir.write(
@@ -81,11 +93,7 @@ struct DependencyTests {
                 return try await group.reduce(into: []) { $0.append($1) }
             }
             // whatever the first round left (a consumer that finished before a release), later rounds take
-            for _ in 0..<20
-            where try count(db, "SELECT COUNT(*) AS n FROM runs WHERE state IN ('waiting', 'queued')") > 0 {
-                _ = try await octo(fresh, ["produce"])
-                _ = try await octo(fresh, ["consume", "--machine", "w0", "--wait"])
-            }
+            try await drain(fresh, db, rounds: 20)
             let fires = Set(try runs(db, "a").map(\.fireTime))
             #expect(fires.count == 20 || fires.count == 21, "\(fires.count) fires")
             for j in ["a", "b", "c", "d"] {
@@ -95,6 +103,14 @@ struct DependencyTests {
             }
             try checkOrder(db, needs: ["b": ["a"], "c": ["a"], "d": ["b", "c"]])
             #expect(try count(db, "SELECT COUNT(*) AS n FROM runs WHERE state = 'waiting'") == 0)
+            // sh ls: a job without a schedule shows whose fires it follows
+            let ls = try await octo(fresh, ["sh", "ls"]).stdout
+            let schedules = Dictionary(
+                ls.split(separator: "\n").dropFirst().map { l in
+                    let f = l.split(separator: " ", omittingEmptySubsequences: true)
+                    return (String(f[0]), f[1] == "after" ? "after \(f[2])" : String(f[1]))
+                }, uniquingKeysWith: { a, _ in a })
+            #expect(schedules == ["a": "*", "b": "after a", "c": "after a", "d": "after b"], "\(ls)")
         }
     }
 
@@ -146,6 +162,12 @@ struct DependencyTests {
             _ = try await octo(fresh, ["consume", "--machine", "w1", "--wait"])
             let blocked = try #require(try runs(db, "d").last)
             #expect(blocked.state == .waiting && blocked.fireTime == t3)
+            let status = try await octo(fresh, ["sh", "status", "--fire", t3.fireTimeText])
+            #expect(status.stdout.contains("fire time \(t3.fireTimeText)"), "\(status.stdout)")
+            let bFailed = try #require(try runs(db, "b").last)
+            #expect(
+                status.stdout.contains("1 waiting — waits for b for \(t3.fireTimeText) (run \(bFailed.id) failed)"),
+                "\(status.stdout)")
             _ = dir.write("b-ok", "")
             let fixed = try await octo(fresh, ["sh", "run", "b", "--fire", t3.fireTimeText, "--downstream", "--json"])
             #expect(fixed.status == 0 && fixed.stdout.contains("\"run\":\(blocked.id)"), "\(fixed.stdout)")
@@ -210,11 +232,7 @@ struct DependencyTests {
                 for m in 0..<2 { group.addTask { try await octo(fresh, ["consume", "--machine", "w\(m)", "--wait"]) } }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
-            for _ in 0..<10
-            where try count(db, "SELECT COUNT(*) AS n FROM runs WHERE state IN ('waiting', 'queued')") > 0 {
-                _ = try await octo(fresh, ["produce"])
-                _ = try await octo(fresh, ["consume", "--machine", "w0", "--wait"])
-            }
+            try await drain(fresh, db, rounds: 10)
             let xs = try runs(db, "x")
             #expect(xs.count == 30 && xs.allSatisfy { $0.state == .succeeded && $0.trigger == .backfill })
             #expect(Set(xs.map(\.logicalDate)).count == 30)

@@ -409,7 +409,10 @@ public enum NeedsStore {
         values.append(limit.sqlValue)
         let rows = try db.query(sql, values).rows
         var states: [Int64: Run.State] = [:]
-        let latest = try rows.compactMap { try $0.decode("latest", as: Int64?.self) }
+        // the run each row is about: the upstream's latest for the fire, or (an end awaited) the run named
+        let latest = try rows.compactMap { row -> Int64? in
+            try row.decode("kind", as: Int.self) == 1 ? try row.decode("min_run_id") : try row.decode("latest")
+        }
         if !latest.isEmpty {
             let padded = RunQueue.padded(latest)
             for r in try db.query(
@@ -421,8 +424,7 @@ public enum NeedsStore {
         return try rows.map { row in
             let kind: Int = try row.decode("kind")
             let latestID: Int64? = kind == 1 ? try row.decode("min_run_id") : try row.decode("latest")
-            var state = latestID.flatMap { states[$0] }
-            if kind == 1, let id = latestID, state == nil { state = try RunQueue.get(db, id)?.state }
+            let state = latestID.flatMap { states[$0] }
             return Unmet(
                 runID: try row.decode("run_id"), job: try row.decode("job_name"),
                 upstream: try row.decode("upstream_name"), fireTime: try row.decode("fire_time"), afterRun: kind == 1,

@@ -39,7 +39,10 @@ struct ShLs: OctoCommand {
             let zone = try zones[zoneName] ?? Zone.named(zoneName)
             zones[zoneName] = zone
             t.add([
-                s.job.name, s.job.schedule.isEmpty ? "(manual)" : s.job.schedule, s.job.owner, s.job.target,
+                // a job without a schedule that needs another follows its first need's fires
+                s.job.name,
+                s.job.schedule.isEmpty ? s.job.needs.first.map { "after \($0)" } ?? "(manual)" : s.job.schedule,
+                s.job.owner, s.job.target,
                 s.job.paused ? "yes" : "no", s.lastState?.rawValue ?? "-", s.lastDuration.map(humanDuration) ?? "-",
                 s.job.paused ? "-" : s.job.nextFireAt.map { zone.format($0) } ?? "-"
             ])
