@@ -58,15 +58,25 @@ public struct DependencyGraph: Sendable, Equatable {
     /// Every job after all of the jobs it needs; among jobs free to go, by
     /// name. Nil for a graph with a cycle.
     public var order: [String]? {
-        var waiting = needs.mapValues { Set($0.filter { needs[$0] != nil }) }
-        var out: [String] = []
-        while !waiting.isEmpty {
-            guard let next = waiting.filter({ $0.value.isEmpty }).keys.min() else { return nil }
-            out.append(next)
-            waiting[next] = nil
-            for k in waiting.keys { waiting[k]!.remove(next) }
+        // Kahn's algorithm with the free jobs in a min-heap: O((jobs + needs) log jobs)
+        var unmet: [String: Int] = [:]
+        var needers: [String: [String]] = [:]
+        for (job, list) in needs {
+            let known = Set(list.filter { needs[$0] != nil })
+            unmet[job] = known.count
+            for n in known { needers[n, default: []].append(job) }
         }
-        return out
+        var free = MinHeap(unmet.filter { $0.value == 0 }.map(\.key))
+        var out: [String] = []
+        out.reserveCapacity(needs.count)
+        while let next = free.pop() {
+            out.append(next)
+            for j in needers[next] ?? [] {
+                unmet[j]! -= 1
+                if unmet[j] == 0 { free.push(j) }
+            }
+        }
+        return out.count == needs.count ? out : nil
     }
 
     private func closure(from job: String, next: (String) -> [String]) -> [String] {
@@ -77,5 +87,38 @@ public struct DependencyGraph: Sendable, Equatable {
             stack += next(j)
         }
         return seen.sorted()
+    }
+}
+
+/// A binary min-heap of names (the free jobs of `order`, smallest name first).
+private struct MinHeap {
+    private var items: [String] = []
+
+    init(_ names: [String]) { for n in names { push(n) } }
+
+    mutating func push(_ name: String) {
+        items.append(name)
+        var i = items.count - 1
+        while i > 0, items[(i - 1) / 2] > items[i] {
+            items.swapAt(i, (i - 1) / 2)
+            i = (i - 1) / 2
+        }
+    }
+
+    mutating func pop() -> String? {
+        guard let top = items.first else { return nil }
+        let last = items.removeLast()
+        guard !items.isEmpty else { return top }
+        items[0] = last
+        var i = 0
+        while true {
+            let (l, r) = (2 * i + 1, 2 * i + 2)
+            var m = i
+            if l < items.count, items[l] < items[m] { m = l }
+            if r < items.count, items[r] < items[m] { m = r }
+            if m == i { return top }
+            items.swapAt(i, m)
+            i = m
+        }
     }
 }

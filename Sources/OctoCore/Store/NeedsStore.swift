@@ -24,13 +24,26 @@ public enum NeedsStore {
     public struct Graph: Sendable {
         public let jobs: [String: Job]
         let defaultZone: String
+        public let dependencies: DependencyGraph
+        /// Each job's place in `dependencies.order` (by name for a graph with a cycle).
+        private let rank: [String: Int]
+        /// The jobs without a schedule whose first need is the key, sorted by name.
+        private let followedBy: [String: [String]]
 
+        /// Computed once per graph (a produce of a 1,000-job graph asks for followers and order per fire).
         public init(jobs: [Job], defaultZone: String) {
-            self.jobs = Dictionary(jobs.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            let byName = Dictionary(jobs.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            self.jobs = byName
             self.defaultZone = defaultZone
+            dependencies = DependencyGraph(byName.mapValues(\.needs))
+            let order = dependencies.order ?? byName.keys.sorted()
+            rank = Dictionary(order.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+            var followed: [String: [String]] = [:]
+            for j in byName.values where j.schedule.isEmpty {
+                if let first = j.needs.first { followed[first, default: []].append(j.name) }
+            }
+            followedBy = followed.mapValues { $0.sorted() }
         }
-
-        public var dependencies: DependencyGraph { DependencyGraph(jobs.mapValues(\.needs)) }
 
         /// The job whose schedule `job`'s fires follow: itself, or — without a schedule — its first need's leader.
         public func leader(of job: Job) -> Job {
@@ -58,12 +71,12 @@ public enum NeedsStore {
         /// fire of `name` (a scheduled fire, or a manual run of a manual-only job).
         public func followers(of name: String) -> [Job] {
             var out: [Job] = []
+            var seen: Set<String> = [name]
             var frontier = [name]
             while let n = frontier.popLast() {
-                for j in jobs.values.sorted(by: { $0.name < $1.name })
-                where j.schedule.isEmpty && j.needs.first == n && !out.contains(where: { $0.name == j.name }) {
-                    out.append(j)
-                    frontier.append(j.name)
+                for f in followedBy[n] ?? [] where seen.insert(f).inserted {
+                    out.append(jobs[f]!)
+                    frontier.append(f)
                 }
             }
             return ordered(out)
@@ -71,8 +84,6 @@ public enum NeedsStore {
 
         /// `list` in an order where every job comes after those it needs.
         public func ordered(_ list: [Job]) -> [Job] {
-            let order = dependencies.order ?? jobs.keys.sorted()
-            let rank = Dictionary(order.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
             return list.sorted { (rank[$0.name] ?? 0, $0.name) < (rank[$1.name] ?? 0, $1.name) }
         }
 
