@@ -53,10 +53,59 @@ public final class Connection {
     /// the socket, 1045 for a wrong password).
     public init(_ options: ConnectionOptions) throws(MariaDBError) {
         self.options = options
-        self.handle = try Connection.open(options)
+        (self.handle, self.server) = try Connection.open(options)
     }
 
-    private static func open(_ o: ConnectionOptions) throws(MariaDBError) -> Handle {
+    /// The server of `options.hosts` this connection went to (nil without a host list).
+    public private(set) var server: ConnectionOptions.Host?
+
+    /// With a host list, the first server that answers and is writable; otherwise the one server.
+    private static func open(_ o: ConnectionOptions) throws(MariaDBError) -> (Handle, ConnectionOptions.Host?) {
+        guard o.hosts.count > 1 else { return (try openOne(o), nil) }
+        var failures: [String] = []
+        var lastFailure: MariaDBError?
+        var readOnly: [String] = []
+        for h in o.hosts {
+            var one = o
+            (one.host, one.port, one.hosts) = (h.name, h.port ?? o.port, [])
+            do {
+                let handle = try openOne(one)
+                if try isReadOnly(handle) {
+                    handle.close()
+                    readOnly.append(h.description)
+                    continue
+                }
+                return (handle, h)
+            } catch {
+                failures.append("\(h): \(error.message)")
+                lastFailure = error
+            }
+        }
+        // a server that answers read-only is a switch-over in progress (or a replica alone): transient, retried
+        if !readOnly.isEmpty || lastFailure == nil {
+            throw MariaDBError(
+                code: .readOnly, sqlState: "HY000",
+                message: "no writable primary among \(o.hosts.map(\.description).joined(separator: ", ")): "
+                    + (readOnly.map { "\($0) is read-only" } + failures).joined(separator: "; "),
+                operation: "connect")
+        }
+        throw MariaDBError(
+            code: lastFailure!.code, sqlState: lastFailure!.sqlState,
+            message: "no server of the host list answered: " + failures.joined(separator: "; "), operation: "connect")
+    }
+
+    /// `@@global.read_only` of a new connection (a replica, or a primary being switched over).
+    private static func isReadOnly(_ handle: Handle) throws(MariaDBError) -> Bool {
+        guard let m = handle.mysql else { return true }
+        guard mysql_query(m, "SELECT @@global.read_only") == 0, let result = mysql_store_result(m) else {
+            throw MariaDBError(connection: m, operation: "read @@read_only")
+        }
+        defer { mysql_free_result(result) }
+        guard let row = mysql_fetch_row(result), let v = row[0] else { return true }
+        return String(cString: v) != "0"
+    }
+
+    private static func openOne(_ o: ConnectionOptions) throws(MariaDBError) -> Handle {
         guard libraryReady, let m = mysql_init(nil) else {
             throw MariaDBError(
                 code: .client, sqlState: "HY000", message: "libmariadb could not be initialised", operation: "connect")
@@ -107,7 +156,7 @@ public final class Connection {
     /// Drops the current connection and opens a new one with the same options.
     public func reconnect() throws(MariaDBError) {
         close()
-        handle = try Connection.open(options)
+        (handle, server) = try Connection.open(options)
     }
 
     var mysql: UnsafeMutablePointer<MYSQL> {

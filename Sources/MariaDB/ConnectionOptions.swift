@@ -12,6 +12,9 @@ public struct ConnectionOptions: Sendable, CustomStringConvertible {
     public var readOptionFiles: Bool = true
     public var host: String?
     public var port: UInt32?
+    /// Two or more servers, in order (`host = db1,db2:3307`): the connection goes to the first that answers
+    /// and is writable (`@@read_only = 0`); a read-only server is never used, for reads either. Empty: `host`.
+    public var hosts: [Host] = []
     public var socket: String?
     public var user: String?
     public var password: String?
@@ -31,11 +34,26 @@ public struct ConnectionOptions: Sendable, CustomStringConvertible {
 
     public init() {}
 
+    /// One entry of a host list: a name or address, and a port of its own (else `port`).
+    public struct Host: Sendable, Equatable, CustomStringConvertible {
+        public var name: String
+        public var port: UInt32?
+        public init(_ name: String, port: UInt32? = nil) { (self.name, self.port) = (name, port) }
+        public var description: String {
+            guard let port else { return name }
+            return (name.contains(":") ? "[\(name)]" : name) + ":\(port)"
+        }
+    }
+
     /// Never shows the password.
     public var description: String {
         var parts: [String] = []
         if let f = defaultsFile { parts.append("defaults-file=\(f)") }
-        if let h = host { parts.append("host=\(h)") }
+        if !hosts.isEmpty {
+            parts.append("host=" + hosts.map(\.description).joined(separator: ","))
+        } else if let h = host {
+            parts.append("host=\(h)")
+        }
         if let p = port { parts.append("port=\(p)") }
         if let s = socket { parts.append("socket=\(s)") }
         if let u = user { parts.append("user=\(u)") }

@@ -37,6 +37,39 @@ struct ConfigTests {
         #expect(plain.connection.user == "fileuser")
     }
 
+    /// `host = db1,db2:3307`: a list of servers in order, from the environment, `[octo]` or a client group.
+    @Test func hostListsParsedInOrderAndBadEntriesNamed() throws {
+        typealias H = ConnectionOptions.Host
+        #expect(
+            try OctoConfig.hostList("db1, db2:3307,[fd00::5]:3306,10.0.0.7")
+                == [H("db1"), H("db2", port: 3307), H("fd00::5", port: 3306), H("10.0.0.7")])
+        #expect(H("fd00::5", port: 3306).description == "[fd00::5]:3306" && H("db2", port: 1).description == "db2:1")
+        for (text, entry) in [
+            ("db1,,db2", ""), ("db1,db2:0", "db2:0"), ("db1:70000", "db1:70000"), ("db1:x,db2", "db1:x"),
+            ("db 1,db2", "db 1"), ("[::1,db2", "[::1"), ("[::1]3306,db2", "[::1]3306"), ("db1,", "")
+        ] {
+            do {
+                let list = try OctoConfig.hostList(text)
+                Issue.record("\(text) was accepted as \(list)")
+            } catch {
+                #expect(error.message.hasPrefix("invalid host '\(entry)': expected name[:port]"), "\(error.message)")
+                #expect(error.exitCode == 2)
+            }
+        }
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let file = dir.write("my.cnf", "[client]\nhost = db1,db2:3307\nport = 3306\n")
+        let fromClient = try OctoConfig(defaultsFile: file, machine: nil, environment: [:])
+        #expect(fromClient.connection.hosts == [H("db1"), H("db2", port: 3307)] && fromClient.connection.host == nil)
+        let env = try OctoConfig(defaultsFile: file, machine: nil, environment: ["OCTO_DB_HOST": "a:3310,b"])
+        #expect(env.connection.hosts == [H("a", port: 3310), H("b")])
+        let one = try OctoConfig(defaultsFile: file, machine: nil, environment: ["OCTO_DB_HOST": "solo:3311"])
+        #expect(one.connection.hosts.isEmpty && one.connection.host == "solo" && one.connection.port == 3311)
+        #expect(throws: OctoError.self) {
+            try OctoConfig(defaultsFile: file, machine: nil, environment: ["OCTO_DB_HOST": "a,,b"])
+        }
+    }
+
     /// The read timeout (and with it the lock wait, kept below it) from `[octo] read_timeout` or the environment.
     @Test func readTimeoutFromFileOrEnvironment() throws {
         let dir = TemporaryDirectory()

@@ -10,6 +10,7 @@ import OctoTime
 /// | --- | --- | --- | --- | --- |
 /// | option file | `--defaults-file` | `OCTO_DEFAULTS_FILE` | — | standard locations |
 /// | host, port, socket, user, password | — | `OCTO_DB_HOST` … `OCTO_DB_PASSWORD` | `[octo]`, then `[client]`… | libmariadb's |
+/// | host list (`db1,db2:3307`: first writable) | — | `OCTO_DB_HOST` | `host` in any group | — |
 /// | database | — | `OCTO_DB_NAME` | `database` | `octo` |
 /// | read timeout (seconds) | — | `OCTO_DB_READ_TIMEOUT` | `read_timeout` (`[octo]`) | 30 |
 /// | machine name | `--machine` | `OCTO_MACHINE` | — | host name |
@@ -46,6 +47,10 @@ public struct OctoConfig: Sendable {
             return files.octoValue(fileKey)
         }
         var c = try OctoConfig.connectionOptions(pick)
+        // a host list in a client group: libmariadb would take it for one name, so octo reads it
+        if c.host == nil, c.hosts.isEmpty, let h = files.value("host"), h.contains(",") {
+            c.hosts = try OctoConfig.hostList(h)
+        }
         c.defaultsFile = defaultsFile
         let db: String
         if let v = nonEmpty("OCTO_DB_NAME") {
@@ -73,6 +78,10 @@ public struct OctoConfig: Sendable {
     {
         var c = ConnectionOptions()
         c.host = pick("OCTO_DB_HOST", "host")
+        if let h = c.host, h.contains(",") || h.contains(":") {
+            let list = try hostList(h)
+            if list.count == 1 { (c.host, c.port) = (list[0].name, list[0].port) } else { c.hosts = list }
+        }
         c.socket = pick("OCTO_DB_SOCKET", "socket")
         c.user = pick("OCTO_DB_USER", "user")
         c.password = pick("OCTO_DB_PASSWORD", "password")
@@ -80,7 +89,7 @@ public struct OctoConfig: Sendable {
             guard let port = UInt32(p), (1...65_535).contains(port) else {
                 throw OctoError.invalid("port", p, expected: "a TCP port number from 1 to 65535")
             }
-            c.port = port
+            c.port = c.port ?? port
         }
         if let t = pick("OCTO_DB_READ_TIMEOUT", "read-timeout") {
             guard let seconds = UInt32(t), (2...3600).contains(seconds) else {
@@ -89,6 +98,51 @@ public struct OctoConfig: Sendable {
             c.readTimeout = seconds
         }
         return c
+    }
+
+    /// `db1,db2:3307,[fd00::5]:3306`: each entry a host name or address with an optional port, in order.
+    /// An empty entry, a bad name or a bad port is refused, naming the entry.
+    public static func hostList(_ text: String) throws(OctoError) -> [ConnectionOptions.Host] {
+        let expected = "name[:port] (a comma list of servers, e.g. db1,db2:3307; an IPv6 address as [addr]:port)"
+        var out: [ConnectionOptions.Host] = []
+        for raw in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let entry = raw.trimmingWhitespace()
+            var name = Substring(entry)
+            var portText: Substring?
+            if name.hasPrefix("[") {
+                guard let close = name.firstIndex(of: "]") else {
+                    throw OctoError.invalid("host", entry, expected: expected)
+                }
+                let after = name[name.index(after: close)...]
+                if !after.isEmpty {
+                    guard after.hasPrefix(":") else { throw OctoError.invalid("host", entry, expected: expected) }
+                    portText = after.dropFirst()
+                }
+                name = name[name.index(after: name.startIndex)..<close]
+                guard !name.isEmpty, name.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else {
+                    throw OctoError.invalid("host", entry, expected: expected)
+                }
+            } else {
+                if let colon = name.firstIndex(of: ":") {
+                    portText = name[name.index(after: colon)...]
+                    name = name[..<colon]
+                }
+                guard !name.isEmpty, name.utf8.count <= 253,
+                    name.allSatisfy({
+                        $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "-" || $0 == "_")
+                    })
+                else { throw OctoError.invalid("host", entry, expected: expected) }
+            }
+            var port: UInt32?
+            if let portText {
+                guard let p = UInt32(portText), (1...65_535).contains(p) else {
+                    throw OctoError.invalid("host", entry, expected: expected)
+                }
+                port = p
+            }
+            out.append(ConnectionOptions.Host(String(name), port: port))
+        }
+        return out
     }
 
     /// The name given (checked), else the host name.
