@@ -66,10 +66,8 @@ public final class Connection {
         var lastFailure: MariaDBError?
         var readOnly: [String] = []
         for h in o.hosts {
-            var one = o
-            (one.host, one.port, one.hosts) = (h.name, h.port ?? o.port, [])
             do {
-                let handle = try openOne(one)
+                let handle = try openOne(o.only(h))
                 if try isReadOnly(handle) {
                     handle.close()
                     readOnly.append(h.description)

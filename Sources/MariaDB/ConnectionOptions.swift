@@ -34,6 +34,13 @@ public struct ConnectionOptions: Sendable, CustomStringConvertible {
 
     public init() {}
 
+    /// These options for one server of the host list alone (`octo doctor` looks at each).
+    public func only(_ h: Host) -> ConnectionOptions {
+        var one = self
+        (one.host, one.port, one.hosts) = (h.name, h.port ?? port, [])
+        return one
+    }
+
     /// One entry of a host list: a name or address, and a port of its own (else `port`).
     public struct Host: Sendable, Equatable, CustomStringConvertible {
         public var name: String

@@ -45,12 +45,20 @@ public final class PrivateServer: Sendable {
     public let directory: TemporaryDirectory
     public var defaultsFile: String { directory.path + "/mariadb/my.cnf" }
 
-    public init() { directory = TemporaryDirectory() }
+    /// Also listening on TCP at 127.0.0.1:`tcpPort` (a host list's server), when given.
+    public let tcpPort: Int?
+
+    public init(tcpPort: Int? = nil) {
+        directory = TemporaryDirectory()
+        self.tcpPort = tcpPort
+    }
 
     public func start() async throws {
         let r = try await Shell.run(
             "OCTO_MARIADB_FAST=1 \"$ROOT/scripts/mariadb\" start \"$DIR/mariadb\"",
-            environment: ["ROOT": Shell.root, "DIR": directory.path])
+            environment: [
+                "ROOT": Shell.root, "DIR": directory.path, "OCTO_MARIADB_BIND": tcpPort.map { "127.0.0.1:\($0)" } ?? ""
+            ])
         guard r.status == 0 else { throw OctoError.failure("private MariaDB did not start: \(r.stderr)") }
     }
 

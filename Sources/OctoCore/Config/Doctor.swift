@@ -30,6 +30,7 @@ public enum Doctor {
 
     public static func run(_ config: OctoConfig) -> [DoctorCheck] {
         var checks = [configuration(config), waiting(config)]
+        if config.connection.hosts.count > 1 { checks.append(servers(config.connection)) }
         let db: Connection
         do {
             db = try config.connect()
@@ -39,7 +40,10 @@ public enum Doctor {
         }
         defer { db.close() }
         checks.append(
-            DoctorCheck("connection", .ok, "\(db.hostInfo), MariaDB \(db.serverVersion), database '\(config.database)'")
+            DoctorCheck(
+                "connection", .ok,
+                "\(db.server.map { "server \($0): " } ?? "")\(db.hostInfo), MariaDB \(db.serverVersion), database '\(config.database)'"
+            )
         )
 
         // One query for the server's clock, user and schema version.
@@ -56,6 +60,59 @@ public enum Doctor {
         checks.append(privileges(db, config, currentUser: server.user))
         checks.append(clock(server: server.now, before: before, after: after))
         return checks
+    }
+
+    /// Each server of a host list: reachable, primary (writable) or replica (read-only), the replica's lag and
+    /// each side's semi-synchronous replication. Fails with no writable primary, or two (split brain).
+    static func servers(_ options: ConnectionOptions) -> DoctorCheck {
+        var parts: [String] = []
+        var writable: [String] = []
+        var unreachable = false
+        for h in options.hosts {
+            do {
+                let db = try Connection(options.only(h))
+                defer { db.close() }
+                let v = try db.query(
+                    """
+                    SELECT @@global.read_only AS ro, @@global.rpl_semi_sync_master_enabled AS sm,
+                      @@global.rpl_semi_sync_slave_enabled AS ss
+                    """
+                ).first!
+                let readOnly: Int64 = try v.decode("ro")
+                let semiMaster: Int64 = try v.decode("sm")
+                let semiSlave: Int64 = try v.decode("ss")
+                if readOnly == 0 {
+                    writable.append(h.description)
+                    parts.append("\(h) primary (writable; semi-sync master \(semiMaster == 1 ? "on" : "off"))")
+                    continue
+                }
+                var lag = "lag unknown (SHOW SLAVE STATUS needs the SLAVE MONITOR privilege)"
+                if let status = try? db.query("SHOW SLAVE STATUS") {
+                    if let r = status.first {
+                        let seconds = try? r.decode("Seconds_Behind_Master", as: Int64?.self)
+                        lag = seconds.flatMap { $0 }.map { "lag \($0) s" } ?? "not replicating"
+                    } else {
+                        lag = "not a replica"
+                    }
+                }
+                parts.append("\(h) read-only, \(lag); semi-sync slave \(semiSlave == 1 ? "on" : "off")")
+            } catch {
+                unreachable = true
+                parts.append("\(h) unreachable: \(error)")
+            }
+        }
+        let detail = parts.joined(separator: "; ")
+        if writable.isEmpty {
+            return DoctorCheck(
+                "servers", .fail, "no writable primary: " + detail,
+                fix: "promote the replica (docs: Running the database with a replica) or fix the host list")
+        }
+        if writable.count > 1 {
+            return DoctorCheck(
+                "servers", .fail, "split brain: \(writable.joined(separator: " and ")) are both writable: " + detail,
+                fix: "SET GLOBAL read_only = 1 on the old primary and re-point it as a replica")
+        }
+        return DoctorCheck("servers", unreachable ? .warn : .ok, detail)
     }
 
     static func configuration(_ c: OctoConfig) -> DoctorCheck {

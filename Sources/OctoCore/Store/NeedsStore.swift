@@ -163,7 +163,8 @@ public enum NeedsStore {
             var rows: [NeedRow] = []
             if !spec.ignoreNeeds {
                 for (up, fires) in graph.needs(of: spec.job, at: spec.fireTime) {
-                    let succeeded = try succeededFires(db, up.id!, fires)
+                    // a fire recorded earlier in the batch waits for that new run: no need to look it up
+                    let succeeded = try succeededFires(db, up.id!, fires.filter { created[key(up.name, $0)] == nil })
                     for f in fires {
                         if let id = created[key(up.name, f)] {
                             rows.append(NeedRow(upstream: up, fireTime: f, kind: 0, minRunID: id, met: false))
