@@ -1,0 +1,200 @@
+import MariaDB
+import OctoCore
+import TestSupport
+import Testing
+
+/// A primary and a semi-sync replica (`scripts/mariadb-pair`), three machines running the cron lines every
+/// second, a planned switchover and then a crash failover (SIGKILL) while they work: every invariant of the
+/// fleet holds across both.
+@Suite(.database)
+struct FailoverTests {
+    @Test func aSwitchoverAndACrashFailoverUnderLoadDoubleAndLoseNothing() async throws {
+        let dir = TemporaryDirectory()
+        let pair = dir.path + "/pair"
+        let started = try await Shell.run(
+            "\"$ROOT/scripts/mariadb-pair\" start \"$P\"", environment: ["ROOT": Shell.root, "P": pair])
+        do {
+            try #require(started.status == 0, "\(started.stderr)")
+            try await workload(dir, pair)
+        } catch {
+            Issue.record(error)
+        }
+        _ = try await Shell.run(
+            "\"$ROOT/scripts/mariadb-pair\" stop \"$P\"", environment: ["ROOT": Shell.root, "P": pair])
+        _ = try await Shell.run("rm -rf \"$D\"", environment: ["D": dir.path])
+    }
+
+    func read(_ file: String) async throws -> String {
+        let r = try await Shell.run("cat \"$F\"", environment: ["F": file])
+        try #require(r.status == 0, "\(file): \(r.stderr)")
+        return r.stdout
+    }
+
+    func pairCommand(_ pair: String, _ what: String) async throws {
+        let r = try await Shell.run(
+            "\"$ROOT/scripts/mariadb-pair\" \(what) \"$P\"", environment: ["ROOT": Shell.root, "P": pair])
+        try #require(r.status == 0, "mariadb-pair \(what): \(r.stderr)")
+    }
+
+    func workload(_ dir: TemporaryDirectory, _ pair: String) async throws {
+        let admin = try await Shell.run(
+            """
+            mariadb --defaults-file="$P/a/my.cnf" -e "CREATE USER 'octo'@'127.0.0.1' IDENTIFIED BY 'pw';
+              GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, DROP, INDEX ON octo.* TO 'octo'@'127.0.0.1'"
+            """, environment: ["P": pair])
+        try #require(admin.status == 0, "\(admin.stderr)")
+        let hosts = try await read(pair + "/hosts").trimmingWhitespace()
+        let cnf = dir.write(
+            "octo.cnf", "[client]\nuser = octo\npassword = pw\nhost = \(hosts)\n[octo]\ndatabase = octo\n")
+        let rec = dir.path + "/rec"
+        let env = [
+            "OCTO_DEFAULTS_FILE": cnf, "OCTO_STATE_DIR": dir.path + "/state", "R": rec, "STOP": dir.path + "/stop"
+        ]
+        var options = ConnectionOptions()
+        (options.defaultsFile, options.database) = (cnf, "octo")
+        options.hosts = try OctoConfig.hostList(hosts)
+        options.user = "octo"
+        options.password = "pw"
+        let setup = try await Shell.run(
+            """
+            set -e
+            mkdir -p "$R/alerts"; : > "$R/overlaps"
+            cat > "$R/forbid.sh" <<'EOF'
+            #!/bin/bash
+            exec 9>>"$R/forbid.lock"
+            flock -n 9 || echo "run $OCTO_RUN_ID overlapped" >> "$R/overlaps"
+            sleep 1.5
+            EOF
+            cat > "$R/cursor.sh" <<'EOF'
+            #!/bin/bash
+            "$OCTO" cursor set $(( ${OCTO_CURSOR:-0} + 1 ))
+            EOF
+            cat > "$R/alert.sh" <<'EOF'
+            #!/bin/sh
+            cat > "$R/alerts/$OCTO_ALERT_ID.$$"
+            EOF
+            chmod 755 "$R"/*.sh
+            "$OCTO" init -q
+            for kv in "heartbeat 2s" "lease 12s" "machine_ttl 20s" "alert_merge_window 5s" "alert_command $R/alert.sh"; do
+                "$OCTO" sh settings $kv -q
+            done
+            "$OCTO" sh add forbid --command "$R/forbid.sh" --schedule '@every 2s' --misfire all -q
+            "$OCTO" sh add cursor --command "$R/cursor.sh" --schedule '@every 3s' --misfire all -q
+            "$OCTO" sh add chatty --command 'for i in $(seq 1 50); do echo "line $OCTO_RUN_ID $i"; done' \
+                --schedule '@every 2s' --concurrency allow --misfire all -q
+            "$OCTO" sh add failing --command 'exit 3' --schedule '@every 5s' --misfire all -q
+            for m in m1 m2 m3; do "$OCTO" register --machine $m --slots 4 -q; done
+            """, environment: env.merging(["OCTO": OctoBinary.path]) { a, _ in a })
+        try #require(setup.status == 0, "\(setup.stderr)")
+        // whatever happens below, the machines stop (the loop ends within a second of the file)
+        defer { _ = dir.write("stop", "") }
+        // the machines: each second, produce, consume (claiming for a second) and monitor on each, in the
+        // background as cron starts them, until told to stop
+        async let machines = Shell.run(
+            """
+            while [ ! -e "$STOP" ]; do
+                for m in m1 m2 m3; do
+                    ("$OCTO" register --machine $m -q; "$OCTO" produce --machine $m; \
+                     "$OCTO" consume --machine $m --claim-for 1s; "$OCTO" monitor --machine $m -q) >>"$R/cron.log" 2>&1 &
+                done
+                sleep 1
+            done
+            wait
+            """, environment: env)
+
+        func succeeded() -> Int {
+            guard let db = try? Connection(options) else { return 0 }
+            defer { db.close() }
+            return (try? db.query("SELECT COUNT(*) AS n FROM runs WHERE state = 'succeeded'").first?.decode("n")) ?? 0
+        }
+        var seen = 0
+        for step in ["switchover", "failover", "rejoin", ""] {
+            // work goes on before each step: 15 more runs succeeded
+            let target = seen + 15
+            let going = await Processes.waitUntil(seconds: 180) { succeeded() >= target }
+            #expect(going, "before \(step): \(succeeded()) runs succeeded, waited for \(target)")
+            seen = succeeded()
+            if !step.isEmpty { try await pairCommand(pair, step) }
+        }
+        // drain: no new fires, every queued run taken, the monitors' last alerts delivered
+        let db = try Connection(options)
+        defer { db.close() }
+        let pausedAt: Double = try db.query("SELECT UNIX_TIMESTAMP(NOW(6)) AS t").first!.decode("t")
+        for job in ["forbid", "cursor", "chatty", "failing"] {
+            _ = try await Shell.run("\"$OCTO\" sh pause \(job) -q", environment: env)
+        }
+        let drained = await Processes.waitUntil(seconds: 120) {
+            (try? db.retrying { db in
+                try db.query(
+                    """
+                    SELECT COUNT(*) AS n FROM runs WHERE state IN ('queued', 'running')
+                       OR (SELECT COUNT(*) FROM alerts WHERE state = 'pending') > 0
+                    """
+                ).first!.decode("n", as: Int.self)
+            }) == 0
+        }
+        #expect(drained, "runs or alerts still pending after the drain")
+        _ = dir.write("stop", "")
+        _ = try await machines
+
+        // every due fire of the @every jobs has exactly one run chain, started once per attempt
+        for (job, every) in [("forbid", 2.0), ("cursor", 3.0), ("chatty", 2.0), ("failing", 5.0)] {
+            let rows = try db.query(
+                "SELECT UNIX_TIMESTAMP(fire_time) AS f, attempt, state FROM runs WHERE job_name = ? ORDER BY fire_time",
+                [.text(job)]
+            ).rows
+            var attempts: [Double: [Int]] = [:]
+            for r in rows { attempts[try r.decode("f", as: Double.self), default: []].append(try r.decode("attempt")) }
+            let fires = attempts.keys.sorted()
+            #expect(attempts.values.allSatisfy { $0.sorted() == Array(1...$0.count) }, "\(job): \(attempts)")
+            let (first, last) = (try #require(fires.first), try #require(fires.last))
+            var missing: [Double] = []
+            var t = first
+            while t <= min(last, pausedAt - 4) {
+                if attempts[t] == nil { missing.append(t) }
+                t += every
+            }
+            #expect(missing.isEmpty, "\(job): no run for the fires \(missing)")
+            let ended = try db.query(
+                "SELECT COUNT(*) AS n FROM runs WHERE job_name = ? AND state = ?",
+                [.text(job), .text(job == "failing" ? "failed" : "succeeded")]
+            ).first!.decode("n", as: Int.self)
+            #expect(ended > 3, "\(job): only \(ended) runs ended as expected")
+        }
+        // no forbid run overlapped another
+        let overlaps = try await read(rec + "/overlaps")
+        #expect(overlaps.isEmpty, "\(overlaps)")
+        // the cursor never moved backwards, and every succeeded run advanced it by one
+        let values = try db.query("SELECT value FROM cursor_history WHERE job_name = 'cursor' ORDER BY id").rows.map {
+            Int(try $0.decode("value", as: String.self)) ?? -1
+        }
+        #expect(values == values.sorted() && Set(values).count == values.count, "\(values)")
+        let advanced: Int = try db.query(
+            "SELECT COUNT(*) AS n FROM runs WHERE job_name = 'cursor' AND state = 'succeeded'"
+        )
+        .first!.decode("n")
+        #expect(values.last == advanced, "cursor \(values.last ?? -1) after \(advanced) succeeded runs")
+        // every log line stored once, none lost from a succeeded run
+        let lines = try db.query("SELECT run_id, content FROM logs WHERE job_name = 'chatty' AND content LIKE 'line %'")
+            .rows
+        var byRun: [Int64: [String]] = [:]
+        for l in lines { byRun[try l.decode("run_id"), default: []].append(try l.decode("content")) }
+        for (run, contents) in byRun { #expect(Set(contents).count == contents.count, "run \(run): a line twice") }
+        for r in try db.query("SELECT id FROM runs WHERE job_name = 'chatty' AND state = 'succeeded'").rows {
+            let id: Int64 = try r.decode("id")
+            #expect(byRun[id]?.count == 50, "run \(id) succeeded with \(byRun[id]?.count ?? 0) of its 50 lines")
+        }
+        // every failure alerted once (a source per failed run), every alert delivered exactly once
+        let failed = try db.query("SELECT id FROM runs WHERE state IN ('failed', 'timeout', 'lost')").rows.map {
+            try $0.decode("id", as: Int64.self)
+        }
+        let sources = Set(
+            try db.query("SELECT source FROM alert_sources").rows.map { try $0.decode("source", as: String.self) })
+        #expect(failed.count >= 3 && failed.allSatisfy { sources.contains("run:\($0)") }, "\(failed.count) failures")
+        let alerts = try db.query("SELECT id, state FROM alerts").rows
+        let delivered = try await Shell.run(
+            "ls \"$R/alerts\" | sed 's/\\..*//' | sort | uniq -c | awk '$1 > 1'", environment: env)
+        #expect(delivered.stdout.isEmpty, "delivered more than once: \(delivered.stdout)")
+        #expect(try alerts.allSatisfy { try $0.decode("state", as: String.self) == "sent" }, "an alert not sent")
+    }
+}
