@@ -159,19 +159,39 @@ public enum NeedsStore {
     ) throws -> [[Int64]] {
         var created: [String: Int64] = [:]  // "job\0fire µs" → the batch's first run of it
         var out: [[Int64]] = []
-        for spec in specs {
+        let needs = specs.map { $0.ignoreNeeds ? [] : graph.needs(of: $0.job, at: $0.fireTime) }
+        // every (upstream, fire) needed that no earlier spec of the batch records, looked up in one read
+        var firstSpec: [String: Int] = [:]
+        for (i, s) in specs.enumerated() where firstSpec[key(s.job.name, s.fireTime)] == nil {
+            firstSpec[key(s.job.name, s.fireTime)] = i
+        }
+        var wanted: [(upstream: Job, fires: [Instant])] = []
+        for (i, list) in needs.enumerated() {
+            for (up, fires) in list {
+                let outside = fires.filter { firstSpec[key(up.name, $0)].map { $0 >= i } ?? true }
+                if !outside.isEmpty { wanted.append((up, outside)) }
+            }
+        }
+        var looked = Set(wanted.flatMap { w in w.fires.map { key(w.upstream.name, $0) } })
+        var succeeded = try succeededFires(db, wanted)
+        for (spec, list) in zip(specs, needs) {
             var rows: [NeedRow] = []
-            if !spec.ignoreNeeds {
-                for (up, fires) in graph.needs(of: spec.job, at: spec.fireTime) {
-                    // a fire recorded earlier in the batch waits for that new run: no need to look it up
-                    let succeeded = try succeededFires(db, up.id!, fires.filter { created[key(up.name, $0)] == nil })
-                    for f in fires {
-                        if let id = created[key(up.name, f)] {
-                            rows.append(NeedRow(upstream: up, fireTime: f, kind: 0, minRunID: id, met: false))
-                        } else {
-                            rows.append(
-                                NeedRow(upstream: up, fireTime: f, kind: 0, minRunID: 0, met: succeeded.contains(f)))
-                        }
+            for (up, fires) in list {
+                // a fire recorded earlier in the batch waits for that new run; one that was not (it existed) is
+                // looked up now
+                let late = fires.filter { created[key(up.name, $0)] == nil && !looked.contains(key(up.name, $0)) }
+                if !late.isEmpty {
+                    succeeded.formUnion(try succeededFires(db, [(up, late)]))
+                    looked.formUnion(late.map { key(up.name, $0) })
+                }
+                for f in fires {
+                    if let id = created[key(up.name, f)] {
+                        rows.append(NeedRow(upstream: up, fireTime: f, kind: 0, minRunID: id, met: false))
+                    } else {
+                        rows.append(
+                            NeedRow(
+                                upstream: up, fireTime: f, kind: 0, minRunID: 0,
+                                met: succeeded.contains(key(up.name, f))))
                     }
                 }
             }
@@ -224,16 +244,33 @@ public enum NeedsStore {
 
     private static func key(_ job: String, _ t: Instant) -> String { job + "\u{0}" + String(t.microseconds) }
 
-    /// Which of `fires` of the upstream job have a run that succeeded or was passed (one range read).
-    static func succeededFires(_ db: Connection, _ upstreamID: Int64, _ fires: [Instant]) throws -> Set<Instant> {
-        guard let lo = fires.min(), let hi = fires.max() else { return [] }
-        return Set(
-            try db.query(
-                """
-                SELECT DISTINCT fire_time FROM runs
-                WHERE job_id = ? AND fire_time BETWEEN ? AND ? AND state IN ('succeeded', 'passed')
-                """, [.int(upstreamID), .instant(lo), .instant(hi)]
-            ).rows.map { try $0.decode("fire_time", as: Instant.self) })
+    /// Which of the (upstream, fires) pairs have a run that succeeded or was passed, as `key(upstream, fire)`:
+    /// one read of a range per upstream entry (in statements of up to 100 ranges).
+    static func succeededFires(_ db: Connection, _ wanted: [(upstream: Job, fires: [Instant])]) throws -> Set<String> {
+        var out: Set<String> = []
+        var start = 0
+        while start < wanted.count {
+            let chunk = wanted[start..<min(wanted.count, start + 100)]
+            start += 100
+            var ranges: [String] = []
+            var values: [Value] = []
+            var names: [Int64: String] = [:]
+            for w in chunk {
+                guard let lo = w.fires.min(), let hi = w.fires.max() else { continue }
+                ranges.append("(job_id = ? AND fire_time BETWEEN ? AND ?)")
+                values += [.int(w.upstream.id!), .instant(lo), .instant(hi)]
+                names[w.upstream.id!] = w.upstream.name
+            }
+            guard !ranges.isEmpty else { continue }
+            for row in try db.query(
+                "SELECT DISTINCT job_id, fire_time FROM runs WHERE state IN ('succeeded', 'passed') AND ("
+                    + ranges.joined(separator: " OR ") + ")", values
+            ).rows {
+                let id: Int64 = try row.decode("job_id")
+                out.insert(key(names[id] ?? "", try row.decode("fire_time", as: Instant.self)))
+            }
+        }
+        return out
     }
 
     /// The attempt after every run of (job, fire time) so far.
