@@ -59,7 +59,7 @@ struct HostListTests {
         // a switch-over: b read-only, a writable; the next write meets 1290 on b and is retried on a
         try await admin(b, "SET GLOBAL read_only = 1")
         try await admin(a, "SET GLOBAL read_only = 0")
-        try db.retrying { db in try db.execute("INSERT INTO x VALUES (2)") }
+        _ = try db.retrying { db in try db.execute("INSERT INTO x VALUES (2)") }
         #expect(db.server == ha)
         #expect(try db.query("SELECT COUNT(*) AS n FROM x WHERE id = 2").first!.decode("n", as: Int64.self) == 1)
 
