@@ -171,7 +171,10 @@ struct DependencyTests {
             _ = dir.write("b-ok", "")
             let fixed = try await octo(fresh, ["sh", "run", "b", "--fire", t3.fireTimeText, "--downstream", "--json"])
             #expect(fixed.status == 0 && fixed.stdout.contains("\"run\":\(blocked.id)"), "\(fixed.stdout)")
-            #expect(try count(db, "SELECT COUNT(*) AS n FROM run_needs WHERE run_id = \(blocked.id) AND met = 0") == 1)
+            let unmetRows: Int = try db.query(
+                "SELECT COUNT(*) AS n FROM run_needs WHERE run_id = ? AND met = 0", [.int(blocked.id)]
+            ).first!.decode("n")
+            #expect(unmetRows == 1)
             _ = try await octo(fresh, ["consume", "--machine", "w1", "--wait"])
             let d3s = try runs(db, "d").filter { $0.fireTime == t3 }
             #expect(d3s.map(\.state) == [.succeeded] && d3s[0].id == blocked.id)
