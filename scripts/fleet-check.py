@@ -300,13 +300,40 @@ failures = [r for r in runs if r[5] in FAILURE]
 alert_bad = [f"run {r[0]} of {r[1]} {r[5]}: no alert" for r in failures if f"run:{r[0]}" not in sources]
 alerts = sql("SELECT id, kind, state, job_name, UNIX_TIMESTAMP(next_attempt_at) > UNIX_TIMESTAMP(NOW(6)) FROM alerts")
 deliveries = collections.defaultdict(list)  # alert id -> ["machine at time", ...]
+raw_deliveries = collections.defaultdict(list)  # alert id -> [time, ...]
 for l in lines(os.path.join(a.fleet, "alerts.log")):
     f = l.split()
     when = float(f[-1])  # "ID KIND [JOB] MACHINE TIME" (a machine alert has no job)
+    raw_deliveries[f[0]].append(when)
     deliveries[f[0]].append(f"{f[-2]} at {time.strftime('%H:%M:%S', time.localtime(when))}.{int(when % 1 * 1000):03d}")
 delivered = collections.Counter({aid: len(d) for aid, d in deliveries.items()})
 interrupted = {aid for ids in re.findall(r"during delivery of alert\(s\) ([\d ]+)", "\n".join(lines(os.path.join(a.fleet, "faults.log"))))
                for aid in ids.split()}
+# A monitor records a delivery until its claim lapses (the alert timeout, 60 s, + 10 s). A delivery is repeated
+# legitimately when the machine that made it could not record it before then: it was stopped for good after the
+# alert command ran, or it (or the server) stayed unreachable until the claim lapsed.
+CLAIM = 70
+cut_off = collections.defaultdict(list)  # machine ("*" for all) -> [(from, to)] unreachable
+since = {}
+for l in fault_lines:
+    t, text = float(l.split()[0]), l.split(" ", 1)[1]
+    mm = re.search(r"link of (w\d+) (cut|restored)", text)
+    if mm:
+        if mm[2] == "cut": since[mm[1]] = t
+        else: cut_off[mm[1]].append((since.pop(mm[1], t), t))
+    elif "MariaDB stopped" in text or "MariaDB hung" in text:
+        since["*"] = t
+    elif "MariaDB started again" in text or "MariaDB resumed" in text:
+        cut_off["*"].append((since.pop("*", t), t))
+    elif "stopped for good" in text:
+        cut_off[re.search(r"machine (w\d+)", text)[1]].append((t, float("inf")))
+for k, t in since.items():
+    cut_off[k].append((t, float("inf")))
+for aid, ds in deliveries.items():
+    for d, t in list(zip(ds, raw_deliveries[aid]))[:-1]:  # every delivery but the last was repeated
+        m = d.split(" at ")[0]
+        if any(f0 <= t + CLAIM and f1 >= t + CLAIM - 1 for f0, f1 in cut_off[m] + cut_off["*"]):
+            interrupted.add(aid)
 for aid, kind, state, job, not_due in alerts:
     if state == "failed":
         alert_bad.append(f"alert {aid} ({kind} {job}) failed to deliver")
@@ -315,11 +342,11 @@ for aid, kind, state, job, not_due in alerts:
     elif state == "sent" and delivered[aid] == 0:
         alert_bad.append(f"alert {aid} marked sent but the alert command never ran")
     if delivered[aid] > 1 and aid not in interrupted:
-        alert_bad.append(f"alert {aid} delivered {delivered[aid]} times (no monitor was killed delivering it): {', '.join(deliveries[aid])}")
+        alert_bad.append(f"alert {aid} delivered {delivered[aid]} times (no monitor was killed delivering it, nor its machine cut off until the claim lapsed): {', '.join(deliveries[aid])}")
 by_kind = collections.Counter(k for _i, k, _s, _j, _n in alerts)
 check("every failed, timed-out and lost run alerted once; every due alert delivered once", alert_bad,
       f"{len(failures)} failure runs, {len(alerts)} alerts {dict(by_kind)}, {sum(delivered.values())} deliveries, "
-      f"{len(interrupted)} interrupted by a monitor kill")
+      f"{len(interrupted)} interrupted by a monitor kill or a machine cut off until the claim lapsed")
 rec_bad = []
 for job in jobs:
     fails = [float(r[0]) for r in sql(f"SELECT UNIX_TIMESTAMP(MIN(first_at)) FROM alerts WHERE job_name = '{job}' "
