@@ -8,6 +8,7 @@ import argparse, bisect, collections, glob, os, re, subprocess, sys, time
 ap = argparse.ArgumentParser()
 ap.add_argument("--fleet", required=True)
 ap.add_argument("--admin", required=True)
+ap.add_argument("--replica", action="store_true")
 ap.add_argument("--seed", required=True)
 ap.add_argument("--paused-at", type=float, required=True)
 ap.add_argument("--tick", type=int, required=True)
@@ -193,6 +194,9 @@ check("bursts of more work than slots: no run overtaken for good by runs queued 
 # idle slots: a live machine with a free slot while flood runs it may take wait, for longer than a few ticks, outside
 # the windows around faults that legitimately stop it claiming (its link cut, the database down or hung, its death)
 fault_lines = lines(os.path.join(a.fleet, "faults.log"))
+# the database unreachable (or its writes refused) from the first of these faults to the next of the others
+DB_DOWN = ("MariaDB stopped", "MariaDB hung", "MariaDB switchover begun", "MariaDB failover begun")
+DB_UP = ("MariaDB started again", "MariaDB resumed", "MariaDB switched over", "MariaDB failed over")
 quiet = collections.defaultdict(list)  # machine ("*" for all) -> [(from, to)]
 open_since = {}
 SETTLE = 20  # seconds after a fault ends before a machine must be claiming again (lease 12 s, reconnects, a tick)
@@ -202,9 +206,9 @@ for l in fault_lines:
     if mm:
         if mm[2] == "cut": open_since[mm[1]] = t
         else: quiet[mm[1]].append((open_since.pop(mm[1], t), t + SETTLE))
-    elif "MariaDB stopped" in text or "MariaDB hung" in text:
+    elif any(w in text for w in DB_DOWN):
         open_since["*"] = t
-    elif "MariaDB started again" in text or "MariaDB resumed" in text:
+    elif any(w in text for w in DB_UP):
         quiet["*"].append((open_since.pop("*", t), t + SETTLE))
     elif "stopped for good" in text:
         mm = re.search(r"machine (w\d+)", text)
@@ -321,9 +325,9 @@ for l in fault_lines:
     if mm:
         if mm[2] == "cut": since[mm[1]] = t
         else: cut_off[mm[1]].append((since.pop(mm[1], t), t))
-    elif "MariaDB stopped" in text or "MariaDB hung" in text:
+    elif any(w in text for w in DB_DOWN):
         since["*"] = t
-    elif "MariaDB started again" in text or "MariaDB resumed" in text:
+    elif any(w in text for w in DB_UP):
         cut_off["*"].append((since.pop("*", t), t))
     elif "stopped for good" in text:
         cut_off[re.search(r"machine (w\d+)", text)[1]].append((t, float("inf")))
@@ -399,12 +403,46 @@ audit_bad += [f"audit row for run {r} that does not exist" for r in audited if r
 check("audit: every manual run (sh run, sh pass) has exactly one audit row, and no row names a run that is not there", audit_bad,
       f"{len(manual)} manual runs, {sum(audited.values())} audited")
 
+# --- promotions: the promoted server goes on where the old primary stopped -------------------------
+if a.replica:
+    # each promotion's "begun" line carries the high-water marks read from the old primary just before it; a row
+    # certainly written after the promotion ended (its time column set by the new primary) must lie above them
+    seq_bad, promos, begun, compared = [], [], None, 0
+    for l in fault_lines:
+        t, text = float(l.split()[0]), l.split(" ", 1)[1]
+        if "switchover begun" in text or "failover begun" in text:
+            begun = {k: int(v) for k, v in re.findall(r"(\S+)=(\d+)", text)}
+        elif ("switched over" in text or "failed over" in text) and begun is not None:
+            promos.append(("switchover" if "switched" in text else "failover", begun, t))
+            begun = None
+    AFTER = {  # the rows written after t (a promotion's end), and the column to compare
+        "runs.id": "SELECT MIN(id) FROM runs WHERE fire_time > FROM_UNIXTIME({t})",
+        "runs.cursor_epoch": "SELECT MIN(cursor_epoch) FROM runs WHERE started_at > FROM_UNIXTIME({t})",
+        "cursor_history.id": "SELECT MIN(id) FROM cursor_history WHERE set_at > FROM_UNIXTIME({t})",
+        "logs.id": "SELECT MIN(l.id) FROM logs l JOIN runs r ON r.id = l.run_id WHERE r.started_at > FROM_UNIXTIME({t})",
+        "audit.id": "SELECT MIN(id) FROM audit WHERE at > FROM_UNIXTIME({t})",
+    }
+    for what, marks, t1 in promos:
+        if len(marks) < len(AFTER): seq_bad.append(f"the {what}'s high-water marks were not read: {marks}")
+        for name, query in AFTER.items():
+            if name not in marks: continue
+            nxt = sql("SET time_zone = '+00:00'; " + query.format(t=f"{t1:.6f}"))[0][0]
+            if nxt == "NULL": continue
+            compared += 1
+            if int(nxt) <= marks[name]:
+                seq_bad.append(f"{name}: {nxt} handed out after the {what}, {marks[name]} already before it")
+    check("promotions: every id and cursor epoch handed out after one is above all handed out before it", seq_bad,
+          f"{len(promos)} promotions ({', '.join(w for w, _, _ in promos)}), {compared} of {len(promos) * len(AFTER)} sequences compared")
+
 KINDS = [("kill -9 consume", "consume killed"), ("kill -9 job", "job process killed"), ("kill -9 monitor", "monitor killed mid-delivery"),
          ("cut silently", "link cut silently"), ("cut (interface", "link cut"), ("stopped for good", "machine stopped"),
          ("MariaDB stopped", "MariaDB restarted"), ("MariaDB hung", "MariaDB hung"), ("assigned run of foreign", "foreign run assigned"),
-         ("with --downstream", "dia-b rerun with --downstream"), ("(failed for good) passed", "dia-b passed")]
+         ("with --downstream", "dia-b rerun with --downstream"), ("(failed for good) passed", "dia-b passed"),
+         ("MariaDB switched over", "primary switched over"), ("MariaDB failed over", "primary killed, replica promoted"),
+         ("rejoined as the replica", "crashed primary rejoined")]
 faults = collections.Counter(next((k for pat, k in KINDS if pat in l), None) for l in lines(os.path.join(a.fleet, "faults.log")))
 faults.pop(None, None)
 print(f"faults injected: {dict(faults)}")
-print(f"violations: {len(violations)}" + (f" (seed {a.seed}: scripts/fleet --seed {a.seed} replays the fault schedule)" if violations else ""))
+replay = f"scripts/fleet{' --replica' if a.replica else ''} --seed {a.seed}"
+print(f"violations: {len(violations)}" + (f" (seed {a.seed}: {replay} replays the fault schedule)" if violations else ""))
 sys.exit(1 if violations else 0)

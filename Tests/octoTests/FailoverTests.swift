@@ -107,14 +107,50 @@ struct FailoverTests {
             defer { db.close() }
             return (try? db.query("SELECT COUNT(*) AS n FROM runs WHERE state = 'succeeded'").first?.decode("n")) ?? 0
         }
+        func serverNow() throws -> Double {
+            let db = try Connection(options)
+            defer { db.close() }
+            return try db.retrying { db in try db.query("SELECT UNIX_TIMESTAMP(NOW(6)) AS t").first!.decode("t") }
+        }
+        // the rows certainly written after a promotion ended at t, and the id (or epoch) each hands out
+        let sequences = [
+            (
+                "runs.id", "SELECT MAX(id) AS v FROM runs",
+                "SELECT MIN(id) AS v FROM runs WHERE fire_time > FROM_UNIXTIME(?)"
+            ),
+            (
+                "runs.cursor_epoch", "SELECT MAX(cursor_epoch) AS v FROM runs",
+                "SELECT MIN(cursor_epoch) AS v FROM runs WHERE started_at > FROM_UNIXTIME(?)"
+            ),
+            (
+                "cursor_history.id", "SELECT MAX(id) AS v FROM cursor_history",
+                "SELECT MIN(id) AS v FROM cursor_history WHERE set_at > FROM_UNIXTIME(?)"
+            ),
+            (
+                "logs.id", "SELECT MAX(id) AS v FROM logs",
+                "SELECT MIN(l.id) AS v FROM logs l JOIN runs r ON r.id = l.run_id WHERE r.started_at > FROM_UNIXTIME(?)"
+            )
+        ]
+        func highWater() throws -> [Int64] {
+            let db = try Connection(options)
+            defer { db.close() }
+            return try db.retrying { db in
+                try sequences.map { (_, highest, _) in try db.query(highest).first?.decode("v") ?? 0 }
+            }
+        }
         var seen = 0
+        var promotions: [(step: String, marks: [Int64], after: Double)] = []
         for step in ["switchover", "failover", "rejoin", ""] {
             // work goes on before each step: 15 more runs succeeded
             let target = seen + 15
             let going = await Processes.waitUntil(seconds: 180) { succeeded() >= target }
             #expect(going, "before \(step): \(succeeded()) runs succeeded, waited for \(target)")
             seen = succeeded()
-            if !step.isEmpty { try await pairCommand(pair, step) }
+            if !step.isEmpty {
+                let marks = try highWater()
+                try await pairCommand(pair, step)
+                promotions.append((step, marks, try serverNow()))
+            }
         }
         // drain: no new fires, every queued run taken, the monitors' last alerts delivered
         let db = try Connection(options)
@@ -127,16 +163,28 @@ struct FailoverTests {
             (try? db.retrying { db in
                 try db.query(
                     """
-                    SELECT COUNT(*) AS n FROM runs WHERE state IN ('queued', 'running')
+                    SELECT COUNT(*) AS n FROM runs r WHERE r.state IN ('queued', 'running')
                        OR (SELECT COUNT(*) FROM alerts WHERE state = 'pending') > 0
+                       OR (r.state IN ('failed', 'timeout', 'lost')
+                           AND NOT EXISTS (SELECT 1 FROM alert_sources s WHERE s.source = CONCAT('run:', r.id)))
                     """
                 ).first!.decode("n", as: Int.self)
             }) == 0
         }
+        // (a failure is alerted by a monitor after the run ended: the wait covers it too)
         #expect(drained, "runs or alerts still pending after the drain")
         _ = dir.write("stop", "")
         _ = try await machines
 
+        // a promoted server goes on where the old primary stopped: every AUTO_INCREMENT id and every cursor epoch
+        // handed out after a promotion is above all those committed before it (none reused, none out of order)
+        for p in promotions where p.step != "rejoin" {
+            for ((what, _, after), mark) in zip(sequences, p.marks) {
+                let next: Int64? = try db.query(after, [.double(p.after)]).first?.decode("v")
+                let n = try #require(next, "\(what): none handed out after the \(p.step)")
+                #expect(n > mark, "\(what): \(n) handed out after the \(p.step), \(mark) already before it")
+            }
+        }
         // every due fire of the @every jobs has exactly one run chain, started once per attempt
         for (job, every) in [("forbid", 2.0), ("cursor", 3.0), ("chatty", 2.0), ("failing", 5.0)] {
             let rows = try db.query(
@@ -164,16 +212,21 @@ struct FailoverTests {
         // no forbid run overlapped another
         let overlaps = try await read(rec + "/overlaps")
         #expect(overlaps.isEmpty, "\(overlaps)")
-        // the cursor never moved backwards, and every succeeded run advanced it by one
-        let values = try db.query("SELECT value FROM cursor_history WHERE job_name = 'cursor' ORDER BY id").rows.map {
-            Int(try $0.decode("value", as: String.self)) ?? -1
+        // the cursor never moved backwards: each value stored is the one before it plus one (a run adds one to what
+        // it was given), and every succeeded run stored its value (a run lost or failed after its set keeps it)
+        let history = try db.query(
+            "SELECT h.value, h.run_id, r.state FROM cursor_history h JOIN runs r ON r.id = h.run_id WHERE h.job_name = 'cursor' ORDER BY h.id"
+        ).rows
+        let values = try history.map { Int(try $0.decode("value", as: String.self)) ?? -1 }
+        #expect(values == (0..<values.count).map { $0 + 1 }, "\(values)")
+        let storedBy = Set(try history.map { try $0.decode("run_id", as: Int64.self) })
+        let succeededRuns = try db.query("SELECT id FROM runs WHERE job_name = 'cursor' AND state = 'succeeded'").rows
+            .map { try $0.decode("id", as: Int64.self) }
+        #expect(succeededRuns.count > 3 && succeededRuns.allSatisfy(storedBy.contains), "\(succeededRuns) \(storedBy)")
+        let others = try history.filter { try $0.decode("state", as: String.self) != "succeeded" }.map {
+            "run \(try $0.decode("run_id", as: Int64.self)) \(try $0.decode("state", as: String.self))"
         }
-        #expect(values == values.sorted() && Set(values).count == values.count, "\(values)")
-        let advanced: Int = try db.query(
-            "SELECT COUNT(*) AS n FROM runs WHERE job_name = 'cursor' AND state = 'succeeded'"
-        )
-        .first!.decode("n")
-        #expect(values.last == advanced, "cursor \(values.last ?? -1) after \(advanced) succeeded runs")
+        if !others.isEmpty { print("cursor values stored by runs that did not succeed: \(others)") }
         // every log line stored once, none lost from a succeeded run
         let lines = try db.query("SELECT run_id, content FROM logs WHERE job_name = 'chatty' AND content LIKE 'line %'")
             .rows
@@ -190,7 +243,9 @@ struct FailoverTests {
         }
         let sources = Set(
             try db.query("SELECT source FROM alert_sources").rows.map { try $0.decode("source", as: String.self) })
-        #expect(failed.count >= 3 && failed.allSatisfy { sources.contains("run:\($0)") }, "\(failed.count) failures")
+        #expect(
+            failed.count >= 3 && failed.allSatisfy { sources.contains("run:\($0)") },
+            "\(failed.count) failures, not alerted: \(failed.filter { !sources.contains("run:\($0)") })")
         let alerts = try db.query("SELECT id, state FROM alerts").rows
         let delivered = try await Shell.run(
             "ls \"$R/alerts\" | sed 's/\\..*//' | sort | uniq -c | awk '$1 > 1'", environment: env)
