@@ -8,6 +8,8 @@ import PackageDescription
 //   CGuard    — the guard process that ties a job's process group to its supervisor
 //   OctoCore  — the domain: configuration, schema, stores, schedules; no argument parsing
 //   octo      — the executable: parses, calls OctoCore, prints
+//   OctoWeb   — the dashboard (Hummingbird, Mustache templates in Sources/OctoWeb/Assets, accounts with scrypt)
+//   octo-web  — the companion executable `octo web` and `octo sh user` start: the cron path links none of it
 //
 // octo and OctoCore import FoundationEssentials only (never full Foundation):
 // cron starts octo on every machine every minute, and full Foundation with ICU
@@ -20,11 +22,16 @@ let strict: [SwiftSetting] = [
 let package = Package(
     name: "octo",
     products: [
-        .executable(name: "octo", targets: ["octo"])
+        .executable(name: "octo", targets: ["octo"]),
+        .executable(name: "octo-web", targets: ["octo-web"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2")
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        // the dashboard only (octo-web); no default traits: neither swift-configuration nor full Foundation is needed
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2")
     ],
     targets: [
         .systemLibrary(
@@ -46,6 +53,26 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "OctoWeb",
+            dependencies: [
+                "OctoCore", "OctoTime", "MariaDB",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto")
+            ],
+            exclude: ["Assets"],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "octo-web",
+            dependencies: [
+                "OctoWeb", "OctoCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser")
+            ],
+            swiftSettings: strict
+        ),
         // Benchmark driver for scripts/bench; not part of the product.
         .executableTarget(name: "octo-bench", dependencies: ["OctoCore", "OctoTime"], swiftSettings: strict),
         .target(
@@ -59,6 +86,13 @@ let package = Package(
         ),
         .testTarget(name: "MariaDBTests", dependencies: ["MariaDB", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "OctoCoreTests", dependencies: ["OctoCore", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "octoTests", dependencies: ["octo", "TestSupport"], swiftSettings: strict)
+        .testTarget(name: "octoTests", dependencies: ["octo", "TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "OctoWebTests",
+            dependencies: [
+                "OctoWeb", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")
+            ],
+            swiftSettings: strict
+        )
     ]
 )

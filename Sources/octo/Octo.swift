@@ -21,7 +21,7 @@ struct Octo: ParsableCommand {
         subcommands: [
             InitCommand.self, DoctorCommand.self, RegisterCommand.self, ProduceCommand.self, ConsumeCommand.self,
             LoggerCommand.self, MonitorCommand.self,
-            CursorCommand.self, Sh.self
+            CursorCommand.self, Sh.self, WebCommand.self
         ]
     )
 

@@ -23,7 +23,7 @@ struct SchemaTests {
             tables == [
                 "schema_version", "settings", "machines", "jobs", "runs", "queue", "cursors", "cursor_history",
                 "logs", "alerts", "markers", "alert_streams", "alert_sources", "open_starts", "cursor_epochs", "audit",
-                "run_counts", "run_needs"
+                "run_counts", "run_needs", "users", "web_sessions", "login_failures"
             ])
         #expect(Set(Schema.objects) == tables, "octo doctor checks privileges on Schema.objects")
         let s = try SettingsStore.load(db)

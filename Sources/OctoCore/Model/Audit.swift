@@ -13,6 +13,9 @@ public enum Audit {
         case remove = "register --remove"
         case activate = "register --active"
         case ack = "alerts ack"
+        case userAdd = "user add"
+        case userRemove = "user rm"
+        case userPassword = "user passwd"
     }
 
     /// One attribute's value before and after (`null` where there was none:

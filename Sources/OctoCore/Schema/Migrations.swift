@@ -18,8 +18,8 @@ public enum Schema {
     /// `octo doctor` checks the worker's privileges on each.
     public static let objects = [
         "alert_sources", "alert_streams", "alerts", "audit", "cursor_epochs", "cursor_history", "cursors", "jobs",
-        "logs", "machines", "markers", "open_starts", "queue", "run_counts", "run_needs", "runs", "schema_version",
-        "settings"
+        "login_failures", "logs", "machines", "markers", "open_starts", "queue", "run_counts", "run_needs", "runs",
+        "schema_version", "settings", "users", "web_sessions"
     ]
 
     /// All tables use utf8mb4 with binary collation: names compare exactly as
@@ -384,6 +384,41 @@ public enum Schema {
                 // locked by every change to the jobs' graph (add, edit, rm, apply), so two changes that each close half
                 // of a cycle are checked one after the other
                 "INSERT IGNORE INTO markers (name, value, updated_at) VALUES ('needs_graph', 0, NOW(6))"
+            ]),
+        Migration(
+            version: 10, summary: "dashboard accounts: users, sessions, failed logins",
+            statements: [
+                // password_hash: scrypt$N$r$p$salt$hash (base64), never the password
+                """
+                CREATE TABLE IF NOT EXISTS users (
+                  name           VARCHAR(64) NOT NULL PRIMARY KEY,
+                  role           VARCHAR(16) NOT NULL,
+                  password_hash  VARCHAR(255) NOT NULL,
+                  created_at     DATETIME(6) NOT NULL,
+                  updated_at     DATETIME(6) NOT NULL
+                ) \(table)
+                """,
+                // a session is a random 256-bit token in the browser's cookie; only its SHA-256 is stored
+                """
+                CREATE TABLE IF NOT EXISTS web_sessions (
+                  token_hash  CHAR(64) NOT NULL PRIMARY KEY,
+                  user_name   VARCHAR(64) NOT NULL,
+                  csrf        CHAR(64) NOT NULL,
+                  created_at  DATETIME(6) NOT NULL,
+                  expires_at  DATETIME(6) NOT NULL,
+                  KEY web_sessions_user (user_name),
+                  KEY web_sessions_expiry (expires_at)
+                ) \(table)
+                """,
+                // one row per failed login, by the name tried: the rate limit counts the recent ones
+                """
+                CREATE TABLE IF NOT EXISTS login_failures (
+                  id         BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+                  user_name  VARCHAR(64) NOT NULL,
+                  at         DATETIME(6) NOT NULL,
+                  KEY login_failures_name (user_name, at)
+                ) \(table)
+                """
             ])
     ]
 }

@@ -592,6 +592,15 @@ public enum RunQueue {
         return latest.values.sorted { ($0.fireTime, $0.routeKey) < ($1.fireTime, $1.routeKey) }
     }
 
+    /// A job's runs started (or, not yet started, queued) since `since`, newest first, at most `limit`.
+    public static func history(_ db: Connection, job: String, since: Instant, limit: Int) throws -> [Run] {
+        try db.query(
+            RunQueue.selectRuns
+                + " WHERE job_name = ? AND COALESCE(started_at, queued_at) >= ? ORDER BY id DESC LIMIT ?",
+            [.text(job), since.sqlValue, .int(Int64(limit))]
+        ).rows.map(RunQueue.run(from:))
+    }
+
     /// A job's latest runs, newest first.
     public static func history(_ db: Connection, job: String, limit: Int) throws -> [Run] {
         try db.query(

@@ -130,7 +130,9 @@ struct ShStatus: OctoCommand {
                                             "id": .int(run.id), "fire_time": .string(run.fireTime.fireTimeText),
                                             "attempt": .int(Int64(run.attempt)), "state": .string(run.state.rawValue),
                                             "waits_for": .array(
-                                                unmet.filter { $0.runID == run.id }.map { .string(waitText($0)) })
+                                                unmet.filter { $0.runID == run.id }.map {
+                                                    .string(NeedsStore.waitText($0))
+                                                })
                                         ])
                                     })
                             ])
@@ -149,17 +151,11 @@ struct ShStatus: OctoCommand {
             var state = r.runs.isEmpty ? "no run" : counts.joined(separator: ", ")
             let waits = unmet.filter { u in r.runs.contains { $0.id == u.runID } }
             if let w = waits.first {
-                state += " — waits for " + waitText(w) + (waits.count > 1 ? " and \(waits.count - 1) more" : "")
+                state +=
+                    " — waits for " + NeedsStore.waitText(w) + (waits.count > 1 ? " and \(waits.count - 1) more" : "")
             }
             t.add([String(repeating: "  ", count: depth[r.job] ?? 0) + r.job, "\(r.runs.count)", state])
         }
         Output.line((fireTime.map { "fire time \($0.fireTimeText)" } ?? "date \(day)") + "\n" + t.render())
     }
-}
-
-/// What a waiting run waits for, for people: `b for 2026-12-01T10:00:00Z (run 17 failed)`.
-func waitText(_ u: NeedsStore.Unmet) -> String {
-    if u.afterRun { return "run \(u.latestRun.map(String.init) ?? "?") to end (backfill --max-parallel)" }
-    let latest = u.latestRun.map { id in " (run \(id) \(u.latestState?.rawValue ?? "gone"))" } ?? " (no run yet)"
-    return "\(u.upstream) for \(u.fireTime.fireTimeText)" + latest
 }

@@ -21,15 +21,7 @@ struct ShLs: OctoCommand {
                 && (state?.matches(s) ?? true)
         }
         if global.json {
-            try Output.json(
-                JSON.array(
-                    all.map { s in
-                        var o = s.job.json(defaultZone: settings.defaultTimezone)
-                        o["last_state"] = s.lastState.map { .string($0.rawValue) } ?? .null
-                        o["last_duration_s"] = s.lastDuration.map(JSON.double) ?? .null
-                        o["last_started"] = s.lastStarted.map { .string($0.iso8601) } ?? .null
-                        return .object(o)
-                    }))
+            try Output.json(JSON.array(all.map { $0.json(defaultZone: settings.defaultTimezone) }))
             return
         }
         var zones: [String: Zone] = [:]

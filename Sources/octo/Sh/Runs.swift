@@ -26,27 +26,9 @@ struct ShRuns: OctoCommand {
         let zone = try job.zone(default: settings.defaultTimezone)
         let runs = try RunQueue.history(db, job: name, limit: n)
         let unmet = try NeedsStore.unmet(db, runIDs: runs.filter { $0.state == .waiting }.map(\.id))
-        func waits(_ r: Run) -> [String] { unmet.filter { $0.runID == r.id }.map(waitText) }
+        func waits(_ r: Run) -> [String] { unmet.filter { $0.runID == r.id }.map(NeedsStore.waitText) }
         if global.json {
-            try Output.json(
-                JSON.array(
-                    runs.map { r in
-                        .object([
-                            "id": .int(r.id), "fire_time": .string(r.fireTime.iso8601),
-                            "logical_date": .string(r.logicalDate), "waits_for": .array(waits(r).map(JSON.string)),
-                            "trigger": .string(r.trigger.rawValue),
-                            "attempt": .int(Int64(r.attempt)), "machine": r.machine.map(JSON.string) ?? .null,
-                            "state": .string(r.state.rawValue), "stopping": .bool(r.isStopping),
-                            "reason": .string(r.reason),
-                            "started_at": r.startedAt.map { .string($0.iso8601) } ?? .null,
-                            "ended_at": r.endedAt.map { .string($0.iso8601) } ?? .null,
-                            "duration": r.duration.map(JSON.double) ?? .null,
-                            "exit_code": r.exitCode.map { .int(Int64($0)) } ?? .null,
-                            "signal": r.exitSignal.map { .int(Int64($0)) } ?? .null,
-                            "cursor_in": r.cursorIn.map(JSON.string) ?? .null,
-                            "cursor_out": r.cursorOut.map(JSON.string) ?? .null
-                        ])
-                    }))
+            try Output.json(JSON.array(runs.map { $0.json(waitsFor: waits($0)) }))
             return
         }
         if runs.isEmpty {

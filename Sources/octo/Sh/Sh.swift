@@ -13,7 +13,7 @@ struct Sh: ParsableCommand {
             ShTrend.self, ShLog.self, ShAlerts.self, ShAudit.self, ShMetrics.self,
             ShSettings.self,
             ShExport.self,
-            ShApply.self, ShMachines.self
+            ShApply.self, ShMachines.self, ShUser.self
         ]
     )
 }
@@ -70,23 +70,3 @@ struct JobAttributeOptions: ParsableArguments {
 }
 
 // MARK: - Shared presentation
-
-extension Job {
-    /// The job as JSON: its attributes under their names, plus what octo keeps.
-    func json(defaultZone: String) -> [String: JSON] {
-        var o: [String: JSON] = [:]
-        for a in Job.attributes { o[a.name] = .string(a.get(self)) }
-        o["max_parallel"] = .int(Int64(maxParallel))
-        o["retries"] = .int(Int64(retries))
-        o["paused"] = .bool(paused)
-        o["ok_codes"] = .array(okCodes.map { .int(Int64($0)) })
-        o["needs"] = .array(needs.map(JSON.string))
-        o["effective_timezone"] = .string(timezone.isEmpty ? defaultZone : timezone)
-        o["next_fire"] = nextFireAt.map { .string($0.iso8601) } ?? .null
-        o["created_at"] = createdAt.map { .string($0.iso8601) } ?? .null
-        o["created_by"] = .string(createdBy)
-        o["updated_at"] = updatedAt.map { .string($0.iso8601) } ?? .null
-        o["updated_by"] = .string(updatedBy)
-        return o
-    }
-}

@@ -1,0 +1,592 @@
+import FoundationEssentials
+import HTTPTypes
+import Hummingbird
+import MariaDB
+import Mustache
+import NIOCore
+import OctoCore
+import OctoTime
+
+/// The request context: who is asking, once the session cookie has been checked.
+public struct WebContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public init(source: ApplicationRequestContextSource) { coreContext = .init(source: source) }
+}
+
+/// A logged-in browser: its account, its CSRF token and its session token.
+struct Session: Sendable {
+    var account: Account
+    var csrf: String
+    var token: String
+    var actor: String { "web:" + account.name }
+}
+
+/// The dashboard: pages rendered from the Mustache templates in `Assets/templates`, actions as POST forms
+/// with a CSRF token, live logs over Server-Sent Events, `/api` and `/metrics`. All its state (sessions
+/// included) is in the database, so any number of servers can run side by side.
+public struct WebApp: Sendable {
+    let pool: DatabasePool
+    let library: MustacheLibrary
+    let statics: [String: (type: String, body: ByteBuffer)]
+    /// `Secure` on the session cookie (under TLS, or behind a proxy that terminates it).
+    let secureCookies: Bool
+    /// How often a live page asks the database for new lines.
+    let pollInterval: Duration
+
+    public static let cookieName = "octo_session"
+
+    public init(
+        pool: DatabasePool, assets: WebAssets, secureCookies: Bool = false,
+        pollInterval: Duration = .milliseconds(250)
+    ) async throws {
+        self.pool = pool
+        library = try await MustacheLibrary(directory: assets.root + "/templates")
+        var statics: [String: (String, ByteBuffer)] = [:]
+        for (name, type) in [("style.css", "text/css; charset=utf-8"), ("live.js", "text/javascript; charset=utf-8")] {
+            statics[name] = (type, ByteBuffer(bytes: try assets.read("static/" + name)))
+        }
+        self.statics = statics
+        self.secureCookies = secureCookies
+        self.pollInterval = pollInterval
+    }
+
+    /// Every route of the dashboard.
+    public func router() -> Router<WebContext> {
+        let router = Router(context: WebContext.self)
+        router.add(middleware: SecurityHeaders())
+        router.get("/static/:file") { _, context in try self.staticFile(context) }
+        router.get("/login") { request, _ in
+            self.render("login", ["title": "Log in", "next": safeNext(request.uri.queryParameters.get("next"))])
+        }
+        router.post("/login") { request, _ in try await self.login(request) }
+        router.post("/logout") { request, _ in
+            try await self.action(request, need: .viewer) { s, _ in
+                try await self.pool.run { db in try AccountStore.logout(db, token: s.token) }
+                var r = redirect("/login")
+                r.setCookie(self.cookie("", maxAge: 0))
+                return r
+            }
+        }
+        router.get("/") { request, _ in try await self.page(request) { s in try await self.overview(request, s) } }
+        router.get("/jobs/:name") { request, context in
+            try await self.page(request) { s in try await self.jobPage(request, context, s) }
+        }
+        router.get("/runs/:id") { request, context in
+            try await self.page(request) { s in try await self.runPage(context, s) }
+        }
+        router.get("/runs/:id/events") { request, context in
+            guard try await self.session(request) != nil else { return plain("log in first", .unauthorized) }
+            return try self.runEvents(request, context)
+        }
+        router.get("/audit") { request, _ in try await self.page(request) { s in try await self.auditPage(request, s) }
+        }
+        router.get("/machines") { request, _ in try await self.page(request) { s in try await self.machinesPage(s) } }
+        router.get("/alerts") { request, _ in try await self.page(request) { s in try await self.alertsPage(s) } }
+        router.get("/metrics") { _, _ in try await self.metrics() }
+        router.get("/api/jobs") { request, _ in
+            guard try await self.session(request) != nil else { return plain("log in first", .unauthorized) }
+            return try await self.apiJobs()
+        }
+        router.get("/api/jobs/:name/runs") { request, context in
+            guard try await self.session(request) != nil else { return plain("log in first", .unauthorized) }
+            return try await self.apiRuns(context)
+        }
+        // actions: operators and admins, a CSRF token on every one, each audited as web:NAME
+        router.post("/jobs/:name/run") { request, context in
+            try await self.action(request, need: .operator) { s, form in try await self.runNow(context, s, form) }
+        }
+        router.post("/jobs/:name/pause") { request, context in
+            try await self.action(request, need: .operator) { s, _ in try await self.setPaused(context, s, true) }
+        }
+        router.post("/jobs/:name/resume") { request, context in
+            try await self.action(request, need: .operator) { s, _ in try await self.setPaused(context, s, false) }
+        }
+        router.post("/runs/:id/kill") { request, context in
+            try await self.action(request, need: .operator) { s, _ in try await self.kill(context, s) }
+        }
+        router.post("/alerts/:id/ack") { request, context in
+            try await self.action(request, need: .operator) { s, _ in try await self.ack(context, s) }
+        }
+        return router
+    }
+
+    // MARK: - Sessions, pages and actions
+
+    func session(_ request: Request) async throws -> Session? {
+        guard let token = request.cookies[WebApp.cookieName]?.value, !token.isEmpty else { return nil }
+        guard let (account, csrf) = try await pool.run({ db in try AccountStore.session(db, token: token) }) else {
+            return nil
+        }
+        return Session(account: account, csrf: csrf, token: token)
+    }
+
+    /// A page for any logged-in account; without a session, the login page (which comes back here).
+    func page(_ request: Request, _ body: (Session) async throws -> Response) async throws -> Response {
+        guard let s = try await session(request) else {
+            let back = request.uri.path + (request.uri.query.map { "?" + $0 } ?? "")
+            return redirect("/login?next=" + Forms.encode(back))
+        }
+        do {
+            return try await body(s)
+        } catch let e as OctoError {
+            return render(
+                "error", base(s, title: "Not found") + ["message": e.message],
+                status: e.kind == .usage ? .notFound : .internalServerError)
+        }
+    }
+
+    /// A POST: a session, its CSRF token in the form, and at least the role `need`; a refusal of the CLI's
+    /// (bad input, a concurrency rule) is shown with its message.
+    func action(
+        _ request: Request, need: Role, _ body: (Session, [String: String]) async throws -> Response
+    ) async throws -> Response {
+        guard let s = try await session(request) else { return plain("log in first", .unauthorized) }
+        let form = try await readForm(request)
+        guard let sent = form["csrf"], constantTimeEqual(Array(sent.utf8), Array(s.csrf.utf8)) else {
+            return plain("refused: the form's CSRF token is missing or wrong (reload the page)", .forbidden)
+        }
+        guard s.account.role >= need else {
+            return plain(
+                "refused: \(s.account.name) is a \(s.account.role.rawValue); this needs an \(need.rawValue)", .forbidden
+            )
+        }
+        do {
+            return try await body(s, form)
+        } catch let e as OctoError {
+            return render(
+                "error", base(s, title: "Refused") + ["message": e.message],
+                status: e.kind == .usage ? .badRequest : .conflict)
+        }
+    }
+
+    func readForm(_ request: Request) async throws -> [String: String] {
+        let body = try await request.body.collect(upTo: 64 * 1024)
+        return Forms.parse(String(buffer: body))
+    }
+
+    func login(_ request: Request) async throws -> Response {
+        let form = try await readForm(request)
+        let name = form["name"] ?? ""
+        let password = form["password"] ?? ""
+        let next = safeNext(form["next"])
+        let result = try await pool.run { db in try AccountStore.login(db, name, password: password) }
+        switch result {
+        case .ok(let token, _, _):
+            var r = redirect(next)
+            r.setCookie(cookie(token, maxAge: Int(AccountStore.sessionLifetime)))
+            return r
+        case .wrong:
+            return render(
+                "login", ["title": "Log in", "next": next, "name": name, "error": "wrong name or password"],
+                status: .unauthorized)
+        case .limited(let wait):
+            var r = render(
+                "login",
+                [
+                    "title": "Log in", "next": next, "name": name,
+                    "error": "too many failed logins for this name; try again in \(durationText(Double(wait)))"
+                ], status: .tooManyRequests)
+            r.headers[.retryAfter] = String(wait)
+            return r
+        }
+    }
+
+    func cookie(_ value: String, maxAge: Int) -> Cookie {
+        Cookie(
+            name: WebApp.cookieName, value: value, maxAge: maxAge, path: "/", secure: secureCookies, httpOnly: true,
+            sameSite: .strict)
+    }
+
+    func base(_ s: Session, title: String) -> [String: Any] {
+        [
+            "title": title, "user": s.account.name, "role": s.account.role.rawValue, "csrf": s.csrf,
+            "canAct": s.account.role >= .operator
+        ]
+    }
+
+    func render(_ template: String, _ context: [String: Any], status: HTTPResponse.Status = .ok) -> Response {
+        guard let text = library.render(context, withTemplate: template) else {
+            return plain("template \(template) is missing", .internalServerError)
+        }
+        return Response(
+            status: status, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    func staticFile(_ context: WebContext) throws -> Response {
+        guard let name = context.parameters.get("file"), let (type, body) = statics[name] else {
+            return plain("not found", .notFound)
+        }
+        return Response(
+            status: .ok, headers: [.contentType: type, .cacheControl: "max-age=300"], body: .init(byteBuffer: body))
+    }
+
+    func settings() async throws -> Settings { try await pool.run { db in try SettingsStore.load(db) } }
+
+    // MARK: - Pages
+
+    func overview(_ request: Request, _ s: Session) async throws -> Response {
+        let q = request.uri.queryParameters
+        let text = q.get("q") ?? ""
+        let owner = q.get("owner") ?? ""
+        let state = q.get("state") ?? ""
+        let pageNumber = max(1, Int(q.get("page") ?? "1") ?? 1)
+        let perPage = 100
+        let settings = try await settings()
+        let (summaries, marks, now) = try await pool.run { db in
+            let all = try JobStore.summaries(db).filter { m in
+                (text.isEmpty || m.job.name.contains(text))
+                    && (owner.isEmpty || m.job.owner == owner)
+                    && (state.isEmpty || state == (m.job.paused ? "paused" : m.lastState?.rawValue ?? "never")
+                        || (state == "active" && !m.job.paused))
+            }
+            let shown = Array(all.dropFirst((pageNumber - 1) * perPage).prefix(perPage))
+            let now = try JobStore.serverNow(db)
+            var marks: [String: [Charts.Mark]] = [:]
+            for m in shown {
+                marks[m.job.name] = Charts.marks(try RunQueue.history(db, job: m.job.name, limit: 20), now: now)
+            }
+            return (all, marks, now)
+        }
+        let shown = summaries.dropFirst((pageNumber - 1) * perPage).prefix(perPage)
+        var zones: [String: Zone] = [:]
+        let rows: [[String: Any]] = shown.map { m in
+            let zoneName = m.job.timezone.isEmpty ? settings.defaultTimezone : m.job.timezone
+            let zone = zones[zoneName] ?? (try? Zone.named(zoneName)) ?? .utc
+            zones[zoneName] = zone
+            return [
+                "name": m.job.name, "path": Forms.encode(m.job.name),
+                "schedule": m.job.schedule.isEmpty
+                    ? m.job.needs.first.map { "after \($0)" } ?? "(manual)" : m.job.schedule,
+                "owner": m.job.owner, "paused": m.job.paused, "state": m.lastState?.rawValue ?? "never",
+                "duration": m.lastDuration.map(durationText) ?? "",
+                "started": m.lastStarted.map { zone.format($0) } ?? "",
+                "next": m.job.paused ? "" : m.job.nextFireAt.map { zone.format($0) } ?? "",
+                "spark": Charts.sparkline(marks[m.job.name] ?? [])
+            ]
+        }
+        let pages = max(1, (summaries.count + perPage - 1) / perPage)
+        func link(_ p: Int) -> String {
+            "/?q=\(Forms.encode(text))&owner=\(Forms.encode(owner))&state=\(Forms.encode(state))&page=\(p)"
+        }
+        var ctx = base(s, title: "Jobs")
+        ctx["jobs"] = rows
+        ctx["count"] = summaries.count
+        ctx["q"] = text
+        ctx["owner"] = owner
+        ctx["states"] = (["", "active", "paused", "never"] + Run.State.allCases.map(\.rawValue)).map {
+            ["value": $0, "label": $0.isEmpty ? "any state" : $0, "selected": $0 == state] as [String: Any]
+        }
+        ctx["now"] = Zone.utc.format(now)
+        if pageNumber > 1 { ctx["prev"] = link(pageNumber - 1) }
+        if pageNumber < pages { ctx["nextPage"] = link(pageNumber + 1) }
+        ctx["page"] = "\(pageNumber) of \(pages)"
+        return render("overview", ctx)
+    }
+
+    /// The trend chart's time ranges (the zoom), in seconds.
+    static let ranges: [(String, Int64)] = [
+        ("1h", 3600), ("6h", 21_600), ("1d", 86_400), ("3d", 259_200), ("7d", 604_800), ("30d", 2_592_000)
+    ]
+
+    func jobPage(_ request: Request, _ context: WebContext, _ s: Session) async throws -> Response {
+        let name = context.parameters.get("name") ?? ""
+        let rangeName = request.uri.queryParameters.get("range") ?? "3d"
+        let range = WebApp.ranges.first { $0.0 == rangeName } ?? WebApp.ranges[3]
+        let settings = try await settings()
+        let (job, runs, chartRuns, now) = try await pool.run { db in
+            let job = try JobStore.require(db, name)
+            let now = try JobStore.serverNow(db)
+            let chart = try RunQueue.history(db, job: name, since: now - .seconds(range.1), limit: 5000)
+            return (job, try RunQueue.history(db, job: name, limit: 50), chart, now)
+        }
+        let zone = try job.zone(default: settings.defaultTimezone)
+        var ctx = base(s, title: job.name)
+        ctx["name"] = job.name
+        ctx["path"] = Forms.encode(job.name)
+        ctx["paused"] = job.paused
+        ctx["attributes"] = job.json(defaultZone: settings.defaultTimezone).sorted { $0.key < $1.key }.map {
+            ["key": $0.key, "value": displayText($0.value)]
+        }
+        ctx["hasNeeds"] = !job.needs.isEmpty
+        ctx["needs"] = job.needs.map { ["name": $0, "path": Forms.encode($0)] }
+        let next = (try? job.parsedSchedule().fires(after: now, in: zone, count: 5)) ?? []
+        ctx["nextFires"] = job.paused ? [] : next.map { zone.format($0) }
+        ctx["chart"] = Charts.trend(
+            Charts.marks(chartRuns, now: now), from: now - .seconds(range.1), to: now, zone: zone)
+        ctx["ranges"] = WebApp.ranges.map {
+            ["label": $0.0, "href": "/jobs/\(Forms.encode(job.name))?range=\($0.0)", "current": $0.0 == range.0]
+                as [String: Any]
+        }
+        ctx["runs"] = runs.map { runRow($0, zone) }
+        return render("job", ctx)
+    }
+
+    func runRow(_ r: Run, _ zone: Zone) -> [String: Any] {
+        [
+            "id": r.id, "fire": zone.format(r.fireTime), "trigger": "\(r.trigger.rawValue)#\(r.attempt)",
+            "machine": r.machine ?? "", "state": r.state.rawValue,
+            "started": r.startedAt.map { zone.format($0) } ?? "", "duration": r.duration.map(durationText) ?? "",
+            "exit": r.exitSignal.map { "signal \($0)" } ?? r.exitCode.map(String.init) ?? ""
+        ]
+    }
+
+    func runPage(_ context: WebContext, _ s: Session) async throws -> Response {
+        guard let id = Int64(context.parameters.get("id") ?? "") else { throw OctoError.usage("no such run") }
+        let settings = try await settings()
+        let (run, job, lines) = try await pool.run { db in
+            guard let run = try RunQueue.get(db, id) else { throw OctoError.usage("no run \(id)") }
+            let job = try JobStore.get(db, run.jobName)
+            let lines = try LogQuery.tail(db, LogQuery.Filter(runID: id), limit: 2000)
+            return (run, job, lines)
+        }
+        let zone =
+            (try? job?.zone(default: settings.defaultTimezone)) ?? (try? Zone.named(settings.defaultTimezone)) ?? .utc
+        var ctx = base(s, title: "Run \(id) of \(run.jobName)")
+        ctx["run"] = runRow(run, zone)
+        ctx["job"] = run.jobName
+        ctx["jobPath"] = Forms.encode(run.jobName)
+        ctx["reason"] = run.reason
+        ctx["hasReason"] = !run.reason.isEmpty
+        ctx["logicalDate"] = run.logicalDate
+        ctx["finished"] = run.state.isFinished
+        ctx["killable"] = !run.state.isFinished
+        ctx["more"] = lines.more
+        ctx["lines"] = lines.lines.map(lineRow)
+        ctx["after"] = lines.lines.last?.id ?? 0
+        return render("run", ctx)
+    }
+
+    func lineRow(_ l: LogQuery.Line) -> [String: Any] {
+        ["id": l.id, "at": Zone.utc.format(l.loggedAt), "level": l.level.rawValue, "text": l.content]
+    }
+
+    /// Server-Sent Events of a run's log: every line after `after` (or the `Last-Event-ID`), as it is stored,
+    /// then one `end` event when the run has finished and its last lines are sent.
+    func runEvents(_ request: Request, _ context: WebContext) throws -> Response {
+        guard let id = Int64(context.parameters.get("id") ?? "") else { return plain("no such run", .notFound) }
+        let fromHeader: Int64? = request.headers[HTTPField.Name("Last-Event-ID")!].flatMap { Int64($0) }
+        let fromQuery: Int64? = Int64(request.uri.queryParameters.get("after") ?? "")
+        let start: Int64 = fromHeader ?? fromQuery ?? 0
+        let pool = self.pool
+        let interval = pollInterval
+        let body = ResponseBody { writer in
+            var after = start
+            let runID = id
+            try await writer.write(ByteBuffer(string: "retry: 1000\n\n"))
+            while !Task.isCancelled {
+                let from = after
+                let (lines, run) = try await pool.run { db in
+                    (try LogQuery.lines(db, runID: runID, after: from), try RunQueue.get(db, runID))
+                }
+                var chunk = ""
+                for l in lines {
+                    let data = try JSON.object([
+                        "id": .int(l.id), "at": .string(Zone.utc.format(l.loggedAt)),
+                        "level": .string(l.level.rawValue),
+                        "text": .string(l.content)
+                    ]).text()
+                    chunk += "id: \(l.id)\nevent: line\ndata: \(data)\n\n"
+                    after = l.id
+                }
+                let ended = run.map { $0.state.isFinished } ?? true
+                if ended && lines.isEmpty {
+                    let state = run?.state.rawValue ?? "gone"
+                    chunk += "event: end\ndata: {\"state\":\"\(state)\"}\n\n"
+                }
+                if !chunk.isEmpty { try await writer.write(ByteBuffer(string: chunk)) }
+                if ended && lines.isEmpty { break }
+                if lines.isEmpty { try await Task.sleep(for: interval) }
+            }
+            try await writer.finish(nil)
+        }
+        return Response(
+            status: .ok,
+            headers: [
+                .contentType: "text/event-stream", .cacheControl: "no-store", HTTPField.Name("X-Accel-Buffering")!: "no"
+            ],
+            body: body)
+    }
+
+    func auditPage(_ request: Request, _ s: Session) async throws -> Response {
+        let job = request.uri.queryParameters.get("job").flatMap { $0.isEmpty ? nil : $0 }
+        let entries = try await pool.run { db in try AuditStore.list(db, job: job, since: 30 * 86_400, limit: 500) }
+        var ctx = base(s, title: "Audit")
+        ctx["job"] = job ?? ""
+        ctx["entries"] = entries.map { e in
+            [
+                "at": Zone.utc.format(e.at), "actor": e.record.actor, "action": e.record.action.rawValue,
+                "job": e.record.job ?? "", "jobPath": Forms.encode(e.record.job ?? ""), "hasJob": e.record.job != nil,
+                "run": e.record.run.map(String.init) ?? "", "hasRun": e.record.run != nil, "subject": e.record.subject,
+                "changes": e.record.changes.map { c in
+                    "\(c.attribute): \(displayText(c.old)) → \(displayText(c.new))"
+                }.joined(separator: "; ")
+            ] as [String: Any]
+        }
+        return render("audit", ctx)
+    }
+
+    func machinesPage(_ s: Session) async throws -> Response {
+        let settings = try await settings()
+        let statuses = try await pool.run { db in try MachineStore.statuses(db, ttl: settings.machineTTL) }
+        var ctx = base(s, title: "Machines")
+        ctx["machines"] = statuses.map { m in
+            [
+                "name": m.machine.name, "state": m.shownState, "seen": durationText(m.age) + " ago",
+                "slots": "\(m.slotsInUse) / \(m.machine.slots)", "groups": m.machine.groups.joined(separator: ", "),
+                "load": Charts.n(m.machine.load.0)
+            ] as [String: Any]
+        }
+        return render("machines", ctx)
+    }
+
+    func alertsPage(_ s: Session) async throws -> Response {
+        let alerts = try await pool.run { db in try AlertStore.list(db, job: nil, open: false, limit: 300) }
+        var ctx = base(s, title: "Alerts")
+        ctx["alerts"] = alerts.map { a in
+            [
+                "id": a.id, "kind": a.kind.rawValue, "job": a.job, "jobPath": Forms.encode(a.job),
+                "run": a.runID.map(String.init) ?? "", "hasRun": a.runID != nil,
+                "first": Zone.utc.format(a.firstAt), "last": Zone.utc.format(a.lastAt), "count": a.occurrences,
+                "line": a.lastLine, "state": a.state.rawValue, "open": a.state.rawValue != "acked"
+            ] as [String: Any]
+        }
+        return render("alerts", ctx)
+    }
+
+    func metrics() async throws -> Response {
+        let settings = try await settings()
+        let snapshot = try await pool.run { db in try MetricsStore.snapshot(db, machineTTL: settings.machineTTL) }
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: Metrics.renderBytes(snapshot))))
+    }
+
+    func apiJobs() async throws -> Response {
+        let settings = try await settings()
+        let all = try await pool.run { db in try JobStore.summaries(db) }
+        return try json(.array(all.map { $0.json(defaultZone: settings.defaultTimezone) }))
+    }
+
+    func apiRuns(_ context: WebContext) async throws -> Response {
+        let name = context.parameters.get("name") ?? ""
+        do {
+            let (runs, unmet) = try await pool.run { db in
+                _ = try JobStore.require(db, name)
+                let runs = try RunQueue.history(db, job: name, limit: 100)
+                return (runs, try NeedsStore.unmet(db, runIDs: runs.filter { $0.state == .waiting }.map(\.id)))
+            }
+            return try json(
+                .array(runs.map { r in r.json(waitsFor: unmet.filter { $0.runID == r.id }.map(NeedsStore.waitText)) }))
+        } catch let e as OctoError {
+            return try json(.object(["error": .string(e.message)]), status: .notFound)
+        }
+    }
+
+    func json(_ value: JSON, status: HTTPResponse.Status = .ok) throws -> Response {
+        Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(string: try value.text())))
+    }
+
+    // MARK: - Actions
+
+    func runNow(_ context: WebContext, _ s: Session, _ form: [String: String]) async throws -> Response {
+        let name = context.parameters.get("name") ?? ""
+        let settings = try await settings()
+        let date = (form["date"] ?? "").trimmingWhitespace()
+        let machine = (form["machine"] ?? "").trimmingWhitespace()
+        if !machine.isEmpty, !Names.isValidName(machine) {
+            throw OctoError.invalid("machine", machine, expected: Names.nameRule)
+        }
+        let recorded = try await pool.run { db in
+            let job = try JobStore.require(db, name)
+            var request = RunQueue.RunRequest()
+            if !date.isEmpty {
+                _ = try TimeText.day(date, zone: .utc)  // the date's form, before anything is read
+                let graph = try NeedsStore.graph(db, defaultZone: settings.defaultTimezone)
+                let fires = try graph.fires(of: job, fire: nil, date: date)
+                guard !fires.isEmpty else { throw OctoError.usage("job '\(job.name)' has no fires on \(date)") }
+                request.fires = fires
+            }
+            request.downstream = form["downstream"] == "on"
+            request.upstream = form["upstream"] == "on"
+            request.ignoreNeeds = form["ignore_needs"] == "on"
+            request.force = form["force"] == "on"
+            request.machine = machine.isEmpty ? nil : machine
+            return try RunQueue.runNow(db, job: job, settings: settings, request, by: s.actor)
+        }
+        guard let id = recorded.ids.first else { throw OctoError.failure("the run was not queued") }
+        return redirect("/runs/\(id)")
+    }
+
+    func setPaused(_ context: WebContext, _ s: Session, _ paused: Bool) async throws -> Response {
+        let name = context.parameters.get("name") ?? ""
+        let settings = try await settings()
+        _ = try await pool.run { db in
+            try JobStore.change(
+                db, name, paused ? .pause : .resume, by: s.actor, defaultZone: settings.defaultTimezone,
+                recompute: { old, new in old.paused && !new.paused }, { $0.paused = paused })
+        }
+        return redirect("/jobs/\(Forms.encode(name))")
+    }
+
+    func kill(_ context: WebContext, _ s: Session) async throws -> Response {
+        guard let id = Int64(context.parameters.get("id") ?? "") else { throw OctoError.usage("no such run") }
+        _ = try await pool.run { db in try RunQueue.kill(db, runID: id, by: s.actor) }
+        return redirect("/runs/\(id)")
+    }
+
+    func ack(_ context: WebContext, _ s: Session) async throws -> Response {
+        guard let id = Int64(context.parameters.get("id") ?? "") else { throw OctoError.usage("no such alert") }
+        let acked = try await pool.run { db in try AlertStore.ack(db, id, by: s.actor) }
+        if !acked { throw OctoError.usage("alert \(id) is not open") }
+        return redirect("/alerts")
+    }
+}
+
+/// A JSON value as a person reads it: strings bare, arrays comma-separated, null as nothing.
+func displayText(_ v: JSON) -> String {
+    switch v {
+    case .string(let s): s
+    case .int(let i): String(i)
+    case .double(let d): String(d)
+    case .bool(let b): b ? "yes" : "no"
+    case .null: "–"
+    case .array(let a): a.map(displayText).joined(separator: ", ")
+    case .object: (try? v.text()) ?? ""
+    }
+}
+
+/// Where to go after logging in: a path of this site only (never another host).
+func safeNext(_ next: String?) -> String {
+    guard let n = next, n.hasPrefix("/"), !n.hasPrefix("//"), !n.contains("\\") else { return "/" }
+    return n
+}
+
+func redirect(_ to: String) -> Response { Response(status: .seeOther, headers: [.location: to]) }
+
+func plain(_ text: String, _ status: HTTPResponse.Status) -> Response {
+    Response(
+        status: status, headers: [.contentType: "text/plain; charset=utf-8"],
+        body: .init(byteBuffer: ByteBuffer(string: text + "\n")))
+}
+
+func + (a: [String: Any], b: [String: Any]) -> [String: Any] { a.merging(b) { _, new in new } }
+
+/// Headers on every response: a CSP that allows no inline script and nothing from elsewhere, no framing,
+/// no content sniffing, no referrer to other sites.
+struct SecurityHeaders: RouterMiddleware {
+    typealias Context = WebContext
+    func handle(
+        _ request: Request, context: WebContext, next: (Request, WebContext) async throws -> Response
+    ) async throws -> Response {
+        var r = try await next(request, context)
+        r.headers[.contentSecurityPolicy] =
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        r.headers[HTTPField.Name("X-Frame-Options")!] = "DENY"
+        r.headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
+        r.headers[HTTPField.Name("Referrer-Policy")!] = "same-origin"
+        return r
+    }
+}

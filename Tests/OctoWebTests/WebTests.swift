@@ -1,0 +1,397 @@
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import MariaDB
+import NIOCore
+import OctoCore
+import OctoTime
+import OctoWeb
+import TestSupport
+import Testing
+
+/// The dashboard's routes against a real database (HummingbirdTesting's router client: no socket, every
+/// handler and the middleware as in production): pages, roles, CSRF, logins and their rate limit, sessions,
+/// actions and their audit rows, escaping, the live log stream, /api and /metrics.
+@Suite(.database)
+struct WebTests {
+    /// A fresh initialised database, accounts `alice` (operator), `vic` (viewer) and `ada` (admin), and the
+    /// dashboard's test client.
+    static func withWeb(
+        _ body: @escaping @Sendable (FreshDatabase, Connection, any TestClientProtocol) async throws -> Void
+    ) async throws {
+        try await withInit { fresh, db in
+            for (name, role) in [("alice", Role.operator), ("vic", .viewer), ("ada", .admin)] {
+                try AccountStore.add(db, name, role: role, password: "pw-\(name)-123", by: "test")
+            }
+            let config = try fresh.config()
+            let pool = DatabasePool(size: 2) { try config.connect() }
+            defer { pool.close() }
+            let web = try await WebApp(
+                pool: pool, assets: try WebAssets.locate(environment: [:]), pollInterval: .milliseconds(20))
+            let app = Application(router: web.router())
+            let shared = Unchecked(db)  // the test's own connection, used by the test body alone
+            try await app.test(.router) { client in try await body(fresh, shared.value, client) }
+        }
+    }
+
+    /// A logged-in browser: its cookie header and the CSRF token its pages carry.
+    struct Browser: Sendable {
+        var cookie: String
+        var csrf: String
+        var headers: HTTPFields { [.cookie: cookie] }
+        var formHeaders: HTTPFields { [.cookie: cookie, .contentType: "application/x-www-form-urlencoded"] }
+    }
+
+    static let form: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]
+
+    static func login(_ client: any TestClientProtocol, _ name: String, _ password: String? = nil) async throws
+        -> Browser
+    {
+        let r = try await client.execute(
+            uri: "/login", method: .post, headers: form,
+            body: ByteBuffer(string: "name=\(name)&password=\(Forms.encode(password ?? "pw-\(name)-123"))&next=%2F"))
+        #expect(r.status == .seeOther, "login of \(name): \(r.status) \(String(buffer: r.body))")
+        let setCookie = try #require(r.headers[.setCookie])
+        #expect(setCookie.contains("HttpOnly") && setCookie.contains("SameSite=Strict"), "\(setCookie)")
+        let cookie = String(setCookie.split(separator: ";")[0])
+        let page = try await client.execute(uri: "/", method: .get, headers: [.cookie: cookie])
+        return Browser(cookie: cookie, csrf: try #require(csrf(in: String(buffer: page.body))))
+    }
+
+    static func csrf(in html: String) -> String? {
+        guard let r = html.range(of: "name=\"csrf\" value=\"") else { return nil }
+        return String(html[r.upperBound...].prefix(64))
+    }
+
+    static func get(_ client: any TestClientProtocol, _ b: Browser, _ uri: String) async throws -> (
+        HTTPResponse.Status, String
+    ) {
+        let r = try await client.execute(uri: uri, method: .get, headers: b.headers)
+        return (r.status, String(buffer: r.body))
+    }
+
+    static func post(
+        _ client: any TestClientProtocol, _ b: Browser, _ uri: String, _ body: String = "", csrf: String? = nil
+    )
+        async throws -> TestResponse
+    {
+        let token = csrf ?? b.csrf
+        let text = token.isEmpty ? body : "csrf=\(token)" + (body.isEmpty ? "" : "&" + body)
+        return try await client.execute(uri: uri, method: .post, headers: b.formHeaders, body: ByteBuffer(string: text))
+    }
+
+    static func audit(_ db: Connection) throws -> [String] {
+        try db.query("SELECT actor, action, COALESCE(job_name, '') AS j FROM audit ORDER BY id").rows.map {
+            "\(try $0.decode("actor", as: String.self)) \(try $0.decode("action", as: String.self)) \(try $0.decode("j", as: String.self))"
+        }
+    }
+
+    static func paused(_ db: Connection, _ job: String) throws -> Bool {
+        try db.query("SELECT paused FROM jobs WHERE name = ?", [.text(job)]).first!.decode("paused")
+    }
+
+    @Test func withoutASessionPagesGoToTheLoginAndTheAPIRefuses() async throws {
+        try await Self.withWeb { _, _, client in
+            for uri in ["/", "/jobs/x", "/runs/1", "/audit", "/machines", "/alerts"] {
+                let r = try await client.execute(uri: uri, method: .get)
+                #expect(r.status == .seeOther, "\(uri)")
+                #expect(r.headers[.location] == "/login?next=" + Forms.encode(uri), "\(uri)")
+                #expect(r.headers[.contentSecurityPolicy]?.contains("script-src 'self'") == true)
+                #expect(r.headers[HTTPField.Name("X-Frame-Options")!] == "DENY")
+                #expect(r.headers[HTTPField.Name("X-Content-Type-Options")!] == "nosniff")
+            }
+            for uri in ["/api/jobs", "/api/jobs/x/runs", "/runs/1/events"] {
+                #expect(try await client.execute(uri: uri, method: .get).status == .unauthorized, "\(uri)")
+            }
+            let login = try await client.execute(uri: "/login?next=%2Fjobs%2Fa", method: .get)
+            #expect(login.status == .ok)
+            #expect(String(buffer: login.body).contains("name=\"next\" value=\"/jobs/a\""))
+            // a next that leaves the site is replaced by /
+            let away = try await client.execute(uri: "/login?next=%2F%2Fevil.example", method: .get)
+            #expect(String(buffer: away.body).contains("name=\"next\" value=\"/\""))
+        }
+    }
+
+    @Test func everyPageShowsWhatItIsAbout() async throws {
+        try await Self.withWeb { fresh, db, client in
+            try addJob(db, "extract", "echo extracted", ["schedule": "0 3 * * *", "owner": "etl"])
+            try addJob(db, "load", "echo loaded", ["needs": "extract"])
+            try await register(fresh, "w1")
+            let ran = try await octo(fresh, ["sh", "run", "extract", "--here", "--wait", "--machine", "w1"])
+            #expect(ran.status == 0, "\(ran.stderr)")
+            let run = try #require(try runs(db, "extract").first)
+            let b = try await Self.login(client, "vic")
+
+            let (s1, overview) = try await Self.get(client, b, "/")
+            #expect(s1 == .ok)
+            #expect(overview.contains("<a href=\"/jobs/extract\">extract</a>") && overview.contains("/jobs/load"))
+            #expect(overview.contains("<svg class=\"spark\""), "a sparkline for the job that ran")
+            #expect(overview.contains("vic (viewer)"))
+            let (_, filtered) = try await Self.get(client, b, "/?owner=etl")
+            #expect(filtered.contains("/jobs/extract") && !filtered.contains("/jobs/load"))
+
+            let (s2, job) = try await Self.get(client, b, "/jobs/extract")
+            #expect(s2 == .ok)
+            #expect(job.contains("<svg class=\"trend\"") && job.contains("href=\"/runs/\(run.id)\""))
+            #expect(job.contains("data-state=\"succeeded\""))
+            #expect(!job.contains("action=\"/jobs/extract/pause\""), "a viewer is offered no actions")
+            let (_, zoomed) = try await Self.get(client, b, "/jobs/extract?range=1h")
+            #expect(zoomed.contains("class=\"current\" aria-current=\"true\">1h<"))
+            let (_, loadPage) = try await Self.get(client, b, "/jobs/load")
+            #expect(loadPage.contains("<a href=\"/jobs/extract\">extract</a>"), "its needs")
+            let (s404, missing) = try await Self.get(client, b, "/jobs/nosuch")
+            #expect(s404 == .notFound && missing.contains("nosuch"))
+
+            let (s3, runPage) = try await Self.get(client, b, "/runs/\(run.id)")
+            #expect(s3 == .ok)
+            #expect(
+                runPage.contains("extracted") && runPage.contains("succeeded") && runPage.contains("The run has ended.")
+            )
+            #expect(runPage.contains("<script src=\"/static/live.js\"></script>"))
+
+            let (_, audit) = try await Self.get(client, b, "/audit")
+            #expect(audit.contains("add") && audit.contains("extract"))
+            let (_, machines) = try await Self.get(client, b, "/machines")
+            #expect(machines.contains("<td>w1</td>"))
+            let (s4, _) = try await Self.get(client, b, "/alerts")
+            #expect(s4 == .ok)
+
+            let (s5, api) = try await Self.get(client, b, "/api/jobs")
+            #expect(s5 == .ok)
+            guard case .array(let jobs) = JSON.parse(api) else {
+                Issue.record("not an array: \(api)")
+                return
+            }
+            #expect(jobs.count == 2)
+            #expect(jobs.first == (try JobStore.summaries(db).first?.json(defaultZone: "Etc/UTC")), "the CLI's shape")
+            let (_, apiRuns) = try await Self.get(client, b, "/api/jobs/extract/runs")
+            #expect(apiRuns.contains("\"id\":\(run.id)") && apiRuns.contains("\"state\":\"succeeded\""))
+
+            let metrics = try await client.execute(uri: "/metrics", method: .get)
+            #expect(metrics.headers[.contentType]?.hasPrefix("text/plain; version=0.0.4") == true)
+            #expect(String(buffer: metrics.body).contains("octo_job_runs_total{job=\"extract\",state=\"succeeded\"} 1"))
+            let css = try await client.execute(uri: "/static/style.css", method: .get)
+            #expect(css.status == .ok && css.headers[.contentType] == "text/css; charset=utf-8")
+        }
+    }
+
+    @Test func aViewersPostIsRefusedAndChangesNothing() async throws {
+        try await Self.withWeb { _, db, client in
+            try addJob(db, "a", "true", ["schedule": "@every 1h"])
+            let before = try Self.audit(db)
+            let b = try await Self.login(client, "vic")
+            for uri in ["/jobs/a/pause", "/jobs/a/run", "/jobs/a/resume"] {
+                let r = try await Self.post(client, b, uri)
+                #expect(r.status == .forbidden, "\(uri)")
+                #expect(String(buffer: r.body).contains("vic is a viewer"))
+            }
+            #expect(try !Self.paused(db, "a"))
+            #expect(try runs(db, "a").isEmpty)
+            #expect(try Self.audit(db) == before)
+        }
+    }
+
+    @Test func aPostWithoutItsCSRFTokenIsRefused() async throws {
+        try await Self.withWeb { _, db, client in
+            try addJob(db, "a", "true", ["schedule": "@every 1h"])
+            let b = try await Self.login(client, "alice")
+            let other = try await Self.login(client, "ada")
+            for token in ["", String(repeating: "0", count: 64), other.csrf] {
+                let r = try await Self.post(client, b, "/jobs/a/pause", csrf: token)
+                #expect(r.status == .forbidden, "token '\(token)'")
+                #expect(String(buffer: r.body).contains("CSRF"))
+            }
+            #expect(try !Self.paused(db, "a"))
+            let out = try await Self.post(client, b, "/logout", csrf: "")
+            #expect(out.status == .forbidden)
+        }
+    }
+
+    @Test func anOperatorsActionsHappenAndAreAuditedAsTheWebUser() async throws {
+        try await Self.withWeb { _, db, client in
+            try addJob(db, "a", "sleep 60", ["schedule": "@every 1h"])
+            let b = try await Self.login(client, "alice")
+            let paused = try await Self.post(client, b, "/jobs/a/pause")
+            #expect(paused.status == .seeOther && paused.headers[.location] == "/jobs/a")
+            #expect(try Self.paused(db, "a"))
+            let (_, page) = try await Self.get(client, b, "/jobs/a")
+            #expect(page.contains("action=\"/jobs/a/resume\"") && page.contains("paused"))
+            #expect(try await Self.post(client, b, "/jobs/a/resume").status == .seeOther)
+            #expect(try !Self.paused(db, "a"))
+
+            let ran = try await Self.post(client, b, "/jobs/a/run")
+            let run = try #require(try runs(db, "a").last)
+            #expect(ran.status == .seeOther && ran.headers[.location] == "/runs/\(run.id)")
+            #expect(run.trigger == .manual && run.state == .queued)
+            // forbid: a second run while this one is queued is refused with the CLI's message
+            let again = try await Self.post(client, b, "/jobs/a/run")
+            #expect(again.status == .conflict)
+            #expect(String(buffer: again.body).contains("concurrency forbid"))
+            #expect(try runs(db, "a").count == 1)
+            let badDate = try await Self.post(client, b, "/jobs/a/run", "date=2026-13-01")
+            #expect(
+                badDate.status == .badRequest
+                    && String(buffer: badDate.body).contains("invalid date &#39;2026-13-01&#39;"))
+            let killed = try await Self.post(client, b, "/runs/\(run.id)/kill")
+            #expect(killed.status == .seeOther)
+            #expect(try RunQueue.get(db, run.id)?.state == .cancelled)
+
+            #expect(
+                try Self.audit(db).filter { $0.hasPrefix("web:") }
+                    == ["web:alice pause a", "web:alice resume a", "web:alice run a", "web:alice kill a"])
+        }
+    }
+
+    @Test func aWrongPasswordIsRefusedAndRepeatedFailuresAreRateLimited() async throws {
+        try await Self.withWeb { _, db, client in
+            func attempt(_ name: String, _ password: String) async throws -> TestResponse {
+                try await client.execute(
+                    uri: "/login", method: .post, headers: Self.form,
+                    body: ByteBuffer(string: "name=\(name)&password=\(password)"))
+            }
+            let wrong = try await attempt("alice", "nope")
+            #expect(wrong.status == .unauthorized && wrong.headers[.setCookie] == nil)
+            #expect(String(buffer: wrong.body).contains("wrong name or password"))
+            #expect(try await attempt("nobody", "nope").status == .unauthorized)
+            for _ in 2...AccountStore.failureLimit { _ = try await attempt("alice", "nope") }
+            // now even the right password is refused for a while, with Retry-After
+            let limited = try await attempt("alice", "pw-alice-123")
+            #expect(limited.status == .tooManyRequests)
+            #expect(limited.headers[.setCookie] == nil)
+            let wait = Int(limited.headers[.retryAfter] ?? "") ?? 0
+            #expect(wait > 0 && wait <= AccountStore.failureWindow)
+            #expect(String(buffer: limited.body).contains("too many failed logins"))
+            // another name is not affected; the limit lifts when the failures age out of the window
+            #expect(try await attempt("vic", "pw-vic-123").status == .seeOther)
+            try db.execute("UPDATE login_failures SET at = at - INTERVAL 1 HOUR")
+            #expect(try await attempt("alice", "pw-alice-123").status == .seeOther)
+        }
+    }
+
+    @Test func anExpiredSessionAndALoggedOutOneAreRefused() async throws {
+        try await Self.withWeb { _, db, client in
+            let b = try await Self.login(client, "alice")
+            try db.execute("UPDATE web_sessions SET expires_at = NOW(6) - INTERVAL 1 SECOND")
+            let expired = try await client.execute(uri: "/", method: .get, headers: b.headers)
+            #expect(expired.status == .seeOther && expired.headers[.location] == "/login?next=%2F")
+
+            let c = try await Self.login(client, "alice")
+            let out = try await Self.post(client, c, "/logout")
+            #expect(out.status == .seeOther && out.headers[.location] == "/login")
+            #expect(out.headers[.setCookie]?.contains("Max-Age=0") == true)
+            #expect(try await client.execute(uri: "/", method: .get, headers: c.headers).status == .seeOther)
+            let left: Int = try db.query("SELECT COUNT(*) AS n FROM web_sessions WHERE expires_at > NOW(6)").first!
+                .decode("n")
+            #expect(left == 0)
+            // only the hash of a token is stored
+            let d = try await Self.login(client, "ada")
+            let token = String(d.cookie.split(separator: "=")[1])
+            let stored: Int = try db.query(
+                "SELECT COUNT(*) AS n FROM web_sessions WHERE token_hash = ? OR csrf = ?", [.text(token), .text(token)]
+            ).first!.decode("n")
+            #expect(stored == 0)
+        }
+    }
+
+    @Test func whatUsersWroteIsShownAsTextOnEveryPage() async throws {
+        try await Self.withWeb { fresh, db, client in
+            let script = "<script>alert(1)</script>"
+            let img = "<img src=x onerror=alert(1)>"
+            try addJob(db, "xss", script, ["schedule": "@every 1h"])
+            try addJob(db, "printer", "echo '\(img)'", [:])
+            try await register(fresh, "w1")
+            let ran = try await octo(fresh, ["sh", "run", "printer", "--here", "--wait", "--machine", "w1"])
+            #expect(ran.status == 0, "\(ran.stderr)")
+            let run = try #require(try runs(db, "printer").first)
+            let b = try await Self.login(client, "alice")
+            var pages: [String: String] = [:]
+            for uri in ["/", "/jobs/xss", "/jobs/printer", "/runs/\(run.id)", "/audit", "/audit?job=xss"] {
+                let (status, body) = try await Self.get(client, b, uri)
+                #expect(status == .ok, "\(uri)")
+                pages[uri] = body
+                #expect(!body.contains(script) && !body.contains(img), "\(uri) shows markup from a user")
+            }
+            #expect(pages["/jobs/xss"]!.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
+            #expect(pages["/audit?job=xss"]!.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
+            #expect(pages["/runs/\(run.id)"]!.contains("&lt;img src=x onerror=alert(1)&gt;"))
+            #expect(pages["/jobs/printer"]!.contains("echo &#39;&lt;img src=x onerror=alert(1)&gt;&#39;"))
+        }
+    }
+
+    @Test func theLiveStreamSendsEveryLineOnceThenTheEnd() async throws {
+        try await Self.withWeb { fresh, db, client in
+            try addJob(db, "counter", "for i in 1 2 3; do echo line $i; done", [:])
+            try await register(fresh, "w1")
+            #expect(try await octo(fresh, ["sh", "run", "counter", "--here", "--wait", "--machine", "w1"]).status == 0)
+            let run = try #require(try runs(db, "counter").first)
+            let b = try await Self.login(client, "vic")
+            let ids = try db.query("SELECT id FROM logs WHERE run_id = ? ORDER BY id", [.int(run.id)]).rows.map {
+                try $0.decode("id", as: Int64.self)
+            }
+            let r = try await client.execute(
+                uri: "/runs/\(run.id)/events?after=\(ids[1])", method: .get, headers: b.headers)
+            #expect(r.headers[.contentType] == "text/event-stream")
+            let text = String(buffer: r.body)
+            let sent = text.split(separator: "\n").filter { $0.hasPrefix("id: ") }.map { Int64($0.dropFirst(4))! }
+            #expect(sent == Array(ids.dropFirst(2)), "\(text)")
+            #expect(text.contains("\"text\":\"line 3\""))
+            #expect(text.hasSuffix("event: end\ndata: {\"state\":\"succeeded\"}\n\n"))
+            // Last-Event-ID (a reconnecting browser) wins over the query
+            var headers = b.headers
+            headers[HTTPField.Name("Last-Event-ID")!] = String(ids[ids.count - 2])
+            let resumed = try await client.execute(
+                uri: "/runs/\(run.id)/events?after=0", method: .get, headers: headers)
+            let resent = String(buffer: resumed.body).split(separator: "\n").filter { $0.hasPrefix("id: ") }
+            #expect(resent == ["id: \(ids.last!)"])
+        }
+    }
+}
+
+final class Unchecked<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
+/// The pieces that need no database.
+struct WebUnitTests {
+    @Test func formsDecodeAndEncode() {
+        #expect(Forms.parse("a=1&b=x+y&c=%3Cb%3E&d=&e") == ["a": "1", "b": "x y", "c": "<b>", "d": "", "e": ""])
+        #expect(Forms.parse("n=%E2%9C%93&bad=%zz%4") == ["n": "✓", "bad": "%zz%4"])
+        #expect(Forms.encode("/jobs/a b?x=1&y") == "%2Fjobs%2Fa%20b%3Fx%3D1%26y")
+    }
+
+    @Test func passwordHashesAreSaltedAndCheckedExactly() throws {
+        let h = try PasswordHash.make("correct horse")
+        #expect(h.hasPrefix("scrypt$32768$8$1$"))
+        #expect(PasswordHash.verify("correct horse", h))
+        #expect(!PasswordHash.verify("correct horsf", h))
+        #expect(!PasswordHash.verify("", h))
+        #expect(try PasswordHash.make("correct horse") != h, "a new salt each time")
+        var tampered = Array(h)
+        tampered[tampered.count - 3] = tampered[tampered.count - 3] == "A" ? "B" : "A"
+        #expect(!PasswordHash.verify("correct horse", String(tampered)))
+        #expect(!PasswordHash.verify("correct horse", "scrypt$99999999$8$1$AA==$AA=="))
+    }
+
+    @Test func theTrendChartMarksEachRunByOutcome() {
+        let t0 = Instant(secondsSinceEpoch: 1_800_000_000)
+        func run(_ id: Int64, _ start: Int64, _ seconds: Int64, _ state: Run.State) -> Charts.Mark {
+            Charts.Mark(at: t0 + .seconds(start), seconds: Double(seconds), state: state, runID: id)
+        }
+        let marks = [
+            run(1, 0, 10, .succeeded), run(2, 60, 40, .failed), run(3, 120, 20, .timeout), run(4, 180, 5, .skipped),
+            run(5, 7200, 1, .succeeded)
+        ]
+        let svg = Charts.trend(marks, from: t0, to: t0 + .seconds(3600), zone: .utc)
+        #expect(svg.components(separatedBy: "class=\"mark ").count - 1 == 4, "the run outside the range is left out")
+        for (id, cls) in [(1, "ok"), (2, "fail"), (3, "timeout"), (4, "other")] {
+            #expect(svg.contains("<a href=\"/runs/\(id)\"><g class=\"mark \(cls)\""), "run \(id)")
+        }
+        #expect(!svg.contains("/runs/5\""))
+        #expect(svg.contains(">50 s</text>"), "the scale's top: 40 s rounded up to 50")
+        #expect(svg.contains("<title>median 15 s</title>"), "the median of the runs in the range: 10, 40, 20, 5")
+        let spark = Charts.sparkline(marks)
+        #expect(spark.components(separatedBy: "<circle").count - 1 == 3, "the failed, timed-out and skipped runs")
+        #expect(Charts.sparkline([]) == "")
+    }
+}
