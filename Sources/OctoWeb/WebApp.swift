@@ -42,7 +42,11 @@ public struct WebApp: Sendable {
         self.pool = pool
         library = try await MustacheLibrary(directory: assets.root + "/templates")
         var statics: [String: (String, ByteBuffer)] = [:]
-        for (name, type) in [("style.css", "text/css; charset=utf-8"), ("live.js", "text/javascript; charset=utf-8")] {
+        let types = [
+            ("style.css", "text/css; charset=utf-8"), ("live.js", "text/javascript; charset=utf-8"),
+            ("icon.svg", "image/svg+xml")
+        ]
+        for (name, type) in types {
             statics[name] = (type, ByteBuffer(bytes: try assets.read("static/" + name)))
         }
         self.statics = statics
@@ -55,6 +59,7 @@ public struct WebApp: Sendable {
         let router = Router(context: WebContext.self)
         router.add(middleware: SecurityHeaders())
         router.get("/static/:file") { _, context in try self.staticFile(context) }
+        router.get("/favicon.ico") { _, _ in redirect("/static/icon.svg", status: .movedPermanently) }
         router.get("/login") { request, _ in
             self.render("login", ["title": "Log in", "next": safeNext(request.uri.queryParameters.get("next"))])
         }
@@ -291,13 +296,16 @@ public struct WebApp: Sendable {
 
     func jobPage(_ request: Request, _ context: WebContext, _ s: Session) async throws -> Response {
         let name = context.parameters.get("name") ?? ""
-        let rangeName = request.uri.queryParameters.get("range") ?? "3d"
-        let range = WebApp.ranges.first { $0.0 == rangeName } ?? WebApp.ranges[3]
+        // without a range, the chart spans the last 100 runs (JobCenter's view); a range zooms to that much time
+        let rangeName = request.uri.queryParameters.get("range") ?? ""
+        let range = WebApp.ranges.first { $0.0 == rangeName }
         let settings = try await settings()
         let (job, runs, chartRuns, now) = try await pool.run { db in
             let job = try JobStore.require(db, name)
             let now = try JobStore.serverNow(db)
-            let chart = try RunQueue.history(db, job: name, since: now - .seconds(range.1), limit: 5000)
+            let chart =
+                try range.map { try RunQueue.history(db, job: name, since: now - .seconds($0.1), limit: 5000) }
+                ?? RunQueue.history(db, job: name, limit: 100)
             return (job, try RunQueue.history(db, job: name, limit: 50), chart, now)
         }
         let zone = try job.zone(default: settings.defaultTimezone)
@@ -312,12 +320,23 @@ public struct WebApp: Sendable {
         ctx["needs"] = job.needs.map { ["name": $0, "path": Forms.encode($0)] }
         let next = (try? job.parsedSchedule().fires(after: now, in: zone, count: 5)) ?? []
         ctx["nextFires"] = job.paused ? [] : next.map { zone.format($0) }
-        ctx["chart"] = Charts.trend(
-            Charts.marks(chartRuns, now: now), from: now - .seconds(range.1), to: now, zone: zone)
-        ctx["ranges"] = WebApp.ranges.map {
-            ["label": $0.0, "href": "/jobs/\(Forms.encode(job.name))?range=\($0.0)", "current": $0.0 == range.0]
-                as [String: Any]
+        let marks = Charts.marks(chartRuns, now: now)
+        let from: Instant
+        if let range {
+            from = now - .seconds(range.1)
+        } else {
+            // the first run a little in from the left edge
+            let first = marks.first?.at ?? now - .seconds(3600)
+            from = first - .microseconds(max(1_000_000, (now - first).microseconds / 20))
         }
+        ctx["chart"] = Charts.trend(
+            marks, from: from, to: now, zone: zone)
+        let path = "/jobs/\(Forms.encode(job.name))"
+        ctx["ranges"] =
+            [["label": "last 100 runs", "href": path, "current": range == nil] as [String: Any]]
+            + WebApp.ranges.map {
+                ["label": $0.0, "href": "\(path)?range=\($0.0)", "current": $0.0 == range?.0] as [String: Any]
+            }
         ctx["runs"] = runs.map { runRow($0, zone) }
         return render("job", ctx)
     }
@@ -372,6 +391,7 @@ public struct WebApp: Sendable {
         let interval = pollInterval
         let body = ResponseBody { writer in
             var after = start
+            var lastState: Run.State?
             let runID = id
             try await writer.write(ByteBuffer(string: "retry: 1000\n\n"))
             while !Task.isCancelled {
@@ -388,6 +408,10 @@ public struct WebApp: Sendable {
                     ]).text()
                     chunk += "id: \(l.id)\nevent: line\ndata: \(data)\n\n"
                     after = l.id
+                }
+                if let state = run?.state, state != lastState, !state.isFinished {
+                    chunk += "event: state\ndata: {\"state\":\"\(state.rawValue)\"}\n\n"
+                    lastState = state
                 }
                 let ended = run.map { $0.state.isFinished } ?? true
                 if ended && lines.isEmpty {
@@ -564,7 +588,9 @@ func safeNext(_ next: String?) -> String {
     return n
 }
 
-func redirect(_ to: String) -> Response { Response(status: .seeOther, headers: [.location: to]) }
+func redirect(_ to: String, status: HTTPResponse.Status = .seeOther) -> Response {
+    Response(status: status, headers: [.location: to])
+}
 
 func plain(_ text: String, _ status: HTTPResponse.Status) -> Response {
     Response(

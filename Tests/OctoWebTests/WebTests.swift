@@ -395,3 +395,66 @@ struct WebUnitTests {
         #expect(Charts.sparkline([]) == "")
     }
 }
+
+/// `octo sh user …` through the built binaries (octo starts octo-web beside it).
+@Suite(.database)
+struct UserCommandTests {
+    static func fingerprint(_ db: Connection) throws -> String {
+        try db.query("SELECT name, role, password_hash FROM users ORDER BY name").rows.map {
+            "\(try $0.decode("name", as: String.self)) \(try $0.decode("role", as: String.self)) \(try $0.decode("password_hash", as: String.self))"
+        }.joined(separator: "\n")
+            + "|\(try db.query("SELECT COUNT(*) AS n FROM audit").first!.decode("n", as: Int.self))"
+    }
+
+    @Test func accountsAreAddedListedChangedAndRemovedAndBadInputChangesNothing() async throws {
+        try await withInit { fresh, db in
+            func user(_ args: [String], _ input: String? = nil) async throws -> OctoBinary.Result {
+                try await OctoBinary.run(["sh", "user"] + args, environment: fresh.environment, input: input)
+            }
+            let added = try await user(["add", "ops", "--role", "operator"], "a-long-password\n")
+            #expect(added.status == 0, "\(added.stderr)")
+            #expect(added.stdout == "user ops added (operator)\n")
+            let before = try Self.fingerprint(db)
+            for (args, input, message) in [
+                (["add", "bad name", "--role", "admin"], "a-long-password\n", "invalid user name 'bad name'"),
+                (["add", "x", "--role", "boss"], "a-long-password\n", "invalid role 'boss'"),
+                (["add", "ops", "--role", "viewer"], "a-long-password\n", "a user named 'ops' already exists"),
+                (["add", "y", "--role", "viewer"], "short\n", "the password is too short"),
+                (["add", "y", "--role", "viewer"], "", "no password on stdin"),
+                (["rm", "nobody"], nil, "no user named 'nobody'"),
+                (["passwd", "nobody"], "a-long-password\n", "no user named 'nobody'")
+            ] as [([String], String?, String)] {
+                let r = try await user(args, input)
+                #expect(r.status == 2, "\(args): \(r.stderr)")
+                #expect(r.stderr.hasPrefix("octo: ") && r.stderr.contains(message), "\(args): \(r.stderr)")
+                #expect(r.stderr.split(separator: "\n").count == 1, "one line: \(r.stderr)")
+            }
+            #expect(try Self.fingerprint(db) == before, "refusals changed nothing")
+            #expect(!before.contains("a-long-password"), "only the hash is stored")
+
+            let ls = try await user(["ls", "--json"])
+            guard case .array(let rows) = JSON.parse(ls.stdout), case .object(let o) = rows.first else {
+                Issue.record("ls --json: \(ls.stdout)")
+                return
+            }
+            #expect(rows.count == 1 && o["name"] == .string("ops") && o["role"] == .string("operator"))
+
+            // a new password ends the account's sessions
+            guard case .ok(let token, _, _) = try AccountStore.login(db, "ops", password: "a-long-password") else {
+                Issue.record("login failed")
+                return
+            }
+            #expect(try AccountStore.session(db, token: token) != nil)
+            #expect(try await user(["passwd", "ops"], "another-password\n").status == 0)
+            #expect(try AccountStore.session(db, token: token) == nil)
+            #expect(try AccountStore.login(db, "ops", password: "a-long-password") == .wrong)
+            #expect(try await user(["rm", "ops"]).status == 0)
+            #expect(try AccountStore.list(db).isEmpty)
+            let actions = try db.query("SELECT action, subject FROM audit WHERE subject LIKE 'user %' ORDER BY id").rows
+                .map {
+                    "\(try $0.decode("action", as: String.self)) \(try $0.decode("subject", as: String.self))"
+                }
+            #expect(actions == ["user add user ops", "user passwd user ops", "user rm user ops"])
+        }
+    }
+}

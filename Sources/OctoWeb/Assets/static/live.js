@@ -20,6 +20,10 @@
     log.appendChild(div);
     if (atBottom) window.scrollTo(0, document.body.scrollHeight);
   });
+  source.addEventListener("state", function (e) {
+    var now = JSON.parse(e.data);
+    if (state) { state.textContent = now.state; state.className = "state " + now.state; }
+  });
   source.addEventListener("end", function (e) {
     var end = JSON.parse(e.data);
     source.close();
