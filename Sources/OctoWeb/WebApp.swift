@@ -87,6 +87,13 @@ public struct WebApp: Sendable {
         }
         router.get("/machines") { request, _ in try await self.page(request) { s in try await self.machinesPage(s) } }
         router.get("/alerts") { request, _ in try await self.page(request) { s in try await self.alertsPage(s) } }
+        router.get("/graph") { request, _ in try await self.page(request) { s in try await self.graphPage(request, s) }
+        }
+        router.get("/logs") { request, _ in try await self.page(request) { s in try await self.logsPage(request, s) } }
+        router.get("/logs/events") { request, _ in
+            guard try await self.session(request) != nil else { return plain("log in first", .unauthorized) }
+            return try self.logEvents(request)
+        }
         router.get("/metrics") { _, _ in try await self.metrics() }
         router.get("/api/jobs") { request, _ in
             guard try await self.session(request) != nil else { return plain("log in first", .unauthorized) }
@@ -134,9 +141,11 @@ public struct WebApp: Sendable {
         do {
             return try await body(s)
         } catch let e as OctoError {
+            // "no job named …" is a page that is not there; any other refusal is bad input (a date, a level)
+            let missing = e.message.hasPrefix("no ")
             return render(
-                "error", base(s, title: "Not found") + ["message": e.message],
-                status: e.kind == .usage ? .notFound : .internalServerError)
+                "error", base(s, title: missing ? "Not found" : "Refused") + ["message": e.message],
+                status: e.kind == .usage ? (missing ? .notFound : .badRequest) : .internalServerError)
         }
     }
 
@@ -478,6 +487,119 @@ public struct WebApp: Sendable {
         return render("alerts", ctx)
     }
 
+    func graphPage(_ request: Request, _ s: Session) async throws -> Response {
+        let q = request.uri.queryParameters
+        let job = q.get("job").flatMap { $0.isEmpty ? nil : $0 }
+        let date = q.get("date").flatMap { $0.isEmpty ? nil : $0 }
+        let settings = try await settings()
+        let zone = try Zone.named(settings.defaultTimezone)
+        let status = try await pool.run { db in
+            try GraphStatus.read(db, around: job, date: date, fire: nil, defaultZone: zone)
+        }
+        var ctx = base(s, title: "Dependencies")
+        ctx["date"] = status.date ?? ""
+        ctx["job"] = job ?? ""
+        ctx["rows"] = status.rows.map { r in
+            [
+                "job": r.job, "path": Forms.encode(r.job), "depth": min(r.depth, 9), "summary": status.summary(r),
+                "runs": r.runs.map { ["id": $0.id, "state": $0.state.rawValue] as [String: Any] }
+            ] as [String: Any]
+        }
+        return render("graph", ctx)
+    }
+
+    /// The log search's filter from the query (`job`, `machine`, `level`, `grep`, `since` as a duration).
+    func logFilter(_ q: [String: String]) throws -> LogQuery.Filter {
+        var f = LogQuery.Filter()
+        if let j = q["job"], !j.isEmpty { f.job = j }
+        if let m = q["machine"], !m.isEmpty { f.machine = m }
+        if let g = q["grep"], !g.isEmpty { f.grep = g }
+        if let l = q["level"], !l.isEmpty {
+            guard let level = LogLevel(rawValue: l) else {
+                throw OctoError.invalid("level", l, expected: LogLevel.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            f.level = level
+        }
+        let since = try Durations.parse(q["since"].flatMap { $0.isEmpty ? nil : $0 } ?? "1h", what: "since")
+        if since <= 0 || since > 31 * 86_400 {
+            throw OctoError.invalid("since", q["since"] ?? "", expected: "a duration from 1s to 31d")
+        }
+        f.since = Instant.now() - .seconds(since)
+        return f
+    }
+
+    func query(_ request: Request) -> [String: String] {
+        var out: [String: String] = [:]
+        for (k, v) in request.uri.queryParameters { out[String(k)] = String(v) }
+        return out
+    }
+
+    func logsPage(_ request: Request, _ s: Session) async throws -> Response {
+        let q = query(request)
+        var ctx = base(s, title: "Logs")
+        for k in ["job", "machine", "grep"] { ctx[k] = q[k] ?? "" }
+        ctx["since"] = q["since"] ?? "1h"
+        ctx["levels"] = ([""] + LogLevel.allCases.map(\.rawValue)).map {
+            ["value": $0, "label": $0.isEmpty ? "any level" : "\($0) and worse", "selected": $0 == (q["level"] ?? "")]
+                as [String: Any]
+        }
+        ctx["follow"] = q["follow"] == "on"
+        let filter = try logFilter(q)
+        let (lines, more) = try await pool.run { db in try LogQuery.tail(db, filter, limit: 500) }
+        ctx["lines"] = lines.map { l in
+            lineRow(l) + [
+                "job": l.jobName, "jobPath": Forms.encode(l.jobName), "machine": l.machine,
+                "run": l.runID.map(String.init) ?? "", "hasRun": l.runID != nil
+            ]
+        }
+        ctx["more"] = more
+        ctx["count"] = lines.count
+        ctx["after"] = lines.map(\.id).max() ?? 0
+        ctx["query"] = ["job", "machine", "level", "grep", "since"].map { "\($0)=\(Forms.encode(q[$0] ?? ""))" }
+            .joined(separator: "&")
+        return render("logs", ctx)
+    }
+
+    /// A followed log search: every new line matching the filter, as Server-Sent Events, until the browser leaves.
+    func logEvents(_ request: Request) throws -> Response {
+        let q = query(request)
+        let filter: LogQuery.Filter
+        do { filter = try logFilter(q) } catch let e as OctoError { return plain(e.message, .badRequest) }
+        let fromHeader: Int64? = request.headers[HTTPField.Name("Last-Event-ID")!].flatMap { Int64($0) }
+        let start: Int64 = fromHeader ?? Int64(q["after"] ?? "") ?? 0
+        // max=N: end the stream after N lines (for scripts and tests; a browser follows until it leaves)
+        let max = q["max"].flatMap { Int($0) }.map { Swift.max(1, $0) } ?? Int.max
+        let pool = self.pool
+        let interval = pollInterval
+        let body = ResponseBody { writer in
+            let follower = Unchecked(LogQuery.Follower(filter, after: start))  // polled by this stream alone
+            var sent = 0
+            try await writer.write(ByteBuffer(string: "retry: 1000\n\n"))
+            while !Task.isCancelled && sent < max {
+                let lines = try await pool.run { db in try follower.value.poll(db) }
+                var chunk = ""
+                for l in lines.prefix(max - sent) {
+                    sent += 1
+                    let data = try JSON.object([
+                        "id": .int(l.id), "at": .string(Zone.utc.format(l.loggedAt)),
+                        "level": .string(l.level.rawValue),
+                        "job": .string(l.jobName), "machine": .string(l.machine), "text": .string(l.content)
+                    ]).text()
+                    chunk += "id: \(l.id)\nevent: line\ndata: \(data)\n\n"
+                }
+                if !chunk.isEmpty { try await writer.write(ByteBuffer(string: chunk)) }
+                if sent < max { try await Task.sleep(for: interval) }
+            }
+            try await writer.finish(nil)
+        }
+        return Response(
+            status: .ok,
+            headers: [
+                .contentType: "text/event-stream", .cacheControl: "no-store", HTTPField.Name("X-Accel-Buffering")!: "no"
+            ],
+            body: body)
+    }
+
     func metrics() async throws -> Response {
         let settings = try await settings()
         let snapshot = try await pool.run { db in try MetricsStore.snapshot(db, machineTTL: settings.machineTTL) }
@@ -567,6 +689,12 @@ public struct WebApp: Sendable {
         if !acked { throw OctoError.usage("alert \(id) is not open") }
         return redirect("/alerts")
     }
+}
+
+/// A value used by one task at a time, handed to the database pool's thread and back.
+final class Unchecked<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
 }
 
 /// A JSON value as a person reads it: strings bare, arrays comma-separated, null as nothing.

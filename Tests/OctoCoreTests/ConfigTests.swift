@@ -68,6 +68,15 @@ struct ConfigTests {
         #expect(throws: OctoError.self) {
             try OctoConfig(defaultsFile: file, machine: nil, environment: ["OCTO_DB_HOST": "a,,b"])
         }
+        // one `name:port` in a client group is that server and port (libmariadb would take it for a host name:
+        // scripts/fleet's workers reached no server); a bare IPv6 address is left to libmariadb
+        let single = try OctoConfig(
+            defaultsFile: dir.write("single.cnf", "[client]\nhost = 10.1.2.1:3312\n"), machine: nil, environment: [:])
+        #expect(
+            single.connection.hosts.isEmpty && single.connection.host == "10.1.2.1" && single.connection.port == 3312)
+        let v6 = try OctoConfig(
+            defaultsFile: dir.write("v6.cnf", "[client]\nhost = ::1\n"), machine: nil, environment: [:])
+        #expect(v6.connection.hosts.isEmpty && v6.connection.host == nil)
     }
 
     /// The read timeout (and with it the lock wait, kept below it) from `[octo] read_timeout` or the environment.

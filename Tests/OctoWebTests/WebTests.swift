@@ -175,6 +175,61 @@ struct WebTests {
         }
     }
 
+    @Test func theGraphAndTheLogSearchShowWhatTheyFind() async throws {
+        try await Self.withWeb { fresh, db, client in
+            try addJob(db, "extract", "echo 'rows: 10'", ["schedule": "0 3 * * *"])
+            try addJob(db, "load", "echo 'loaded <b>10</b>'; echo 'oops' >&2", ["needs": "extract"])
+            try addJob(db, "alone", "true", [:])
+            try await register(fresh, "w1")
+            let date = "2026-12-01"
+            let queued = try await octo(fresh, ["sh", "run", "extract", "--date", date])
+            #expect(queued.status == 0, "\(queued.stderr)")
+            _ = try await octo(fresh, ["consume", "--machine", "w1", "--wait"])
+            let b = try await Self.login(client, "vic")
+            let (s1, graph) = try await Self.get(client, b, "/graph?date=\(date)")
+            #expect(s1 == .ok)
+            let extractRun = try #require(try runs(db, "extract").first)
+            #expect(graph.contains("<td class=\"depth-0\"><a href=\"/jobs/extract\">extract</a>"))
+            #expect(graph.contains("<td class=\"depth-1\"><a href=\"/jobs/load\">load</a>"))
+            #expect(graph.contains("href=\"/runs/\(extractRun.id)\""))
+            #expect(graph.contains("1 succeeded"))
+            #expect(!graph.contains("/jobs/alone"), "a job with no needs and none needing it is not in the graph")
+            let (s2, bad) = try await Self.get(client, b, "/graph?date=2026-02-30")
+            #expect(s2 == .badRequest && bad.contains("invalid date &#39;2026-02-30&#39;"))
+            let (s3, _) = try await Self.get(client, b, "/graph?job=nosuch")
+            #expect(s3 == .notFound)
+
+            let (s4, logs) = try await Self.get(client, b, "/logs?job=extract&since=1h")
+            #expect(s4 == .ok)
+            #expect(logs.contains("rows: 10") && logs.contains("href=\"/runs/\(extractRun.id)\""))
+            let (_, grep) = try await Self.get(client, b, "/logs?grep=nothing-like-this")
+            #expect(grep.contains("<small>0 lines</small>"))
+            let (s5, badLevel) = try await Self.get(client, b, "/logs?level=loud")
+            #expect(s5 == .badRequest && badLevel.contains("invalid level &#39;loud&#39;"))
+        }
+    }
+
+    @Test func aFollowedLogSearchStreamsNewMatchingLines() async throws {
+        try await Self.withWeb { fresh, db, client in
+            try addJob(db, "talker", "echo first; echo second", [:])
+            try await register(fresh, "w1")
+            let b = try await Self.login(client, "vic")
+            let after: Int64 = try db.query("SELECT COALESCE(MAX(id), 0) AS m FROM logs").first!.decode("m")
+            #expect(try await octo(fresh, ["sh", "run", "talker", "--here", "--wait", "--machine", "w1"]).status == 0)
+            // a followed search goes on until the browser leaves; max=N ends it after N lines (for tests and scripts)
+            let r = try await client.execute(
+                uri: "/logs/events?job=talker&grep=co&since=1h&after=\(after)&max=1", method: .get, headers: b.headers)
+            #expect(r.headers[.contentType] == "text/event-stream")
+            let events = String(buffer: r.body).split(separator: "\n").filter { $0.hasPrefix("data: ") }
+            #expect(events.count == 1, "\(events)")
+            #expect(
+                events.first?.contains("\"text\":\"second\"") == true
+                    && events.first?.contains("\"job\":\"talker\"") == true)
+            let bad = try await client.execute(uri: "/logs/events?level=loud&max=1", method: .get, headers: b.headers)
+            #expect(bad.status == .badRequest)
+        }
+    }
+
     @Test func aViewersPostIsRefusedAndChangesNothing() async throws {
         try await Self.withWeb { _, db, client in
             try addJob(db, "a", "true", ["schedule": "@every 1h"])

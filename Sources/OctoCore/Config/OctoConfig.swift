@@ -47,9 +47,18 @@ public struct OctoConfig: Sendable {
             return files.octoValue(fileKey)
         }
         var c = try OctoConfig.connectionOptions(pick)
-        // a host list in a client group: libmariadb would take it for one name, so octo reads it
-        if c.host == nil, c.hosts.isEmpty, let h = files.value("host"), h.contains(",") {
-            c.hosts = try OctoConfig.hostList(h)
+        // a host list (or one `name:port`) in a client group: libmariadb would take it for one name, so octo reads
+        // it; a bare IPv6 address (`::1`, more than one colon, no brackets) stays libmariadb's
+        if c.host == nil, c.hosts.isEmpty, let h = files.value("host"),
+            h.contains(",") || h.hasPrefix("[") || h.filter({ $0 == ":" }).count == 1
+        {
+            let list = try OctoConfig.hostList(h)
+            if list.count == 1 {
+                c.host = list[0].name
+                if let p = list[0].port { c.port = p }
+            } else {
+                c.hosts = list
+            }
         }
         c.defaultsFile = defaultsFile
         let db: String

@@ -18,7 +18,7 @@ struct ShGraph: OctoCommand {
     func run(_ context: Context) throws {
         let db = try context.database()
         let graph = try JobStore.graph(db)
-        let shown = try Self.part(of: graph, around: name)
+        let shown = try GraphStatus.part(of: graph, around: name)
         let needs = graph.needs.filter { shown.contains($0.key) }.mapValues { $0.filter(shown.contains) }
         var neededBy: [String: [String]] = [:]
         for (j, list) in needs { for n in list { neededBy[n, default: []].append(j) } }
@@ -57,20 +57,6 @@ struct ShGraph: OctoCommand {
         for l in lines { Output.line(l.escapedForTerminal) }
     }
 
-    /// The jobs shown: `job`, all above and below it; else every job that needs or is needed.
-    static func part(of graph: DependencyGraph, around job: String?) throws -> Set<String> {
-        if let job {
-            guard graph.needs[job] != nil else { throw OctoError.usage("no job named '\(job.quotedForMessage)'") }
-            return Set([job] + graph.upstream(of: job) + graph.downstream(of: job))
-        }
-        var out: Set<String> = []
-        for (j, list) in graph.needs where !list.isEmpty {
-            out.insert(j)
-            out.formUnion(list.filter { graph.needs[$0] != nil })
-        }
-        return out
-    }
-
     /// A DOT identifier: the name in double quotes (job names hold no quote or backslash; escaped all the same).
     static func dotID(_ name: String) -> String {
         "\"" + name.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"") + "\""
@@ -99,31 +85,20 @@ struct ShStatus: OctoCommand {
     func run(_ context: Context) throws {
         let db = try context.database()
         let settings = try context.settings()
-        let deps = try JobStore.graph(db)
-        let shown = try ShGraph.part(of: deps, around: name)
         let defaultZone = try Zone.named(settings.defaultTimezone)
         let fireTime = try fire.map { try TimeText.parse($0, zone: defaultZone) }
-        let day = try date ?? defaultZone.logicalDate(JobStore.serverNow(db))
-        if date != nil { _ = try TimeText.day(day, zone: defaultZone) }
-        let order = (deps.order ?? deps.needs.keys.sorted()).filter(shown.contains)
-        var depth: [String: Int] = [:]
-        for j in order { depth[j] = (deps.needs[j] ?? []).compactMap { depth[$0] }.max().map { $0 + 1 } ?? 0 }
-        var rows: [(job: String, runs: [Run])] = []
-        for j in order {
-            guard let job = try JobStore.get(db, j) else { continue }
-            rows.append(
-                (j, try RunQueue.latestAttempts(db, jobID: job.id!, date: fireTime == nil ? day : nil, fire: fireTime)))
-        }
-        let unmet = try NeedsStore.unmet(db, runIDs: rows.flatMap { $0.runs.filter { $0.state == .waiting }.map(\.id) })
+        let status = try GraphStatus.read(db, around: name, date: date, fire: fireTime, defaultZone: defaultZone)
+        let rows = status.rows
+        let unmet = status.unmet
         if global.json {
             try Output.json(
                 JSON.object([
-                    "date": fireTime == nil ? .string(day) : .null,
+                    "date": status.date.map(JSON.string) ?? .null,
                     "fire_time": fireTime.map { .string($0.fireTimeText) } ?? .null,
                     "jobs": .array(
                         rows.map { r in
                             .object([
-                                "job": .string(r.job), "depth": .int(Int64(depth[r.job] ?? 0)),
+                                "job": .string(r.job), "depth": .int(Int64(r.depth)),
                                 "runs": .array(
                                     r.runs.map { run in
                                         .object([
@@ -146,16 +121,9 @@ struct ShStatus: OctoCommand {
         }
         var t = Table(["job", "runs", "state"])
         for r in rows {
-            let counts = Dictionary(grouping: r.runs, by: \.state).map { "\($0.value.count) \($0.key.rawValue)" }
-                .sorted()
-            var state = r.runs.isEmpty ? "no run" : counts.joined(separator: ", ")
-            let waits = unmet.filter { u in r.runs.contains { $0.id == u.runID } }
-            if let w = waits.first {
-                state +=
-                    " — waits for " + NeedsStore.waitText(w) + (waits.count > 1 ? " and \(waits.count - 1) more" : "")
-            }
-            t.add([String(repeating: "  ", count: depth[r.job] ?? 0) + r.job, "\(r.runs.count)", state])
+            t.add([String(repeating: "  ", count: r.depth) + r.job, "\(r.runs.count)", status.summary(r)])
         }
-        Output.line((fireTime.map { "fire time \($0.fireTimeText)" } ?? "date \(day)") + "\n" + t.render())
+        Output.line(
+            (fireTime.map { "fire time \($0.fireTimeText)" } ?? "date \(status.date ?? "")") + "\n" + t.render())
     }
 }

@@ -2,7 +2,9 @@
 (function () {
   "use strict";
   var log = document.getElementById("log");
-  if (!log || log.dataset.live !== "1" || !window.EventSource) return;
+  if (!log || !window.EventSource) return;
+  if (log.dataset.follow === "1") { follow(log); return; }
+  if (log.dataset.live !== "1") return;
   var status = document.getElementById("live-status");
   var state = document.getElementById("run-state");
   var source = new EventSource("/runs/" + encodeURIComponent(log.dataset.run) + "/events?after=" +
@@ -31,4 +33,20 @@
     if (status) status.textContent = "The run has ended: " + end.state + ".";
     log.dataset.live = "";
   });
+
+  // A followed log search: every new matching line, with its job and machine, as text.
+  function follow(log) {
+    var source = new EventSource("/logs/events?" + log.dataset.query + "&after=" + encodeURIComponent(log.dataset.after || "0"));
+    source.addEventListener("line", function (e) {
+      var line = JSON.parse(e.data);
+      var div = document.createElement("div");
+      div.className = "line " + line.level;
+      var at = document.createElement("span");
+      at.className = "at";
+      at.textContent = line.at + " " + line.job + " " + line.machine;
+      div.appendChild(at);
+      div.appendChild(document.createTextNode(" " + line.text));
+      log.appendChild(div);
+    });
+  }
 })();
