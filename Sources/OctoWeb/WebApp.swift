@@ -35,6 +35,9 @@ public struct WebApp: Sendable {
 
     public static let cookieName = "octo_session"
 
+    /// Polls without news after which a live stream sends a comment (about 15 s at the default interval).
+    var keepAlivePolls: Int { max(1, Int(Duration.seconds(15) / pollInterval)) }
+
     public init(
         pool: DatabasePool, assets: WebAssets, secureCookies: Bool = false,
         pollInterval: Duration = .milliseconds(250)
@@ -398,8 +401,10 @@ public struct WebApp: Sendable {
         let start: Int64 = fromHeader ?? fromQuery ?? 0
         let pool = self.pool
         let interval = pollInterval
+        let keepAlive = keepAlivePolls
         let body = ResponseBody { writer in
             var after = start
+            var idle = 0
             var lastState: Run.State?
             let runID = id
             try await writer.write(ByteBuffer(string: "retry: 1000\n\n"))
@@ -426,6 +431,12 @@ public struct WebApp: Sendable {
                 if ended && lines.isEmpty {
                     let state = run?.state.rawValue ?? "gone"
                     chunk += "event: end\ndata: {\"state\":\"\(state)\"}\n\n"
+                }
+                // a comment now and then keeps proxies from closing a quiet stream, and finds a browser that left
+                idle = chunk.isEmpty ? idle + 1 : 0
+                if idle >= keepAlive {
+                    chunk = ": keep-alive\n\n"
+                    idle = 0
                 }
                 if !chunk.isEmpty { try await writer.write(ByteBuffer(string: chunk)) }
                 if ended && lines.isEmpty { break }
@@ -571,9 +582,11 @@ public struct WebApp: Sendable {
         let max = q["max"].flatMap { Int($0) }.map { Swift.max(1, $0) } ?? Int.max
         let pool = self.pool
         let interval = pollInterval
+        let keepAlive = keepAlivePolls
         let body = ResponseBody { writer in
             let follower = Unchecked(LogQuery.Follower(filter, after: start))  // polled by this stream alone
             var sent = 0
+            var idle = 0
             try await writer.write(ByteBuffer(string: "retry: 1000\n\n"))
             while !Task.isCancelled && sent < max {
                 let lines = try await pool.run { db in try follower.value.poll(db) }
@@ -586,6 +599,11 @@ public struct WebApp: Sendable {
                         "job": .string(l.jobName), "machine": .string(l.machine), "text": .string(l.content)
                     ]).text()
                     chunk += "id: \(l.id)\nevent: line\ndata: \(data)\n\n"
+                }
+                idle = chunk.isEmpty ? idle + 1 : 0
+                if idle >= keepAlive {
+                    chunk = ": keep-alive\n\n"
+                    idle = 0
                 }
                 if !chunk.isEmpty { try await writer.write(ByteBuffer(string: chunk)) }
                 if sent < max { try await Task.sleep(for: interval) }
