@@ -110,6 +110,31 @@ public struct WebApp: Sendable {
         router.post("/jobs/:name/run") { request, context in
             try await self.action(request, need: .operator) { s, form in try await self.runNow(context, s, form) }
         }
+        router.get("/add") { request, _ in
+            try await self.page(request) { s in
+                guard s.account.role >= .operator else { return plain("refused: viewers do not add jobs", .forbidden) }
+                let blank = Job(name: "", command: "")
+                let values = Dictionary(uniqueKeysWithValues: Job.attributes.map { ($0.name, $0.get(blank)) })
+                return self.jobForm(s, edit: nil, values: values.merging(["owner": s.account.name]) { $1 }, error: nil)
+            }
+        }
+        router.post("/add") { request, _ in
+            try await self.action(request, need: .operator) { s, form in try await self.saveJob(s, form, edit: nil) }
+        }
+        router.get("/jobs/:name/edit") { request, context in
+            try await self.page(request) { s in
+                guard s.account.role >= .operator else { return plain("refused: viewers do not edit jobs", .forbidden) }
+                let name = context.parameters.get("name") ?? ""
+                let job = try await self.pool.run { db in try JobStore.require(db, name) }
+                let values = Dictionary(uniqueKeysWithValues: Job.attributes.map { ($0.name, $0.get(job)) })
+                return self.jobForm(s, edit: name, values: values, error: nil)
+            }
+        }
+        router.post("/jobs/:name/edit") { request, context in
+            try await self.action(request, need: .operator) { s, form in
+                try await self.saveJob(s, form, edit: context.parameters.get("name") ?? "")
+            }
+        }
         router.post("/jobs/:name/pause") { request, context in
             try await self.action(request, need: .operator) { s, _ in try await self.setPaused(context, s, true) }
         }
@@ -682,6 +707,54 @@ public struct WebApp: Sendable {
         }
         guard let id = recorded.ids.first else { throw OctoError.failure("the run was not queued") }
         return redirect("/runs/\(id)")
+    }
+
+    /// The add or edit form: one field per attribute (the CLI's names and help), the refusal above it if any.
+    func jobForm(_ s: Session, edit: String?, values: [String: String], error: String?) -> Response {
+        var ctx = base(s, title: edit.map { "Edit \($0)" } ?? "Add a job")
+        ctx["action"] = edit.map { "/jobs/\(Forms.encode($0))/edit" } ?? "/add"
+        ctx["editing"] = edit != nil
+        ctx["error"] = error ?? ""
+        ctx["hasError"] = error != nil
+        ctx["fields"] = Job.attributes.filter { $0.name != "paused" }.map { a in
+            [
+                "name": a.name, "value": values[a.name] ?? "", "help": a.help,
+                "wide": a.name == "command", "required": a.name == "name" || a.name == "command"
+            ] as [String: Any]
+        }
+        return render("jobform", ctx, status: error == nil ? .ok : .badRequest)
+    }
+
+    /// Adds a job, or changes the attributes whose text differs from the job's, through the CLI's checks and
+    /// stores; a refusal shows the form again with what was typed and the CLI's message.
+    func saveJob(_ s: Session, _ form: [String: String], edit: String?) async throws -> Response {
+        let settings = try await settings()
+        var typed: [String: String] = [:]
+        for a in Job.attributes where a.name != "paused" { typed[a.name] = form[a.name] ?? "" }
+        let values = typed
+        do {
+            let saved = try await pool.run { db -> Job in
+                if let edit {
+                    return try JobStore.change(db, edit, .edit, by: s.actor, defaultZone: settings.defaultTimezone) {
+                        job in
+                        for a in Job.attributes where a.name != "paused" {
+                            if let v = values[a.name], v != a.get(job) { try a.set(&job, v) }
+                        }
+                    }.1
+                }
+                var job = Job(name: "", command: "")
+                for a in Job.attributes where a.name != "paused" {
+                    if let v = values[a.name], !v.isEmpty || a.name == "name" || a.name == "command" {
+                        try a.set(&job, v)
+                    }
+                }
+                if job.command.isEmpty { throw OctoError.usage("a job needs a command") }
+                return try JobStore.add(db, job, by: s.actor, defaultZone: settings.defaultTimezone)
+            }
+            return redirect("/jobs/\(Forms.encode(saved.name))")
+        } catch let e as OctoError where e.kind == .usage {
+            return jobForm(s, edit: edit, values: values, error: e.message)
+        }
     }
 
     func setPaused(_ context: WebContext, _ s: Session, _ paused: Bool) async throws -> Response {

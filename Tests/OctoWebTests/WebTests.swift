@@ -297,6 +297,58 @@ struct WebTests {
         }
     }
 
+    @Test func jobsAreAddedAndEditedWithTheCLIsChecksAndMessages() async throws {
+        try await Self.withWeb { _, db, client in
+            try addJob(db, "load", "true", [:])
+            let b = try await Self.login(client, "alice")
+            let (s0, form) = try await Self.get(client, b, "/add")
+            #expect(
+                s0 == .ok && form.contains("name=\"schedule\"") && form.contains("value=\"alice\""), "owner: the user")
+            let before = try Self.audit(db)
+            // refused: the CLI's message, the form again with what was typed, nothing stored
+            let bad = try await Self.post(client, b, "/add", "name=extract&command=echo+x&schedule=61+*+*+*+*")
+            #expect(bad.status == .badRequest)
+            let badText = String(buffer: bad.body)
+            #expect(badText.contains("invalid schedule &#39;61 * * * *&#39;"), "\(badText)")
+            #expect(badText.contains("value=\"extract\"") && badText.contains(">echo x</textarea>"))
+            #expect(try JobStore.get(db, "extract") == nil && Self.audit(db) == before)
+
+            let ok = try await Self.post(
+                client, b, "/add", "name=extract&command=echo+%3Cx%3E&schedule=0+3+*+*+*&retries=2&owner=etl")
+            #expect(ok.status == .seeOther && ok.headers[.location] == "/jobs/extract")
+            let added = try #require(try JobStore.get(db, "extract"))
+            #expect(
+                added.command == "echo <x>" && added.schedule == "0 3 * * *" && added.retries == 2
+                    && added.owner == "etl")
+
+            let (_, edit) = try await Self.get(client, b, "/jobs/extract/edit")
+            #expect(edit.contains(">echo &lt;x&gt;</textarea>") && edit.contains("value=\"0 3 * * *\""))
+            // an edit that closes a cycle is refused with the CLI's message naming it
+            _ = try await Self.post(
+                client, b, "/jobs/load/edit", Self.fields(try JobStore.get(db, "load")!, ["needs": "extract"]))
+            let cycle = try await Self.post(
+                client, b, "/jobs/extract/edit", Self.fields(added, ["needs": "load"]))
+            #expect(cycle.status == .badRequest)
+            #expect(String(buffer: cycle.body).contains("extract → load → extract"), "\(String(buffer: cycle.body))")
+            let changed = try await Self.post(client, b, "/jobs/extract/edit", Self.fields(added, ["timeout": "1h"]))
+            #expect(changed.status == .seeOther)
+            #expect(try JobStore.get(db, "extract")?.timeout == 3600 && JobStore.get(db, "extract")?.needs == [])
+            #expect(
+                try Self.audit(db).filter { $0.hasPrefix("web:") }
+                    == ["web:alice add extract", "web:alice edit load", "web:alice edit extract"])
+            let v = try await Self.login(client, "vic")
+            #expect(try await Self.get(client, v, "/add").0 == .forbidden)
+            #expect(try await Self.post(client, v, "/add", "name=x&command=true").status == .forbidden)
+        }
+    }
+
+    /// A form's body with every attribute of `job` as it is, and `changes`.
+    static func fields(_ job: Job, _ changes: [String: String]) -> String {
+        Job.attributes.filter { $0.name != "paused" }.map { a in
+            "\(a.name)=\(Forms.encode(changes[a.name] ?? a.get(job)))"
+        }.joined(separator: "&")
+    }
+
     @Test func aWrongPasswordIsRefusedAndRepeatedFailuresAreRateLimited() async throws {
         try await Self.withWeb { _, db, client in
             func attempt(_ name: String, _ password: String) async throws -> TestResponse {
