@@ -182,9 +182,14 @@ public enum AccountStore {
         case limited(retryAfter: Int64)
     }
 
-    /// Checks a password; a success makes a session, a failure is counted. While a name has
-    /// `failureLimit` failures within the window, even the right password is refused.
-    public static func login(_ db: Connection, _ name: String, password: String) throws -> LoginResult {
+    /// What a login needs from the database before the password is checked: whether the name is rate-limited,
+    /// else its stored hash and role (nil for an unknown name).
+    public enum Candidate: Sendable {
+        case limited(Int64)
+        case check(stored: String?, role: Role?)
+    }
+
+    public static func loginCandidate(_ db: Connection, _ name: String) throws -> Candidate {
         let recent = try db.query(
             """
             SELECT COUNT(*) AS n, COALESCE(TIMESTAMPDIFF(SECOND, NOW(6), MIN(at) + INTERVAL ? SECOND), 0) AS wait
@@ -192,26 +197,47 @@ public enum AccountStore {
             """, [.int(failureWindow), .text(String(name.prefix(64))), .int(failureWindow)]
         ).first!
         let count: Int64 = try recent.decode("n")
-        if count >= Int64(failureLimit) { return .limited(retryAfter: max(1, try recent.decode("wait"))) }
+        if count >= Int64(failureLimit) { return .limited(max(1, try recent.decode("wait"))) }
         let row = try db.query("SELECT role, password_hash FROM users WHERE name = ?", [.text(name)]).first
-        // an unknown name costs the same hash as a known one: timing does not tell which names exist
-        let stored = try row?.decode("password_hash", as: String.self) ?? dummyHash
-        guard PasswordHash.verify(password, stored), let row else {
-            try db.execute(
-                "INSERT INTO login_failures (user_name, at) VALUES (?, NOW(6))", [.text(String(name.prefix(64)))])
-            try db.execute("DELETE FROM login_failures WHERE at < NOW(6) - INTERVAL 1 DAY LIMIT 100")
-            return .wrong
-        }
-        let account = Account(name: name, role: try Role.parse(try row.decode("role", as: String.self)))
+        return .check(
+            stored: try row?.decode("password_hash", as: String.self),
+            role: try row.map { try Role.parse(try $0.decode("role", as: String.self)) })
+    }
+
+    /// Counts a failed login (one statement: a retry cannot count it twice); old rows go a hundred at a time.
+    public static func recordFailure(_ db: Connection, _ name: String) throws {
+        try db.execute(
+            "INSERT INTO login_failures (user_name, at) VALUES (?, NOW(6))", [.text(String(name.prefix(64)))])
+        _ = try? db.execute("DELETE FROM login_failures WHERE at < NOW(6) - INTERVAL 1 DAY LIMIT 100")
+    }
+
+    /// A new session for an account whose password was right.
+    public static func startSession(_ db: Connection, _ account: Account) throws -> LoginResult {
         let token = hex(randomBytes(32))
         let csrf = hex(randomBytes(32))
         try db.execute(
             """
             INSERT INTO web_sessions (token_hash, user_name, csrf, created_at, expires_at)
             VALUES (?, ?, ?, NOW(6), NOW(6) + INTERVAL ? SECOND)
-            """, [.text(sha256Hex(token)), .text(name), .text(csrf), .int(sessionLifetime)])
-        try db.execute("DELETE FROM web_sessions WHERE expires_at < NOW(6) LIMIT 100")
+            """, [.text(sha256Hex(token)), .text(account.name), .text(csrf), .int(sessionLifetime)])
+        _ = try? db.execute("DELETE FROM web_sessions WHERE expires_at < NOW(6) LIMIT 100")
         return .ok(token: token, csrf: csrf, account: account)
+    }
+
+    /// Checks a password and makes a session, or counts the failure (all on `db`; the server checks the hash
+    /// off its connections instead). While a name has `failureLimit` failures within the window, even the right
+    /// password is refused.
+    public static func login(_ db: Connection, _ name: String, password: String) throws -> LoginResult {
+        switch try loginCandidate(db, name) {
+        case .limited(let wait): return .limited(retryAfter: wait)
+        case .check(let stored, let role):
+            // an unknown name costs the same hash as a known one: timing does not tell which names exist
+            guard PasswordHash.verify(password, stored ?? dummyHash), let role else {
+                try recordFailure(db, name)
+                return .wrong
+            }
+            return try startSession(db, Account(name: name, role: role))
+        }
     }
 
     /// The account and CSRF token of a live session, or nil (unknown, expired, or its user removed).
@@ -235,5 +261,5 @@ public enum AccountStore {
     }
 
     /// A valid hash of no password anyone has, checked when the name is unknown.
-    static let dummyHash: String = (try? PasswordHash.make(hex(randomBytes(16)))) ?? ""
+    public static let dummyHash: String = (try? PasswordHash.make(hex(randomBytes(16)))) ?? ""
 }

@@ -35,6 +35,9 @@ public struct WebApp: Sendable {
 
     public static let cookieName = "octo_session"
 
+    /// Password checks running at once (each takes 32 MiB and tens of milliseconds of one core).
+    let hashGate = Gate(permits: 2)
+
     /// Polls without news after which a live stream sends a comment (about 15 s at the default interval).
     var keepAlivePolls: Int { max(1, Int(Duration.seconds(15) / pollInterval)) }
 
@@ -43,6 +46,10 @@ public struct WebApp: Sendable {
         pollInterval: Duration = .milliseconds(250)
     ) async throws {
         self.pool = pool
+        // every template starts with {{% CONTENT_TYPE: OCTOHTML}}: the library's own HTML escaping compares whole
+        // characters, so a quote or `<` that a combining mark or a prepended sign joins (`"\u{301}`, `\u{600}<`) would
+        // pass through unescaped; this one escapes scalar by scalar
+        MustacheContentTypes.register(EscapedHTML(), named: "OCTOHTML")
         library = try await MustacheLibrary(directory: assets.root + "/templates")
         var statics: [String: (String, ByteBuffer)] = [:]
         let types = [
@@ -64,7 +71,7 @@ public struct WebApp: Sendable {
         router.get("/static/:file") { _, context in try self.staticFile(context) }
         router.get("/favicon.ico") { _, _ in redirect("/static/icon.svg", status: .movedPermanently) }
         router.get("/login") { request, _ in
-            self.render("login", ["title": "Log in", "next": safeNext(request.uri.queryParameters.get("next"))])
+            self.render("login", ["title": "Log in", "next": safeNext(Forms.parse(request.uri.query ?? "")["next"])])
         }
         router.post("/login") { request, _ in try await self.login(request) }
         router.post("/logout") { request, _ in
@@ -84,7 +91,7 @@ public struct WebApp: Sendable {
         }
         router.get("/runs/:id/events") { request, context in
             guard try await self.session(request) != nil else { return plain("log in first", .unauthorized) }
-            return try self.runEvents(request, context)
+            return try self.runEvents(request, context, token: request.cookies[WebApp.cookieName]?.value ?? "")
         }
         router.get("/audit") { request, _ in try await self.page(request) { s in try await self.auditPage(request, s) }
         }
@@ -95,7 +102,7 @@ public struct WebApp: Sendable {
         router.get("/logs") { request, _ in try await self.page(request) { s in try await self.logsPage(request, s) } }
         router.get("/logs/events") { request, _ in
             guard try await self.session(request) != nil else { return plain("log in first", .unauthorized) }
-            return try self.logEvents(request)
+            return try self.logEvents(request, token: request.cookies[WebApp.cookieName]?.value ?? "")
         }
         router.get("/metrics") { _, _ in try await self.metrics() }
         router.get("/api/jobs") { request, _ in
@@ -195,9 +202,10 @@ public struct WebApp: Sendable {
         do {
             return try await body(s, form)
         } catch let e as OctoError {
+            let missing = e.message.hasPrefix("no ")
             return render(
-                "error", base(s, title: "Refused") + ["message": e.message],
-                status: e.kind == .usage ? .badRequest : .conflict)
+                "error", base(s, title: missing ? "Not found" : "Refused") + ["message": e.message],
+                status: e.kind == .usage ? (missing ? .notFound : .badRequest) : .conflict)
         }
     }
 
@@ -211,7 +219,23 @@ public struct WebApp: Sendable {
         let name = form["name"] ?? ""
         let password = form["password"] ?? ""
         let next = safeNext(form["next"])
-        let result = try await pool.run { db in try AccountStore.login(db, name, password: password) }
+        // the slow hash is checked off the database connections (a flood of logins must not hold them all),
+        // at most two at a time
+        let candidate = try await pool.run { db in try AccountStore.loginCandidate(db, name) }
+        var result: AccountStore.LoginResult
+        switch candidate {
+        case .limited(let wait): result = .limited(retryAfter: wait)
+        case .check(let stored, let role):
+            await hashGate.enter()
+            let ok = PasswordHash.verify(password, stored ?? AccountStore.dummyHash)
+            await hashGate.leave()
+            if ok, let role {
+                result = try await pool.run { db in try AccountStore.startSession(db, Account(name: name, role: role)) }
+            } else {
+                try await pool.run { db in try AccountStore.recordFailure(db, name) }
+                result = .wrong
+            }
+        }
         switch result {
         case .ok(let token, _, _):
             var r = redirect(next)
@@ -268,11 +292,11 @@ public struct WebApp: Sendable {
     // MARK: - Pages
 
     func overview(_ request: Request, _ s: Session) async throws -> Response {
-        let q = request.uri.queryParameters
-        let text = q.get("q") ?? ""
-        let owner = q.get("owner") ?? ""
-        let state = q.get("state") ?? ""
-        let pageNumber = max(1, Int(q.get("page") ?? "1") ?? 1)
+        let q = query(request)
+        let text = q["q"] ?? ""
+        let owner = q["owner"] ?? ""
+        let state = q["state"] ?? ""
+        let pageNumber = min(max(1, Int(q["page"] ?? "1") ?? 1), 100_000)
         let perPage = 100
         let settings = try await settings()
         let (summaries, marks, now) = try await pool.run { db in
@@ -334,7 +358,7 @@ public struct WebApp: Sendable {
     func jobPage(_ request: Request, _ context: WebContext, _ s: Session) async throws -> Response {
         let name = context.parameters.get("name") ?? ""
         // without a range, the chart spans the last 100 runs (JobCenter's view); a range zooms to that much time
-        let rangeName = request.uri.queryParameters.get("range") ?? ""
+        let rangeName = query(request)["range"] ?? ""
         let range = WebApp.ranges.first { $0.0 == rangeName }
         let settings = try await settings()
         let (job, runs, chartRuns, now) = try await pool.run { db in
@@ -409,7 +433,7 @@ public struct WebApp: Sendable {
         ctx["killable"] = !run.state.isFinished
         ctx["more"] = lines.more
         ctx["lines"] = lines.lines.map(lineRow)
-        ctx["after"] = lines.lines.last?.id ?? 0
+        ctx["after"] = lines.lines.map(\.id).max() ?? 0
         return render("run", ctx)
     }
 
@@ -419,10 +443,10 @@ public struct WebApp: Sendable {
 
     /// Server-Sent Events of a run's log: every line after `after` (or the `Last-Event-ID`), as it is stored,
     /// then one `end` event when the run has finished and its last lines are sent.
-    func runEvents(_ request: Request, _ context: WebContext) throws -> Response {
+    func runEvents(_ request: Request, _ context: WebContext, token: String) throws -> Response {
         guard let id = Int64(context.parameters.get("id") ?? "") else { return plain("no such run", .notFound) }
         let fromHeader: Int64? = request.headers[HTTPField.Name("Last-Event-ID")!].flatMap { Int64($0) }
-        let fromQuery: Int64? = Int64(request.uri.queryParameters.get("after") ?? "")
+        let fromQuery: Int64? = Int64(query(request)["after"] ?? "")
         let start: Int64 = fromHeader ?? fromQuery ?? 0
         let pool = self.pool
         let interval = pollInterval
@@ -436,7 +460,7 @@ public struct WebApp: Sendable {
             while !Task.isCancelled {
                 let from = after
                 let (lines, run) = try await pool.run { db in
-                    (try LogQuery.lines(db, runID: runID, after: from), try RunQueue.get(db, runID))
+                    (try LogQuery.lines(db, runID: runID, after: from, limit: 1000), try RunQueue.get(db, runID))
                 }
                 var chunk = ""
                 for l in lines {
@@ -460,6 +484,8 @@ public struct WebApp: Sendable {
                 // a comment now and then keeps proxies from closing a quiet stream, and finds a browser that left
                 idle = chunk.isEmpty ? idle + 1 : 0
                 if idle >= keepAlive {
+                    // a stream lasts only as long as its session: logged out, expired or removed, it ends
+                    guard try await pool.run({ db in try AccountStore.session(db, token: token) }) != nil else { break }
                     chunk = ": keep-alive\n\n"
                     idle = 0
                 }
@@ -478,7 +504,7 @@ public struct WebApp: Sendable {
     }
 
     func auditPage(_ request: Request, _ s: Session) async throws -> Response {
-        let job = request.uri.queryParameters.get("job").flatMap { $0.isEmpty ? nil : $0 }
+        let job = query(request)["job"].flatMap { $0.isEmpty ? nil : $0 }
         let entries = try await pool.run { db in try AuditStore.list(db, job: job, since: 30 * 86_400, limit: 500) }
         var ctx = base(s, title: "Audit")
         ctx["job"] = job ?? ""
@@ -515,6 +541,7 @@ public struct WebApp: Sendable {
         ctx["alerts"] = alerts.map { a in
             [
                 "id": a.id, "kind": a.kind.rawValue, "job": a.job, "jobPath": Forms.encode(a.job),
+                "hasJob": !a.job.isEmpty,
                 "run": a.runID.map(String.init) ?? "", "hasRun": a.runID != nil,
                 "first": Zone.utc.format(a.firstAt), "last": Zone.utc.format(a.lastAt), "count": a.occurrences,
                 "line": a.lastLine, "state": a.state.rawValue, "open": a.state.rawValue != "acked"
@@ -524,9 +551,9 @@ public struct WebApp: Sendable {
     }
 
     func graphPage(_ request: Request, _ s: Session) async throws -> Response {
-        let q = request.uri.queryParameters
-        let job = q.get("job").flatMap { $0.isEmpty ? nil : $0 }
-        let date = q.get("date").flatMap { $0.isEmpty ? nil : $0 }
+        let q = query(request)
+        let job = q["job"].flatMap { $0.isEmpty ? nil : $0 }
+        let date = q["date"].flatMap { $0.isEmpty ? nil : $0 }
         let settings = try await settings()
         let zone = try Zone.named(settings.defaultTimezone)
         let status = try await pool.run { db in
@@ -564,11 +591,8 @@ public struct WebApp: Sendable {
         return f
     }
 
-    func query(_ request: Request) -> [String: String] {
-        var out: [String: String] = [:]
-        for (k, v) in request.uri.queryParameters { out[String(k)] = String(v) }
-        return out
-    }
+    /// The query string as a form encodes it (`+` is a space, as a browser's GET form sends it).
+    func query(_ request: Request) -> [String: String] { Forms.parse(request.uri.query ?? "") }
 
     func logsPage(_ request: Request, _ s: Session) async throws -> Response {
         let q = query(request)
@@ -597,7 +621,7 @@ public struct WebApp: Sendable {
     }
 
     /// A followed log search: every new line matching the filter, as Server-Sent Events, until the browser leaves.
-    func logEvents(_ request: Request) throws -> Response {
+    func logEvents(_ request: Request, token: String) throws -> Response {
         let q = query(request)
         let filter: LogQuery.Filter
         do { filter = try logFilter(q) } catch let e as OctoError { return plain(e.message, .badRequest) }
@@ -627,6 +651,8 @@ public struct WebApp: Sendable {
                 }
                 idle = chunk.isEmpty ? idle + 1 : 0
                 if idle >= keepAlive {
+                    // a stream lasts only as long as its session: logged out, expired or removed, it ends
+                    guard try await pool.run({ db in try AccountStore.session(db, token: token) }) != nil else { break }
                     chunk = ": keep-alive\n\n"
                     idle = 0
                 }
@@ -777,8 +803,30 @@ public struct WebApp: Sendable {
     func ack(_ context: WebContext, _ s: Session) async throws -> Response {
         guard let id = Int64(context.parameters.get("id") ?? "") else { throw OctoError.usage("no such alert") }
         let acked = try await pool.run { db in try AlertStore.ack(db, id, by: s.actor) }
-        if !acked { throw OctoError.usage("alert \(id) is not open") }
+        if !acked { throw OctoError.usage("no open alert \(id)") }
         return redirect("/alerts")
+    }
+}
+
+/// HTML escaping of every `<`, `>`, `&`, `"` and `'` scalar, whatever characters they are part of.
+struct EscapedHTML: MustacheContentType {
+    func escapeText(_ text: String) -> String { html(text) }
+}
+
+/// At most `permits` holders at once; the others wait their turn.
+actor Gate {
+    var free: Int
+    var waiting: [CheckedContinuation<Void, Never>] = []
+    init(permits: Int) { free = permits }
+    func enter() async {
+        if free > 0 {
+            free -= 1
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+    func leave() {
+        if waiting.isEmpty { free += 1 } else { waiting.removeFirst().resume() }
     }
 }
 
@@ -803,7 +851,10 @@ func displayText(_ v: JSON) -> String {
 
 /// Where to go after logging in: a path of this site only (never another host).
 func safeNext(_ next: String?) -> String {
-    guard let n = next, n.hasPrefix("/"), !n.hasPrefix("//"), !n.contains("\\") else { return "/" }
+    // a browser drops tabs and newlines from a URL (`/\t/evil.example` is `//evil.example`): no control byte, no space
+    guard let n = next, n.hasPrefix("/"), !n.hasPrefix("//"), !n.contains("\\"),
+        n.utf8.allSatisfy({ $0 > 0x20 && $0 != 0x7F })
+    else { return "/" }
     return n
 }
 
@@ -826,7 +877,13 @@ struct SecurityHeaders: RouterMiddleware {
     func handle(
         _ request: Request, context: WebContext, next: (Request, WebContext) async throws -> Response
     ) async throws -> Response {
-        var r = try await next(request, context)
+        var r: Response
+        do {
+            r = try await next(request, context)
+        } catch let e as any HTTPResponseError {
+            // an error the framework turns into a response (too large a body, no route) gets the headers too
+            r = try e.response(from: request, context: context)
+        }
         r.headers[.contentSecurityPolicy] =
             "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
         r.headers[HTTPField.Name("X-Frame-Options")!] = "DENY"

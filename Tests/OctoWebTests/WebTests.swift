@@ -106,9 +106,13 @@ struct WebTests {
             let login = try await client.execute(uri: "/login?next=%2Fjobs%2Fa", method: .get)
             #expect(login.status == .ok)
             #expect(String(buffer: login.body).contains("name=\"next\" value=\"/jobs/a\""))
-            // a next that leaves the site is replaced by /
-            let away = try await client.execute(uri: "/login?next=%2F%2Fevil.example", method: .get)
-            #expect(String(buffer: away.body).contains("name=\"next\" value=\"/\""))
+            // a next that leaves the site is replaced by / (a browser drops the tab of `/\t/evil.example`)
+            for next in [
+                "%2F%2Fevil.example", "%2F%09%2Fevil.example", "%2F%5Cevil.example", "https%3A%2F%2Fevil.example"
+            ] {
+                let away = try await client.execute(uri: "/login?next=\(next)", method: .get)
+                #expect(String(buffer: away.body).contains("name=\"next\" value=\"/\""), "\(next)")
+            }
         }
     }
 
@@ -404,7 +408,10 @@ struct WebTests {
         try await Self.withWeb { fresh, db, client in
             let script = "<script>alert(1)</script>"
             let img = "<img src=x onerror=alert(1)>"
+            // a prepended sign or a combining mark makes one character of `<` or `"` with its neighbour: still escaped
+            let joined = "\u{600}<b id=x>bold\u{600}</b> \"\u{301} onmouseover=alert(1)"
             try addJob(db, "xss", script, ["schedule": "@every 1h"])
+            try addJob(db, "joined", joined, ["schedule": "@every 1h"])
             try addJob(db, "printer", "echo '\(img)'", [:])
             try await register(fresh, "w1")
             let ran = try await octo(fresh, ["sh", "run", "printer", "--here", "--wait", "--machine", "w1"])
@@ -419,6 +426,14 @@ struct WebTests {
                 #expect(!body.contains(script) && !body.contains(img), "\(uri) shows markup from a user")
             }
             #expect(pages["/jobs/xss"]!.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
+            let (_, joinedPage) = try await Self.get(client, b, "/jobs/joined")
+            #expect(!joinedPage.contains("<b id=x>") && !joinedPage.contains("\"\u{301} onmouseover"))
+            #expect(
+                joinedPage.contains("\u{600}&lt;b id=x&gt;bold\u{600}&lt;/b&gt; &quot;\u{301} onmouseover=alert(1)"))
+            let (_, overviewPage) = try await Self.get(client, b, "/?q=%22%CC%81+onmouseover%3Dalert(1)")
+            #expect(overviewPage.contains("value=\"&quot;\u{301} onmouseover=alert(1)\""), "the filter box, reflected")
+            let (huge, _) = try await Self.get(client, b, "/?page=9223372036854775807")
+            #expect(huge == .ok, "a page number past the end is the last page's neighbour, not a crash")
             #expect(pages["/audit?job=xss"]!.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
             #expect(pages["/runs/\(run.id)"]!.contains("&lt;img src=x onerror=alert(1)&gt;"))
             #expect(pages["/jobs/printer"]!.contains("echo &#39;&lt;img src=x onerror=alert(1)&gt;&#39;"))

@@ -46,8 +46,16 @@ public enum OctoBinary {
         let exe = Executable.path(.init(path))
         let environment = Environment.inherit.updating(env)
         if let input {
+            // stdin from a file, not a pipe: a process that exits before reading (a refused argument) would make the
+            // pipe's writer fail with EPIPE, which swift-subprocess 1.0 turns into a crash of the test process
+            // ("FileDescriptor … was not closed") — met when octo sh user refused a name before reading its password
+            let dir = TemporaryDirectory()
+            defer { dir.remove() }
+            let file = dir.write("stdin", input)
             let r = try await Subprocess.run(
-                exe, arguments: Arguments(arguments), environment: environment, input: .string(input),
+                .path("/bin/sh"),
+                arguments: Arguments(["-c", "exec \"$0\" \"$@\" < \"$OCTO_TEST_STDIN\"", path] + arguments),
+                environment: environment.updating(["OCTO_TEST_STDIN": file]),
                 output: .string(limit: 16 << 20), error: .string(limit: 1 << 20))
             return Result(status: code(r.terminationStatus), stdout: r.standardOutput, stderr: r.standardError)
         }

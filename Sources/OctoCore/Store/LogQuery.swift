@@ -90,9 +90,11 @@ public enum LogQuery {
     }
 
     /// A run's lines after line id `after`, in id order (for `octo sh run --wait`).
-    public static func lines(_ db: Connection, runID: Int64, after: Int64) throws -> [Line] {
-        try db.query("SELECT \(columns) FROM logs WHERE run_id = ? AND id > ? ORDER BY id", [.int(runID), .int(after)])
-            .rows.map(line)
+    public static func lines(_ db: Connection, runID: Int64, after: Int64, limit: Int = Int(Int32.max)) throws -> [Line] {
+        try db.query(
+            "SELECT \(columns) FROM logs WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?",
+            [.int(runID), .int(after), .int(Int64(limit))]
+        ).rows.map(line)
     }
 
     /// Follows the table: each `poll()` returns the matching lines that
