@@ -90,7 +90,8 @@ public enum LogQuery {
     }
 
     /// A run's lines after line id `after`, in id order (for `octo sh run --wait`).
-    public static func lines(_ db: Connection, runID: Int64, after: Int64, limit: Int = Int(Int32.max)) throws -> [Line] {
+    public static func lines(_ db: Connection, runID: Int64, after: Int64, limit: Int = Int(Int32.max)) throws -> [Line]
+    {
         try db.query(
             "SELECT \(columns) FROM logs WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?",
             [.int(runID), .int(after), .int(Int64(limit))]
