@@ -299,22 +299,34 @@ public struct WebApp: Sendable {
         let pageNumber = min(max(1, Int(q["page"] ?? "1") ?? 1), 100_000)
         let perPage = 100
         let settings = try await settings()
-        let (summaries, marks, now) = try await pool.run { db in
-            let all = try JobStore.summaries(db).filter { m in
-                (text.isEmpty || m.job.name.contains(text))
-                    && (owner.isEmpty || m.job.owner == owner)
-                    && (state.isEmpty || state == (m.job.paused ? "paused" : m.lastState?.rawValue ?? "never")
-                        || (state == "active" && !m.job.paused))
+        // the last run is read only for the jobs shown, unless the filter is on its state (then for all)
+        let byLastRun = !state.isEmpty && !["active", "paused"].contains(state)
+        let (count, shown, marks, now) = try await pool.run { db in
+            func keep(_ j: Job) -> Bool {
+                (text.isEmpty || j.name.contains(text)) && (owner.isEmpty || j.owner == owner)
+                    && (state != "paused" || j.paused) && (state != "active" || !j.paused)
             }
-            let shown = Array(all.dropFirst((pageNumber - 1) * perPage).prefix(perPage))
+            let shown: [JobStore.Summary]
+            let count: Int
+            if byLastRun {
+                let all = try JobStore.summaries(db).filter { m in
+                    keep(m.job) && state == (m.job.paused ? "paused" : m.lastState?.rawValue ?? "never")
+                }
+                count = all.count
+                shown = Array(all.dropFirst((pageNumber - 1) * perPage).prefix(perPage))
+            } else {
+                let all = try JobStore.all(db).filter(keep)
+                count = all.count
+                let page = all.dropFirst((pageNumber - 1) * perPage).prefix(perPage).map(\.name)
+                shown = try JobStore.summaries(db, names: Array(page))
+            }
             let now = try JobStore.serverNow(db)
             var marks: [String: [Charts.Mark]] = [:]
             for m in shown {
                 marks[m.job.name] = Charts.marks(try RunQueue.history(db, job: m.job.name, limit: 20), now: now)
             }
-            return (all, marks, now)
+            return (count, shown, marks, now)
         }
-        let shown = summaries.dropFirst((pageNumber - 1) * perPage).prefix(perPage)
         var zones: [String: Zone] = [:]
         let rows: [[String: Any]] = shown.map { m in
             let zoneName = m.job.timezone.isEmpty ? settings.defaultTimezone : m.job.timezone
@@ -331,13 +343,13 @@ public struct WebApp: Sendable {
                 "spark": Charts.sparkline(marks[m.job.name] ?? [])
             ]
         }
-        let pages = max(1, (summaries.count + perPage - 1) / perPage)
+        let pages = max(1, (count + perPage - 1) / perPage)
         func link(_ p: Int) -> String {
             "/?q=\(Forms.encode(text))&owner=\(Forms.encode(owner))&state=\(Forms.encode(state))&page=\(p)"
         }
         var ctx = base(s, title: "Jobs")
         ctx["jobs"] = rows
-        ctx["count"] = summaries.count
+        ctx["count"] = count
         ctx["q"] = text
         ctx["owner"] = owner
         ctx["states"] = (["", "active", "paused", "never"] + Run.State.allCases.map(\.rawValue)).map {

@@ -251,17 +251,22 @@ public enum JobStore {
         public var lastDuration: Double?
     }
 
-    /// Every job with its latest run, by name. One query; the latest run is
-    /// found through the (job_name, id) index, so the cost is one index probe per job.
-    public static func summaries(_ db: Connection) throws -> [Summary] {
+    /// Every job (or those of `names`) with its latest run, by name. One query; the latest run is found through
+    /// the (job_name, id) index with `ORDER BY id DESC LIMIT 1` — one index probe per job. (MariaDB does not
+    /// shortcut a correlated `MAX(id)`: it read every index entry of the job, 2 s for 10,000 jobs with a
+    /// million runs, against 0.1 s.)
+    public static func summaries(_ db: Connection, names: [String]? = nil) throws -> [Summary] {
+        if let names, names.isEmpty { return [] }
+        let only = names.map { " WHERE j.name IN (" + $0.map { _ in "?" }.joined(separator: ", ") + ")" } ?? ""
         let rows = try db.query(
             """
             SELECT \(columns.split(separator: ",").map { "j." + $0.trimmingWhitespace() }.joined(separator: ", ")),
                    r.state AS last_state, r.started_at AS last_started, r.ended_at AS last_ended, NOW(6) AS now
             FROM jobs j
-            LEFT JOIN runs r ON r.id = (SELECT MAX(id) FROM runs WHERE job_name = j.name)
+            LEFT JOIN runs r ON r.id = (SELECT id FROM runs WHERE job_name = j.name ORDER BY id DESC LIMIT 1)
+            \(only)
             ORDER BY j.name
-            """
+            """, (names ?? []).map { .text($0) }
         ).rows
         return try rows.map { row in
             let started: Instant? = try row.decode("last_started")
