@@ -142,6 +142,9 @@ public struct WebApp: Sendable {
                 try await self.saveJob(s, form, edit: context.parameters.get("name") ?? "")
             }
         }
+        router.post("/jobs/:name/pass") { request, context in
+            try await self.action(request, need: .operator) { s, form in try await self.pass(context, s, form) }
+        }
         router.post("/jobs/:name/pause") { request, context in
             try await self.action(request, need: .operator) { s, _ in try await self.setPaused(context, s, true) }
         }
@@ -793,6 +796,23 @@ public struct WebApp: Sendable {
         } catch let e as OctoError where e.kind == .usage {
             return jobForm(s, edit: edit, values: values, error: e.message)
         }
+    }
+
+    /// `octo sh pass JOB --date D`: the job's fires on that date count as succeeded for the jobs below.
+    func pass(_ context: WebContext, _ s: Session, _ form: [String: String]) async throws -> Response {
+        let name = context.parameters.get("name") ?? ""
+        let date = (form["date"] ?? "").trimmingWhitespace()
+        guard !date.isEmpty else { throw OctoError.usage("pass needs a date (YYYY-MM-DD)") }
+        let settings = try await settings()
+        _ = try await pool.run { db in
+            let job = try JobStore.require(db, name)
+            _ = try TimeText.day(date, zone: .utc)  // the date's form, before anything is read
+            let graph = try NeedsStore.graph(db, defaultZone: settings.defaultTimezone)
+            let fires = try graph.fires(of: job, fire: nil, date: date)
+            guard !fires.isEmpty else { throw OctoError.usage("job '\(job.name)' has no fires on \(date)") }
+            return try RunQueue.pass(db, job: job, fires: fires, settings: settings, by: s.actor)
+        }
+        return redirect("/jobs/\(Forms.encode(name))")
     }
 
     func setPaused(_ context: WebContext, _ s: Session, _ paused: Bool) async throws -> Response {

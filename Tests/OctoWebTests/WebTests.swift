@@ -167,7 +167,10 @@ struct WebTests {
                 return
             }
             #expect(jobs.count == 2)
-            #expect(jobs.first == (try JobStore.summaries(db).first?.json(defaultZone: "Etc/UTC")), "the CLI's shape")
+            #expect(
+                jobs.first
+                    == (try JobStore.summaries(db).first?.json(defaultZone: SettingsStore.load(db).defaultTimezone)),
+                "the CLI's shape")
             let (_, apiRuns) = try await Self.get(client, b, "/api/jobs/extract/runs")
             #expect(apiRuns.contains("\"id\":\(run.id)") && apiRuns.contains("\"state\":\"succeeded\""))
 
@@ -291,13 +294,26 @@ struct WebTests {
             #expect(
                 badDate.status == .badRequest
                     && String(buffer: badDate.body).contains("invalid date &#39;2026-13-01&#39;"))
+            // pass a date of a scheduled job: its fire that day becomes a passed run (as sh pass --date)
+            try addJob(db, "daily", "true", ["schedule": "0 3 * * *", "timezone": "UTC"])
+            let passed = try await Self.post(client, b, "/jobs/daily/pass", "date=2026-11-30")
+            #expect(passed.status == .seeOther, "\(String(buffer: passed.body))")
+            let passedRuns = try runs(db, "daily")
+            #expect(
+                passedRuns.map(\.state) == [.passed]
+                    && passedRuns.first?.fireTime.iso8601 == "2026-11-30T03:00:00.000000Z")
+            let noDate = try await Self.post(client, b, "/jobs/daily/pass", "date=")
+            #expect(noDate.status == .badRequest)
             let killed = try await Self.post(client, b, "/runs/\(run.id)/kill")
             #expect(killed.status == .seeOther)
             #expect(try RunQueue.get(db, run.id)?.state == .cancelled)
 
             #expect(
                 try Self.audit(db).filter { $0.hasPrefix("web:") }
-                    == ["web:alice pause a", "web:alice resume a", "web:alice run a", "web:alice kill a"])
+                    == [
+                        "web:alice pause a", "web:alice resume a", "web:alice run a", "web:alice pass daily",
+                        "web:alice kill a"
+                    ])
         }
     }
 
