@@ -142,6 +142,49 @@ public struct WebApp: Sendable {
                 try await self.saveJob(s, form, edit: context.parameters.get("name") ?? "")
             }
         }
+        router.get("/users") { request, _ in
+            try await self.page(request) { s in
+                guard s.account.role >= .admin else { return plain("refused: only admins manage accounts", .forbidden) }
+                return try await self.usersPage(s, error: nil)
+            }
+        }
+        router.post("/users") { request, _ in
+            try await self.action(request, need: .admin) { s, form in
+                let name = form["name"] ?? ""
+                let role = try Role.parse(form["role"] ?? "")
+                let password = form["password"] ?? ""
+                do {
+                    try await self.pool.run { db in
+                        try AccountStore.add(db, name, role: role, password: password, by: s.actor)
+                    }
+                } catch let e as OctoError where e.kind == .usage {
+                    return try await self.usersPage(s, error: e.message)
+                }
+                return redirect("/users")
+            }
+        }
+        router.post("/users/:name/passwd") { request, context in
+            try await self.action(request, need: .admin) { s, form in
+                let name = context.parameters.get("name") ?? ""
+                let password = form["password"] ?? ""
+                do {
+                    try await self.pool.run { db in
+                        try AccountStore.setPassword(db, name, password: password, by: s.actor)
+                    }
+                } catch let e as OctoError where e.kind == .usage && !e.message.hasPrefix("no ") {
+                    return try await self.usersPage(s, error: e.message)
+                }
+                return redirect("/users")
+            }
+        }
+        router.post("/users/:name/rm") { request, context in
+            try await self.action(request, need: .admin) { s, _ in
+                let name = context.parameters.get("name") ?? ""
+                if name == s.account.name { throw OctoError.usage("an admin cannot remove their own account here") }
+                try await self.pool.run { db in try AccountStore.remove(db, name, by: s.actor) }
+                return redirect("/users")
+            }
+        }
         router.post("/jobs/:name/pass") { request, context in
             try await self.action(request, need: .operator) { s, form in try await self.pass(context, s, form) }
         }
@@ -269,7 +312,7 @@ public struct WebApp: Sendable {
     func base(_ s: Session, title: String) -> [String: Any] {
         [
             "title": title, "user": s.account.name, "role": s.account.role.rawValue, "csrf": s.csrf,
-            "canAct": s.account.role >= .operator
+            "canAct": s.account.role >= .operator, "isAdmin": s.account.role >= .admin
         ]
     }
 
@@ -813,6 +856,22 @@ public struct WebApp: Sendable {
             return try RunQueue.pass(db, job: job, fires: fires, settings: settings, by: s.actor)
         }
         return redirect("/jobs/\(Forms.encode(name))")
+    }
+
+    /// Accounts (admins): each with its role and creation time, forms to add one, set a password, remove one.
+    func usersPage(_ s: Session, error: String?) async throws -> Response {
+        let users = try await pool.run { db in try AccountStore.list(db) }
+        var ctx = base(s, title: "Accounts")
+        ctx["error"] = error ?? ""
+        ctx["hasError"] = error != nil
+        ctx["users"] = users.map { u in
+            [
+                "name": u.account.name, "path": Forms.encode(u.account.name), "role": u.account.role.rawValue,
+                "created": Zone.utc.format(u.created), "me": u.account.name == s.account.name
+            ] as [String: Any]
+        }
+        ctx["roles"] = Role.allCases.map(\.rawValue)
+        return render("users", ctx, status: error == nil ? .ok : .badRequest)
     }
 
     func setPaused(_ context: WebContext, _ s: Session, _ paused: Bool) async throws -> Response {

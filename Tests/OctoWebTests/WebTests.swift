@@ -362,6 +362,47 @@ struct WebTests {
         }
     }
 
+    @Test func adminsManageAccountsAndOthersCannot() async throws {
+        try await Self.withWeb { _, db, client in
+            let op = try await Self.login(client, "alice")
+            #expect(try await Self.get(client, op, "/users").0 == .forbidden)
+            #expect(
+                try await Self.post(client, op, "/users", "name=x&role=admin&password=long-enough").status == .forbidden
+            )
+            let (_, opPage) = try await Self.get(client, op, "/")
+            #expect(!opPage.contains("href=\"/users\""), "no Accounts link for an operator")
+            let before = try AccountStore.list(db).map(\.account.name)
+
+            let admin = try await Self.login(client, "ada")
+            let (s0, page) = try await Self.get(client, admin, "/users")
+            #expect(s0 == .ok && page.contains("<td>vic</td><td>viewer</td>"))
+            let bad = try await Self.post(client, admin, "/users", "name=bad+name&role=viewer&password=long-enough")
+            #expect(
+                bad.status == .badRequest && String(buffer: bad.body).contains("invalid user name &#39;bad name&#39;"))
+            let short = try await Self.post(client, admin, "/users", "name=newbie&role=viewer&password=short")
+            #expect(short.status == .badRequest && String(buffer: short.body).contains("too short"))
+            #expect(try AccountStore.list(db).map(\.account.name) == before)
+
+            #expect(
+                try await Self.post(client, admin, "/users", "name=newbie&role=operator&password=first-pass").status
+                    == .seeOther)
+            let newbie = try await Self.login(client, "newbie", "first-pass")
+            #expect(try await Self.get(client, newbie, "/").0 == .ok)
+            #expect(
+                try await Self.post(client, admin, "/users/newbie/passwd", "password=second-pass").status == .seeOther)
+            #expect(try await Self.get(client, newbie, "/").0 == .seeOther, "a new password ends the sessions")
+            _ = try await Self.login(client, "newbie", "second-pass")
+            #expect(try await Self.post(client, admin, "/users/newbie/rm").status == .seeOther)
+            #expect(try await Self.post(client, admin, "/users/ada/rm").status == .badRequest, "not one's own")
+            #expect(try AccountStore.list(db).map(\.account.name) == before)
+            let actions = try db.query("SELECT actor, action FROM audit WHERE subject = 'user newbie' ORDER BY id").rows
+                .map {
+                    "\(try $0.decode("actor", as: String.self)) \(try $0.decode("action", as: String.self))"
+                }
+            #expect(actions == ["web:ada user add", "web:ada user passwd", "web:ada user rm"])
+        }
+    }
+
     /// A form's body with every attribute of `job` as it is, and `changes`.
     static func fields(_ job: Job, _ changes: [String: String]) -> String {
         Job.attributes.filter { $0.name != "paused" }.map { a in
