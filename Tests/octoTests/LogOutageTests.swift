@@ -54,6 +54,41 @@ struct LogOutageTests {
         }
     }
 
+    /// A line spooled during an outage reaches the table once the database is back while its program is
+    /// still silent: the writer holds its next line back until the test has seen the first one stored (order,
+    /// not a stopwatch). Fails on the old code, which replayed the spool only when another line arrived.
+    @Test func aSilentProgramsSpooledLineIsStoredWhenTheDatabaseIsBack() async throws {
+        try await withServer { server, env, connect in
+            let dir = env["OCTO_STATE_DIR"]!
+            func gate(_ name: String) -> String { "while [ ! -e \"\(dir)/\(name)\" ]; do sleep 0.05; done" }
+            _ = try await Shell.run(
+                """
+                ( { echo first; \(gate("down")); echo early; \(gate("seen")); echo late; } \
+                  | "$OCTO" logger -n silent 2>"\(dir)/err"; echo $? > "\(dir)/rc" ) >/dev/null 2>&1 &
+                """, environment: env)
+            func contents() throws -> [String] {
+                let db = try connect()
+                defer { db.close() }
+                return try db.query("SELECT content FROM logs WHERE job_name = 'silent' ORDER BY id").rows.map {
+                    try $0.decode("content", as: String.self)
+                }
+            }
+            #expect(try await Processes.waitUntil(seconds: 120) { try contents() == ["first"] })
+            try await server.stop()
+            _ = try await Shell.run("touch \"\(dir)/down\"", environment: env)
+            let spooled = await Processes.waitUntil(seconds: 120) { !Spool(stateDirectory: dir).files().isEmpty }
+            #expect(spooled, "the line went to the spool while the database was down")
+            try await server.start()
+            let stored = try await Processes.waitUntil(seconds: 120) { try contents() == ["first", "early"] }
+            let err = String(decoding: readFileBytes(dir + "/err") ?? [], as: UTF8.self)
+            #expect(stored, "the spooled line waited for the next one: \(err)")
+            _ = try await Shell.run("touch \"\(dir)/seen\"", environment: env)
+            #expect(await Processes.waitUntil(seconds: 120) { readFileBytes(dir + "/rc") != nil })
+            #expect(try contents() == ["first", "early", "late"])
+            #expect(Spool(stateDirectory: dir).files().isEmpty)
+        }
+    }
+
     /// `sh log --follow` waits out a database restart and carries on with the lines written after it.
     /// Fails on the old code (the follower exited when its retries ran out).
     @Test func aFollowerRidesOutARestart() async throws {

@@ -150,12 +150,13 @@ struct LoggerTests {
             let bg = try await Shell.run(
                 """
                 { echo early; i=0; while [ ! -e "\(gate)" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; echo late; } \
-                  | "$OCTO" logger -n slow >/dev/null 2>&1 &
+                  | "$OCTO" logger -n slow >/dev/null 2>"$OCTO_STATE_DIR/err" &
                 echo started
                 """, environment: env)
             #expect(bg.status == 0)
             let seen = try await Processes.waitUntil(seconds: 120) { try contents(db, "slow") == ["early"] }
-            #expect(seen, "the first line waited for the next one")
+            let err = String(decoding: readFileBytes(env["OCTO_STATE_DIR"]! + "/err") ?? [], as: UTF8.self)
+            #expect(seen, "the first line waited for the next one: \(err)")
             #expect(try await Shell.run("touch \"\(gate)\"").status == 0)
             #expect(try await Processes.waitUntil(seconds: 120) { try contents(db, "slow") == ["early", "late"] })
         }

@@ -77,11 +77,13 @@ public final class LogPipeline {
         writer.append(line)
     }
 
-    /// Seconds until a store is due (nil: nothing pending).
+    /// Seconds until a store is due (nil: nothing pending and no spool to replay).
     public var secondsUntilDue: Double? {
-        guard let oldest = writer.oldestPendingAt else { return nil }
+        let recovery = writer.secondsUntilRecovery
+        guard let oldest = writer.oldestPendingAt else { return recovery }
         if writer.pendingCount >= LogPipeline.maxLines || pendingBytes >= LogPipeline.maxBytes { return 0 }
-        return max(0, Double(oldest) / 1_000_000 + LogPipeline.maxDelay - Monotonic.seconds())
+        let due = max(0, Double(oldest) / 1_000_000 + LogPipeline.maxDelay - Monotonic.seconds())
+        return min(due, recovery ?? due)
     }
 
     /// Stores (or spools) the pending lines if a store is due.

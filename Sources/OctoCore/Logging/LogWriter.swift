@@ -57,6 +57,13 @@ public final class LogWriter {
     public var isSpooling: Bool { spoolFile != nil }
     /// The connection, when there is one.
     public var connection: Connection? { db }
+    /// Seconds until the next attempt to reconnect and replay this stream's spool file (nil: not spooling).
+    /// A caller waiting for input wakes up for it, so a silent program's spooled line is stored once the
+    /// database is back, not only when the next line arrives.
+    public var secondsUntilRecovery: Double? {
+        guard spoolFile != nil else { return nil }
+        return max(0, nextRecovery - Monotonic.seconds())
+    }
 
     /// Queues a line for the next `store`.
     public func append(_ line: LogLine) {

@@ -221,6 +221,7 @@ public final class Supervisor {
             if let e = a.life.exitedAt { next = min(next, e + 5) }
         }
         if let oldest = logs.oldestPendingAt { next = min(next, Double(oldest) / 1_000_000 + 0.2) }
+        if let r = logs.secondsUntilRecovery { next = min(next, now + r) }
         let timeout = next == .infinity ? -1 : Int32(max(0, min(60_000, (next - now) * 1000)).rounded(.up))
         let rc = poll(&fds, nfds_t(fds.count), timeout)
         if rc < 0 && errno != EINTR { throw OctoError.failure("poll failed: \(String(cString: strerror(errno)))") }
@@ -248,8 +249,9 @@ public final class Supervisor {
             }
         }
         try timers()
-        if let oldest = logs.oldestPendingAt, Monotonic.microseconds() - oldest >= 200_000 || logs.pendingCount >= 512 {
-            try? logs.store()  // stored or spooled; if even the spool fails the lines wait for the next turn
+        let due = logs.oldestPendingAt.map { Monotonic.microseconds() - $0 >= 200_000 || logs.pendingCount >= 512 }
+        if due ?? (logs.secondsUntilRecovery == 0) {
+            try? logs.store()  // stored or spooled (or the spool replayed); if even the spool fails the lines wait
         }
         try reapEnded()
     }
