@@ -1,6 +1,7 @@
 import Dispatch
 import MariaDB
 import OctoCore
+import Synchronization
 
 /// Bridges the synchronous MariaDB layer to the server's async handlers: a few connections, each confined to
 /// a serial queue of its own (a connection is never shared between threads). A handler borrows a free one for
@@ -29,6 +30,9 @@ public final class DatabasePool: Sendable {
     let workers: [Worker]
     let freeList: FreeList
     let open: @Sendable () throws -> Connection
+    private let units = Atomic<Int>(0)
+    /// Units of work run so far (for tests: what fifty live followers cost the database).
+    public var unitsOfWork: Int { units.load(ordering: .relaxed) }
 
     /// `size` connections, opened on first use by `open`.
     public init(size: Int, open: @escaping @Sendable () throws -> Connection) {
@@ -39,6 +43,7 @@ public final class DatabasePool: Sendable {
 
     /// Runs `body` on a connection of the pool (retried as one unit of work on a lost connection or a deadlock).
     public func run<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws -> T {
+        units.add(1, ordering: .relaxed)
         let i = await freeList.take()
         let w = workers[i]
         let open = self.open

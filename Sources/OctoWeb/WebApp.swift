@@ -6,6 +6,7 @@ import Mustache
 import NIOCore
 import OctoCore
 import OctoTime
+import ServiceLifecycle
 
 /// The request context: who is asking, once the session cookie has been checked.
 public struct WebContext: RequestContext {
@@ -32,6 +33,8 @@ public struct WebApp: Sendable {
     let secureCookies: Bool
     /// How often a live page asks the database for new lines.
     let pollInterval: Duration
+    /// The one reader of new log lines behind every live page.
+    let live: LiveLogs
 
     public static let cookieName = "octo_session"
 
@@ -62,6 +65,7 @@ public struct WebApp: Sendable {
         self.statics = statics
         self.secureCookies = secureCookies
         self.pollInterval = pollInterval
+        live = LiveLogs(pool: pool, interval: pollInterval)
     }
 
     /// Every route of the dashboard.
@@ -500,57 +504,114 @@ public struct WebApp: Sendable {
     }
 
     /// Server-Sent Events of a run's log: every line after `after` (or the `Last-Event-ID`), as it is stored,
-    /// then one `end` event when the run has finished and its last lines are sent.
+    /// its state as it changes, then one `end` event when the run has finished and its last lines are sent.
     func runEvents(_ request: Request, _ context: WebContext, token: String) throws -> Response {
         guard let id = Int64(context.parameters.get("id") ?? "") else { return plain("no such run", .notFound) }
-        let fromHeader: Int64? = request.headers[HTTPField.Name("Last-Event-ID")!].flatMap { Int64($0) }
-        let fromQuery: Int64? = Int64(query(request)["after"] ?? "")
-        let start: Int64 = fromHeader ?? fromQuery ?? 0
-        let pool = self.pool
-        let interval = pollInterval
-        let keepAlive = keepAlivePolls
+        let start = lastEventID(request) ?? Int64(query(request)["after"] ?? "") ?? 0
+        let feed = Feed(
+            filter: LogQuery.Filter(runID: id), run: id, after: start,
+            stored: { db, after in try LogQuery.lines(db, runID: id, after: after, limit: WebApp.storedChunk) },
+            data: { l in
+                try JSON.object([
+                    "id": .int(l.id), "at": .string(Zone.utc.format(l.loggedAt)), "level": .string(l.level.rawValue),
+                    "text": .string(l.content)
+                ]).text()
+            })
+        return eventStream(feed, token: token)
+    }
+
+    func lastEventID(_ request: Request) -> Int64? {
+        request.headers[HTTPField.Name("Last-Event-ID")!].flatMap { Int64($0) }
+    }
+
+    /// What a live stream follows and how it says it.
+    struct Feed: Sendable {
+        var filter: LogQuery.Filter
+        /// Following a run: its state changes are sent, and the stream ends with it.
+        var run: Int64?
+        /// The lines up to this id were shown already (by the page, or before a reconnection: `Last-Event-ID`).
+        var after: Int64
+        /// The stream ends after this many lines.
+        var max = Int.max
+        /// Lines stored after an id (at most `storedChunk`): the stream sends them before the live ones.
+        var stored: @Sendable (Connection, Int64) throws -> [LogQuery.Line]
+        /// An event's data for a line.
+        var data: @Sendable (LogQuery.Line) throws -> String
+    }
+
+    static let storedChunk = 1000
+
+    /// A live stream: the lines already stored, then those the live reader hands over as they come; after about
+    /// 15 s of quiet a comment, which keeps proxies from closing the stream, finds a browser that left, and
+    /// ends the stream once its session is gone (logged out, expired or removed).
+    func eventStream(_ feed: Feed, token: String) -> Response {
+        let (pool, live, keepAlive) = (self.pool, self.live, keepAlivePolls)
         let body = ResponseBody { writer in
-            var after = start
-            var idle = 0
-            var lastState: Run.State?
-            let runID = id
-            try await writer.write(ByteBuffer(string: "retry: 1000\n\n"))
-            while !Task.isCancelled {
-                let from = after
-                let (lines, run) = try await pool.run { db in
-                    (try LogQuery.lines(db, runID: runID, after: from, limit: 1000), try RunQueue.get(db, runID))
+            let subscription = try await live.subscribe(feed.filter, run: feed.run)
+            var failure: (any Error)?
+            do {
+                var sent = 0
+                var caught = Set<Int64>()
+                func event(_ l: LogQuery.Line) throws -> String {
+                    sent += 1
+                    return "id: \(l.id)\nevent: line\ndata: \(try feed.data(l))\n\n"
                 }
-                var chunk = ""
-                for l in lines {
-                    let data = try JSON.object([
-                        "id": .int(l.id), "at": .string(Zone.utc.format(l.loggedAt)),
-                        "level": .string(l.level.rawValue),
-                        "text": .string(l.content)
-                    ]).text()
-                    chunk += "id: \(l.id)\nevent: line\ndata: \(data)\n\n"
-                    after = l.id
+                try await writer.write(ByteBuffer(string: "retry: 1000\n\n"))
+                var after = feed.after
+                while sent < feed.max {
+                    let from = after
+                    let chunk = try await pool.run { db in try feed.stored(db, from) }
+                    var text = ""
+                    for l in chunk.prefix(feed.max - sent) {
+                        text += try event(l)
+                        caught.insert(l.id)
+                        after = Swift.max(after, l.id)
+                    }
+                    if !text.isEmpty { try await writer.write(ByteBuffer(string: text)) }
+                    if chunk.count < WebApp.storedChunk || after == from { break }
                 }
-                if let state = run?.state, state != lastState, !state.isFinished {
-                    chunk += "event: state\ndata: {\"state\":\"\(state.rawValue)\"}\n\n"
-                    lastState = state
+                var idle = 0
+                var lastState: Run.State?
+                // a stream never ends by itself: on the server's graceful shutdown (SIGTERM) it ends, so the server
+                // does not wait for browsers that would never leave (they reconnect, to the next server)
+                try await withGracefulShutdownHandler {
+                    for await batch in subscription.batches {
+                        if sent >= feed.max { break }
+                        var text = ""
+                        for l in batch.lines where l.id > feed.after && !caught.contains(l.id) && sent < feed.max {
+                            text += try event(l)
+                        }
+                        var ended = false
+                        if feed.run != nil {
+                            if let state = batch.state, !state.isFinished {
+                                if state != lastState {
+                                    text += "event: state\ndata: {\"state\":\"\(state.rawValue)\"}\n\n"
+                                }
+                                lastState = state
+                            } else {
+                                ended = true
+                                text += "event: end\ndata: {\"state\":\"\(batch.state?.rawValue ?? "gone")\"}\n\n"
+                            }
+                        }
+                        idle = text.isEmpty ? idle + 1 : 0
+                        if idle >= keepAlive {
+                            guard try await pool.run({ db in try AccountStore.session(db, token: token) }) != nil else {
+                                break
+                            }
+                            text = ": keep-alive\n\n"
+                            idle = 0
+                        }
+                        if !text.isEmpty { try await writer.write(ByteBuffer(string: text)) }
+                        if ended { break }
+                    }
+                } onGracefulShutdown: {
+                    Task { await live.unsubscribe(subscription.id) }
                 }
-                let ended = run.map { $0.state.isFinished } ?? true
-                if ended && lines.isEmpty {
-                    let state = run?.state.rawValue ?? "gone"
-                    chunk += "event: end\ndata: {\"state\":\"\(state)\"}\n\n"
-                }
-                // a comment now and then keeps proxies from closing a quiet stream, and finds a browser that left
-                idle = chunk.isEmpty ? idle + 1 : 0
-                if idle >= keepAlive {
-                    // a stream lasts only as long as its session: logged out, expired or removed, it ends
-                    guard try await pool.run({ db in try AccountStore.session(db, token: token) }) != nil else { break }
-                    chunk = ": keep-alive\n\n"
-                    idle = 0
-                }
-                if !chunk.isEmpty { try await writer.write(ByteBuffer(string: chunk)) }
-                if ended && lines.isEmpty { break }
-                if lines.isEmpty { try await Task.sleep(for: interval) }
+            } catch {
+                failure = error
             }
+            await live.unsubscribe(subscription.id)
+            if let failure { throw failure }
             try await writer.finish(nil)
         }
         return Response(
@@ -683,48 +744,18 @@ public struct WebApp: Sendable {
         let q = query(request)
         let filter: LogQuery.Filter
         do { filter = try logFilter(q) } catch let e as OctoError { return plain(e.message, .badRequest) }
-        let fromHeader: Int64? = request.headers[HTTPField.Name("Last-Event-ID")!].flatMap { Int64($0) }
-        let start: Int64 = fromHeader ?? Int64(q["after"] ?? "") ?? 0
-        // max=N: end the stream after N lines (for scripts and tests; a browser follows until it leaves)
-        let max = q["max"].flatMap { Int($0) }.map { Swift.max(1, $0) } ?? Int.max
-        let pool = self.pool
-        let interval = pollInterval
-        let keepAlive = keepAlivePolls
-        let body = ResponseBody { writer in
-            let follower = Unchecked(LogQuery.Follower(filter, after: start))  // polled by this stream alone
-            var sent = 0
-            var idle = 0
-            try await writer.write(ByteBuffer(string: "retry: 1000\n\n"))
-            while !Task.isCancelled && sent < max {
-                let lines = try await pool.run { db in try follower.value.poll(db) }
-                var chunk = ""
-                for l in lines.prefix(max - sent) {
-                    sent += 1
-                    let data = try JSON.object([
-                        "id": .int(l.id), "at": .string(Zone.utc.format(l.loggedAt)),
-                        "level": .string(l.level.rawValue),
-                        "job": .string(l.jobName), "machine": .string(l.machine), "text": .string(l.content)
-                    ]).text()
-                    chunk += "id: \(l.id)\nevent: line\ndata: \(data)\n\n"
-                }
-                idle = chunk.isEmpty ? idle + 1 : 0
-                if idle >= keepAlive {
-                    // a stream lasts only as long as its session: logged out, expired or removed, it ends
-                    guard try await pool.run({ db in try AccountStore.session(db, token: token) }) != nil else { break }
-                    chunk = ": keep-alive\n\n"
-                    idle = 0
-                }
-                if !chunk.isEmpty { try await writer.write(ByteBuffer(string: chunk)) }
-                if sent < max { try await Task.sleep(for: interval) }
-            }
-            try await writer.finish(nil)
-        }
-        return Response(
-            status: .ok,
-            headers: [
-                .contentType: "text/event-stream", .cacheControl: "no-store", HTTPField.Name("X-Accel-Buffering")!: "no"
-            ],
-            body: body)
+        let feed = Feed(
+            filter: filter, after: lastEventID(request) ?? Int64(q["after"] ?? "") ?? 0,
+            // max=N: end the stream after N lines (for scripts and tests; a browser follows until it leaves)
+            max: q["max"].flatMap { Int($0) }.map { Swift.max(1, $0) } ?? Int.max,
+            stored: { db, after in try LogQuery.Follower(filter, after: after).poll(db) },
+            data: { l in
+                try JSON.object([
+                    "id": .int(l.id), "at": .string(Zone.utc.format(l.loggedAt)), "level": .string(l.level.rawValue),
+                    "job": .string(l.jobName), "machine": .string(l.machine), "text": .string(l.content)
+                ]).text()
+            })
+        return eventStream(feed, token: token)
     }
 
     func metrics() async throws -> Response {

@@ -9,6 +9,10 @@ import OctoWeb
 import TestSupport
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The dashboard's routes against a real database (HummingbirdTesting's router client: no socket, every
 /// handler and the middleware as in production): pages, roles, CSRF, logins and their rate limit, sessions,
 /// actions and their audit rows, escaping, the live log stream, /api and /metrics.
@@ -234,6 +238,72 @@ struct WebTests {
                     && events.first?.contains("\"job\":\"talker\"") == true)
             let bad = try await client.execute(uri: "/logs/events?level=loud&max=1", method: .get, headers: b.headers)
             #expect(bad.status == .badRequest)
+        }
+    }
+
+    /// Fifty browsers following log searches at once while lines come: each gets every line it asked for exactly
+    /// once (whether it was stored before its stream began or after), and the database is read once per poll for
+    /// all of them — the pool's units of work stay near one per stream plus one per poll, where a reader per
+    /// stream would need fifty per poll.
+    @Test func fiftyFollowersGetEveryLineOnceFromOneReader() async throws {
+        try await withInit { fresh, db in
+            try AccountStore.add(db, "vic", role: .viewer, password: "pw-vic-123", by: "test")
+            let config = try fresh.config()
+            let pool = DatabasePool(size: 4) { try config.connect() }
+            defer { pool.close() }
+            let interval = 0.05
+            let web = try await WebApp(
+                pool: pool, assets: try WebAssets.locate(environment: [:]), pollInterval: .seconds(interval))
+            let state = TemporaryDirectory()
+            defer { _ = try? ChildProcess.run(["rm", "-rf", state.path]) }
+            let env = fresh.environment.merging(["OCTO_STATE_DIR": state.path, "OCTO_MACHINE": "w1"]) { $1 }
+            let shared = Unchecked(db)  // the test's own connection, used by the test body alone
+            try await Application(router: web.router()).test(.router) { client in
+                let db = shared.value
+                let b = try await Self.login(client, "vic")
+                let after: Int64 = try db.query("SELECT COALESCE(MAX(id), 0) AS m FROM logs").first!.decode("m")
+                let started = Monotonic.seconds()
+                let before = pool.unitsOfWork
+                let streams = try await withThrowingTaskGroup(of: (String, [String]).self) { group in
+                    for i in 0..<50 {
+                        // three filters: the chatty job's lines, those of its first logger (grep), another job's errors
+                        let filter = ["job=chatty&max=40", "grep=-0&max=10", "job=quiet&level=error&max=1"][i % 3]
+                        group.addTask {
+                            let r = try await client.execute(
+                                uri: "/logs/events?\(filter)&after=\(after)", method: .get, headers: b.headers)
+                            let texts = String(buffer: r.body).split(separator: "\n").filter { $0.hasPrefix("data: ") }
+                                .map { String($0) }
+                            return (filter, texts)
+                        }
+                    }
+                    // the lines come while the streams start and run: four loggers of ten lines each, then the one
+                    // line the quiet job's followers wait for
+                    for k in 0..<4 {
+                        let input = (0..<10).map { "chat-\(k)\($0)\n" }.joined()
+                        let r = try await OctoBinary.run(["logger", "-n", "chatty"], environment: env, input: input)
+                        #expect(r.status == 0, "\(r.stderr)")
+                    }
+                    let quiet = try await OctoBinary.run(
+                        ["logger", "-n", "quiet", "-l", "error"], environment: env, input: "the end\n")
+                    #expect(quiet.status == 0, "\(quiet.stderr)")
+                    return try await group.reduce(into: []) { $0.append($1) }
+                }
+                let elapsed = Monotonic.seconds() - started
+                let all = (0..<4).flatMap { k in (0..<10).map { "chat-\(k)\($0)" } }
+                for (filter, events) in streams {
+                    let texts = events.compactMap { e in
+                        e.split(separator: "\"text\":\"").last.map { String($0.prefix { $0 != "\"" }) }
+                    }
+                    let expected =
+                        filter.hasPrefix("job=chatty")
+                        ? all : filter.hasPrefix("grep") ? Array(all.prefix(10)) : ["the end"]
+                    #expect(texts.sorted() == expected, "\(filter): \(texts)")
+                }
+                // one login check and one first read per stream, the reader's start, one unit per poll, a few spare
+                let used = pool.unitsOfWork - before
+                let bound = 2 * 50 + 5 + Int(elapsed / interval) + 1
+                #expect(used <= bound, "\(used) units of work in \(elapsed) s for 50 streams (bound \(bound))")
+            }
         }
     }
 
@@ -583,6 +653,44 @@ struct UserCommandTests {
             "\(try $0.decode("name", as: String.self)) \(try $0.decode("role", as: String.self)) \(try $0.decode("password_hash", as: String.self))"
         }.joined(separator: "\n")
             + "|\(try db.query("SELECT COUNT(*) AS n FROM audit").first!.decode("n", as: Int.self))"
+    }
+
+    /// `octo web` ends on SIGTERM even while a browser follows a log search, a stream that never ends by itself:
+    /// on the server's graceful shutdown the live reader ends every stream.
+    @Test func aTermEndsTheServerWhileABrowserFollowsALog() async throws {
+        try await withInit { fresh, db in
+            try AccountStore.add(db, "vic", role: .viewer, password: "pw-vic-123", by: "test")
+            let dir = TemporaryDirectory()
+            defer { _ = try? ChildProcess.run(["rm", "-rf", dir.path]) }
+            func file(_ name: String) -> String {
+                String(decoding: readFileBytes(dir.path + "/" + name) ?? [], as: UTF8.self)
+            }
+            let env = fresh.environment.merging(["D": dir.path]) { $1 }
+            let started = try await Shell.run(
+                #""$OCTO" web --listen 127.0.0.1:0 2>"$D/log" & echo $!"#, environment: env)
+            let pid = try #require(pid_t(started.stdout.trimmingWhitespace()))
+            defer { kill(pid, SIGKILL) }
+            #expect(await Processes.waitUntil(seconds: 120) { file("log").contains("listening on http://127.0.0.1:") })
+            let port = try #require(file("log").split(separator: ":").last.map { $0.prefix { $0.isNumber } })
+            let url = "http://127.0.0.1:\(port)"
+            let login = try await Shell.run(
+                #"curl -fsS -c "$D/jar" -o /dev/null -d 'name=vic&password=pw-vic-123' "$U/login""#,
+                environment: env.merging(["U": url]) { $1 })
+            #expect(login.status == 0, "\(login.stderr)")
+            _ = try await Shell.run(
+                #"( curl -sN -b "$D/jar" "$U/logs/events" > "$D/stream"; echo $? > "$D/curl" ) >/dev/null 2>&1 &"#,
+                environment: env.merging(["U": url]) { $1 })
+            #expect(
+                await Processes.waitUntil(seconds: 120) { file("stream").contains("retry: 1000") }, "\(file("log"))")
+            kill(pid, SIGTERM)
+            func gone() -> Bool {
+                guard let stat = readFileBytes("/proc/\(pid)/stat") else { return true }
+                let fields = String(decoding: stat, as: UTF8.self).split(separator: ")").last?.split(separator: " ")
+                return fields?.first == "Z"
+            }
+            #expect(await Processes.waitUntil(seconds: 120) { gone() }, "octo web still runs after SIGTERM")
+            #expect(await Processes.waitUntil(seconds: 120) { !file("curl").isEmpty }, "the stream did not end")
+        }
     }
 
     @Test func accountsAreAddedListedChangedAndRemovedAndBadInputChangesNothing() async throws {

@@ -56,6 +56,24 @@ public enum LogQuery {
             }
             return (conditions.isEmpty ? "TRUE" : conditions.joined(separator: " AND "), values)
         }
+
+        /// Whether `line` is one `clause()` selects (for lines read once and handed to many followers): the same
+        /// conditions, compared as the binary collation of the table does, byte for byte.
+        public func matches(_ line: Line) -> Bool {
+            if let runID, line.runID != runID { return false }
+            if let job, line.jobName != job { return false }
+            if let since, line.loggedAt < since { return false }
+            if let until, !(line.loggedAt < until) { return false }
+            if let level, line.level > level { return false }
+            if let machine, line.machine != machine { return false }
+            if let grep, !grep.isEmpty, !Array(line.content.utf8).contains(Array(grep.utf8)) { return false }
+            return true
+        }
+
+        /// No condition at all: every line.
+        var selectsEverything: Bool {
+            runID == nil && job == nil && since == nil && until == nil && level == nil && grep == nil && machine == nil
+        }
     }
 
     /// One stored line.
@@ -109,23 +127,28 @@ public enum LogQuery {
     /// appear in `tail`, not here.
     public final class Follower {
         let filter: Filter
+        let horizon: Int64?
         private var seen: Set<Int64> = []
         /// Ids at or below this were all visible `lookBack` ago.
         private var floorID: Int64
         private var recentMax: [(at: Double, id: Int64)] = []
         static let lookBack = 3.0
-        static let horizon: Int64 = 120
+        public static let horizon: Int64 = 120
 
-        /// Starts after the lines already shown (`after`: the largest id shown).
-        public init(_ filter: Filter, after: Int64) {
+        /// Starts after the lines already shown (`after`: the largest id shown). `horizon`: only lines stamped
+        /// at most that many seconds ago (nil: any, for a reader of every line, which goes by id alone).
+        public init(_ filter: Filter, after: Int64, horizon: Int64? = Follower.horizon) {
             self.filter = filter
+            self.horizon = horizon
             floorID = after
         }
 
         public func poll(_ db: Connection) throws -> [Line] {
-            let now = try JobStore.serverNow(db)
             var f = filter
-            f.since = max(filter.since ?? now - .seconds(Follower.horizon), now - .seconds(Follower.horizon))
+            if let horizon {
+                let now = try JobStore.serverNow(db)
+                f.since = max(filter.since ?? now - .seconds(horizon), now - .seconds(horizon))
+            }
             let (whereSQL, values) = f.clause()
             let rows = try db.query(
                 "SELECT \(LogQuery.columns) FROM logs WHERE \(whereSQL) AND id > ? ORDER BY id",
@@ -133,6 +156,9 @@ public enum LogQuery {
             ).rows
             let fresh = try rows.map(LogQuery.line).filter { !seen.contains($0.id) }
             for l in fresh { seen.insert(l.id) }
+            // reading every line, each id is a line: the floor also moves up over the ids seen with no gap below
+            // them, so a steady stream is read once, not again for `lookBack` seconds
+            if f.selectsEverything { while seen.remove(floorID + 1) != nil { floorID += 1 } }
             // move the floor up to the largest id seen lookBack seconds ago, forget what lies below it
             let t = Monotonic.seconds()
             recentMax.append((t, max(fresh.last?.id ?? 0, recentMax.last?.id ?? floorID)))
@@ -144,6 +170,11 @@ public enum LogQuery {
             seen = seen.filter { $0 > floor }
             return fresh
         }
+    }
+
+    /// The largest line id stored (0: none).
+    public static func lastID(_ db: Connection) throws -> Int64 {
+        try db.query("SELECT COALESCE(MAX(id), 0) AS id FROM logs").first?.decode("id") ?? 0
     }
 
     static func line(_ r: Row) throws -> Line {

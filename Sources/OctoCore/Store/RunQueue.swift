@@ -578,6 +578,16 @@ public enum RunQueue {
         try db.query(RunQueue.selectRuns + " WHERE id = ?", [.int(runID)]).first.map(RunQueue.run(from:))
     }
 
+    /// The states of these runs (a run that is not there is left out).
+    public static func states(_ db: Connection, _ runIDs: [Int64]) throws -> [Int64: Run.State] {
+        guard !runIDs.isEmpty else { return [:] }
+        let rows = try db.query(
+            "SELECT id, state FROM runs WHERE id IN (" + runIDs.map { _ in "?" }.joined(separator: ", ") + ")",
+            runIDs.map { .int($0) }
+        ).rows
+        return Dictionary(try rows.map { (try $0.decode("id"), try $0.decode("state")) }) { a, _ in a }
+    }
+
     /// The latest attempt of each of a job's runs for a logical date (or one
     /// fire time), by fire time — found through `(job_id, logical_date)`.
     public static func latestAttempts(_ db: Connection, jobID: Int64, date: String?, fire: Instant?) throws -> [Run] {
