@@ -75,7 +75,7 @@ public struct WebApp: Sendable {
         router.get("/static/:file") { _, context in try self.staticFile(context) }
         router.get("/favicon.ico") { _, _ in redirect("/static/icon.svg", status: .movedPermanently) }
         router.get("/login") { request, _ in
-            self.render("login", ["title": "Log in", "next": safeNext(Forms.parse(request.uri.query ?? "")["next"])])
+            self.loginPage(request, ["next": safeNext(Forms.parse(request.uri.query ?? "")["next"])])
         }
         router.post("/login") { request, _ in try await self.login(request) }
         router.post("/logout") { request, _ in
@@ -264,8 +264,30 @@ public struct WebApp: Sendable {
         return Forms.parse(String(buffer: body))
     }
 
+    public static let loginCookieName = "octo_login"
+
+    /// The login page with its form's token: a cookie of its own (SameSite=Strict, so no other site's page sends
+    /// it) that the form repeats. A login posted from another site is refused — it would log the browser in as
+    /// someone else's account (login CSRF).
+    func loginPage(_ request: Request, _ fields: [String: Any], status: HTTPResponse.Status = .ok) -> Response {
+        let kept = request.cookies[WebApp.loginCookieName]?.value ?? ""
+        let token =
+            kept.utf8.count == 64 && kept.utf8.allSatisfy { Forms.hexValue($0) != nil } ? kept : hex(randomBytes(32))
+        var r = render("login", ["title": "Log in", "csrf": token] + fields, status: status)
+        r.setCookie(
+            Cookie(
+                name: WebApp.loginCookieName, value: token, maxAge: 3600, path: "/login", secure: secureCookies,
+                httpOnly: true, sameSite: .strict))
+        return r
+    }
+
     func login(_ request: Request) async throws -> Response {
         let form = try await readForm(request)
+        guard let sent = form["csrf"], let kept = request.cookies[WebApp.loginCookieName]?.value, !kept.isEmpty,
+            constantTimeEqual(Array(sent.utf8), Array(kept.utf8))
+        else {
+            return plain("refused: the login form's token is missing or wrong (reload the login page)", .forbidden)
+        }
         let name = form["name"] ?? ""
         let password = form["password"] ?? ""
         let next = safeNext(form["next"])
@@ -292,14 +314,13 @@ public struct WebApp: Sendable {
             r.setCookie(cookie(token, maxAge: Int(AccountStore.sessionLifetime)))
             return r
         case .wrong:
-            return render(
-                "login", ["title": "Log in", "next": next, "name": name, "error": "wrong name or password"],
-                status: .unauthorized)
+            return loginPage(
+                request, ["next": next, "name": name, "error": "wrong name or password"], status: .unauthorized)
         case .limited(let wait):
-            var r = render(
-                "login",
+            var r = loginPage(
+                request,
                 [
-                    "title": "Log in", "next": next, "name": name,
+                    "next": next, "name": name,
                     "error": "too many failed logins for this name; try again in \(durationText(Double(wait)))"
                 ], status: .tooManyRequests)
             r.headers[.retryAfter] = String(wait)

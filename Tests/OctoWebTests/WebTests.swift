@@ -48,12 +48,26 @@ struct WebTests {
 
     static let form: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]
 
+    /// The login form as a browser gets it: its cookie header and the token the form carries.
+    static func loginForm(_ client: any TestClientProtocol) async throws -> (headers: HTTPFields, csrf: String) {
+        let page = try await client.execute(uri: "/login", method: .get)
+        let setCookie = try #require(page.headers[.setCookie])
+        #expect(setCookie.contains("HttpOnly") && setCookie.contains("SameSite=Strict"), "\(setCookie)")
+        let token = try #require(csrf(in: String(buffer: page.body)))
+        return (
+            [.cookie: String(setCookie.split(separator: ";")[0]), .contentType: "application/x-www-form-urlencoded"],
+            token
+        )
+    }
+
     static func login(_ client: any TestClientProtocol, _ name: String, _ password: String? = nil) async throws
         -> Browser
     {
+        let (headers, token) = try await loginForm(client)
         let r = try await client.execute(
-            uri: "/login", method: .post, headers: form,
-            body: ByteBuffer(string: "name=\(name)&password=\(Forms.encode(password ?? "pw-\(name)-123"))&next=%2F"))
+            uri: "/login", method: .post, headers: headers,
+            body: ByteBuffer(
+                string: "name=\(name)&password=\(Forms.encode(password ?? "pw-\(name)-123"))&next=%2F&csrf=\(token)"))
         #expect(r.status == .seeOther, "login of \(name): \(r.status) \(String(buffer: r.body))")
         let setCookie = try #require(r.headers[.setCookie])
         #expect(setCookie.contains("HttpOnly") && setCookie.contains("SameSite=Strict"), "\(setCookie)")
@@ -482,20 +496,41 @@ struct WebTests {
 
     @Test func aWrongPasswordIsRefusedAndRepeatedFailuresAreRateLimited() async throws {
         try await Self.withWeb { _, db, client in
+            let (headers, token) = try await Self.loginForm(client)
             func attempt(_ name: String, _ password: String) async throws -> TestResponse {
                 try await client.execute(
-                    uri: "/login", method: .post, headers: Self.form,
-                    body: ByteBuffer(string: "name=\(name)&password=\(password)"))
+                    uri: "/login", method: .post, headers: headers,
+                    body: ByteBuffer(string: "name=\(name)&password=\(password)&csrf=\(token)"))
             }
+            func session(_ r: TestResponse) -> Bool {
+                r.headers[values: .setCookie].contains { $0.hasPrefix("octo_session=") }
+            }
+            func failures() throws -> Int {
+                try db.query("SELECT COUNT(*) AS n FROM login_failures").first!.decode("n")
+            }
+            // a login without the form's token (posted from another site: login CSRF), or with another one, is
+            // refused before the password is looked at: no session, no failure counted
+            for (h, body) in [
+                (Self.form, "name=alice&password=pw-alice-123"), (headers, "name=alice&password=pw-alice-123"),
+                (headers, "name=alice&password=pw-alice-123&csrf=\(String(repeating: "0", count: 64))"),
+                (Self.form, "name=alice&password=pw-alice-123&csrf=\(token)")
+            ] {
+                let r = try await client.execute(
+                    uri: "/login", method: .post, headers: h, body: ByteBuffer(string: body))
+                #expect(r.status == .forbidden && !session(r), "\(body): \(r.status)")
+                #expect(String(buffer: r.body).contains("the login form's token is missing or wrong"))
+            }
+            #expect(try failures() == 0)
             let wrong = try await attempt("alice", "nope")
-            #expect(wrong.status == .unauthorized && wrong.headers[.setCookie] == nil)
+            #expect(wrong.status == .unauthorized && !session(wrong))
+            #expect(try failures() == 1)
             #expect(String(buffer: wrong.body).contains("wrong name or password"))
             #expect(try await attempt("nobody", "nope").status == .unauthorized)
             for _ in 2...AccountStore.failureLimit { _ = try await attempt("alice", "nope") }
             // now even the right password is refused for a while, with Retry-After
             let limited = try await attempt("alice", "pw-alice-123")
             #expect(limited.status == .tooManyRequests)
-            #expect(limited.headers[.setCookie] == nil)
+            #expect(!session(limited))
             let wait = Int(limited.headers[.retryAfter] ?? "") ?? 0
             #expect(wait > 0 && wait <= AccountStore.failureWindow)
             #expect(String(buffer: limited.body).contains("too many failed logins"))
@@ -674,7 +709,10 @@ struct UserCommandTests {
             let port = try #require(file("log").split(separator: ":").last.map { $0.prefix { $0.isNumber } })
             let url = "http://127.0.0.1:\(port)"
             let login = try await Shell.run(
-                #"curl -fsS -c "$D/jar" -o /dev/null -d 'name=vic&password=pw-vic-123' "$U/login""#,
+                #"""
+                token=$(curl -fsS -c "$D/jar" "$U/login" | sed -n 's/.*name="csrf" value="\([0-9a-f]*\)".*/\1/p')
+                curl -fsS -b "$D/jar" -c "$D/jar" -o /dev/null -d "name=vic&password=pw-vic-123&csrf=$token" "$U/login"
+                """#,
                 environment: env.merging(["U": url]) { $1 })
             #expect(login.status == 0, "\(login.stderr)")
             _ = try await Shell.run(
