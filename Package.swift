@@ -33,7 +33,9 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         // Hummingbird's own: the dashboard's live reader ends every stream on a graceful shutdown
-        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0")
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        // Hummingbird's TLS (octo web --tls-cert/--tls-key)
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.29.0")
     ],
     targets: [
         .systemLibrary(
@@ -72,7 +74,9 @@ let package = Package(
             name: "octo-web",
             dependencies: [
                 "OctoWeb", "OctoCore",
-                .product(name: "ArgumentParser", package: "swift-argument-parser")
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl")
             ],
             swiftSettings: strict
         ),

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Hummingbird
+import HummingbirdTLS
 import MariaDB
 import NIOCore
+import NIOSSL
 import OctoCore
 import OctoWeb
 
@@ -62,13 +64,22 @@ struct Serve: AsyncParsableCommand {
         commandName: "serve", abstract: "Serve the dashboard (loopback only unless --listen says otherwise).")
     @Option(help: ArgumentHelp("Address and port to listen on; port 0 picks a free one.", valueName: "host:port"))
     var listen = "127.0.0.1:8080"
-    @Flag(help: "Mark the session cookie Secure (set this behind a proxy that terminates TLS).")
+    @Option(
+        help: ArgumentHelp(
+            "Serve HTTPS with this certificate (PEM, chain after it); with --tls-key.", valueName: "file"))
+    var tlsCert: String?
+    @Option(help: ArgumentHelp("The certificate's private key (PEM).", valueName: "file"))
+    var tlsKey: String?
+    @Flag(help: "Mark the session cookie Secure (set this behind a proxy that terminates TLS; implied by --tls-cert).")
     var secureCookies = false
     @Option(help: "Connections to the database.") var connections = 4
     @OptionGroup var connect: Connect
 
     func validate() throws {
         _ = try Listen.parse(listen)
+        if (tlsCert == nil) != (tlsKey == nil) {
+            throw ValidationError("--tls-cert and --tls-key go together: give both, or neither for plain HTTP")
+        }
         if !(1...64).contains(connections) {
             throw ValidationError("invalid --connections '\(connections)': expected 1 to 64")
         }
@@ -76,20 +87,50 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let (host, port) = try Listen.parse(listen)
+        let tls = try tlsConfiguration()
         let config = try connect.config()
         try connect.connect(config).close()
         let pool = DatabasePool(size: connections) { try config.connect() }
         let web = try await WebApp(
-            pool: pool, assets: try WebAssets.locate(environment: processEnvironment()), secureCookies: secureCookies)
+            pool: pool, assets: try WebAssets.locate(environment: processEnvironment()),
+            secureCookies: secureCookies || tls != nil)
+        let scheme = tls == nil ? "http" : "https"
         let app = Application(
             router: web.router(),
+            server: try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1(),
             configuration: .init(address: .hostname(host, port: port), serverName: nil),
             onServerRunning: { channel in
                 let bound = channel.localAddress?.port ?? port
-                FileOutput.stderr("octo web: listening on http://\(host.contains(":") ? "[\(host)]" : host):\(bound)\n")
+                FileOutput.stderr(
+                    "octo web: listening on \(scheme)://\(host.contains(":") ? "[\(host)]" : host):\(bound)\n")
             })
         try await app.runService()
         pool.close()
+    }
+}
+
+extension Serve {
+    /// The certificate chain and key of --tls-cert and --tls-key (nil: plain HTTP); a file that is not there or
+    /// holds no PEM certificate or key is bad input, named.
+    func tlsConfiguration() throws -> TLSConfiguration? {
+        guard let tlsCert, let tlsKey else { return nil }
+        for (flag, path) in [("--tls-cert", tlsCert), ("--tls-key", tlsKey)] where access(path, R_OK) != 0 {
+            throw OctoError.invalid(flag, path, expected: "a readable file (\(String(cString: strerror(errno))))")
+        }
+        let chain = (try? NIOSSLCertificate.fromPEMFile(tlsCert)) ?? []
+        guard !chain.isEmpty else {
+            throw OctoError.invalid("--tls-cert", tlsCert, expected: "a PEM file of certificates (the server's first)")
+        }
+        guard let key = try? NIOSSLPrivateKey(file: tlsKey, format: .pem) else {
+            throw OctoError.invalid("--tls-key", tlsKey, expected: "a PEM private key")
+        }
+        let tls = TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        // the key must be the certificate's (else every handshake would fail, long after the start)
+        guard (try? NIOSSLContext(configuration: tls)) != nil else {
+            throw OctoError.invalid("--tls-key", tlsKey, expected: "the private key of the certificate in --tls-cert")
+        }
+        return tls
     }
 }
 

@@ -731,6 +731,69 @@ struct UserCommandTests {
         }
     }
 
+    /// `octo web --tls-cert F --tls-key F` serves HTTPS (a certificate made here by openssl, checked by curl against
+    /// it) with a Secure session cookie; a plain HTTP request gets no page. Certificates and keys that are missing,
+    /// not PEM, not each other's, or one without the other: exit 2, one line naming the value.
+    @Test func tlsServesHTTPSAndRefusesBadCertificates() async throws {
+        try await withInit { fresh, db in
+            try AccountStore.add(db, "vic", role: .viewer, password: "pw-vic-123", by: "test")
+            let dir = TemporaryDirectory()
+            defer { _ = try? ChildProcess.run(["rm", "-rf", dir.path]) }
+            func file(_ name: String) -> String {
+                String(decoding: readFileBytes(dir.path + "/" + name) ?? [], as: UTF8.self)
+            }
+            let env = fresh.environment.merging(["D": dir.path]) { $1 }
+            let made = try await Shell.run(
+                #"""
+                cd "$D" && for n in one two; do
+                  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+                    -addext subjectAltName=IP:127.0.0.1 -keyout $n.key -out $n.pem 2>/dev/null || exit 1
+                done; echo not a certificate > junk.pem
+                """#, environment: env)
+            #expect(made.status == 0, "\(made.stderr)")
+            let d = dir.path
+            for (args, message) in [
+                (["--tls-cert", "\(d)/one.pem"], "--tls-cert and --tls-key go together"),
+                (["--tls-cert", "\(d)/none.pem", "--tls-key", "\(d)/one.key"], "invalid --tls-cert '\(d)/none.pem'"),
+                (["--tls-cert", "\(d)/junk.pem", "--tls-key", "\(d)/one.key"], "invalid --tls-cert '\(d)/junk.pem'"),
+                (["--tls-cert", "\(d)/one.pem", "--tls-key", "\(d)/junk.pem"], "invalid --tls-key '\(d)/junk.pem'"),
+                (["--tls-cert", "\(d)/one.pem", "--tls-key", "\(d)/two.key"], "invalid --tls-key '\(d)/two.key'")
+            ] {
+                let r = try await OctoBinary.run(
+                    ["web", "--listen", "127.0.0.1:0"] + args, environment: fresh.environment)
+                #expect(r.status == 2, "\(args): \(r.stderr)")
+                #expect(
+                    r.stderr.contains(message) && r.stderr.split(separator: "\n").count == 1, "\(args): \(r.stderr)")
+            }
+            let started = try await Shell.run(
+                #""$OCTO" web --listen 127.0.0.1:0 --tls-cert "$D/one.pem" --tls-key "$D/one.key" 2>"$D/log" & echo $!"#,
+                environment: env)
+            let pid = try #require(pid_t(started.stdout.trimmingWhitespace()))
+            defer { kill(pid, SIGKILL) }
+            #expect(await Processes.waitUntil(seconds: 120) { file("log").contains("listening on https://127.0.0.1:") })
+            let port = try #require(file("log").split(separator: ":").last.map { $0.prefix { $0.isNumber } })
+            let urls = env.merging(["S": "https://127.0.0.1:\(port)", "P": "http://127.0.0.1:\(port)"]) { $1 }
+            let page = try await Shell.run(
+                #"curl -fsS --cacert "$D/one.pem" -D "$D/headers" "$S/login""#, environment: urls)
+            #expect(page.status == 0 && page.stdout.contains("name=\"csrf\""), "\(page.stderr)")
+            #expect(file("headers").lowercased().contains("set-cookie: octo_login="))
+            #expect(file("headers").contains("; Secure"), "\(file("headers"))")
+            let login = try await Shell.run(
+                #"""
+                token=$(curl -fsS --cacert "$D/one.pem" -c "$D/jar" "$S/login" | sed -n 's/.*name="csrf" value="\([0-9a-f]*\)".*/\1/p')
+                curl -fsS --cacert "$D/one.pem" -b "$D/jar" -D "$D/login" -o /dev/null -d "name=vic&password=pw-vic-123&csrf=$token" "$S/login"
+                """#, environment: urls)
+            #expect(login.status == 0, "\(login.stderr)")
+            let session = file("login").split(whereSeparator: \.isNewline).first {
+                $0.lowercased().hasPrefix("set-cookie: octo_session=")
+            }
+            #expect(session?.contains("; Secure") == true, "\(file("login"))")
+            // the other certificate is not this server's: curl refuses; plain HTTP gets no page
+            #expect(try await Shell.run(#"curl -fsS --cacert "$D/two.pem" "$S/login""#, environment: urls).status != 0)
+            #expect(try await Shell.run(#"curl -fsS -m 60 "$P/login""#, environment: urls).status != 0)
+        }
+    }
+
     @Test func accountsAreAddedListedChangedAndRemovedAndBadInputChangesNothing() async throws {
         try await withInit { fresh, db in
             func user(_ args: [String], _ input: String? = nil) async throws -> OctoBinary.Result {
