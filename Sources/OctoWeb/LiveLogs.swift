@@ -1,5 +1,6 @@
 import MariaDB
 import OctoCore
+import OctoTime
 
 /// The one reader of the `logs` table behind every live page of this server: while anyone follows a run or a
 /// log search, it reads the new lines (all of them, by id) and the states of the runs followed once per poll
@@ -13,8 +14,24 @@ actor LiveLogs {
     /// What one poll brought a follower: the lines for it, and (following a run) that run's state, nil when
     /// the run is not there.
     struct Batch: Sendable {
-        var lines: [LogQuery.Line]
+        var lines: [Line]
         var state: Run.State?
+    }
+
+    /// A line and its event, written once for every follower it goes to.
+    struct Line: Sendable {
+        let line: LogQuery.Line
+        let event: String
+    }
+
+    /// A line's Server-Sent Event (the same for a run's page and a log search): its id is the line's, so a
+    /// reconnecting browser's `Last-Event-ID` resumes after it.
+    static func event(_ l: LogQuery.Line) throws -> String {
+        let data = try JSON.object([
+            "id": .int(l.id), "at": .string(Zone.utc.format(l.loggedAt)), "level": .string(l.level.rawValue),
+            "job": .string(l.jobName), "machine": .string(l.machine), "text": .string(l.content)
+        ]).text()
+        return "id: \(l.id)\nevent: line\ndata: \(data)\n\n"
     }
 
     struct Subscription: Sendable {
@@ -117,8 +134,15 @@ actor LiveLogs {
 
     private func deliver(_ lines: [LogQuery.Line], _ states: [Int64: Run.State]) {
         polls += 1
+        // each line's event is written once, when the first follower it is for is found
+        var events: [String?] = Array(repeating: nil, count: lines.count)
         for (id, f) in followers {
-            let batch = Batch(lines: lines.filter(f.filter.matches), state: f.run.flatMap { states[$0] })
+            var mine: [Line] = []
+            for (i, l) in lines.enumerated() where f.filter.matches(l) {
+                if events[i] == nil { events[i] = (try? LiveLogs.event(l)) ?? "" }
+                mine.append(Line(line: l, event: events[i]!))
+            }
+            let batch = Batch(lines: mine, state: f.run.flatMap { states[$0] })
             if case .dropped = f.continuation.yield(batch) { unsubscribe(id) }
         }
     }

@@ -531,13 +531,7 @@ public struct WebApp: Sendable {
         let start = lastEventID(request) ?? Int64(query(request)["after"] ?? "") ?? 0
         let feed = Feed(
             filter: LogQuery.Filter(runID: id), run: id, after: start,
-            stored: { db, after in try LogQuery.lines(db, runID: id, after: after, limit: WebApp.storedChunk) },
-            data: { l in
-                try JSON.object([
-                    "id": .int(l.id), "at": .string(Zone.utc.format(l.loggedAt)), "level": .string(l.level.rawValue),
-                    "text": .string(l.content)
-                ]).text()
-            })
+            stored: { db, after in try LogQuery.lines(db, runID: id, after: after, limit: WebApp.storedChunk) })
         return eventStream(feed, token: token)
     }
 
@@ -556,8 +550,6 @@ public struct WebApp: Sendable {
         var max = Int.max
         /// Lines stored after an id (at most `storedChunk`): the stream sends them before the live ones.
         var stored: @Sendable (Connection, Int64) throws -> [LogQuery.Line]
-        /// An event's data for a line.
-        var data: @Sendable (LogQuery.Line) throws -> String
     }
 
     static let storedChunk = 1000
@@ -575,7 +567,7 @@ public struct WebApp: Sendable {
                 var caught = Set<Int64>()
                 func event(_ l: LogQuery.Line) throws -> String {
                     sent += 1
-                    return "id: \(l.id)\nevent: line\ndata: \(try feed.data(l))\n\n"
+                    return try LiveLogs.event(l)
                 }
                 try await writer.write(ByteBuffer(string: "retry: 1000\n\n"))
                 var after = feed.after
@@ -599,8 +591,10 @@ public struct WebApp: Sendable {
                     for await batch in subscription.batches {
                         if sent >= feed.max { break }
                         var text = ""
-                        for l in batch.lines where l.id > feed.after && !caught.contains(l.id) && sent < feed.max {
-                            text += try event(l)
+                        for l in batch.lines
+                        where l.line.id > feed.after && !caught.contains(l.line.id) && sent < feed.max {
+                            sent += 1
+                            text += l.event
                         }
                         var ended = false
                         if feed.run != nil {
@@ -769,13 +763,7 @@ public struct WebApp: Sendable {
             filter: filter, after: lastEventID(request) ?? Int64(q["after"] ?? "") ?? 0,
             // max=N: end the stream after N lines (for scripts and tests; a browser follows until it leaves)
             max: q["max"].flatMap { Int($0) }.map { Swift.max(1, $0) } ?? Int.max,
-            stored: { db, after in try LogQuery.Follower(filter, after: after).poll(db) },
-            data: { l in
-                try JSON.object([
-                    "id": .int(l.id), "at": .string(Zone.utc.format(l.loggedAt)), "level": .string(l.level.rawValue),
-                    "job": .string(l.jobName), "machine": .string(l.machine), "text": .string(l.content)
-                ]).text()
-            })
+            stored: { db, after in try LogQuery.Follower(filter, after: after).poll(db) })
         return eventStream(feed, token: token)
     }
 

@@ -66,7 +66,7 @@ public enum LogQuery {
             if let until, !(line.loggedAt < until) { return false }
             if let level, line.level > level { return false }
             if let machine, line.machine != machine { return false }
-            if let grep, !grep.isEmpty, !Array(line.content.utf8).contains(Array(grep.utf8)) { return false }
+            if let grep, !grep.isEmpty, !line.content.utf8.contains(grep.utf8) { return false }
             return true
         }
 
