@@ -52,8 +52,6 @@ actor LiveLogs {
     private var loop: Task<Void, Never>?
     /// The reader's start: it begins after the lines stored when the first follower came.
     private var ready: Task<Unchecked<LogQuery.Follower>, any Error>?
-    /// Polls of the database so far (for the tests: fifty followers, one reader).
-    private(set) var polls = 0
 
     init(pool: DatabasePool, interval: Duration) {
         self.pool = pool
@@ -133,7 +131,6 @@ actor LiveLogs {
     private func followedRuns() -> [Int64] { Array(Set(followers.values.compactMap(\.run))) }
 
     private func deliver(_ lines: [LogQuery.Line], _ states: [Int64: Run.State]) {
-        polls += 1
         // each line's event is written once, when the first follower it is for is found
         var events: [String?] = Array(repeating: nil, count: lines.count)
         for (id, f) in followers {
