@@ -690,6 +690,36 @@ struct UserCommandTests {
             + "|\(try db.query("SELECT COUNT(*) AS n FROM audit").first!.decode("n", as: Int.self))"
     }
 
+    /// A file of `dir`, as text ("" when it is not there).
+    static func file(_ dir: TemporaryDirectory, _ name: String) -> String {
+        String(decoding: readFileBytes(dir.path + "/" + name) ?? [], as: UTF8.self)
+    }
+
+    /// `octo web --listen 127.0.0.1:0 EXTRA` started in the background (stderr in DIR/log, `env` with D = DIR):
+    /// its pid and the URL of its line "listening on …", once that line is there.
+    static func startServer(_ env: [String: String], _ dir: TemporaryDirectory, _ extra: String = "") async throws
+        -> (pid: pid_t, url: String)
+    {
+        let started = try await Shell.run(
+            #""$OCTO" web --listen 127.0.0.1:0 \#(extra) 2>"$D/log" & echo $!"#, environment: env)
+        let pid = try #require(pid_t(started.stdout.trimmingWhitespace()))
+        let said = await Processes.waitUntil(seconds: 120) { file(dir, "log").contains("listening on http") }
+        #expect(said, "\(file(dir, "log"))")
+        let line = try #require(file(dir, "log").split(whereSeparator: \.isNewline).last { $0.contains("listening on") })
+        return (pid, String(try #require(line.split(separator: " ").last)))
+    }
+
+    /// Logs in as vic/pw-vic-123 with curl (CURL: extra arguments), the cookies in DIR/jar and the login's
+    /// response headers in DIR/login.
+    static func curlLogin(_ env: [String: String], _ url: String, _ curl: String = "") async throws -> OctoBinary.Result {
+        try await Shell.run(
+            #"""
+            token=$(curl -fsS \#(curl) -c "$D/jar" "$U/login" | sed -n 's/.*name="csrf" value="\([0-9a-f]*\)".*/\1/p')
+            curl -fsS \#(curl) -b "$D/jar" -c "$D/jar" -D "$D/login" -o /dev/null \
+              -d "name=vic&password=pw-vic-123&csrf=$token" "$U/login"
+            """#, environment: env.merging(["U": url]) { $1 })
+    }
+
     /// `octo web` ends on SIGTERM even while a browser follows a log search, a stream that never ends by itself:
     /// on the server's graceful shutdown the live reader ends every stream.
     @Test func aTermEndsTheServerWhileABrowserFollowsALog() async throws {
@@ -697,23 +727,12 @@ struct UserCommandTests {
             try AccountStore.add(db, "vic", role: .viewer, password: "pw-vic-123", by: "test")
             let dir = TemporaryDirectory()
             defer { _ = try? ChildProcess.run(["rm", "-rf", dir.path]) }
-            func file(_ name: String) -> String {
-                String(decoding: readFileBytes(dir.path + "/" + name) ?? [], as: UTF8.self)
-            }
+            func file(_ name: String) -> String { Self.file(dir, name) }
             let env = fresh.environment.merging(["D": dir.path]) { $1 }
-            let started = try await Shell.run(
-                #""$OCTO" web --listen 127.0.0.1:0 2>"$D/log" & echo $!"#, environment: env)
-            let pid = try #require(pid_t(started.stdout.trimmingWhitespace()))
+            let (pid, url) = try await Self.startServer(env, dir)
             defer { kill(pid, SIGKILL) }
-            #expect(await Processes.waitUntil(seconds: 120) { file("log").contains("listening on http://127.0.0.1:") })
-            let port = try #require(file("log").split(separator: ":").last.map { $0.prefix { $0.isNumber } })
-            let url = "http://127.0.0.1:\(port)"
-            let login = try await Shell.run(
-                #"""
-                token=$(curl -fsS -c "$D/jar" "$U/login" | sed -n 's/.*name="csrf" value="\([0-9a-f]*\)".*/\1/p')
-                curl -fsS -b "$D/jar" -c "$D/jar" -o /dev/null -d "name=vic&password=pw-vic-123&csrf=$token" "$U/login"
-                """#,
-                environment: env.merging(["U": url]) { $1 })
+            #expect(url.hasPrefix("http://127.0.0.1:"))
+            let login = try await Self.curlLogin(env, url)
             #expect(login.status == 0, "\(login.stderr)")
             _ = try await Shell.run(
                 #"( curl -sN -b "$D/jar" "$U/logs/events" > "$D/stream"; echo $? > "$D/curl" ) >/dev/null 2>&1 &"#,
@@ -739,9 +758,7 @@ struct UserCommandTests {
             try AccountStore.add(db, "vic", role: .viewer, password: "pw-vic-123", by: "test")
             let dir = TemporaryDirectory()
             defer { _ = try? ChildProcess.run(["rm", "-rf", dir.path]) }
-            func file(_ name: String) -> String {
-                String(decoding: readFileBytes(dir.path + "/" + name) ?? [], as: UTF8.self)
-            }
+            func file(_ name: String) -> String { Self.file(dir, name) }
             let env = fresh.environment.merging(["D": dir.path]) { $1 }
             let made = try await Shell.run(
                 #"""
@@ -765,24 +782,16 @@ struct UserCommandTests {
                 #expect(
                     r.stderr.contains(message) && r.stderr.split(separator: "\n").count == 1, "\(args): \(r.stderr)")
             }
-            let started = try await Shell.run(
-                #""$OCTO" web --listen 127.0.0.1:0 --tls-cert "$D/one.pem" --tls-key "$D/one.key" 2>"$D/log" & echo $!"#,
-                environment: env)
-            let pid = try #require(pid_t(started.stdout.trimmingWhitespace()))
+            let (pid, url) = try await Self.startServer(env, dir, #"--tls-cert "$D/one.pem" --tls-key "$D/one.key""#)
             defer { kill(pid, SIGKILL) }
-            #expect(await Processes.waitUntil(seconds: 120) { file("log").contains("listening on https://127.0.0.1:") })
-            let port = try #require(file("log").split(separator: ":").last.map { $0.prefix { $0.isNumber } })
-            let urls = env.merging(["S": "https://127.0.0.1:\(port)", "P": "http://127.0.0.1:\(port)"]) { $1 }
+            #expect(url.hasPrefix("https://127.0.0.1:"), "\(url)")
+            let urls = env.merging(["S": url, "P": "http" + url.dropFirst(5)]) { $1 }
             let page = try await Shell.run(
                 #"curl -fsS --cacert "$D/one.pem" -D "$D/headers" "$S/login""#, environment: urls)
             #expect(page.status == 0 && page.stdout.contains("name=\"csrf\""), "\(page.stderr)")
             #expect(file("headers").lowercased().contains("set-cookie: octo_login="))
             #expect(file("headers").contains("; Secure"), "\(file("headers"))")
-            let login = try await Shell.run(
-                #"""
-                token=$(curl -fsS --cacert "$D/one.pem" -c "$D/jar" "$S/login" | sed -n 's/.*name="csrf" value="\([0-9a-f]*\)".*/\1/p')
-                curl -fsS --cacert "$D/one.pem" -b "$D/jar" -D "$D/login" -o /dev/null -d "name=vic&password=pw-vic-123&csrf=$token" "$S/login"
-                """#, environment: urls)
+            let login = try await Self.curlLogin(env, url, #"--cacert "$D/one.pem""#)
             #expect(login.status == 0, "\(login.stderr)")
             let session = file("login").split(whereSeparator: \.isNewline).first {
                 $0.lowercased().hasPrefix("set-cookie: octo_session=")
