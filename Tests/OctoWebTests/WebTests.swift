@@ -705,13 +705,15 @@ struct UserCommandTests {
         let pid = try #require(pid_t(started.stdout.trimmingWhitespace()))
         let said = await Processes.waitUntil(seconds: 120) { file(dir, "log").contains("listening on http") }
         #expect(said, "\(file(dir, "log"))")
-        let line = try #require(file(dir, "log").split(whereSeparator: \.isNewline).last { $0.contains("listening on") })
+        let line = try #require(
+            file(dir, "log").split(whereSeparator: \.isNewline).last { $0.contains("listening on") })
         return (pid, String(try #require(line.split(separator: " ").last)))
     }
 
     /// Logs in as vic/pw-vic-123 with curl (CURL: extra arguments), the cookies in DIR/jar and the login's
     /// response headers in DIR/login.
-    static func curlLogin(_ env: [String: String], _ url: String, _ curl: String = "") async throws -> OctoBinary.Result {
+    static func curlLogin(_ env: [String: String], _ url: String, _ curl: String = "") async throws -> OctoBinary.Result
+    {
         try await Shell.run(
             #"""
             token=$(curl -fsS \#(curl) -c "$D/jar" "$U/login" | sed -n 's/.*name="csrf" value="\([0-9a-f]*\)".*/\1/p')
