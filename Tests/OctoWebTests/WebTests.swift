@@ -690,6 +690,19 @@ struct UserCommandTests {
             + "|\(try db.query("SELECT COUNT(*) AS n FROM audit").first!.decode("n", as: Int.self))"
     }
 
+    /// A fresh database with the account vic (password pw-vic-123), a temporary directory, and the environment
+    /// for octo with D = that directory.
+    static func withVic(
+        _ body: (FreshDatabase, [String: String], TemporaryDirectory) async throws -> Void
+    ) async throws {
+        try await withInit { fresh, db in
+            try AccountStore.add(db, "vic", role: .viewer, password: "pw-vic-123", by: "test")
+            let dir = TemporaryDirectory()
+            defer { _ = try? ChildProcess.run(["rm", "-rf", dir.path]) }
+            try await body(fresh, fresh.environment.merging(["D": dir.path]) { $1 }, dir)
+        }
+    }
+
     /// A file of `dir`, as text ("" when it is not there).
     static func file(_ dir: TemporaryDirectory, _ name: String) -> String {
         String(decoding: readFileBytes(dir.path + "/" + name) ?? [], as: UTF8.self)
@@ -725,12 +738,8 @@ struct UserCommandTests {
     /// `octo web` ends on SIGTERM even while a browser follows a log search, a stream that never ends by itself:
     /// on the server's graceful shutdown the live reader ends every stream.
     @Test func aTermEndsTheServerWhileABrowserFollowsALog() async throws {
-        try await withInit { fresh, db in
-            try AccountStore.add(db, "vic", role: .viewer, password: "pw-vic-123", by: "test")
-            let dir = TemporaryDirectory()
-            defer { _ = try? ChildProcess.run(["rm", "-rf", dir.path]) }
+        try await Self.withVic { fresh, env, dir in
             func file(_ name: String) -> String { Self.file(dir, name) }
-            let env = fresh.environment.merging(["D": dir.path]) { $1 }
             let (pid, url) = try await Self.startServer(env, dir)
             defer { kill(pid, SIGKILL) }
             #expect(url.hasPrefix("http://127.0.0.1:"))
@@ -756,12 +765,8 @@ struct UserCommandTests {
     /// it) with a Secure session cookie; a plain HTTP request gets no page. Certificates and keys that are missing,
     /// not PEM, not each other's, or one without the other: exit 2, one line naming the value.
     @Test func tlsServesHTTPSAndRefusesBadCertificates() async throws {
-        try await withInit { fresh, db in
-            try AccountStore.add(db, "vic", role: .viewer, password: "pw-vic-123", by: "test")
-            let dir = TemporaryDirectory()
-            defer { _ = try? ChildProcess.run(["rm", "-rf", dir.path]) }
+        try await Self.withVic { fresh, env, dir in
             func file(_ name: String) -> String { Self.file(dir, name) }
-            let env = fresh.environment.merging(["D": dir.path]) { $1 }
             let made = try await Shell.run(
                 #"""
                 cd "$D" && for n in one two; do
