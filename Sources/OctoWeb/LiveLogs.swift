@@ -16,6 +16,8 @@ actor LiveLogs {
     struct Batch: Sendable {
         var lines: [Line]
         var state: Run.State?
+        /// The follower's run was among those this poll read (it came while the poll was under way: not yet).
+        var stateRead: Bool
     }
 
     /// A line and its event, written once for every follower it goes to.
@@ -86,8 +88,14 @@ actor LiveLogs {
         let pool = self.pool
         let interval = self.interval
         let ready = Task {
-            let last = try await pool.run { db in try LogQuery.lastID(db) }
-            return Unchecked(LogQuery.Follower(LogQuery.Filter(), after: last, horizon: nil))
+            try await pool.run { db in
+                // placed a little below the last line and its first poll read and dropped: what is stored now is
+                // the followers' to read, and a line below the last id that commits later is still seen
+                let reader = LogQuery.Follower(
+                    LogQuery.Filter(), after: max(0, try LogQuery.lastID(db) - 1000), horizon: nil)
+                _ = try reader.poll(db)
+                return Unchecked(reader)
+            }
         }
         self.ready = ready
         // the loop runs on this actor between its awaits; a stopped loop (its followers gone, maybe new ones
@@ -110,7 +118,7 @@ actor LiveLogs {
                 }
                 guard !Task.isCancelled else { return }
                 guard let polled else { return self.endAll() }
-                self.deliver(polled.lines, polled.states)
+                self.deliver(polled.lines, polled.states, read: Set(runs))
                 try? await Task.sleep(for: interval)
             }
         }
@@ -130,7 +138,7 @@ actor LiveLogs {
 
     private func followedRuns() -> [Int64] { Array(Set(followers.values.compactMap(\.run))) }
 
-    private func deliver(_ lines: [LogQuery.Line], _ states: [Int64: Run.State]) {
+    private func deliver(_ lines: [LogQuery.Line], _ states: [Int64: Run.State], read: Set<Int64>) {
         // each line's event is written once, when the first follower it is for is found
         var events: [String?] = Array(repeating: nil, count: lines.count)
         for (id, f) in followers {
@@ -139,7 +147,8 @@ actor LiveLogs {
                 if events[i] == nil { events[i] = (try? LiveLogs.event(l)) ?? "" }
                 mine.append(Line(line: l, event: events[i]!))
             }
-            let batch = Batch(lines: mine, state: f.run.flatMap { states[$0] })
+            let batch = Batch(
+                lines: mine, state: f.run.flatMap { states[$0] }, stateRead: f.run.map(read.contains) ?? false)
             if case .dropped = f.continuation.yield(batch) { unsubscribe(id) }
         }
     }

@@ -597,7 +597,7 @@ public struct WebApp: Sendable {
                             text += l.event
                         }
                         var ended = false
-                        if feed.run != nil {
+                        if feed.run != nil && batch.stateRead {
                             if let state = batch.state, !state.isFinished {
                                 if state != lastState {
                                     text += "event: state\ndata: {\"state\":\"\(state.rawValue)\"}\n\n"

@@ -124,8 +124,9 @@ extension Serve {
         guard let key = try? NIOSSLPrivateKey(file: tlsKey, format: .pem) else {
             throw OctoError.invalid("--tls-key", tlsKey, expected: "a PEM private key")
         }
-        let tls = TLSConfiguration.makeServerConfiguration(
+        var tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        tls.minimumTLSVersion = .tlsv12
         // the key must be the certificate's (else every handshake would fail, long after the start)
         guard (try? NIOSSLContext(configuration: tls)) != nil else {
             throw OctoError.invalid("--tls-key", tlsKey, expected: "the private key of the certificate in --tls-cert")

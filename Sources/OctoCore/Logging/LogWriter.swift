@@ -176,7 +176,7 @@ public final class LogWriter {
         guard force || now >= nextRecovery else { return }
         do {
             if db == nil, let connect { db = try connect() }
-            guard let db else { return }
+            guard let db else { throw OctoError.failure("no connection to the database") }
             try db.retrying(.probe) { db in try LogStore.ping(db) }
             if let f = spoolFile {
                 _ = try f.replayAndRemove(into: db)

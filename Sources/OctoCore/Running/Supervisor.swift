@@ -250,7 +250,7 @@ public final class Supervisor {
         }
         try timers()
         let due = logs.oldestPendingAt.map { Monotonic.microseconds() - $0 >= 200_000 || logs.pendingCount >= 512 }
-        if due ?? (logs.secondsUntilRecovery == 0) {
+        if due == true || logs.secondsUntilRecovery == 0 {
             try? logs.store()  // stored or spooled (or the spool replayed); if even the spool fails the lines wait
         }
         try reapEnded()

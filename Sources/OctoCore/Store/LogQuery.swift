@@ -61,11 +61,11 @@ public enum LogQuery {
         /// conditions, compared as the binary collation of the table does, byte for byte.
         public func matches(_ line: Line) -> Bool {
             if let runID, line.runID != runID { return false }
-            if let job, line.jobName != job { return false }
+            if let job, !line.jobName.utf8.elementsEqual(job.utf8) { return false }
             if let since, line.loggedAt < since { return false }
             if let until, !(line.loggedAt < until) { return false }
             if let level, line.level > level { return false }
-            if let machine, line.machine != machine { return false }
+            if let machine, !line.machine.utf8.elementsEqual(machine.utf8) { return false }
             if let grep, !grep.isEmpty, !line.content.utf8.contains(grep.utf8) { return false }
             return true
         }
