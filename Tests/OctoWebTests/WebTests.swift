@@ -714,7 +714,7 @@ struct UserCommandTests {
         -> (pid: pid_t, url: String)
     {
         let started = try await Shell.run(
-            #""$OCTO" web --listen 127.0.0.1:0 \#(extra) 2>"$D/log" & echo $!"#, environment: env)
+            #""$OCTO" web --listen 127.0.0.1:0 \#(extra) </dev/null >/dev/null 2>"$D/log" & echo $!"#, environment: env)
         let pid = try #require(pid_t(started.stdout.trimmingWhitespace()))
         let said = await Processes.waitUntil(seconds: 120) { file(dir, "log").contains("listening on http") }
         #expect(said, "\(file(dir, "log"))")
