@@ -9,8 +9,10 @@ struct MonitorCommand: OctoCommand {
         abstract:
             "One sweep: find failures, lost runs, missed fires and more; merge them into alerts; deliver due alerts; tidy up.",
         discussion: """
-            Run from cron every minute on every machine: every step is safe with several monitors at once, \
-            and each alert is delivered by one of them (alert_command gets it as JSON on stdin). \
+            Run from cron every minute on every machine: one sweep per interval serves the whole fleet — a \
+            monitor that finds another machine's sweep began less than three quarters of --every ago exits 0 \
+            at once (says so with -v) —, yet every step is safe with several monitors at once, and each alert \
+            is delivered by one of them (alert_command gets it as JSON on stdin). --every 0 sweeps regardless. \
             Also marks lapsed leases lost, drops expired log partitions, purges history older than \
             run_retention and replays this machine's log spool. One sweep per machine at a time: a monitor \
             that finds another of the same machine still running exits 0 at once (says so with -v). \
@@ -23,9 +25,17 @@ struct MonitorCommand: OctoCommand {
         help: ArgumentHelp(
             "First delay before a failed delivery is retried (doubles per attempt).", valueName: "duration"))
     var retryDelay: String = "30s"
+    @Option(
+        help: ArgumentHelp(
+            "How often cron starts octo monitor (the fleet sweeps once per interval; 0: sweep regardless).",
+            valueName: "duration"))
+    var every: String = "1m"
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
+        guard (try? Durations.parse(every)) != nil else {
+            throw ValidationError("invalid every '\(every.quotedForMessage)': expected \(Durations.rule), or 0")
+        }
         for (flag, value) in [("alert-timeout", alertTimeout), ("retry-delay", retryDelay)] {
             guard let s = try? Durations.parse(value), s >= 1 else {
                 throw ValidationError(
@@ -61,6 +71,21 @@ struct MonitorCommand: OctoCommand {
         defer { withExtendedLifetime(lock) {} }
         let db = try context.database()
         context.replaySpool(db)
+        // the fleet-wide sweep, once per interval: whichever machine gets there first
+        let interval = try Durations.parse(every)
+        // (--every 0 records its sweep too, so that the fleet's next ones count from it)
+        let leased = try MonitorStore.takeSweepLease(db, seconds: Double(interval) * 0.75)
+        if interval > 0 && !leased {
+            let age = try MonitorStore.lastSweepAge(db) ?? 0
+            let note =
+                "a sweep began \(Int(age.rounded())) s ago (the fleet sweeps once per --every \(every)); this one is skipped (--every 0 sweeps regardless)"
+            if global.json {
+                try Output.json(JSON.object(["skipped": .string(note)]))
+            } else if global.verbose {
+                Output.line(note)
+            }
+            return
+        }
         var options = Monitor.Options(settings: try context.settings())
         options.alertTimeout = try Durations.parse(alertTimeout)
         options.retryBase = try Durations.parse(retryDelay)

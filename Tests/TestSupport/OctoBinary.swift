@@ -30,9 +30,17 @@ public enum OctoBinary {
 
     /// Runs `octo ARGS…` with `environment` added to a minimal environment
     /// (PATH, HOME, a private OCTO_STATE_DIR) and `input` on stdin.
+    /// `octo monitor` in a test sweeps every time it is started (`--every 0`): tests start monitors one
+    /// after the other and look at what each found; the fleet's sweep lease (once per `--every`) is
+    /// tested by the tests that pass `--every` themselves.
+    public static func sweepingEveryTime(_ arguments: [String]) -> [String] {
+        arguments.first == "monitor" && !arguments.contains("--every") ? arguments + ["--every", "0"] : arguments
+    }
+
     public static func run(_ arguments: [String], environment: [String: String] = [:], input: String? = nil)
         async throws -> Result
     {
+        let arguments = sweepingEveryTime(arguments)
         var env: [Environment.Key: String?] = [:]
         for (k, v) in environment { env[Environment.Key(stringLiteral: k)] = v }
         // nothing from the developer's own option files or OCTO_* variables leaks in

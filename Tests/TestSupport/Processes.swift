@@ -14,7 +14,9 @@ public enum Processes {
     public static func startOcto(_ arguments: [String], environment: [String: String]) throws -> pid_t {
         let env = environment.map { CrontabBlock.shellQuote($0.key + "=" + $0.value) }.joined(separator: " ")
         let cmd =
-            "env \(env) " + ([OctoBinary.path] + arguments).map(CrontabBlock.shellQuote).joined(separator: " ")
+            "env \(env) "
+            + ([OctoBinary.path] + OctoBinary.sweepingEveryTime(arguments)).map(CrontabBlock.shellQuote).joined(
+                separator: " ")
             + " </dev/null >/dev/null 2>&1 & echo $!"
         let r = try ChildProcess.run(["/bin/sh", "-c", cmd])
         guard let pid = pid_t(String(decoding: r.stdout, as: UTF8.self).trimmingWhitespace()) else {

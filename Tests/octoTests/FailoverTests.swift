@@ -95,7 +95,7 @@ struct FailoverTests {
             while [ ! -e "$STOP" ]; do
                 for m in m1 m2 m3; do
                     ("$OCTO" register --machine $m -q; "$OCTO" produce --machine $m; \
-                     "$OCTO" consume --machine $m --claim-for 1s; "$OCTO" monitor --machine $m -q) >>"$R/cron.log" 2>&1 &
+                     "$OCTO" consume --machine $m --claim-for 1s; "$OCTO" monitor --machine $m --every 1s -q) >>"$R/cron.log" 2>&1 &
                 done
                 sleep 1
             done

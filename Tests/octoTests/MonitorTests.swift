@@ -54,7 +54,8 @@ struct MonitorTests {
     /// `octo monitor` started in the background (output discarded); its pid.
     func monitorInBackground(_ env: [String: String], alertTimeout: String) async throws -> pid_t {
         let bg = try await Shell.run(
-            "\"$OCTO\" monitor --alert-timeout \(alertTimeout) </dev/null >/dev/null 2>&1 & echo $!", environment: env)
+            "\"$OCTO\" monitor --every 0 --alert-timeout \(alertTimeout) </dev/null >/dev/null 2>&1 & echo $!",
+            environment: env)
         return try #require(pid_t(bg.stdout.trimmingWhitespace()))
     }
 
@@ -137,6 +138,54 @@ struct MonitorTests {
             #expect(got.allSatisfy { $0.state == "pending" })
             let listed = try await octo(env, ["sh", "alerts", "--open", "--json"])
             #expect(listed.status == 0 && listed.stdout.contains("\"kind\":\"missing_end\""))
+        }
+    }
+
+    /// Eight machines' monitors started at once, as cron starts them: one sweeps for the fleet, the others find
+    /// the sweep lease taken and exit at once; the failure is still alerted and delivered, once. The lease lapses
+    /// after three quarters of `--every` (moved back here rather than waited for); `--every 0` sweeps regardless.
+    @Test func aFleetOfMonitorsSweepsOncePerInterval() async throws {
+        try await TestDatabase.withInitializedOcto { db, env, dir in
+            try addJob(db, "exits", "exit 3")
+            #expect(try await octo(env, ["sh", "run", "exits", "-q"]).status == 0)
+            _ = try await octo(env, ["consume", "--wait"])
+            #expect(try await octo(env, ["sh", "settings", "alert_command", "cat >> \(dir)/delivered"]).status == 0)
+            func sweeps() throws -> Int64 {
+                try db.query("SELECT value FROM markers WHERE name = 'monitor_sweep'").first?.decode("value") ?? 0
+            }
+            let results = try await withThrowingTaskGroup(of: OctoBinary.Result.self) { group in
+                for i in 0..<8 {
+                    group.addTask {
+                        try await self.octo(
+                            env.merging(["OCTO_MACHINE": "m\(i)"]) { $1 }, ["monitor", "--every", "1h", "--json"])
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(results.allSatisfy { $0.status == 0 }, "\(results.map(\.stderr))")
+            let skipped = results.filter { $0.stdout.contains("\"skipped\"") }
+            #expect(skipped.count == 7, "\(results.map(\.stdout))")
+            #expect(skipped.allSatisfy { $0.stdout.contains("once per --every 1h") })
+            #expect(try sweeps() == 1)
+            let failed = try alerts(db, kind: "failed")
+            #expect(failed.count == 1 && failed.first?.state == "sent", "\(failed)")
+            #expect(
+                String(decoding: readFileBytes(dir + "/delivered") ?? [], as: UTF8.self).components(
+                    separatedBy: "\"kind\":\"failed\""
+                ).count == 2)
+            // within the lease: skipped, and -v says why; after it (45 of 60 minutes): the next one sweeps
+            let early = try await octo(env, ["monitor", "--every", "1h", "-v"])
+            #expect(early.status == 0 && early.stdout.contains("this one is skipped"), "\(early.stdout)")
+            #expect(try sweeps() == 1)
+            try db.execute("UPDATE markers SET updated_at = NOW(6) - INTERVAL 46 MINUTE WHERE name = 'monitor_sweep'")
+            let late = try await octo(env, ["monitor", "--every", "1h", "-v"])
+            #expect(late.status == 0 && late.stdout.contains("lost runs:"), "\(late.stdout)")
+            #expect(try sweeps() == 2)
+            // --every 0: a sweep whatever the lease
+            #expect(try await octo(env, ["monitor", "--every", "0", "-v"]).stdout.contains("lost runs:"))
+            #expect(try sweeps() == 3)
+            let bad = try await octo(env, ["monitor", "--every", "soon"])
+            #expect(bad.status == 2 && bad.stderr.contains("invalid every 'soon'"), "\(bad.stderr)")
         }
     }
 
@@ -259,7 +308,7 @@ struct MonitorTests {
             let command = "cat >> \"$D/delivered\"; touch \"$D/sent\"; while [ ! -e \"$D/go\" ]; do sleep 0.05; done"
             #expect(try await octo(env, ["sh", "settings", "alert_command", command]).status == 0)
             _ = try await Shell.run(
-                "( \"$OCTO\" monitor --alert-timeout 10m 2>\"$D/err\"; echo $? > \"$D/rc\" ) >/dev/null 2>&1 &",
+                "( \"$OCTO\" monitor --every 0 --alert-timeout 10m 2>\"$D/err\"; echo $? > \"$D/rc\" ) >/dev/null 2>&1 &",
                 environment: env)
             #expect(await Processes.waitUntil(seconds: 120) { access(dir + "/sent", F_OK) == 0 })
             try await server.stop()

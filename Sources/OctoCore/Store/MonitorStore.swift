@@ -24,6 +24,32 @@ public enum MonitorStore {
         return (try row.decode("value"), try row.decode("updated_at"), try row.decode("now"))
     }
 
+    /// The fleet's sweep lease: true when no monitor of any machine began a sweep within the last `seconds`,
+    /// and then this sweep's start is recorded (marker `monitor_sweep`: `value` counts the sweeps, `updated_at`
+    /// is the last one's start, by the server's clock). One conditional UPDATE: of monitors that start together,
+    /// the first takes the row lock and the others, once it commits, find the lease taken. Nothing depends on it
+    /// for correctness — every step of a sweep is safe with several at once —, it only keeps a fleet from doing
+    /// the fleet-wide work once per machine.
+    public static func takeSweepLease(_ db: Connection, seconds: Double) throws -> Bool {
+        try db.retrying { db in
+            let taken = try db.execute(
+                """
+                UPDATE markers SET value = value + 1, updated_at = NOW(6)
+                WHERE name = 'monitor_sweep' AND updated_at <= NOW(6) - INTERVAL ? MICROSECOND
+                """, [.int(Int64(seconds * 1_000_000))])
+            if taken == 1 { return true }
+            return try db.execute(
+                "INSERT IGNORE INTO markers (name, value, updated_at) VALUES ('monitor_sweep', 1, NOW(6))") == 1
+        }
+    }
+
+    /// Seconds since the last sweep began (nil before the first).
+    public static func lastSweepAge(_ db: Connection) throws -> Double? {
+        try db.query(
+            "SELECT TIMESTAMPDIFF(MICROSECOND, updated_at, NOW(6)) / 1e6 AS age FROM markers WHERE name = 'monitor_sweep'"
+        ).first.map { try $0.decode("age") }
+    }
+
     /// The start of the window of runs to check for failures: the previous
     /// sweep's start (now on the first sweep) less `lookBack` seconds; moves
     /// the marker `runs_checked` to now.
