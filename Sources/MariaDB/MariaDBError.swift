@@ -19,6 +19,9 @@ public struct MariaDBError: Error, CustomStringConvertible, Sendable {
         public static let unknownDatabase = Code(1049)
         public static let accessDenied = Code(1045)
         public static let needReprepare = Code(1615)
+        /// `LOAD DATA LOCAL` refused: the server runs with `local_infile` off (4166 from MariaDB 10.6 on).
+        public static let commandNotAllowed = Code(1148)
+        public static let localInfileDisabled = Code(4166)
         public static let connectionKilled = Code(1927)
         public static let serverGone = Code(2006)
         public static let lostConnection = Code(2013)

@@ -76,6 +76,7 @@ struct MonitorCommand: OctoCommand {
         // (--every 0 records its sweep too, so that the fleet's next ones count from it)
         let leased = try MonitorStore.takeSweepLease(db, seconds: Double(interval) * 0.75)
         if interval > 0 && !leased {
+            guard global.json || global.verbose else { return }
             let age = try MonitorStore.lastSweepAge(db) ?? 0
             let note =
                 "a sweep began \(Int(age.rounded())) s ago (the fleet sweeps once per --every \(every)); this one is skipped (--every 0 sweeps regardless)"

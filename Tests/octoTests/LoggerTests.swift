@@ -50,6 +50,29 @@ struct LoggerTests {
         }
     }
 
+    /// The bytes `LOAD DATA` treats specially (tab, backslash, `\N`, a backslash at the end) are stored as sent,
+    /// with NULL and non-NULL codes (a run's lines, with their run ids, are `QueueTests`'); the same through the INSERT path when the server's `local_infile`
+    /// is off (the server then refuses `LOAD DATA LOCAL`, and octo falls back).
+    @Test(arguments: [true, false]) func bytesThatLoadDataEscapesAreStoredAsSent(localInfile: Bool) async throws {
+        try await TestDatabase.withInitializedOcto { db, env, _ in
+            let job = localInfile ? "escapes-load" : "escapes-insert"
+            let lines = [
+                "tab\there", #"back\slash \N \t \\ \0"#, #"\N"#, #"ends with \"#, "a\rb", "", "\\N\t"
+            ]
+            var input = lines.map { $0 + "\n" }.joined()
+            input += "2026/12/07:10:00:00 \(job) 120 exit 0\n"
+            if !localInfile { try db.run("SET GLOBAL local_infile = 0") }
+            defer { if !localInfile { try? db.run("SET GLOBAL local_infile = 1") } }
+            let r = try await OctoBinary.run(["logger", "-n", job], environment: env, input: input)
+            #expect(r.status == 0, "\(r.stderr)")
+            let stored = try db.query(
+                "SELECT content, run_id, code FROM logs WHERE job_name = ? ORDER BY id", [.text(job)]
+            ).rows.map { (try $0.decode("content", as: String.self), try $0.decode("code", as: Int?.self)) }
+            #expect(stored.map(\.0) == lines + ["exit 0"], "\(stored)")
+            #expect(stored.dropLast().allSatisfy { $0.1 == nil } && stored.last?.1 == 120, "\(stored)")
+        }
+    }
+
     @Test func aReaderGoingAwayDownstreamLosesNothing() async throws {
         try await TestDatabase.withInitializedOcto { db, env, _ in
             // head exits after one line: the tee gets EPIPE, the logging goes on to the end of the input

@@ -1,5 +1,6 @@
 import MariaDB
 import OctoTime
+import Synchronization
 
 /// Writes the `logs` table (reading it is `LogQuery`'s).
 public enum LogStore {
@@ -13,8 +14,20 @@ public enum LogStore {
 
     /// Inserts `rows` of one stream, in order, ignoring rows already stored.
     /// A few statement shapes only, so the prepared-statement cache stays small.
+    ///
+    /// Streams them through `LOAD DATA LOCAL INFILE … IGNORE` (the server's bulk path; `IGNORE` skips the rows
+    /// the unique key `(stream_id, seq, logged_at)` already holds) when the server allows it (`local_infile`,
+    /// on by default); otherwise — and from then on in this process — through multi-row INSERTs.
     static func insert(_ db: Connection, _ rows: ArraySlice<(LogLine, Int64)>, machine: String, streamID: Int64) throws
     {
+        if !bulkRefused.load(ordering: .relaxed) {
+            do {
+                try load(db, rows, machine: machine, streamID: streamID)
+                return
+            } catch let e as MariaDBError where e.code == .localInfileDisabled || e.code == .commandNotAllowed {
+                bulkRefused.store(true, ordering: .relaxed)
+            }
+        }
         var i = rows.startIndex
         var values: [Value] = []
         while i < rows.endIndex {
@@ -38,6 +51,104 @@ public enum LogStore {
             try db.execute(insertSQL(rows: n), values)
             i += n
         }
+    }
+
+    /// Set once the server refused `LOAD DATA LOCAL` (its `local_infile` is off).
+    static let bulkRefused = Atomic<Bool>(false)
+
+    static let loadSQL = """
+        LOAD DATA LOCAL INFILE 'octo-log-lines' IGNORE INTO TABLE logs CHARACTER SET utf8mb4 \
+        FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' \
+        (logged_at, job_name, run_id, machine, level, code, content, truncated, stream_id, seq)
+        """
+
+    /// `rows` as `LOAD DATA` fields (tab-separated, one line each, `\N` for NULL), in statements of about
+    /// `batchBytes` each.
+    static func load(_ db: Connection, _ rows: ArraySlice<(LogLine, Int64)>, machine: String, streamID: Int64) throws {
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(min(batchBytes, rows.count * 160) + 1024)
+        let tail = Array(machine.utf8)
+        for (line, seq) in rows {
+            appendTime(line.loggedAt, to: &buffer)
+            buffer.append(9)
+            appendEscaped(line.jobName, to: &buffer)
+            buffer.append(9)
+            appendNumber(line.runID, to: &buffer)
+            buffer.append(9)
+            appendEscaped(tail, to: &buffer)
+            buffer.append(9)
+            buffer += line.level.rawValue.utf8
+            buffer.append(9)
+            appendNumber(line.code.map { Int64($0.rawValue) }, to: &buffer)
+            buffer.append(9)
+            appendEscaped(line.content, to: &buffer)
+            buffer.append(9)
+            buffer.append(line.truncated ? 0x31 : 0x30)
+            buffer.append(9)
+            appendNumber(streamID, to: &buffer)
+            buffer.append(9)
+            appendNumber(seq, to: &buffer)
+            buffer.append(10)
+            if buffer.count >= batchBytes {
+                _ = try db.loadLocal(loadSQL, buffer)
+                buffer.removeAll(keepingCapacity: true)
+            }
+        }
+        if !buffer.isEmpty { _ = try db.loadLocal(loadSQL, buffer) }
+    }
+
+    /// `YYYY-MM-DD HH:MM:SS.ffffff` (UTC, as the session's time zone).
+    static func appendTime(_ t: Instant, to buffer: inout [UInt8]) {
+        let c = t.utc
+        func digits(_ v: Int, _ width: Int) {
+            var divisor = 1
+            for _ in 1..<width { divisor *= 10 }
+            var v = v
+            while divisor > 0 {
+                buffer.append(0x30 + UInt8(v / divisor % 10))
+                v %= divisor
+                divisor /= 10
+            }
+        }
+        digits(c.year, 4)
+        buffer.append(0x2D)
+        digits(c.month, 2)
+        buffer.append(0x2D)
+        digits(c.day, 2)
+        buffer.append(0x20)
+        digits(c.hour, 2)
+        buffer.append(0x3A)
+        digits(c.minute, 2)
+        buffer.append(0x3A)
+        digits(c.second, 2)
+        buffer.append(0x2E)
+        digits(c.microsecond, 6)
+    }
+
+    static func appendNumber(_ n: Int64?, to buffer: inout [UInt8]) {
+        guard let n else {
+            buffer += [0x5C, 0x4E]  // \N: NULL
+            return
+        }
+        buffer += String(n).utf8
+    }
+
+    /// The field with `\`, tab, newline and NUL escaped (`ESCAPED BY '\\'`).
+    static func appendEscaped<S: Sequence<UInt8>>(_ bytes: S, to buffer: inout [UInt8]) {
+        for b in bytes {
+            switch b {
+            case 0x5C: buffer += [0x5C, 0x5C]
+            case 0x09: buffer += [0x5C, 0x74]
+            case 0x0A: buffer += [0x5C, 0x6E]
+            case 0x00: buffer += [0x5C, 0x30]
+            default: buffer.append(b)
+            }
+        }
+    }
+
+    static func appendEscaped(_ text: String, to buffer: inout [UInt8]) {
+        var text = text
+        text.withUTF8 { appendEscaped($0, to: &buffer) }
     }
 
     static func insertSQL(rows: Int) -> String {
