@@ -51,26 +51,38 @@ struct LoggerTests {
     }
 
     /// The bytes `LOAD DATA` treats specially (tab, backslash, `\N`, a backslash at the end) are stored as sent,
-    /// with NULL and non-NULL codes (a run's lines, with their run ids, are `QueueTests`'); the same through the INSERT path when the server's `local_infile`
-    /// is off (the server then refuses `LOAD DATA LOCAL`, and octo falls back).
-    @Test(arguments: [true, false]) func bytesThatLoadDataEscapesAreStoredAsSent(localInfile: Bool) async throws {
+    /// with NULL and non-NULL codes (a run's lines, with their run ids, are `QueueTests`'); the same through the
+    /// INSERT path when the server's `local_infile` is off (the server then refuses `LOAD DATA LOCAL`, and octo
+    /// falls back). One test, the two cases one after the other: a server-wide setting is switched.
+    @Test func bytesThatLoadDataEscapesAreStoredAsSent() async throws {
         try await TestDatabase.withInitializedOcto { db, env, _ in
-            let job = localInfile ? "escapes-load" : "escapes-insert"
-            let lines = [
-                "tab\there", #"back\slash \N \t \\ \0"#, #"\N"#, #"ends with \"#, "a\rb", "", "\\N\t"
-            ]
-            var input = lines.map { $0 + "\n" }.joined()
-            input += "2026/12/07:10:00:00 \(job) 120 exit 0\n"
-            if !localInfile { try db.run("SET GLOBAL local_infile = 0") }
-            defer { if !localInfile { try? db.run("SET GLOBAL local_infile = 1") } }
-            let r = try await OctoBinary.run(["logger", "-n", job], environment: env, input: input)
-            #expect(r.status == 0, "\(r.stderr)")
-            let stored = try db.query(
-                "SELECT content, run_id, code FROM logs WHERE job_name = ? ORDER BY id", [.text(job)]
-            ).rows.map { (try $0.decode("content", as: String.self), try $0.decode("code", as: Int?.self)) }
-            #expect(stored.map(\.0) == lines + ["exit 0"], "\(stored)")
-            #expect(stored.dropLast().allSatisfy { $0.1 == nil } && stored.last?.1 == 120, "\(stored)")
+            for localInfile in [true, false] { try await storeEscapes(db, env, localInfile: localInfile) }
         }
+    }
+
+    func storeEscapes(_ db: Connection, _ env: [String: String], localInfile: Bool) async throws {
+        let job = localInfile ? "escapes-load" : "escapes-insert"
+        let special = [
+            "tab\there", #"back\slash \N \t \\ \0"#, #"\N"#, #"ends with \"#, "a\rb", "", "\\N\t"
+        ]
+        // enough lines for the bulk path (a batch of a few lines goes through INSERT)
+        let lines = (1...20).flatMap { i in special.map { i == 1 ? $0 : "\(i) \($0)" } }
+        func loads() throws -> Int {
+            Int(try db.query("SHOW GLOBAL STATUS LIKE 'Com_load'").first!.decode("Value", as: String.self)) ?? -1
+        }
+        let loadsBefore = try loads()
+        var input = lines.map { $0 + "\n" }.joined()
+        input += "2026/12/07:10:00:00 \(job) 120 exit 0\n"
+        if !localInfile { try db.run("SET GLOBAL local_infile = 0") }
+        defer { if !localInfile { try? db.run("SET GLOBAL local_infile = 1") } }
+        let r = try await OctoBinary.run(["logger", "-n", job], environment: env, input: input)
+        #expect(r.status == 0, "\(r.stderr)")
+        let stored = try db.query(
+            "SELECT content, run_id, code FROM logs WHERE job_name = ? ORDER BY id", [.text(job)]
+        ).rows.map { (try $0.decode("content", as: String.self), try $0.decode("code", as: Int?.self)) }
+        #expect(stored.map(\.0) == lines + ["exit 0"], "\(stored)")
+        #expect(stored.dropLast().allSatisfy { $0.1 == nil } && stored.last?.1 == 120, "\(stored)")
+        if localInfile { #expect(try loads() > loadsBefore, "the lines did not go through LOAD DATA") }
     }
 
     @Test func aReaderGoingAwayDownstreamLosesNothing() async throws {

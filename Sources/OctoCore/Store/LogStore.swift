@@ -15,12 +15,13 @@ public enum LogStore {
     /// Inserts `rows` of one stream, in order, ignoring rows already stored.
     /// A few statement shapes only, so the prepared-statement cache stays small.
     ///
-    /// Streams them through `LOAD DATA LOCAL INFILE … IGNORE` (the server's bulk path; `IGNORE` skips the rows
-    /// the unique key `(stream_id, seq, logged_at)` already holds) when the server allows it (`local_infile`,
-    /// on by default); otherwise — and from then on in this process — through multi-row INSERTs.
+    /// A batch of `bulkRows` or more is streamed through `LOAD DATA LOCAL INFILE … IGNORE` (the server's bulk
+    /// path; `IGNORE` skips the rows the unique key `(stream_id, seq, logged_at)` already holds) when the server
+    /// allows it (`local_infile`, on by default; once refused, never tried again in this process); the rest
+    /// through multi-row INSERTs.
     static func insert(_ db: Connection, _ rows: ArraySlice<(LogLine, Int64)>, machine: String, streamID: Int64) throws
     {
-        if !bulkRefused.load(ordering: .relaxed) {
+        if rows.count >= bulkRows && !bulkRefused.load(ordering: .relaxed) {
             do {
                 try load(db, rows, machine: machine, streamID: streamID)
                 return
@@ -52,6 +53,10 @@ public enum LogStore {
             i += n
         }
     }
+
+    /// Batches smaller than this go through INSERT: `LOAD DATA LOCAL` costs a second round trip (the server
+    /// asks for the file), which a few rows — a run's start and end lines — do not repay.
+    static let bulkRows = 64
 
     /// Set once the server refused `LOAD DATA LOCAL` (its `local_infile` is off).
     static let bulkRefused = Atomic<Bool>(false)

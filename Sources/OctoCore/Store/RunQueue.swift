@@ -139,7 +139,20 @@ public enum RunQueue {
         _ db: Connection, machine: String, limit: Int, lease: Int64, onlyRun: Int64? = nil,
         user: String = currentUserName()
     ) throws -> [Claimed] {
-        try db.transaction { () throws -> [Claimed] in
+        // jobs another claim holds are skipped (their runs stay queued for that claim or the next), so that
+        // consumers claiming at once take different jobs' runs rather than queue behind each other's job locks;
+        // a claim that got nothing while it skipped some is done again waiting for every lock, as before
+        let first = try claim(db, machine, limit, lease, onlyRun, user, skipBusyJobs: true)
+        if !first.claimed.isEmpty || !first.skipped { return first.claimed }
+        return try claim(db, machine, limit, lease, onlyRun, user, skipBusyJobs: false).claimed
+    }
+
+    private static func claim(
+        _ db: Connection, _ machine: String, _ limit: Int, _ lease: Int64, _ onlyRun: Int64?, _ user: String,
+        skipBusyJobs: Bool
+    ) throws -> (claimed: [Claimed], skipped: Bool) {
+        var skipped = false
+        let claimed = try db.transaction { () throws -> [Claimed] in
             let sentAt = Monotonic.seconds()
             guard let m = try lockActiveMachine(db, machine) else { return [] }
             let free =
@@ -150,9 +163,13 @@ public enum RunQueue {
             guard !candidates.isEmpty else { return [] }
             // the candidates' jobs, locked in ascending id (one statement), then their active runs:
             // a job's count is read and raised by one lock holder at a time
-            let jobIDs = Set(candidates.map(\.jobID)).sorted()
-            let jobs = try lockJobs(db, jobIDs)
-            let plan = ClaimPlan.plan(candidates, jobs: jobs, active: try activeSeries(db, jobIDs), free: free)
+            var jobIDs = Set(candidates.map(\.jobID)).sorted()
+            let jobs = try lockJobs(db, jobIDs, skipLocked: skipBusyJobs)
+            skipped = jobs.count < jobIDs.count
+            guard !jobs.isEmpty else { return [] }
+            let held = candidates.filter { jobs[$0.jobID] != nil }
+            jobIDs = jobIDs.filter { jobs[$0] != nil }
+            let plan = ClaimPlan.plan(held, jobs: jobs, active: try activeSeries(db, jobIDs), free: free)
             for runID in plan.skipIfScheduled {
                 if let run = try get(db, runID), [.schedule, .catchup].contains(run.trigger) {
                     try finishQueued(
@@ -162,6 +179,7 @@ public enum RunQueue {
             guard !plan.take.isEmpty else { return [] }
             return try start(db, plan.take, machine: machine, lease: lease, sentAt: sentAt)
         }
+        return (claimed, skipped)
     }
 
     /// The machine's row under its lock, if the machine is active.
@@ -211,11 +229,12 @@ public enum RunQueue {
         }
     }
 
-    /// The jobs, locked in ascending id in one statement.
-    private static func lockJobs(_ db: Connection, _ ids: [Int64]) throws -> [Int64: Job] {
+    /// The jobs, locked in ascending id in one statement; with `skipLocked`, only those no other transaction holds.
+    private static func lockJobs(_ db: Connection, _ ids: [Int64], skipLocked: Bool) throws -> [Int64: Job] {
         let padded = padded(ids)
         let rows = try db.query(
-            JobStore.selectJobs + " WHERE id IN " + placeholders(padded.count) + " ORDER BY id FOR UPDATE",
+            JobStore.selectJobs + " WHERE id IN " + placeholders(padded.count) + " ORDER BY id FOR UPDATE"
+                + (skipLocked ? " SKIP LOCKED" : ""),
             padded.map(Value.int)
         ).rows
         return Dictionary(
