@@ -44,6 +44,15 @@ struct MonitorCommand: OctoCommand {
         }
     }
 
+    /// Says why this monitor does not sweep (with --json or -v).
+    func skipped(_ note: String) throws {
+        if global.json {
+            try Output.json(JSON.object(["skipped": .string(note)]))
+        } else if global.verbose {
+            Output.line(note)
+        }
+    }
+
     func run(_ context: Context) throws {
         // One sweep at a time per machine: cron starts one every minute, and while the database is
         // unreachable each would wait out its retries, so they would pile up and all reconnect at
@@ -59,14 +68,9 @@ struct MonitorCommand: OctoCommand {
             if !global.quiet { Output.warning("\(error); sweeping without the per-machine lock") }
         }
         if busy {
-            let note =
+            return try skipped(
                 "another octo monitor for machine '\(context.config.machine)' is still running (it holds \(path)); this sweep is skipped"
-            if global.json {
-                try Output.json(JSON.object(["skipped": .string(note)]))
-            } else if global.verbose {
-                Output.line(note)
-            }
-            return
+            )
         }
         defer { withExtendedLifetime(lock) {} }
         let db = try context.database()
@@ -78,14 +82,9 @@ struct MonitorCommand: OctoCommand {
         if interval > 0 && !leased {
             guard global.json || global.verbose else { return }
             let age = try MonitorStore.lastSweepAge(db) ?? 0
-            let note =
+            return try skipped(
                 "a sweep began \(Int(age.rounded())) s ago (the fleet sweeps once per --every \(every)); this one is skipped (--every 0 sweeps regardless)"
-            if global.json {
-                try Output.json(JSON.object(["skipped": .string(note)]))
-            } else if global.verbose {
-                Output.line(note)
-            }
-            return
+            )
         }
         var options = Monitor.Options(settings: try context.settings())
         options.alertTimeout = try Durations.parse(alertTimeout)

@@ -72,7 +72,6 @@ public enum LogStore {
     static func load(_ db: Connection, _ rows: ArraySlice<(LogLine, Int64)>, machine: String, streamID: Int64) throws {
         var buffer: [UInt8] = []
         buffer.reserveCapacity(min(batchBytes, rows.count * 160) + 1024)
-        let tail = Array(machine.utf8)
         for (line, seq) in rows {
             appendTime(line.loggedAt, to: &buffer)
             buffer.append(9)
@@ -80,7 +79,7 @@ public enum LogStore {
             buffer.append(9)
             appendNumber(line.runID, to: &buffer)
             buffer.append(9)
-            appendEscaped(tail, to: &buffer)
+            appendEscaped(machine, to: &buffer)
             buffer.append(9)
             buffer += line.level.rawValue.utf8
             buffer.append(9)
@@ -115,40 +114,45 @@ public enum LogStore {
                 divisor /= 10
             }
         }
+        // each part after its separator: -MM-DD HH:MM:SS.ffffff
         digits(c.year, 4)
-        buffer.append(0x2D)
-        digits(c.month, 2)
-        buffer.append(0x2D)
-        digits(c.day, 2)
-        buffer.append(0x20)
-        digits(c.hour, 2)
-        buffer.append(0x3A)
-        digits(c.minute, 2)
-        buffer.append(0x3A)
-        digits(c.second, 2)
-        buffer.append(0x2E)
-        digits(c.microsecond, 6)
+        for (separator, value, width) in [
+            (0x2D, c.month, 2), (0x2D, c.day, 2), (0x20, c.hour, 2), (0x3A, c.minute, 2), (0x3A, c.second, 2),
+            (0x2E, c.microsecond, 6)
+        ] as [(UInt8, Int, Int)] {
+            buffer.append(separator)
+            digits(value, width)
+        }
     }
 
     static func appendNumber(_ n: Int64?, to buffer: inout [UInt8]) {
         guard let n else {
-            buffer += [0x5C, 0x4E]  // \N: NULL
+            buffer.append(0x5C)  // \N: NULL
+            buffer.append(0x4E)
             return
         }
-        buffer += String(n).utf8
+        if n < 0 { buffer.append(0x2D) }
+        var v = n.magnitude
+        var divisor: UInt64 = 1
+        while divisor <= v / 10 { divisor *= 10 }
+        repeat {
+            buffer.append(0x30 + UInt8(v / divisor))
+            v %= divisor
+            divisor /= 10
+        } while divisor > 0
     }
 
     /// The field with `\`, tab, newline and NUL escaped (`ESCAPED BY '\\'`).
-    static func appendEscaped<S: Sequence<UInt8>>(_ bytes: S, to buffer: inout [UInt8]) {
-        for b in bytes {
-            switch b {
-            case 0x5C: buffer += [0x5C, 0x5C]
-            case 0x09: buffer += [0x5C, 0x74]
-            case 0x0A: buffer += [0x5C, 0x6E]
-            case 0x00: buffer += [0x5C, 0x30]
-            default: buffer.append(b)
-            }
+    static func appendEscaped(_ bytes: UnsafeBufferPointer<UInt8>, to buffer: inout [UInt8]) {
+        // runs of bytes that need no escape are copied whole (most lines are one such run)
+        var start = 0
+        for (i, b) in bytes.enumerated() where b == 0x5C || b == 0x09 || b == 0x0A || b == 0x00 {
+            buffer.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<i]))
+            buffer.append(0x5C)
+            buffer.append(b == 0x09 ? 0x74 : b == 0x0A ? 0x6E : b == 0x00 ? 0x30 : 0x5C)
+            start = i + 1
         }
+        buffer.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start...]))
     }
 
     static func appendEscaped(_ text: String, to buffer: inout [UInt8]) {
