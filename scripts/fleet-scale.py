@@ -93,6 +93,9 @@ for n in sizes:
         clock += 1
         start = time.monotonic()
         first_run = sql("SELECT COALESCE(MAX(id), 0) FROM runs")[0][0]
+        # a new cron minute: the last one's sweep lease has lapsed (a tick here is not a fixed length, and one
+        # shorter than the last could otherwise leave a tick without a sweep)
+        sql("UPDATE markers SET updated_at = NOW(6) - INTERVAL 1 DAY WHERE name = 'monitor_sweep'")
         sql("UPDATE jobs SET next_fire_at = IF(id %% 50 = %s, NOW(6), NOW(6) + INTERVAL 1 DAY)", clock % 50)
         if tick == 1: sweeps0 = sql("SELECT COALESCE(MAX(value), 0) FROM markers WHERE name = 'monitor_sweep'")[0][0]
         for label, step, cmd in lines:

@@ -10,7 +10,7 @@ struct MonitorCommand: OctoCommand {
             "One sweep: find failures, lost runs, missed fires and more; merge them into alerts; deliver due alerts; tidy up.",
         discussion: """
             Run from cron every minute on every machine: one sweep per interval serves the whole fleet — a \
-            monitor that finds another machine's sweep began less than three quarters of --every ago exits 0 \
+            monitor that finds another machine's sweep began less than half of --every ago exits 0 \
             at once (says so with -v) —, yet every step is safe with several monitors at once, and each alert \
             is delivered by one of them (alert_command gets it as JSON on stdin). --every 0 sweeps regardless. \
             Also marks lapsed leases lost, drops expired log partitions, purges history older than \
@@ -34,7 +34,7 @@ struct MonitorCommand: OctoCommand {
 
     func validate() throws {
         guard (try? Durations.parse(every)) != nil else {
-            throw ValidationError("invalid every '\(every.quotedForMessage)': expected \(Durations.rule), or 0")
+            throw ValidationError("invalid every '\(every.quotedForMessage)': expected \(Durations.rule)")
         }
         for (flag, value) in [("alert-timeout", alertTimeout), ("retry-delay", retryDelay)] {
             guard let s = try? Durations.parse(value), s >= 1 else {
@@ -74,11 +74,14 @@ struct MonitorCommand: OctoCommand {
         }
         defer { withExtendedLifetime(lock) {} }
         let db = try context.database()
-        context.replaySpool(db)
-        // the fleet-wide sweep, once per interval: whichever machine gets there first
+        // the fleet-wide sweep, once per interval: whichever machine gets there first. The lease is taken
+        // first thing (a slow spool replay must not push the interval's start, and with it the next one's)
+        // and lasts half the interval, so a sweep that began late still leaves the next minute its own.
+        // (--every 0 records its sweep too, so that the fleet's next ones count from it.)
         let interval = try Durations.parse(every)
-        // (--every 0 records its sweep too, so that the fleet's next ones count from it)
-        let leased = try MonitorStore.takeSweepLease(db, seconds: Double(interval) * 0.75)
+        let leased = try MonitorStore.takeSweepLease(db, seconds: Double(interval) * 0.5)
+        // this machine's own duty, whoever sweeps
+        context.replaySpool(db)
         if interval > 0 && !leased {
             guard global.json || global.verbose else { return }
             let age = try MonitorStore.lastSweepAge(db) ?? 0

@@ -53,9 +53,12 @@ struct LoggerTests {
     /// The bytes `LOAD DATA` treats specially (tab, backslash, `\N`, a backslash at the end) are stored as sent,
     /// with NULL and non-NULL codes (a run's lines, with their run ids, are `QueueTests`'); the same through the
     /// INSERT path when the server's `local_infile` is off (the server then refuses `LOAD DATA LOCAL`, and octo
-    /// falls back). One test, the two cases one after the other: a server-wide setting is switched.
+    /// falls back). On a server of its own (a server-wide setting is switched, and the server's count of
+    /// `LOAD DATA` statements must be this test's alone), the two cases one after the other.
     @Test func bytesThatLoadDataEscapesAreStoredAsSent() async throws {
-        try await TestDatabase.withInitializedOcto { db, env, _ in
+        try await PrivateServer.withInitializedOcto { _, env, connect in
+            let db = try connect()
+            defer { db.close() }
             for localInfile in [true, false] { try await storeEscapes(db, env, localInfile: localInfile) }
         }
     }

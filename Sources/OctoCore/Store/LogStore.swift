@@ -27,6 +27,8 @@ public enum LogStore {
                 return
             } catch let e as MariaDBError where e.code == .localInfileDisabled || e.code == .commandNotAllowed {
                 bulkRefused.store(true, ordering: .relaxed)
+            } catch is OutsideDatetime {
+                // the INSERT below refuses such a line as it always did (rows loaded before it are skipped there)
             }
         }
         var i = rows.startIndex
@@ -73,7 +75,7 @@ public enum LogStore {
         var buffer: [UInt8] = []
         buffer.reserveCapacity(min(batchBytes, rows.count * 160) + 1024)
         for (line, seq) in rows {
-            appendTime(line.loggedAt, to: &buffer)
+            guard appendTime(line.loggedAt, to: &buffer) else { throw OutsideDatetime() }
             buffer.append(9)
             appendEscaped(line.jobName, to: &buffer)
             buffer.append(9)
@@ -101,9 +103,14 @@ public enum LogStore {
         if !buffer.isEmpty { _ = try db.loadLocal(loadSQL, buffer) }
     }
 
-    /// `YYYY-MM-DD HH:MM:SS.ffffff` (UTC, as the session's time zone).
-    static func appendTime(_ t: Instant, to buffer: inout [UInt8]) {
+    /// A time `DATETIME` cannot hold (after year 9999 once a zone offset is applied): `LOAD DATA … IGNORE`
+    /// would store it as a zero date, so that batch goes through INSERT.
+    struct OutsideDatetime: Error {}
+
+    /// `YYYY-MM-DD HH:MM:SS.ffffff` (UTC, as the session's time zone); false for a year outside 1000–9999.
+    static func appendTime(_ t: Instant, to buffer: inout [UInt8]) -> Bool {
         let c = t.utc
+        guard (1000...9999).contains(c.year) else { return false }
         func digits(_ v: Int, _ width: Int) {
             var divisor = 1
             for _ in 1..<width { divisor *= 10 }
@@ -123,6 +130,7 @@ public enum LogStore {
             buffer.append(separator)
             digits(value, width)
         }
+        return true
     }
 
     static func appendNumber(_ n: Int64?, to buffer: inout [UInt8]) {
