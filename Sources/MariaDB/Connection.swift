@@ -243,8 +243,7 @@ public final class Connection {
         let m = try mysql
         let infile = handle.infile
         infile.data = data
-        infile.offset = 0
-        infile.armed = true
+        infile.armed = true  // the init callback starts it at offset 0
         defer {
             infile.data = []
             infile.armed = false

@@ -18,7 +18,7 @@ final class Barrier: Sendable {
     }
 }
 
-@Suite(.database)
+@Suite(.database, .bounded)
 struct ConnectionTests {
     @Test func transactionCommitsOrRollsBack() throws {
         struct Boom: Error {}

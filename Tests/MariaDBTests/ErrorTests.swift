@@ -8,7 +8,7 @@ import Testing
     import Glibc
 #endif
 
-@Suite(.database)
+@Suite(.database, .bounded)
 struct ErrorTests {
     @Test func duplicateKeyHasCodeStateAndNoValue() throws {
         try TestDatabase.with { db, _ in

@@ -3,7 +3,7 @@ import OctoTime
 import TestSupport
 import Testing
 
-@Suite(.database)
+@Suite(.database, .bounded)
 struct ValueRoundTripTests {
     static let table = """
         CREATE TABLE t (id INT PRIMARY KEY, i BIGINT NULL, u BIGINT UNSIGNED NULL, d DOUBLE NULL,

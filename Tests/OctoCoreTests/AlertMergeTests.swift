@@ -6,7 +6,7 @@ import Testing
 @testable import OctoCore
 
 /// Merging occurrences into alerts, in the occurrences' own times.
-@Suite(.database)
+@Suite(.database, .bounded)
 struct AlertMergeTests {
     @Test func windowsFollowTheOccurrencesTimesNotTheRecordingTime() throws {
         try TestDatabase.with { db, fresh in

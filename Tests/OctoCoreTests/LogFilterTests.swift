@@ -8,7 +8,7 @@ import Testing
 /// once for all of them) selects exactly what the filter's SQL selects, on lines that make the two differ if
 /// either is wrong: every level, two jobs, machines and runs, times on both sides of each bound, and text where
 /// comparing characters instead of bytes would differ (a combining accent, a case).
-@Suite(.database)
+@Suite(.database, .bounded)
 struct LogFilterTests {
     @Test func matchingInMemorySelectsWhatTheQuerySelects() async throws {
         try await withInit { _, db in

@@ -5,7 +5,7 @@ import Testing
 
 @testable import OctoCore
 
-@Suite(.database)
+@Suite(.database, .bounded)
 struct SchemaTests {
     @Test func freshDatabaseGetsEveryTableAndDefaults() throws {
         let fresh = try TestDatabase.create()

@@ -16,7 +16,7 @@ import Testing
 /// The dashboard's routes against a real database (HummingbirdTesting's router client: no socket, every
 /// handler and the middleware as in production): pages, roles, CSRF, logins and their rate limit, sessions,
 /// actions and their audit rows, escaping, the live log stream, /api and /metrics.
-@Suite(.database)
+@Suite(.database, .bounded)
 struct WebTests {
     /// A fresh initialised database, accounts `alice` (operator), `vic` (viewer) and `ada` (admin), and the
     /// dashboard's test client.
@@ -681,7 +681,7 @@ struct WebUnitTests {
 }
 
 /// `octo sh user …` through the built binaries (octo starts octo-web beside it).
-@Suite(.database)
+@Suite(.database, .bounded)
 struct UserCommandTests {
     static func fingerprint(_ db: Connection) throws -> String {
         try db.query("SELECT name, role, password_hash FROM users ORDER BY name").rows.map {

@@ -1,6 +1,7 @@
 import OctoCore
 import OctoTime
 import Subprocess
+import Testing
 
 #if canImport(Glibc)
     import Glibc
@@ -51,7 +52,6 @@ public enum OctoBinary {
         ] where environment[k] == nil {
             env[Environment.Key(stringLiteral: k)] = nil as String?
         }
-        let exe = Executable.path(.init(path))
         let environment = Environment.inherit.updating(env)
         if let input {
             // stdin from a file, not a pipe: a process that exits before reading (a refused argument) would make the
@@ -61,16 +61,23 @@ public enum OctoBinary {
             defer { dir.remove() }
             let file = dir.write("stdin", input)
             let r = try await Subprocess.run(
-                .path("/bin/sh"),
-                arguments: Arguments(["-c", "exec \"$0\" \"$@\" < \"$OCTO_TEST_STDIN\"", path] + arguments),
+                TimeLimit.executable,
+                arguments: TimeLimit.arguments(
+                    ["/bin/sh", "-c", "exec \"$0\" \"$@\" < \"$OCTO_TEST_STDIN\"", path] + arguments),
                 environment: environment.updating(["OCTO_TEST_STDIN": file]),
+                platformOptions: TimeLimit.platformOptions,
                 output: .string(limit: 16 << 20), error: .string(limit: 1 << 20))
-            return Result(status: code(r.terminationStatus), stdout: r.standardOutput, stderr: r.standardError)
+            return TimeLimit.checked(
+                Result(status: code(r.terminationStatus), stdout: r.standardOutput, stderr: r.standardError),
+                "octo " + arguments.joined(separator: " "))
         }
         let r = try await Subprocess.run(
-            exe, arguments: Arguments(arguments), environment: environment,
-            output: .string(limit: 16 << 20), error: .string(limit: 1 << 20))
-        return Result(status: code(r.terminationStatus), stdout: r.standardOutput, stderr: r.standardError)
+            TimeLimit.executable, arguments: TimeLimit.arguments([path] + arguments), environment: environment,
+            platformOptions: TimeLimit.platformOptions, output: .string(limit: 16 << 20), error: .string(limit: 1 << 20)
+        )
+        return TimeLimit.checked(
+            Result(status: code(r.terminationStatus), stdout: r.standardOutput, stderr: r.standardError),
+            "octo " + arguments.joined(separator: " "))
     }
 
     static func code(_ t: TerminationStatus) -> Int32 {
@@ -78,5 +85,36 @@ public enum OctoBinary {
         case .exited(let c): c
         case .signaled(let s): 128 + s
         }
+    }
+}
+
+/// Every process a test runs and waits for runs under coreutils' `timeout` (in a process group of its own,
+/// killed whole): a program that never ends — a gate nobody opens after a failed expectation, a pipeline
+/// waiting for a reader — fails its test, named, instead of holding the whole suite until CI's limit.
+enum TimeLimit {
+    /// Far above anything a test waits for on a loaded machine (the longest, the failover test's machines,
+    /// take about 5 minutes there).
+    static let seconds = 900
+    static let executable = Executable.path("/usr/bin/timeout")
+
+    static func arguments(_ argv: [String]) -> Arguments {
+        Arguments(["--kill-after=10", String(seconds)] + argv)
+    }
+
+    /// In a process group of its own, which a cancelled test (its time limit, a scope left early) stops whole:
+    /// stopping `timeout` alone would leave its command running and holding the output this side reads.
+    static var platformOptions: PlatformOptions {
+        var o = PlatformOptions()
+        o.processGroupID = 0
+        o.teardownSequence = [.send(signal: .terminate, toProcessGroup: true, allowedDurationToNextStep: .seconds(5))]
+        return o
+    }
+
+    /// `result`, with an issue recorded when the limit ended it (`timeout` exits 124 then).
+    static func checked(_ result: OctoBinary.Result, _ what: String) -> OctoBinary.Result {
+        if result.status == 124 {
+            Issue.record("\(what.prefix(300)) did not end within \(seconds) s: killed with its process group")
+        }
+        return result
     }
 }

@@ -32,10 +32,13 @@ public enum Shell {
         }
         for (k, v) in environment { env[Environment.Key(stringLiteral: k)] = v }
         let r = try await Subprocess.run(
-            .path("/bin/sh"), arguments: ["-c", script], environment: .inherit.updating(env),
+            TimeLimit.executable, arguments: TimeLimit.arguments(["/bin/sh", "-c", script]),
+            environment: .inherit.updating(env), platformOptions: TimeLimit.platformOptions,
             output: .string(limit: 16 << 20), error: .string(limit: 1 << 20))
-        return OctoBinary.Result(
-            status: OctoBinary.code(r.terminationStatus), stdout: r.standardOutput, stderr: r.standardError)
+        return TimeLimit.checked(
+            OctoBinary.Result(
+                status: OctoBinary.code(r.terminationStatus), stdout: r.standardOutput, stderr: r.standardError),
+            script)
     }
 }
 

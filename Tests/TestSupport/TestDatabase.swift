@@ -112,6 +112,13 @@ extension Trait where Self == ConditionTrait {
     }
 }
 
+extension Trait where Self == TimeLimitTrait {
+    /// A test that has not ended after 15 minutes fails, named, and is cancelled (a wait on a process or a
+    /// stream ends with it), instead of holding the whole suite until CI's own limit; the longest test takes
+    /// about 5 minutes on a loaded machine.
+    public static var bounded: Self { .timeLimit(.minutes(15)) }
+}
+
 /// A temporary directory, removed by `remove()`.
 public struct TemporaryDirectory: Sendable {
     public let path: String

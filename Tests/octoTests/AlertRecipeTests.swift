@@ -12,7 +12,7 @@ import Testing
 /// `alert_command` by a real `octo monitor` for a real failed run: the HTTP
 /// ones against a local listener (a few lines of Python), the mail ones
 /// against a `sendmail` / `mail` on PATH that keeps what it was given.
-@Suite(.database)
+@Suite(.database, .bounded)
 struct AlertRecipeTests {
     /// The ```sh block after `<!-- recipe: NAME -->` in docs/alerts.md.
     static func recipe(_ name: String) -> String? {

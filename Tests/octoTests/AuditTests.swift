@@ -7,7 +7,7 @@ import Testing
 /// The audit trail end to end: every action a person takes through the
 /// built binary leaves exactly one `audit` row (actor, action, what it
 /// touched, old and new values), a refused one leaves none.
-@Suite(.database)
+@Suite(.database, .bounded)
 struct AuditTests {
     /// One audit row as stored.
     struct Row: Equatable, CustomStringConvertible {

@@ -15,7 +15,7 @@ import Testing
     .enabled(
         if: getuid() == 0 || TestDatabase.environment["CI"] == "true", "needs root to use a throwaway account's crontab"
     ),
-    .serialized)
+    .serialized, .bounded)
 struct CrontabTests {
     static let user = "octo-cron-test"
 

@@ -8,7 +8,7 @@ import Testing
 /// cycle, waiting runs released by their upstream's success, reruns, pass,
 /// blocked alerts, needs_timeout and backfill — the built binary, real jobs,
 /// several processes at once.
-@Suite(.database)
+@Suite(.database, .bounded)
 struct DependencyTests {
     func count(_ db: Connection, _ sql: String) throws -> Int { try db.query(sql).first!.decode("n") }
 

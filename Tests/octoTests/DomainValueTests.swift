@@ -6,7 +6,7 @@ import Testing
 
 /// Issue 18 §1: a stored domain value that is not one of its cases is an
 /// error naming the column and the value — never a silent default.
-@Suite(.database)
+@Suite(.database, .bounded)
 struct DomainValueTests {
     @Test(
         arguments: [

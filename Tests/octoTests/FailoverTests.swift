@@ -6,7 +6,7 @@ import Testing
 /// A primary and a semi-sync replica (`scripts/mariadb-pair`), three machines running the cron lines every
 /// second, a planned switchover and then a crash failover (SIGKILL) while they work: every invariant of the
 /// fleet holds across both.
-@Suite(.database)
+@Suite(.database, .bounded)
 struct FailoverTests {
     @Test func aSwitchoverAndACrashFailoverUnderLoadDoubleAndLoseNothing() async throws {
         let dir = TemporaryDirectory()

@@ -11,7 +11,7 @@ import Testing
 /// The promises of issue 17's probe: a run never outlives its lease whatever
 /// its supervisor is stuck in, a job only runs where and as whom it may, and
 /// cron's plain `consume` keeps its machine's slots busy, oldest runs first.
-@Suite(.database)
+@Suite(.database, .bounded)
 struct HardeningTests {
     func count(_ db: Connection, _ sql: String) throws -> Int {
         try db.query(sql).first!.decode("n")

@@ -5,7 +5,7 @@ import Testing
 
 /// A host list against real servers: two private MariaDB servers on loopback TCP, each with an account that has
 /// no SUPER (so `read_only` holds for it, as for octo's account in a deployment).
-@Suite(.database)
+@Suite(.database, .bounded)
 struct HostListTests {
     func freePort() async throws -> Int {
         let r = try await Shell.run(

@@ -4,7 +4,7 @@ import OctoTime
 import TestSupport
 import Testing
 
-@Suite(.database)
+@Suite(.database, .bounded)
 struct InitDoctorTests {
     @Test func initTwiceThenDoctorIsGreen() async throws {
         try await TestDatabase.withFresh { fresh in

@@ -10,7 +10,7 @@ import Testing
 
 /// Log lines across a database outage: each test stops and starts a
 /// MariaDB server of its own (so the other tests keep theirs).
-@Suite(.database)
+@Suite(.database, .bounded)
 struct LogOutageTests {
     func withServer(_ body: (PrivateServer, [String: String], () throws -> Connection) async throws -> Void)
         async throws

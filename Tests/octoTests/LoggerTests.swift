@@ -9,7 +9,7 @@ import Testing
 #endif
 
 /// `octo logger` and `octo sh log` end to end, through the built binary.
-@Suite(.database)
+@Suite(.database, .bounded)
 struct LoggerTests {
     func contents(_ db: Connection, _ job: String) throws -> [String] {
         try db.query("SELECT content FROM logs WHERE job_name = ? ORDER BY logged_at, id", [.text(job)]).rows.map {

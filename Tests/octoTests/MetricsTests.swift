@@ -12,7 +12,7 @@ import Testing
 /// failed, timeout, lost, skipped, cancelled), the output checked by
 /// promtool, every counter compared with what `runs` says, and the counters
 /// unchanged after the monitor purges that history.
-@Suite(.database)
+@Suite(.database, .bounded)
 struct MetricsTests {
     /// `name{labels} value` lines of an exposition, by `name{labels}`.
     static func samples(_ text: String) -> [String: Double] {

@@ -10,7 +10,7 @@ import Testing
 
 /// `octo monitor` and `octo sh alerts` end to end: real jobs, real log
 /// lines, several monitors at once, a real alert command.
-@Suite(.database)
+@Suite(.database, .bounded)
 struct MonitorTests {
     func octo(_ env: [String: String], _ args: [String], input: String? = nil) async throws -> OctoBinary.Result {
         try await OctoBinary.run(args, environment: env, input: input)

@@ -10,7 +10,7 @@ import Testing
 
 /// `octo produce`, `octo consume` and `octo sh run/kill/runs` end to end:
 /// the built binary, real jobs, several processes with distinct --machine names.
-@Suite(.database)
+@Suite(.database, .bounded)
 struct QueueTests {
     /// The start of the server's current minute and an hourly schedule firing
     /// at it: a job made due then has its next fire an hour later, however

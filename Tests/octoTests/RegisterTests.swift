@@ -4,7 +4,7 @@ import OctoTime
 import TestSupport
 import Testing
 
-@Suite(.database)
+@Suite(.database, .bounded)
 struct RegisterTests {
     func withInit(_ body: (FreshDatabase) async throws -> Void) async throws {
         try await TestDatabase.withFresh { fresh in

@@ -5,7 +5,7 @@ import TestSupport
 import Testing
 
 /// `octo sh` through the built binary, against a fresh database each.
-@Suite(.database)
+@Suite(.database, .bounded)
 struct ShTests {
     /// A fresh, initialised database and a runner bound to it.
     struct Env {

@@ -5,7 +5,7 @@ import TestSupport
 import Testing
 
 /// `octo sh trend`: runs of known durations give exact numbers, bars and letters.
-@Suite(.database)
+@Suite(.database, .bounded)
 struct TrendTests {
     /// 19 succeeded runs of 1 … 19 s, a failed one of 20 s, a skipped one (never started), a running one.
     func seed(_ db: Connection) throws {

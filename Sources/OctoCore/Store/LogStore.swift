@@ -164,8 +164,11 @@ public enum LogStore {
     }
 
     static func appendEscaped(_ text: String, to buffer: inout [UInt8]) {
-        var text = text
-        text.withUTF8 { appendEscaped($0, to: &buffer) }
+        // a native string's bytes in place; a bridged or lazily-decoded one through a copy
+        if text.utf8.withContiguousStorageIfAvailable({ appendEscaped($0, to: &buffer) }) == nil {
+            var copy = text
+            copy.withUTF8 { appendEscaped($0, to: &buffer) }
+        }
     }
 
     static func insertSQL(rows: Int) -> String {

@@ -44,9 +44,13 @@ public enum MonitorStore {
     }
 
     /// Seconds since the last sweep began (nil before the first).
-    public static func lastSweepAge(_ db: Connection) throws -> Double? {
+    public static func lastSweepAge(_ db: Connection) throws -> Double? { try markerAge(db, "monitor_sweep") }
+
+    /// Seconds since the marker `name` last moved, by the server's clock (nil when it does not exist).
+    static func markerAge(_ db: Connection, _ name: String) throws -> Double? {
         try db.query(
-            "SELECT TIMESTAMPDIFF(MICROSECOND, updated_at, NOW(6)) / 1e6 AS age FROM markers WHERE name = 'monitor_sweep'"
+            "SELECT TIMESTAMPDIFF(MICROSECOND, updated_at, NOW(6)) / 1e6 AS age FROM markers WHERE name = ?",
+            [.text(name)]
         ).first.map { try $0.decode("age") }
     }
 
@@ -111,11 +115,7 @@ public enum MonitorStore {
     // MARK: - Logs
 
     /// Seconds since the marker `log_horizon` last moved (1 when it does not exist).
-    public static func logHorizonAge(_ db: Connection) throws -> Double {
-        try db.query(
-            "SELECT TIMESTAMPDIFF(MICROSECOND, updated_at, NOW(6)) / 1e6 AS age FROM markers WHERE name = 'log_horizon'"
-        ).first.map { try $0.decode("age") } ?? 1
-    }
+    public static func logHorizonAge(_ db: Connection) throws -> Double { try markerAge(db, "log_horizon") ?? 1 }
 
     /// Every job's rules for its log lines, by name.
     public static func logRules(_ db: Connection) throws -> [String: LogScan.Rules] {
