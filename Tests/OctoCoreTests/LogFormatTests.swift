@@ -86,7 +86,11 @@ struct LogFormatTests {
         "2013-07-04T16:41:00+25:00 app error offset",
         "2013-07-04T16:41:00. app error empty fraction",
         "2013/07/04:16:41:00 \(String(repeating: "n", count: 65)) error long name",
-        "0999-07-04T16:41:00Z app error year before 1000"
+        "0999-07-04T16:41:00Z app error year before 1000",
+        // in DATETIME's range as written, outside it in UTC: after its offset, or in New York's zone
+        "9999-12-31T23:59:59-05:00 app error after 9999 in UTC",
+        "9999-12-31T23:30:00 app error after 9999 in New York",
+        "1000-01-01T00:30:00+01:00 app error before 1000 in UTC"
     ])
     func malformedLinesAreNotParsed(line: String) {
         #expect(newYork.parse(line) == nil, "\(line)")

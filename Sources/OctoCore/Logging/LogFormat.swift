@@ -142,8 +142,14 @@ public struct LogFormat: Sendable {
         else { return nil }
         let wall = civil.secondsSinceEpoch
         let t = offset.map { Instant(secondsSinceEpoch: wall - $0) } ?? TimeText.instant(wallSeconds: wall, zone: zone)
+        // the instant itself must be one a DATETIME holds: an offset or the zone can move 9999-12-31 into the year
+        // 10000 (or 1000-01-01 into 999), which MariaDB would store as a zero date; such a line is plain text
+        guard LogFormat.storable.contains(t.microseconds / 1_000_000) else { return nil }
         return t + .microseconds(Int64(micro))
     }
+
+    /// 1000-01-01T00:00:00Z up to 9999-12-31T23:59:59Z, in seconds since the epoch: `DATETIME`'s range in UTC.
+    static let storable: ClosedRange<Int64> = -30_610_224_000...253_402_300_799
 
     private func isDigit(_ c: UInt8) -> Bool { c >= 48 && c <= 57 }
     private func isBlank(_ c: UInt8) -> Bool { c == 32 || c == 9 }

@@ -28,7 +28,8 @@ public enum LogStore {
             } catch let e as MariaDBError where e.code == .localInfileDisabled || e.code == .commandNotAllowed {
                 bulkRefused.store(true, ordering: .relaxed)
             } catch is OutsideDatetime {
-                // the INSERT below refuses such a line as it always did (rows loaded before it are skipped there)
+                // the parser no longer makes such a time (only a spool an older octo wrote holds one): the INSERT
+                // below stores what MariaDB makes of it (rows loaded before it are skipped there)
             }
         }
         var i = rows.startIndex
