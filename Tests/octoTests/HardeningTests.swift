@@ -187,6 +187,39 @@ struct HardeningTests {
         }
     }
 
+    /// A claim skips jobs another claim holds (consumers claiming at once take different jobs' runs), but one
+    /// that skipped every candidate waits for them instead of coming back empty: the only queued run's job is
+    /// locked by another transaction while `consume` claims; once that lets go, the run is claimed and runs.
+    /// Fails without the waiting claim (consume finds nothing and exits; the run stays queued).
+    @Test func aClaimThatSkippedEveryBusyJobWaitsForIt() async throws {
+        try await withInit { fresh, db in
+            try await register(fresh, "w1")
+            try addJob(db, "only", "true")
+            #expect(try await octo(fresh, ["sh", "run", "only", "-q"]).status == 0)
+            // the job's row held, as another machine's claim would hold it
+            try db.run("BEGIN")
+            _ = try db.query("SELECT id FROM jobs WHERE name = 'only' FOR UPDATE")
+            let consume = try Processes.startOcto(["consume", "--machine", "w1"], environment: fresh.environment)
+            defer { kill(consume, SIGKILL) }
+            let watcher = try fresh.connect()
+            defer { watcher.close() }
+            // the claim waits for the lock: its blocking statement (not the SKIP LOCKED one) is seen waiting — or,
+            // without it, consume ends with nothing. (PROCESSLIST, not INNODB_TRX: that is a cache refreshed only
+            // after 0.1 s without a read, never while polled every 50 ms.)
+            let blocked = """
+                SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST
+                WHERE ID <> CONNECTION_ID() AND DB = DATABASE() AND INFO LIKE '%FROM jobs%FOR UPDATE'
+                """
+            #expect(
+                try await Processes.waitUntil(seconds: 120) {
+                    try self.count(watcher, blocked) > 0 || Processes.isGone(consume)
+                })
+            try? db.run("COMMIT")  // (an idle holder may have been ended by the server already: the lock is gone too)
+            #expect(await Processes.waitUntil(seconds: 120) { Processes.isGone(consume) })
+            #expect(try runs(watcher, "only").map(\.state) == [.succeeded])
+        }
+    }
+
     // MARK: - What people see
 
     /// Escape sequences in log content never reach a terminal raw: `sh log`, `sh alerts`, the alert subject
