@@ -62,7 +62,9 @@ struct LogFormatTests {
         ("2013-07-04T16:41:00", "2013-07-04T20:41:00Z"),  // ISO without zone: local
         ("2013-07-04 16:41:00,250", "2013-07-04T20:41:00.25Z"),  // Python logging style
         ("2026-03-08T02:30:00", "2026-03-08T07:00:00Z"),  // inside the spring-forward gap: its end
-        ("2026-11-01T01:30:00", "2026-11-01T05:30:00Z")  // fall-back: the first 01:30
+        ("2026-11-01T01:30:00", "2026-11-01T05:30:00Z"),  // fall-back: the first 01:30
+        ("1000-01-01T00:00:00Z", "1000-01-01T00:00:00Z"),  // DATETIME's range, both ends
+        ("9999-12-31T23:59:59.999999Z", "9999-12-31T23:59:59.999999Z")
     ])
     func parsesBothTimeFormats(time: String, utc: String) throws {
         let p = try #require(newYork.parse(time + " job info x"))

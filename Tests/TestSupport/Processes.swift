@@ -14,7 +14,7 @@ public enum Processes {
     public static func startOcto(_ arguments: [String], environment: [String: String]) throws -> pid_t {
         let env = environment.map { CrontabBlock.shellQuote($0.key + "=" + $0.value) }.joined(separator: " ")
         let cmd =
-            "env \(env) "
+            "env -u LD_PRELOAD -u _STDBUF_O -u _STDBUF_E \(env) "
             + ([OctoBinary.path] + OctoBinary.sweepingEveryTime(arguments)).map(CrontabBlock.shellQuote).joined(
                 separator: " ")
             + " </dev/null >/dev/null 2>&1 & echo $!"
@@ -40,6 +40,8 @@ public enum Processes {
         let end = Monotonic.seconds() + seconds
         while Monotonic.seconds() < end {
             if try condition() { return true }
+            // a cancelled test (its time limit) does not sleep any more: one last look, not a busy loop
+            if Task.isCancelled { break }
             try? await Task.sleep(for: .milliseconds(50))
         }
         return try condition()

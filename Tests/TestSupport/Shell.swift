@@ -26,7 +26,9 @@ public enum Shell {
             "OCTO_DEFAULTS_FILE", "OCTO_DB_HOST", "OCTO_DB_PORT", "OCTO_DB_READ_TIMEOUT", "OCTO_DB_SOCKET",
             "OCTO_DB_USER", "OCTO_DB_PASSWORD",
             "OCTO_DB_NAME", "OCTO_MACHINE", "OCTO_STATE_DIR", "OCTO_JOB", "OCTO_RUN_ID", "OCTO_RUN_TOKEN",
-            "OCTO_CURSOR_EPOCH"
+            "OCTO_CURSOR_EPOCH",
+            // scripts/test runs the suite under stdbuf: its preload is the runner's, not the processes'
+            "LD_PRELOAD", "_STDBUF_O", "_STDBUF_E"
         ] where environment[k] == nil {
             env[Environment.Key(stringLiteral: k)] = nil as String?
         }
@@ -120,7 +122,10 @@ extension PrivateServer {
         } catch {
             Issue.record(error)
         }
-        await server.remove()
-        _ = try? await Shell.run("rm -rf \"$D\"", environment: ["D": state.path])
+        // in a task of its own: a test cancelled by its time limit would cancel these too (its server kept running)
+        await Task {
+            await server.remove()
+            _ = try? await Shell.run("rm -rf \"$D\"", environment: ["D": state.path])
+        }.value
     }
 }
