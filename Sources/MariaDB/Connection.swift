@@ -240,18 +240,32 @@ public final class Connection {
     /// whatever name the statement gives; returns the rows inserted. Throws 4166 (`localInfileDisabled`;
     /// 1148 before MariaDB 10.6) when the server's `local_infile` is off.
     public func loadLocal(_ sql: String, _ data: [UInt8]) throws(MariaDBError) -> UInt64 {
+        var sent = false
+        return try loadLocal(sql) { buffer in
+            if !sent { buffer += data }
+            sent = true
+        }
+    }
+
+    /// `loadLocal` with the file made while it is sent: `next` appends the next bytes to the buffer it is
+    /// given (empty) whenever the server has taken the last ones, and appends nothing at the end. It must not
+    /// fail: libmariadb ends the file at a failed read and the server stores what it got.
+    public func loadLocal(_ sql: String, streaming next: (inout [UInt8]) -> Void) throws(MariaDBError) -> UInt64 {
         let m = try mysql
         let infile = handle.infile
-        infile.data = data
-        infile.armed = true  // the init callback starts it at offset 0
-        defer {
-            infile.data = []
-            infile.armed = false
+        return try withoutActuallyEscaping(next) { next throws(MariaDBError) -> UInt64 in
+            infile.next = next
+            infile.armed = true  // the init callback starts it with an empty buffer
+            defer {
+                infile.next = nil
+                infile.buffer = []
+                infile.armed = false
+            }
+            let rc = sql.withCString { mysql_real_query(m, $0, UInt(strlen($0))) }
+            guard rc == 0 else { throw MariaDBError(connection: m, operation: "load data") }
+            if let r = mysql_store_result(m) { mysql_free_result(r) }
+            return UInt64(mysql_affected_rows(m))
         }
-        let rc = sql.withCString { mysql_real_query(m, $0, UInt(strlen($0))) }
-        guard rc == 0 else { throw MariaDBError(connection: m, operation: "load data") }
-        if let r = mysql_store_result(m) { mysql_free_result(r) }
-        return UInt64(mysql_affected_rows(m))
     }
 
     private func prepared(_ sql: String) throws(MariaDBError) -> Statement {
@@ -364,7 +378,9 @@ extension MariaDBError {
 
 /// The one "file" a connection may send: set by `Connection.loadLocal` for the length of its statement.
 final class LocalInfile {
-    var data: [UInt8] = []
+    /// Appends the file's next bytes (nothing at its end); set only while `loadLocal`'s statement runs.
+    var next: ((inout [UInt8]) -> Void)?
+    var buffer: [UInt8] = []
     var offset = 0
     /// True only while `loadLocal`'s statement runs, and for one request.
     var armed = false
@@ -377,8 +393,9 @@ private func localInfileInit(
     state?.pointee = userdata
     guard let userdata else { return 1 }
     let infile = Unmanaged<LocalInfile>.fromOpaque(userdata).takeUnretainedValue()
-    guard infile.armed else { return 1 }
+    guard infile.armed, infile.next != nil else { return 1 }
     infile.armed = false
+    infile.buffer.removeAll(keepingCapacity: true)
     infile.offset = 0
     return 0
 }
@@ -388,9 +405,14 @@ private func localInfileRead(_ state: UnsafeMutableRawPointer?, _ buffer: Unsafe
 {
     guard let state, let buffer else { return -1 }
     let infile = Unmanaged<LocalInfile>.fromOpaque(state).takeUnretainedValue()
-    let n = min(Int(size), infile.data.count - infile.offset)
+    if infile.offset == infile.buffer.count, let next = infile.next {
+        infile.buffer.removeAll(keepingCapacity: true)
+        infile.offset = 0
+        next(&infile.buffer)
+    }
+    let n = min(Int(size), infile.buffer.count - infile.offset)
     guard n > 0 else { return 0 }
-    infile.data.withUnsafeBytes { src in
+    infile.buffer.withUnsafeBytes { src in
         UnsafeMutableRawPointer(buffer).copyMemory(from: src.baseAddress! + infile.offset, byteCount: n)
     }
     infile.offset += n

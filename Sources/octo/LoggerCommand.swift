@@ -93,7 +93,7 @@ struct LoggerCommand: OctoCommand {
         } catch {
             // neither the database nor the spool took the last lines: print them rather than lose them
             Output.error("could not store or spool log lines (\(error)); they follow on stderr")
-            for l in writer.takePending() { Output.writeStderr(l.content + "\n") }
+            for l in pipeline.takeUnstored() { Output.writeStderr(l.content + "\n") }
             throw ExitCode(command.isEmpty ? 1 : status)
         }
         reportWhereLinesWent(pipeline, writer, spool, connected: db != nil, problem: problem)

@@ -49,6 +49,52 @@ struct ConnectionTests {
         }
     }
 
+    /// `loadLocal(streaming:)` sends what its source makes, in order, asking again each time the server took
+    /// the last bytes: chunks smaller and larger than libmariadb's read size, rows split across chunks, an
+    /// empty buffer for every call, and a last call that ends the file. The same rows again are all skipped
+    /// by `IGNORE`; the plain variant sends its bytes once.
+    @Test func loadLocalStreamsWhatItsSourceMakes() throws {
+        try TestDatabase.with { db, _ in
+            try db.run("CREATE TABLE l (n INT PRIMARY KEY, s MEDIUMTEXT NOT NULL)")
+            let rows = (1...3000).map { n in
+                "\(n)\t" + String(repeating: "ab", count: n % 7 == 0 ? 40_000 : n % 50) + "\n"
+            }
+            let bytes = Array(rows.joined().utf8)
+            // cut at uneven places, some inside a row, some past 64 KiB
+            var chunks: [ArraySlice<UInt8>] = []
+            var at = 0
+            while at < bytes.count {
+                let size = [1, 17, 500, 8_191, 8_193, 70_000][chunks.count % 6]
+                chunks.append(bytes[at..<min(bytes.count, at + size)])
+                at += size
+            }
+            let sql = "LOAD DATA LOCAL INFILE 'x' IGNORE INTO TABLE l FIELDS TERMINATED BY '\\t' (n, s)"
+            func load() throws -> (inserted: UInt64, calls: Int, nonEmpty: Int) {
+                var calls = 0
+                var nonEmpty = 0
+                let inserted = try db.loadLocal(sql) { buffer in
+                    if !buffer.isEmpty { nonEmpty += 1 }
+                    if calls < chunks.count { buffer += chunks[calls] }
+                    calls += 1
+                }
+                return (inserted, calls, nonEmpty)
+            }
+            let first = try load()
+            #expect(first.inserted == 3000)
+            #expect(first.calls == chunks.count + 1, "one call per chunk and one that ends the file")
+            #expect(first.nonEmpty == 0, "every call gets an empty buffer")
+            let stored = try db.query("SELECT COUNT(*) AS n, SUM(n) AS total, SUM(LENGTH(s)) AS bytes FROM l").first!
+            #expect(try stored.decode("n", as: Int.self) == 3000)
+            #expect(try stored.decode("total", as: Int.self) == 3000 * 3001 / 2)
+            #expect(
+                try stored.decode("bytes", as: Int.self)
+                    == (1...3000).reduce(0) { $0 + 2 * ($1 % 7 == 0 ? 40_000 : $1 % 50) })
+            #expect(try load().inserted == 0, "IGNORE skips rows already stored")
+            #expect(try db.loadLocal(sql, Array("3001\tlast\n".utf8)) == 1)
+            #expect(try db.query("SELECT s FROM l WHERE n = 3001").first!.decode("s", as: String.self) == "last")
+        }
+    }
+
     @Test func retryingReconnectsAfterTheConnectionIsKilled() throws {
         try TestDatabase.with { db, fresh in
             let id: Int64 = try #require(try db.query("SELECT CONNECTION_ID() AS id").first).decode("id")

@@ -174,6 +174,19 @@ struct LoggerTests {
             let distinct: Int = try db.query("SELECT COUNT(DISTINCT content) AS n FROM logs WHERE job_name = 'hostile'")
                 .first!.decode("n")
             #expect(distinct == 1_000_003)
+            // each line kept its place in the stream (the n-th line of `seq` is the (n + 3)-th, across the
+            // batches the store thread took), and times never go back in it
+            let misplaced: Int = try db.query(
+                "SELECT COUNT(*) AS n FROM logs WHERE job_name = 'hostile' AND seq > 3 AND content <> CAST(seq - 3 AS CHAR)"
+            ).first!.decode("n")
+            #expect(misplaced == 0)
+            let backwards: Int = try db.query(
+                """
+                SELECT COUNT(*) AS n FROM (SELECT logged_at < LAG(logged_at) OVER (ORDER BY seq) AS back
+                FROM logs WHERE job_name = 'hostile') AS t WHERE back
+                """
+            ).first!.decode("n")
+            #expect(backwards == 0)
         }
     }
 

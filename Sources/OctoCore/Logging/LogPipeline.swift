@@ -10,7 +10,8 @@ import OctoTime
 /// is in the Octopus format (`LogFormat`) or else stored whole with the
 /// pipeline's name and level; lines are batched and stored at the latest
 /// `maxDelay` after they arrived, so a slow program's line shows up within a
-/// second while a fast one gets bulk inserts.
+/// second while a fast one gets bulk inserts. A batch is stored on a thread
+/// of its own (`StoreThread`) while the next one is read and parsed.
 public final class LogPipeline {
     /// Name, level and run for lines that do not say otherwise.
     public struct Defaults: Sendable {
@@ -22,29 +23,48 @@ public final class LogPipeline {
         }
     }
 
+    /// Where the lines go. The store thread uses it from the first store on: read it again after `finish()`
+    /// (or `takeUnstored()`).
     public let writer: LogWriter
     public let defaults: Defaults
     let format: LogFormat
     let clock: ServerClock
-    private var pendingBytes = 0
+    /// The batch being read, not yet handed to the store thread.
+    private var batch: [LogLine] = []
+    private var batchBytes = 0
+    /// Monotonic microseconds when the batch's first line arrived.
+    private var batchSince: Int64?
+    private lazy var storer = StoreThread(
+        store: { [unowned self] lines in storeOnThread(&lines) },
+        idle: { [unowned self] in writer.secondsUntilRecovery })
+    /// Why the store thread could not keep a batch (no `spill`): thrown by the next `store` or `finish`.
+    private var failure: (any Error)?
     /// Lines handed to the pipeline.
     public private(set) var lineCount = 0
     /// Lines neither the database nor the spool took (a full disk during an outage): each went to `spill`.
+    /// Read it after `finish()`.
     public private(set) var unkeptCount = 0
     /// Why the last lines were not kept.
     public private(set) var unkeptReason: String?
-    /// Where a line goes that could be neither stored nor spooled (`octo logger`: stderr), so nothing is lost silently.
+    /// Where a line goes that could be neither stored nor spooled (`octo logger`: stderr), so nothing is lost
+    /// silently. Called on the store thread.
     public var spill: ((LogLine) -> Void)?
 
     /// A store is due once the oldest pending line is this old (seconds)…
     public static let maxDelay = 0.2
-    /// …or this many lines or bytes are pending.
+    /// …or this many lines or bytes are pending and the store thread is free to take them…
     static let maxLines = 4096
     static let maxBytes = 1 << 20
+    /// …or, while it still stores the last batch, this many: when the server is the slower side, lines
+    /// gather into fewer, larger statements (each statement commits; docs/benchmarks.md "Ingest").
+    static let capLines = 16384
+    static let capBytes = 4 << 20
 
     public init(writer: LogWriter, defaults: Defaults, format: LogFormat, clock: ServerClock) {
         (self.writer, self.defaults, self.format, self.clock) = (writer, defaults, format, clock)
     }
+
+    deinit { storer.stop() }
 
     /// One line of output (`stderr`: it came from a command's stderr, so its
     /// default level is at least `warn`).
@@ -73,17 +93,17 @@ public final class LogPipeline {
 
     private func append(_ line: LogLine) {
         lineCount += 1
-        pendingBytes += line.content.utf8.count + 64
-        writer.append(line)
+        if batch.isEmpty { batchSince = Monotonic.microseconds() }
+        batchBytes += line.content.utf8.count + 64
+        batch.append(line)
     }
 
-    /// Seconds until a store is due (nil: nothing pending and no spool to replay).
+    /// Seconds until a store is due (nil: nothing pending).
     public var secondsUntilDue: Double? {
-        let recovery = writer.secondsUntilRecovery
-        guard let oldest = writer.oldestPendingAt else { return recovery }
-        if writer.pendingCount >= LogPipeline.maxLines || pendingBytes >= LogPipeline.maxBytes { return 0 }
-        let due = max(0, Double(oldest) / 1_000_000 + LogPipeline.maxDelay - Monotonic.seconds())
-        return min(due, recovery ?? due)
+        guard let since = batchSince else { return nil }
+        if batch.count >= LogPipeline.capLines || batchBytes >= LogPipeline.capBytes { return 0 }
+        if batch.count >= LogPipeline.maxLines || batchBytes >= LogPipeline.maxBytes, !storer.isBusy { return 0 }
+        return max(0, Double(since) / 1_000_000 + LogPipeline.maxDelay - Monotonic.seconds())
     }
 
     /// Stores (or spools) the pending lines if a store is due.
@@ -92,28 +112,55 @@ public final class LogPipeline {
         try store()
     }
 
-    /// Stores (or spools) the pending lines now. With a `spill`, lines that
-    /// neither the database nor the spool took go to it instead of staying
-    /// pending, so reading goes on (bounded memory) and a later store may
-    /// again keep what it can; without one, the error is thrown.
+    /// Hands the pending lines to the store thread once it stored the last batch, and goes on. The thread
+    /// stores them, or spools them; with a `spill`, lines that neither the database nor the spool took go to
+    /// it, so reading goes on (bounded memory) and a later store may again keep what it can; without one,
+    /// the error is thrown here, by the next store, and the lines wait for `takeUnstored()`.
     public func store() throws {
+        storer.waitUntilIdle()
+        if let failure { throw failure }
+        guard !batch.isEmpty else { return }
+        storer.hand(batch)
+        batch = []
+        batchBytes = 0
+        batchSince = nil
+    }
+
+    /// Stores the last lines and waits for them; see `LogWriter.finish`.
+    public func finish() throws {
+        try store()
+        storer.stop()
+        if let failure { throw failure }
+        try writer.finish()
+    }
+
+    /// The lines neither stored nor spooled, after `store` or `finish` threw (the caller prints them).
+    public func takeUnstored() -> [LogLine] {
+        storer.stop()
+        defer {
+            batch = []
+            batchBytes = 0
+            batchSince = nil
+        }
+        return writer.takePending() + batch
+    }
+
+    /// On the store thread: a batch into the writer (an empty one: a spool replay that is due).
+    private func storeOnThread(_ lines: inout [LogLine]) {
+        for line in lines { writer.append(line) }
+        lines = []  // the writer holds them now
         do {
             try writer.store()
         } catch {
-            guard let spill else { throw error }
+            guard let spill else {
+                failure = error
+                return
+            }
             unkeptReason = "\(error)"
             let lines = writer.takePending()
             unkeptCount += lines.count
             lines.forEach(spill)
         }
-        if writer.pendingCount == 0 { pendingBytes = 0 }
-    }
-
-    /// Stores the last lines; see `LogWriter.finish`.
-    public func finish() throws {
-        try store()
-        try writer.finish()
-        pendingBytes = 0
     }
 
     /// Milliseconds for poll(2) until the next store is due, capped at `cap` (-1: wait indefinitely).

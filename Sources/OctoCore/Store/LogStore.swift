@@ -71,47 +71,85 @@ public enum LogStore {
         """
 
     /// `rows` as `LOAD DATA` fields (tab-separated, one line each, `\N` for NULL), in statements of about
-    /// `batchBytes` each.
+    /// `batchBytes` each, formatted while they are sent (about `chunkBytes` at a time: the server stores one
+    /// chunk while the next is made, and no batch is held twice). What repeats is formatted once: the machine
+    /// and stream id per call, a time's date and second per second (most lines of a batch share them).
     static func load(_ db: Connection, _ rows: ArraySlice<(LogLine, Int64)>, machine: String, streamID: Int64) throws {
-        var buffer: [UInt8] = []
-        buffer.reserveCapacity(min(batchBytes, rows.count * 160) + 1024)
-        for (line, seq) in rows {
-            guard appendTime(line.loggedAt, to: &buffer) else { throw OutsideDatetime() }
-            buffer.append(9)
-            appendEscaped(line.jobName, to: &buffer)
-            buffer.append(9)
-            appendNumber(line.runID, to: &buffer)
-            buffer.append(9)
-            appendEscaped(machine, to: &buffer)
-            buffer.append(9)
-            buffer += line.level.rawValue.utf8
-            buffer.append(9)
-            appendNumber(line.code.map { Int64($0.rawValue) }, to: &buffer)
-            buffer.append(9)
-            appendEscaped(line.content, to: &buffer)
-            buffer.append(9)
-            buffer.append(line.truncated ? 0x31 : 0x30)
-            buffer.append(9)
-            appendNumber(streamID, to: &buffer)
-            buffer.append(9)
-            appendNumber(seq, to: &buffer)
-            buffer.append(10)
-            if buffer.count >= batchBytes {
-                _ = try db.loadLocal(loadSQL, buffer)
-                buffer.removeAll(keepingCapacity: true)
+        // checked before sending: a read that fails ends the file and the server stores what it got
+        guard rows.allSatisfy({ LogFormat.storable.contains($0.0.loggedAt.secondsSinceEpoch) }) else {
+            throw OutsideDatetime()
+        }
+        var stream: [UInt8] = [9]  // \t machine, after the run id
+        appendEscaped(machine, to: &stream)
+        var streamTail: [UInt8] = [9]  // \t stream id \t, after `truncated`
+        appendNumber(streamID, to: &streamTail)
+        streamTail.append(9)
+        var second = SecondText()
+        var i = rows.startIndex
+        while i < rows.endIndex {
+            var sent = 0
+            _ = try db.loadLocal(loadSQL) { buffer in
+                while i < rows.endIndex, buffer.count < chunkBytes, sent < batchBytes {
+                    let before = buffer.count
+                    let (line, seq) = rows[i]
+                    second.append(line.loggedAt, to: &buffer)
+                    buffer.append(9)
+                    appendEscaped(line.jobName, to: &buffer)
+                    buffer.append(9)
+                    appendNumber(line.runID, to: &buffer)
+                    buffer += stream
+                    buffer.append(9)
+                    buffer += line.level.rawValue.utf8
+                    buffer.append(9)
+                    appendNumber(line.code.map { Int64($0.rawValue) }, to: &buffer)
+                    buffer.append(9)
+                    appendEscaped(line.content, to: &buffer)
+                    buffer.append(9)
+                    buffer.append(line.truncated ? 0x31 : 0x30)
+                    buffer += streamTail
+                    appendNumber(seq, to: &buffer)
+                    buffer.append(10)
+                    sent += buffer.count - before
+                    i += 1
+                }
             }
         }
-        if !buffer.isEmpty { _ = try db.loadLocal(loadSQL, buffer) }
     }
+
+    /// About how many bytes of rows `load` makes at a time.
+    static let chunkBytes = 16_384
 
     /// A time `DATETIME` cannot hold (after year 9999 once a zone offset is applied): `LOAD DATA … IGNORE`
     /// would store it as a zero date, so that batch goes through INSERT.
     struct OutsideDatetime: Error {}
 
-    /// `YYYY-MM-DD HH:MM:SS.ffffff` (UTC, as the session's time zone); false for a year outside 1000–9999.
-    static func appendTime(_ t: Instant, to buffer: inout [UInt8]) -> Bool {
-        let c = t.utc
-        guard (1000...9999).contains(c.year) else { return false }
+    /// `YYYY-MM-DD HH:MM:SS.ffffff` (UTC, as the session's time zone) of a time `DATETIME` holds
+    /// (`LogFormat.storable`), the part up to the second kept from the last time of the same second.
+    struct SecondText {
+        private var second = Int64.min
+        private var text: [UInt8] = []
+
+        mutating func append(_ t: Instant, to buffer: inout [UInt8]) {
+            if t.secondsSinceEpoch != second {
+                second = t.secondsSinceEpoch
+                text.removeAll(keepingCapacity: true)
+                LogStore.appendSecond(t.utc, to: &text)
+            }
+            buffer += text
+            var fraction = t.microsecond
+            var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0x2E, 0, 0, 0, 0, 0, 0)
+            withUnsafeMutableBytes(of: &digits) { d in
+                for i in stride(from: 6, through: 1, by: -1) {
+                    d[i] = 0x30 + UInt8(fraction % 10)
+                    fraction /= 10
+                }
+                buffer.append(contentsOf: d)
+            }
+        }
+    }
+
+    /// `YYYY-MM-DD HH:MM:SS` of a year 1000–9999.
+    static func appendSecond(_ c: CivilDateTime, to buffer: inout [UInt8]) {
         func digits(_ v: Int, _ width: Int) {
             var divisor = 1
             for _ in 1..<width { divisor *= 10 }
@@ -122,16 +160,14 @@ public enum LogStore {
                 divisor /= 10
             }
         }
-        // each part after its separator: -MM-DD HH:MM:SS.ffffff
+        // each part after its separator: -MM-DD HH:MM:SS
         digits(c.year, 4)
-        for (separator, value, width) in [
-            (0x2D, c.month, 2), (0x2D, c.day, 2), (0x20, c.hour, 2), (0x3A, c.minute, 2), (0x3A, c.second, 2),
-            (0x2E, c.microsecond, 6)
-        ] as [(UInt8, Int, Int)] {
+        for (separator, value) in [(0x2D, c.month), (0x2D, c.day), (0x20, c.hour), (0x3A, c.minute), (0x3A, c.second)]
+            as [(UInt8, Int)]
+        {
             buffer.append(separator)
-            digits(value, width)
+            digits(value, 2)
         }
-        return true
     }
 
     static func appendNumber(_ n: Int64?, to buffer: inout [UInt8]) {
