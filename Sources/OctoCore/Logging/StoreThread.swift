@@ -3,9 +3,8 @@
 #endif
 
 /// A thread that stores one batch of log lines while its owner reads and
-/// parses the next: `octo logger` spent its parsing time with the server idle
-/// and the server's loading time with itself idle (issue 23: 77 % of the
-/// `LOAD DATA` rate; docs/benchmarks.md "Ingest").
+/// parses the next: on one thread, `octo logger` parsed while the server
+/// waited and waited while the server loaded (docs/benchmarks.md "Ingest").
 ///
 /// At most one batch is in flight: `hand(_:)` waits until the thread took the
 /// previous one and stored it, so batches are stored in the order they were
@@ -31,7 +30,7 @@ final class StoreThread: @unchecked Sendable {
     private var stopping = false
     /// Stores a batch (on the thread; it may empty the array to free it early).
     private let store: (inout [LogLine]) -> Void
-    /// Seconds until the idle thread should call `store([])` again (a spool to replay), nil: never.
+    /// Seconds until the idle thread should store an empty batch (a spool replay is due then), nil: never.
     private let idle: () -> Double?
 
     init(store: @escaping (inout [LogLine]) -> Void, idle: @escaping () -> Double?) {
@@ -122,37 +121,35 @@ final class StoreThread: @unchecked Sendable {
     private func loop() {
         pthread_mutex_lock(lock)
         while true {
-            if var lines = handed {
+            var lines: [LogLine] = []
+            if let next = handed {
+                lines = next
                 handed = nil
-                busy = true
-                pthread_mutex_unlock(lock)
-                store(&lines)
-                pthread_mutex_lock(lock)
-                busy = false
-                pthread_cond_broadcast(changed)
-                continue
-            }
-            if stopping { break }
-            if let wait = idle() {
-                if wait <= 0 {
-                    busy = true
-                    pthread_mutex_unlock(lock)
-                    var none: [LogLine] = []
-                    store(&none)
-                    pthread_mutex_lock(lock)
-                    busy = false
-                    pthread_cond_broadcast(changed)
-                    continue
-                }
-                var deadline = timespec()
-                clock_gettime(CLOCK_MONOTONIC, &deadline)
-                let nanoseconds = Int(deadline.tv_nsec) + Int(wait.truncatingRemainder(dividingBy: 1) * 1e9)
-                deadline.tv_sec += Int(wait) + nanoseconds / 1_000_000_000
-                deadline.tv_nsec = nanoseconds % 1_000_000_000
-                pthread_cond_timedwait(changed, lock, &deadline)
+            } else if stopping {
+                break
             } else {
-                pthread_cond_wait(changed, lock)
+                switch idle() {
+                case nil:
+                    pthread_cond_wait(changed, lock)
+                    continue
+                case let wait? where wait > 0:
+                    var deadline = timespec()
+                    clock_gettime(CLOCK_MONOTONIC, &deadline)
+                    let nanoseconds = Int(deadline.tv_nsec) + Int(wait.truncatingRemainder(dividingBy: 1) * 1e9)
+                    deadline.tv_sec += Int(wait) + nanoseconds / 1_000_000_000
+                    deadline.tv_nsec = nanoseconds % 1_000_000_000
+                    pthread_cond_timedwait(changed, lock, &deadline)
+                    continue
+                default:
+                    break  // a replay is due: storing nothing replays
+                }
             }
+            busy = true
+            pthread_mutex_unlock(lock)
+            store(&lines)
+            pthread_mutex_lock(lock)
+            busy = false
+            pthread_cond_broadcast(changed)
         }
         pthread_mutex_unlock(lock)
     }
