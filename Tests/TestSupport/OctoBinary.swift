@@ -44,14 +44,7 @@ public enum OctoBinary {
         let arguments = sweepingEveryTime(arguments)
         var env: [Environment.Key: String?] = [:]
         for (k, v) in environment { env[Environment.Key(stringLiteral: k)] = v }
-        // nothing from the developer's own option files or OCTO_* variables leaks in
-        for k in [
-            "OCTO_DEFAULTS_FILE", "OCTO_DB_HOST", "OCTO_DB_PORT", "OCTO_DB_READ_TIMEOUT", "OCTO_DB_SOCKET",
-            "OCTO_DB_USER", "OCTO_DB_PASSWORD",
-            "OCTO_DB_NAME", "OCTO_MACHINE", "OCTO_STATE_DIR",
-            // scripts/test runs the suite under stdbuf: its preload is the runner's, not octo's
-            "LD_PRELOAD", "_STDBUF_O", "_STDBUF_E"
-        ] where environment[k] == nil {
+        for k in unset where environment[k] == nil {
             env[Environment.Key(stringLiteral: k)] = nil as String?
         }
         let environment = Environment.inherit.updating(env)
@@ -62,25 +55,23 @@ public enum OctoBinary {
             let dir = TemporaryDirectory()
             defer { dir.remove() }
             let file = dir.write("stdin", input)
-            let r = try await Subprocess.run(
-                TimeLimit.executable,
-                arguments: TimeLimit.arguments(
-                    ["/bin/sh", "-c", "exec \"$0\" \"$@\" < \"$OCTO_TEST_STDIN\"", path] + arguments),
+            return try await TimeLimit.run(
+                ["/bin/sh", "-c", "exec \"$0\" \"$@\" < \"$OCTO_TEST_STDIN\"", path] + arguments,
                 environment: environment.updating(["OCTO_TEST_STDIN": file]),
-                platformOptions: TimeLimit.platformOptions,
-                output: .string(limit: 16 << 20), error: .string(limit: 1 << 20))
-            return TimeLimit.checked(
-                Result(status: code(r.terminationStatus), stdout: r.standardOutput, stderr: r.standardError),
-                "octo " + arguments.joined(separator: " "))
+                describing: "octo " + arguments.joined(separator: " "))
         }
-        let r = try await Subprocess.run(
-            TimeLimit.executable, arguments: TimeLimit.arguments([path] + arguments), environment: environment,
-            platformOptions: TimeLimit.platformOptions, output: .string(limit: 16 << 20), error: .string(limit: 1 << 20)
-        )
-        return TimeLimit.checked(
-            Result(status: code(r.terminationStatus), stdout: r.standardOutput, stderr: r.standardError),
-            "octo " + arguments.joined(separator: " "))
+        return try await TimeLimit.run(
+            [path] + arguments, environment: environment, describing: "octo " + arguments.joined(separator: " "))
     }
+
+    /// Variables the test process may have that no process it starts should see (unless a test sets them):
+    /// the developer's own option files and OCTO_* settings, and stdbuf's preload (scripts/test runs the suite
+    /// under stdbuf; the preload is the runner's, not the processes').
+    static let unset = [
+        "OCTO_DEFAULTS_FILE", "OCTO_DB_HOST", "OCTO_DB_PORT", "OCTO_DB_READ_TIMEOUT", "OCTO_DB_SOCKET", "OCTO_DB_USER",
+        "OCTO_DB_PASSWORD", "OCTO_DB_NAME", "OCTO_MACHINE", "OCTO_STATE_DIR", "OCTO_JOB", "OCTO_RUN_ID",
+        "OCTO_RUN_TOKEN", "OCTO_CURSOR_EPOCH", "LD_PRELOAD", "_STDBUF_O", "_STDBUF_E"
+    ]
 
     static func code(_ t: TerminationStatus) -> Int32 {
         switch t {
@@ -97,10 +88,22 @@ enum TimeLimit {
     /// Far above anything a test waits for on a loaded machine (the longest, the failover test's machines,
     /// take about 5 minutes there), and below a test's own limit (15 minutes), so this message comes first.
     static let seconds = 600
-    static let executable = Executable.path("/usr/bin/timeout")
 
-    static func arguments(_ argv: [String]) -> Arguments {
-        Arguments(["--kill-after=10", String(seconds)] + argv)
+    /// Runs `argv` under `timeout`, its output and error read whole; an issue is recorded when the limit ended
+    /// it (`timeout` exits 124 then).
+    static func run(_ argv: [String], environment: Environment, describing what: String) async throws
+        -> OctoBinary.Result
+    {
+        let r = try await Subprocess.run(
+            .path("/usr/bin/timeout"), arguments: Arguments(["--kill-after=10", String(seconds)] + argv),
+            environment: environment, platformOptions: platformOptions, output: .string(limit: 16 << 20),
+            error: .string(limit: 1 << 20))
+        let result = OctoBinary.Result(
+            status: OctoBinary.code(r.terminationStatus), stdout: r.standardOutput, stderr: r.standardError)
+        if result.status == 124 {
+            Issue.record("\(what.prefix(300)) did not end within \(seconds) s: killed with its process group")
+        }
+        return result
     }
 
     /// In a process group of its own, which a cancelled test (its time limit, a scope left early) stops whole:
@@ -110,13 +113,5 @@ enum TimeLimit {
         o.processGroupID = 0
         o.teardownSequence = [.send(signal: .terminate, toProcessGroup: true, allowedDurationToNextStep: .seconds(5))]
         return o
-    }
-
-    /// `result`, with an issue recorded when the limit ended it (`timeout` exits 124 then).
-    static func checked(_ result: OctoBinary.Result, _ what: String) -> OctoBinary.Result {
-        if result.status == 124 {
-            Issue.record("\(what.prefix(300)) did not end within \(seconds) s: killed with its process group")
-        }
-        return result
     }
 }

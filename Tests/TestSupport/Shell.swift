@@ -22,25 +22,12 @@ public enum Shell {
     /// `environment` added (the developer's own OCTO_* settings removed).
     public static func run(_ script: String, environment: [String: String] = [:]) async throws -> OctoBinary.Result {
         var env: [Environment.Key: String?] = ["OCTO": OctoBinary.path]
-        for k in [
-            "OCTO_DEFAULTS_FILE", "OCTO_DB_HOST", "OCTO_DB_PORT", "OCTO_DB_READ_TIMEOUT", "OCTO_DB_SOCKET",
-            "OCTO_DB_USER", "OCTO_DB_PASSWORD",
-            "OCTO_DB_NAME", "OCTO_MACHINE", "OCTO_STATE_DIR", "OCTO_JOB", "OCTO_RUN_ID", "OCTO_RUN_TOKEN",
-            "OCTO_CURSOR_EPOCH",
-            // scripts/test runs the suite under stdbuf: its preload is the runner's, not the processes'
-            "LD_PRELOAD", "_STDBUF_O", "_STDBUF_E"
-        ] where environment[k] == nil {
+        for k in OctoBinary.unset where environment[k] == nil {
             env[Environment.Key(stringLiteral: k)] = nil as String?
         }
         for (k, v) in environment { env[Environment.Key(stringLiteral: k)] = v }
-        let r = try await Subprocess.run(
-            TimeLimit.executable, arguments: TimeLimit.arguments(["/bin/sh", "-c", script]),
-            environment: .inherit.updating(env), platformOptions: TimeLimit.platformOptions,
-            output: .string(limit: 16 << 20), error: .string(limit: 1 << 20))
-        return TimeLimit.checked(
-            OctoBinary.Result(
-                status: OctoBinary.code(r.terminationStatus), stdout: r.standardOutput, stderr: r.standardError),
-            script)
+        return try await TimeLimit.run(
+            ["/bin/sh", "-c", script], environment: .inherit.updating(env), describing: script)
     }
 }
 
