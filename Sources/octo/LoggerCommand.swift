@@ -113,11 +113,10 @@ struct LoggerCommand: OctoCommand {
         let zone = (try? Zone.named(Zone.localName(environment: env))) ?? Zone.utc
         let pipeline = LogPipeline(writer: writer, defaults: defaults, format: LogFormat(zone: zone), clock: clock)
         var spillNoted = false
-        pipeline.spill = { line in
+        pipeline.spill = { line, reason in
             if !spillNoted {
                 spillNoted = true
-                Output.error(
-                    "could not store or spool log lines (\(pipeline.unkeptReason ?? "?")); each follows on stderr")
+                Output.error("could not store or spool log lines (\(reason)); each follows on stderr")
             }
             Output.writeStderr(line.content + "\n")
         }

@@ -25,7 +25,7 @@ public final class LogPipeline {
 
     /// Where the lines go. The store thread uses it from the first store on: read it again after `finish()`
     /// (or `takeUnstored()`).
-    public let writer: LogWriter
+    public var writer: LogWriter { sink.writer }
     public let defaults: Defaults
     let format: LogFormat
     let clock: ServerClock
@@ -34,21 +34,46 @@ public final class LogPipeline {
     private var batchBytes = 0
     /// Monotonic microseconds when the batch's first line arrived.
     private var batchSince: Int64?
-    private lazy var storer = StoreThread(
-        store: { [unowned self] lines in storeOnThread(&lines) },
-        idle: { [unowned self] in writer.secondsUntilRecovery })
-    /// Why the store thread could not keep a batch (no `spill`): thrown by the next `store` or `finish`.
-    private var failure: (any Error)?
+    /// What the store thread works with: never the pipeline itself, which the reading thread uses (and may
+    /// release) meanwhile.
+    private let sink: Sink
+    private let storer: StoreThread
     /// Lines handed to the pipeline.
     public private(set) var lineCount = 0
     /// Lines neither the database nor the spool took (a full disk during an outage): each went to `spill`.
     /// Read it after `finish()`.
-    public private(set) var unkeptCount = 0
-    /// Why the last lines were not kept.
-    public private(set) var unkeptReason: String?
-    /// Where a line goes that could be neither stored nor spooled (`octo logger`: stderr), so nothing is lost
-    /// silently. Called on the store thread.
-    public var spill: ((LogLine) -> Void)?
+    public var unkeptCount: Int { sink.unkeptCount }
+    /// Where a line goes that could be neither stored nor spooled (`octo logger`: stderr), with why, so nothing
+    /// is lost silently. Set it before the first line: it is called on the store thread.
+    public var spill: ((LogLine, _ reason: String) -> Void)? {
+        get { sink.spill }
+        set { sink.spill = newValue }
+    }
+
+    /// The store thread's side: the writer, and what became of lines it could not keep.
+    final class Sink {
+        let writer: LogWriter
+        var spill: ((LogLine, String) -> Void)?
+        var unkeptCount = 0
+
+        init(_ writer: LogWriter) { self.writer = writer }
+
+        /// A batch into the writer (an empty one: a spool replay that is due); returns why it was not kept
+        /// when there is no `spill` to take the lines.
+        func store(_ lines: inout [LogLine]) -> (any Error)? {
+            for line in lines { writer.append(line) }
+            lines = []  // the writer holds them now
+            do {
+                try writer.store()
+            } catch {
+                guard let spill else { return error }
+                let lines = writer.takePending()
+                unkeptCount += lines.count
+                for line in lines { spill(line, "\(error)") }
+            }
+            return nil
+        }
+    }
 
     /// A store is due once the oldest pending line is this old (seconds)…
     public static let maxDelay = 0.2
@@ -61,10 +86,13 @@ public final class LogPipeline {
     static let capBytes = 4 << 20
 
     public init(writer: LogWriter, defaults: Defaults, format: LogFormat, clock: ServerClock) {
-        (self.writer, self.defaults, self.format, self.clock) = (writer, defaults, format, clock)
+        (self.defaults, self.format, self.clock) = (defaults, format, clock)
+        let sink = Sink(writer)
+        self.sink = sink
+        storer = StoreThread(store: { sink.store(&$0) }, idle: { sink.writer.secondsUntilRecovery })
     }
 
-    deinit { storer.stop() }
+    deinit { _ = storer.stop() }
 
     /// One line of output (`stderr`: it came from a command's stderr, so its
     /// default level is at least `warn`).
@@ -115,10 +143,10 @@ public final class LogPipeline {
     /// Hands the pending lines to the store thread once it stored the last batch, and goes on. The thread
     /// stores them, or spools them; with a `spill`, lines that neither the database nor the spool took go to
     /// it, so reading goes on (bounded memory) and a later store may again keep what it can; without one,
-    /// the error is thrown here, by the next store, and the lines wait for `takeUnstored()`.
+    /// the error is thrown here, by the next store, and the lines stay in the writer: the store after it
+    /// tries them again (before the lines read since), or `takeUnstored()` takes them.
     public func store() throws {
-        storer.waitUntilIdle()
-        if let failure { throw failure }
+        if let failure = storer.waitUntilIdle() { throw failure }
         guard !batch.isEmpty else { return }
         storer.hand(batch)
         batch = []
@@ -129,38 +157,20 @@ public final class LogPipeline {
     /// Stores the last lines and waits for them; see `LogWriter.finish`.
     public func finish() throws {
         try store()
-        storer.stop()
-        if let failure { throw failure }
+        if let failure = storer.stop() { throw failure }
         try writer.finish()
     }
 
-    /// The lines neither stored nor spooled, after `store` or `finish` threw (the caller prints them).
+    /// The lines neither stored nor spooled, after `store` or `finish` threw (the caller prints them), in the
+    /// order they were read.
     public func takeUnstored() -> [LogLine] {
-        storer.stop()
+        _ = storer.stop()
         defer {
             batch = []
             batchBytes = 0
             batchSince = nil
         }
         return writer.takePending() + batch
-    }
-
-    /// On the store thread: a batch into the writer (an empty one: a spool replay that is due).
-    private func storeOnThread(_ lines: inout [LogLine]) {
-        for line in lines { writer.append(line) }
-        lines = []  // the writer holds them now
-        do {
-            try writer.store()
-        } catch {
-            guard let spill else {
-                failure = error
-                return
-            }
-            unkeptReason = "\(error)"
-            let lines = writer.takePending()
-            unkeptCount += lines.count
-            lines.forEach(spill)
-        }
     }
 
     /// Milliseconds for poll(2) until the next store is due, capped at `cap` (-1: wait indefinitely).
@@ -186,7 +196,8 @@ public enum StreamLogger {
     /// installed `octo_catch_stop_signals`) and stores every line. A failing
     /// `tee` (the reader downstream went away: EPIPE) stops the copy, never
     /// the logging. Memory is bounded: lines longer than `LogText.maxBytes`
-    /// are cut, and at most about a megabyte waits for a store.
+    /// are cut, and at most two batches of up to 4 MiB are held (one being
+    /// stored, one being read).
     public static func run(input: Int32, tee: Int32?, pipeline: LogPipeline, stopSignal: () -> Int32) throws -> End {
         var splitter = LineSplitter()
         var teeFD = tee

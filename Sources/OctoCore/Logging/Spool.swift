@@ -149,10 +149,18 @@ enum SpoolFile {
         /// (a full disk) leaves the file as it was before it — a torn record
         /// would end the file for its reader and hide every later append.
         func append(_ records: some Sequence<(LogLine, Int64)>) throws(OctoError) {
-            var bytes: [UInt8] = []
-            for (line, seq) in records { SpoolFile.encode(Record(seq: seq, line: line), into: &bytes) }
             let before = lseek(fd, 0, SEEK_END)
-            guard writeAll(fd, bytes), fdatasync(fd) == 0 else {
+            // written a piece at a time: a batch is never held twice in memory (once more as records)
+            var bytes: [UInt8] = []
+            var written = true
+            for (line, seq) in records where written {
+                SpoolFile.encode(Record(seq: seq, line: line), into: &bytes)
+                if bytes.count >= 256 << 10 {
+                    written = writeAll(fd, bytes)
+                    bytes.removeAll(keepingCapacity: true)
+                }
+            }
+            guard written, writeAll(fd, bytes), fdatasync(fd) == 0 else {
                 let e = errno
                 if before >= 0 {
                     _ = ftruncate(fd, before)

@@ -12,13 +12,15 @@
 /// exactly as a store on the reader's thread did.
 ///
 /// `@unchecked Sendable`, because `store` and `idle` close over a `LogWriter`
-/// and its `Connection`, which are not `Sendable`. What makes that sound: they
-/// are called on the thread alone, and the owner touches what they capture
-/// only while the thread is stopped (before the first `hand`, after `stop()`)
-/// — every hand-over goes through `lock`, which orders the two threads' memory
-/// accesses. The stop signals are blocked on the thread, so a SIGTERM never
-/// interrupts a query (`octo_catch_stop_signals` installs its handler without
-/// `SA_RESTART`); the owner's thread receives them.
+/// and its `Connection` (and the writer's `connect` closure), which are not
+/// `Sendable`. What makes that sound: the owner gives the closures state of
+/// their own (`LogPipeline.Sink`, never the pipeline) and does not touch it
+/// from the first `hand` until `stop()` returned (the thread has ended); what
+/// passes between the two threads — a batch, a failure — passes under `lock`,
+/// which orders their memory accesses. The stop signals are blocked on the
+/// thread, so a SIGTERM never interrupts a query (`octo_catch_stop_signals`
+/// installs its handler without `SA_RESTART`); the owner's thread receives
+/// them.
 final class StoreThread: @unchecked Sendable {
     private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
@@ -28,12 +30,14 @@ final class StoreThread: @unchecked Sendable {
     /// The thread is storing a batch.
     private var busy = false
     private var stopping = false
-    /// Stores a batch (on the thread; it may empty the array to free it early).
-    private let store: (inout [LogLine]) -> Void
+    /// Why the last store failed, until `waitUntilIdle` or `stop` hands it to the owner.
+    private var failure: (any Error)?
+    /// Stores a batch (on the thread; it may empty the array to free it early); returns why it failed.
+    private let store: (inout [LogLine]) -> (any Error)?
     /// Seconds until the idle thread should store an empty batch (a spool replay is due then), nil: never.
     private let idle: () -> Double?
 
-    init(store: @escaping (inout [LogLine]) -> Void, idle: @escaping () -> Double?) {
+    init(store: @escaping (inout [LogLine]) -> (any Error)?, idle: @escaping () -> Double?) {
         (self.store, self.idle) = (store, idle)
         pthread_mutex_init(lock, nil)
         var attributes = pthread_condattr_t()
@@ -44,7 +48,7 @@ final class StoreThread: @unchecked Sendable {
     }
 
     deinit {
-        stop()
+        _ = stop()
         pthread_cond_destroy(changed)
         pthread_mutex_destroy(lock)
         changed.deallocate()
@@ -54,8 +58,12 @@ final class StoreThread: @unchecked Sendable {
     /// Hands `lines` to the thread (starting it the first time) once it stored the previous batch.
     func hand(_ lines: [LogLine]) {
         if thread == nil && !start() {
+            // no thread to be had (a process limit): store here, as before there was one
             var lines = lines
-            store(&lines)  // no thread to be had (a process limit): store here, as before there was one
+            let failed = store(&lines)
+            pthread_mutex_lock(lock)
+            failure = failed ?? failure
+            pthread_mutex_unlock(lock)
             return
         }
         pthread_mutex_lock(lock)
@@ -73,24 +81,29 @@ final class StoreThread: @unchecked Sendable {
         return busy || handed != nil
     }
 
-    /// Waits until the thread stored every batch handed to it.
-    func waitUntilIdle() {
-        guard thread != nil else { return }
+    /// Waits until the thread stored every batch handed to it; returns (and forgets) why a store failed.
+    func waitUntilIdle() -> (any Error)? {
         pthread_mutex_lock(lock)
-        while busy || handed != nil { pthread_cond_wait(changed, lock) }
-        pthread_mutex_unlock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        while thread != nil && (busy || handed != nil) { pthread_cond_wait(changed, lock) }
+        defer { failure = nil }
+        return failure
     }
 
-    /// Waits until every batch handed is stored and ends the thread; the owner may then use the writer again.
-    func stop() {
-        guard let thread else { return }
-        pthread_mutex_lock(lock)
-        stopping = true
-        pthread_cond_broadcast(changed)
-        pthread_mutex_unlock(lock)
-        pthread_join(thread, nil)
-        self.thread = nil
-        stopping = false
+    /// Waits until every batch handed is stored and ends the thread; the owner may then use what the closures
+    /// hold again. Returns (and forgets) why a store failed.
+    func stop() -> (any Error)? {
+        if let thread {
+            precondition(pthread_equal(thread, pthread_self()) == 0, "the store thread cannot stop itself")
+            pthread_mutex_lock(lock)
+            stopping = true
+            pthread_cond_broadcast(changed)
+            pthread_mutex_unlock(lock)
+            pthread_join(thread, nil)
+            self.thread = nil
+            stopping = false
+        }
+        return waitUntilIdle()
     }
 
     private func start() -> Bool {
@@ -146,8 +159,9 @@ final class StoreThread: @unchecked Sendable {
             }
             busy = true
             pthread_mutex_unlock(lock)
-            store(&lines)
+            let failed = store(&lines)
             pthread_mutex_lock(lock)
+            failure = failed ?? failure
             busy = false
             pthread_cond_broadcast(changed)
         }

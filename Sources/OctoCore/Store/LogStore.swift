@@ -28,8 +28,8 @@ public enum LogStore {
             } catch let e as MariaDBError where e.code == .localInfileDisabled || e.code == .commandNotAllowed {
                 bulkRefused.store(true, ordering: .relaxed)
             } catch is OutsideDatetime {
-                // the parser no longer makes such a time (only a spool an older octo wrote holds one): the INSERT
-                // below stores what MariaDB makes of it (rows loaded before it are skipped there)
+                // the parser no longer makes such a time (only a spool an older octo wrote holds one), and `load`
+                // checks before it sends anything: the INSERT below stores what MariaDB makes of it
             }
         }
         var i = rows.startIndex
@@ -71,7 +71,7 @@ public enum LogStore {
         """
 
     /// `rows` as `LOAD DATA` fields (tab-separated, one line each, `\N` for NULL), in statements of about
-    /// `batchBytes` each, formatted while they are sent (about `chunkBytes` at a time: the server stores one
+    /// `loadBytes` each, formatted while they are sent (about `chunkBytes` at a time: the server stores one
     /// chunk while the next is made, and no batch is held twice). What repeats is formatted once: the machine
     /// and stream id per call, a time's date and second per second (most lines of a batch share them).
     static func load(_ db: Connection, _ rows: ArraySlice<(LogLine, Int64)>, machine: String, streamID: Int64) throws {
@@ -88,8 +88,9 @@ public enum LogStore {
         var i = rows.startIndex
         while i < rows.endIndex {
             var sent = 0
+            let first = i
             _ = try db.loadLocal(loadSQL) { buffer in
-                while i < rows.endIndex, buffer.count < chunkBytes, sent < batchBytes {
+                while i < rows.endIndex, buffer.count < chunkBytes, sent < loadBytes {
                     let before = buffer.count
                     let (line, seq) = rows[i]
                     second.append(line.loggedAt, to: &buffer)
@@ -113,11 +114,16 @@ public enum LogStore {
                     i += 1
                 }
             }
+            // a server (or a proxy) that ended the statement without asking for the file would loop here for ever
+            guard i > first else { throw OctoError.failure("the server did not ask for the lines of LOAD DATA LOCAL") }
         }
     }
 
     /// About how many bytes of rows `load` makes at a time.
     static let chunkBytes = 16_384
+    /// About the most bytes of rows one `LOAD DATA` statement (one transaction) carries: a whole batch of the
+    /// logger's (`LogPipeline.capBytes` of content, plus the other fields).
+    static let loadBytes = 16 << 20
 
     /// A time `DATETIME` cannot hold (after year 9999 once a zone offset is applied): `LOAD DATA … IGNORE`
     /// would store it as a zero date, so that batch goes through INSERT.
