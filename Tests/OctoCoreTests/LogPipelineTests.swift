@@ -23,7 +23,12 @@ struct LogPipelineTests {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
         let spool = Spool(stateDirectory: dir.path)
-        let writer = LogWriter(nil, machine: "m1", spool: spool)
+        // a connection attempt that takes a while keeps the thread inside the store while the pipeline goes
+        struct Refused: Error {}
+        let writer = LogWriter(nil, machine: "m1", spool: spool) {
+            usleep(300_000)
+            throw Refused()
+        }
         var p: LogPipeline? = pipeline(writer)
         for i in 1...10_000 { p!.add("line \(i)", truncated: false) }
         try p!.store()

@@ -44,7 +44,8 @@ public final class LogPipeline {
     /// Read it after `finish()`.
     public var unkeptCount: Int { sink.unkeptCount }
     /// Where a line goes that could be neither stored nor spooled (`octo logger`: stderr), with why, so nothing
-    /// is lost silently. Set it before the first line: it is called on the store thread.
+    /// is lost silently. Set it before the first line: it is called on the store thread, and must not call
+    /// back into the pipeline (it would wait for itself).
     public var spill: ((LogLine, _ reason: String) -> Void)? {
         get { sink.spill }
         set { sink.spill = newValue }
@@ -68,8 +69,9 @@ public final class LogPipeline {
             } catch {
                 guard let spill else { return error }
                 let lines = writer.takePending()
+                let reason = "\(error)"
                 unkeptCount += lines.count
-                for line in lines { spill(line, "\(error)") }
+                for line in lines { spill(line, reason) }
             }
             return nil
         }

@@ -153,7 +153,8 @@ enum SpoolFile {
             // written a piece at a time: a batch is never held twice in memory (once more as records)
             var bytes: [UInt8] = []
             var written = true
-            for (line, seq) in records where written {
+            for (line, seq) in records {
+                guard written else { break }
                 SpoolFile.encode(Record(seq: seq, line: line), into: &bytes)
                 if bytes.count >= 256 << 10 {
                     written = writeAll(fd, bytes)

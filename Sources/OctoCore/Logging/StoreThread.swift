@@ -62,7 +62,7 @@ final class StoreThread: @unchecked Sendable {
             var lines = lines
             let failed = store(&lines)
             pthread_mutex_lock(lock)
-            failure = failed ?? failure
+            failure = failed  // the latest store covers every line still pending
             pthread_mutex_unlock(lock)
             return
         }
@@ -161,7 +161,7 @@ final class StoreThread: @unchecked Sendable {
             pthread_mutex_unlock(lock)
             let failed = store(&lines)
             pthread_mutex_lock(lock)
-            failure = failed ?? failure
+            failure = failed  // the latest store covers every line still pending
             busy = false
             pthread_cond_broadcast(changed)
         }

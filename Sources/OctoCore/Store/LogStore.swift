@@ -27,6 +27,8 @@ public enum LogStore {
                 return
             } catch let e as MariaDBError where e.code == .localInfileDisabled || e.code == .commandNotAllowed {
                 bulkRefused.store(true, ordering: .relaxed)
+            } catch is FileNotAsked {
+                bulkRefused.store(true, ordering: .relaxed)  // a proxy between us? INSERT works through any
             } catch is OutsideDatetime {
                 // the parser no longer makes such a time (only a spool an older octo wrote holds one), and `load`
                 // checks before it sends anything: the INSERT below stores what MariaDB makes of it
@@ -115,14 +117,19 @@ public enum LogStore {
                 }
             }
             // a server (or a proxy) that ended the statement without asking for the file would loop here for ever
-            guard i > first else { throw OctoError.failure("the server did not ask for the lines of LOAD DATA LOCAL") }
+            guard i > first else { throw FileNotAsked() }
         }
     }
 
+    /// The server ended a `LOAD DATA LOCAL` statement without asking for its rows: the INSERT path takes them
+    /// (rows of earlier statements are skipped there).
+    struct FileNotAsked: Error {}
+
     /// About how many bytes of rows `load` makes at a time.
     static let chunkBytes = 16_384
-    /// About the most bytes of rows one `LOAD DATA` statement (one transaction) carries: a whole batch of the
-    /// logger's (`LogPipeline.capBytes` of content, plus the other fields).
+    /// About the most bytes of rows one `LOAD DATA` statement (one transaction) carries: usually a whole batch
+    /// of the logger's (`LogPipeline.capBytes` of content, plus the other fields; content that is mostly
+    /// escaped bytes can take two statements).
     static let loadBytes = 16 << 20
 
     /// A time `DATETIME` cannot hold (after year 9999 once a zone offset is applied): `LOAD DATA … IGNORE`
