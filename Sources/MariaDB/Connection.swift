@@ -236,20 +236,11 @@ public final class Connection {
         if let r = mysql_store_result(m) { mysql_free_result(r) }
     }
 
-    /// Runs `LOAD DATA LOCAL INFILE …` (`sql`, without values, as for `run`) sending `data` as the file,
-    /// whatever name the statement gives; returns the rows inserted. Throws 4166 (`localInfileDisabled`;
-    /// 1148 before MariaDB 10.6) when the server's `local_infile` is off.
-    public func loadLocal(_ sql: String, _ data: [UInt8]) throws(MariaDBError) -> UInt64 {
-        var sent = false
-        return try loadLocal(sql) { buffer in
-            if !sent { buffer += data }
-            sent = true
-        }
-    }
-
-    /// `loadLocal` with the file made while it is sent: `next` appends the next bytes to the buffer it is
-    /// given (empty) whenever the server has taken the last ones, and appends nothing at the end. It must not
-    /// fail: libmariadb ends the file at a failed read and the server stores what it got.
+    /// Runs `LOAD DATA LOCAL INFILE …` (`sql`, without values, as for `run`) with the file made while it is
+    /// sent, whatever name the statement gives: `next` appends the next bytes to the buffer it is given (empty)
+    /// whenever the server has taken the last ones, and appends nothing at the end. It must not fail:
+    /// libmariadb ends the file at a failed read and the server stores what it got. Returns the rows inserted;
+    /// throws 4166 (`localInfileDisabled`; 1148 before MariaDB 10.6) when the server's `local_infile` is off.
     public func loadLocal(_ sql: String, streaming next: (inout [UInt8]) -> Void) throws(MariaDBError) -> UInt64 {
         let m = try mysql
         let infile = handle.infile

@@ -150,10 +150,7 @@ public final class LogPipeline {
     public func store() throws {
         if let failure = storer.waitUntilIdle() { throw failure }
         guard !batch.isEmpty else { return }
-        storer.hand(batch)
-        batch = []
-        batchBytes = 0
-        batchSince = nil
+        storer.hand(takeBatch())
     }
 
     /// Stores the last lines and waits for them; see `LogWriter.finish`.
@@ -167,12 +164,17 @@ public final class LogPipeline {
     /// order they were read.
     public func takeUnstored() -> [LogLine] {
         _ = storer.stop()
+        return writer.takePending() + takeBatch()
+    }
+
+    /// The batch being read, which starts again empty.
+    private func takeBatch() -> [LogLine] {
         defer {
             batch = []
             batchBytes = 0
             batchSince = nil
         }
-        return writer.takePending() + batch
+        return batch
     }
 
     /// Milliseconds for poll(2) until the next store is due, capped at `cap` (-1: wait indefinitely).

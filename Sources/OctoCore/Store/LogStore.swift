@@ -145,8 +145,8 @@ public enum LogStore {
         mutating func append(_ t: Instant, to buffer: inout [UInt8]) {
             if t.secondsSinceEpoch != second {
                 second = t.secondsSinceEpoch
-                text.removeAll(keepingCapacity: true)
-                LogStore.appendSecond(t.utc, to: &text)
+                // `YYYY-MM-DDTHH:MM:SS`, as `DATETIME` reads it with a space: made once per second
+                text = t.utc.iso8601().utf8.map { $0 == 0x54 ? 0x20 : $0 }
             }
             buffer += text
             var fraction = t.microsecond
@@ -158,28 +158,6 @@ public enum LogStore {
                 }
                 buffer.append(contentsOf: d)
             }
-        }
-    }
-
-    /// `YYYY-MM-DD HH:MM:SS` of a year 1000–9999.
-    static func appendSecond(_ c: CivilDateTime, to buffer: inout [UInt8]) {
-        func digits(_ v: Int, _ width: Int) {
-            var divisor = 1
-            for _ in 1..<width { divisor *= 10 }
-            var v = v
-            while divisor > 0 {
-                buffer.append(0x30 + UInt8(v / divisor % 10))
-                v %= divisor
-                divisor /= 10
-            }
-        }
-        // each part after its separator: -MM-DD HH:MM:SS
-        digits(c.year, 4)
-        for (separator, value) in [(0x2D, c.month), (0x2D, c.day), (0x20, c.hour), (0x3A, c.minute), (0x3A, c.second)]
-            as [(UInt8, Int)]
-        {
-            buffer.append(separator)
-            digits(value, 2)
         }
     }
 
