@@ -1,6 +1,7 @@
-import OctoCore
 import OctoTime
 import Testing
+
+@testable import OctoCore
 
 /// Which queued runs a claim takes, without a database.
 struct ClaimPlanTests {
@@ -49,5 +50,18 @@ struct ClaimPlanTests {
             jobs: jobs, active: [.init(job: 1, routeKey: "m1"): .init(running: 1)], free: 5)
         #expect(p.take.map(\.runID) == [2])
         #expect(p.skipIfScheduled == [1])
+    }
+
+    /// A claim's lease token: 32 lowercase hex digits from 128 random bits, never the same twice.
+    @Test func leaseTokensAreRandomHex() {
+        let tokens = (0..<2000).map { _ in RunQueue.newToken() }
+        #expect(Set(tokens).count == tokens.count)
+        #expect(
+            tokens.allSatisfy { $0.utf8.count == 32 && $0.utf8.allSatisfy { "0123456789abcdef".utf8.contains($0) } })
+        // every position takes all sixteen digits: no digit is fixed or drawn from part of a byte
+        for position in 0..<32 {
+            let digits = Set(tokens.map { Array($0.utf8)[position] })
+            #expect(digits.count == 16, "position \(position): \(digits.count) digits")
+        }
     }
 }

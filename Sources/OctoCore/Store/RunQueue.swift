@@ -339,12 +339,17 @@ public enum RunQueue {
 
     static func newToken() -> String {
         // SystemRandomNumberGenerator reads getrandom(2): unpredictable, so a token cannot be guessed
-        let bytes = (0..<16).map { _ in UInt8.random(in: 0...255) }
+        // (two 64-bit draws, not one call per byte)
+        var random = SystemRandomNumberGenerator()
         let hex = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
-        for b in bytes {
-            out.append(hex[Int(b >> 4)])
-            out.append(hex[Int(b & 15)])
+        out.reserveCapacity(32)
+        for var word in [random.next(), random.next()] as [UInt64] {
+            for _ in 0..<8 {
+                out.append(hex[Int(word >> 4 & 15)])
+                out.append(hex[Int(word & 15)])
+                word >>= 8
+            }
         }
         return String(decoding: out, as: UTF8.self)
     }

@@ -69,11 +69,14 @@ public func hostName() -> String {
     return String(decoding: buf.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
-/// The Unix account running this process.
-public func currentUserName() -> String {
+/// The Unix account running this process (looked up once: every claim names it, and `getpwuid` reads
+/// `/etc/passwd` each time).
+public func currentUserName() -> String { processUserName }
+
+private let processUserName: String = {
     if let pw = getpwuid(geteuid()), let name = pw.pointee.pw_name { return String(cString: name) }
     return String(geteuid())
-}
+}()
 
 /// True if `path` is a directory this process can write into, or could be created.
 func isWritableDirectory(_ path: String) -> Bool {
