@@ -11,10 +11,54 @@ import Testing
 /// The logger's pipeline and its store thread, without a database: a writer that has no connection stores
 /// into the spool, or, without a spool either, fails.
 struct LogPipelineTests {
-    func pipeline(_ writer: LogWriter) -> LogPipeline {
+    func pipeline(_ writer: LogWriter, maxDelay: Double = LogPipeline.maxDelay) -> LogPipeline {
         LogPipeline(
             writer: writer, defaults: .init(name: "t", level: .info), format: LogFormat(zone: .utc),
-            clock: ServerClock(local: ()))
+            clock: ServerClock(local: ()), maxDelay: maxDelay)
+    }
+
+    /// A store is due at `maxLines` while the thread is free; while it still stores the last batch, lines
+    /// gather up to `capLines` (fewer, larger statements), and that whole batch is the next store.
+    @Test func linesGatherWhileTheThreadStoresUpToTheCap() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let spool = Spool(stateDirectory: dir.path)
+        // the first store's connection attempt waits for the test's word, so the thread is busy until then
+        var gate: [Int32] = [0, 0]
+        #expect(pipe(&gate) == 0)
+        let (wait, release) = (gate[0], gate[1])
+        var released = false
+        func letGo() {  // end of file: this attempt and every later one returns at once
+            guard !released else { return }
+            released = true
+            close(release)
+        }
+        defer {
+            letGo()
+            close(wait)
+        }
+        struct Refused: Error {}
+        let writer = LogWriter(nil, machine: "m1", spool: spool) {
+            var byte: UInt8 = 0
+            _ = read(wait, &byte, 1)
+            throw Refused()
+        }
+        // no store falls due by age here, however slow the machine
+        let p = pipeline(writer, maxDelay: 3600)
+        for i in 1...LogPipeline.maxLines { p.add("a\(i)", truncated: false) }
+        #expect(p.secondsUntilDue == 0)
+        try p.storeIfDue()  // handed: the thread now waits in the connection attempt
+        for i in 1...LogPipeline.maxLines { p.add("b\(i)", truncated: false) }
+        #expect(p.secondsUntilDue ?? 0 > 0, "due at \(LogPipeline.maxLines) lines although the thread is busy")
+        for i in (LogPipeline.maxLines + 1)..<LogPipeline.capLines { p.add("b\(i)", truncated: false) }
+        #expect(p.secondsUntilDue ?? 0 > 0)
+        p.add("b\(LogPipeline.capLines)", truncated: false)
+        #expect(p.secondsUntilDue == 0, "not due at the cap")
+        letGo()
+        try p.storeIfDue()  // waits for the first batch to be spooled, then hands the whole second one
+        #expect(p.secondsUntilDue == nil)
+        try p.finish()
+        #expect(writer.spooledLines == LogPipeline.maxLines + LogPipeline.capLines)
     }
 
     /// A pipeline released while its store thread still stores (no `finish`) waits for that store: the

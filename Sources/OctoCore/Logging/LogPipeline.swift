@@ -87,8 +87,14 @@ public final class LogPipeline {
     static let capLines = 16384
     static let capBytes = 4 << 20
 
-    public init(writer: LogWriter, defaults: Defaults, format: LogFormat, clock: ServerClock) {
-        (self.defaults, self.format, self.clock) = (defaults, format, clock)
+    /// `maxDelay`, or another for a test.
+    private let delay: Double
+
+    public init(
+        writer: LogWriter, defaults: Defaults, format: LogFormat, clock: ServerClock,
+        maxDelay: Double = LogPipeline.maxDelay
+    ) {
+        (self.defaults, self.format, self.clock, delay) = (defaults, format, clock, maxDelay)
         let sink = Sink(writer)
         self.sink = sink
         storer = StoreThread(store: { sink.store(&$0) }, idle: { sink.writer.secondsUntilRecovery })
@@ -133,7 +139,7 @@ public final class LogPipeline {
         guard let since = batchSince else { return nil }
         if batch.count >= LogPipeline.capLines || batchBytes >= LogPipeline.capBytes { return 0 }
         if batch.count >= LogPipeline.maxLines || batchBytes >= LogPipeline.maxBytes, !storer.isBusy { return 0 }
-        return max(0, Double(since) / 1_000_000 + LogPipeline.maxDelay - Monotonic.seconds())
+        return max(0, Double(since) / 1_000_000 + delay - Monotonic.seconds())
     }
 
     /// Stores (or spools) the pending lines if a store is due.
