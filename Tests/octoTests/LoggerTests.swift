@@ -147,6 +147,37 @@ struct LoggerTests {
         }
     }
 
+    /// A batch's spool record is written 256 KiB at a time: when the disk fills after some of its pieces,
+    /// the file is cut back to where the batch began, so its lines are printed and never also replayed.
+    @Test func aSpoolWriteThatFailsAfterSomePiecesLeavesTheFileAsItWas() async throws {
+        try await TestDatabase.withInitializedOcto { db, env, dir in
+            let down = env.merging(["OCTO_DB_SOCKET": "/nonexistent/mysqld.sock"]) { $1 }
+            // 5,000 lines of about 1 KB, handed in batches of 1 MiB or more: a batch's spool record takes several
+            // pieces. The file may grow to 1.8 MB (sh counts 512-byte blocks): the first batch fits, a later one
+            // fails after some of its pieces
+            _ = try await Shell.run(
+                """
+                awk 'BEGIN { pad = sprintf("%1000s", ""); gsub(/ /, "x", pad); for (i = 1; i <= 5000; i++) print i, pad }' \\
+                  | (trap '' XFSZ; ulimit -f 3600; "$OCTO" logger -n big; echo $? > "\(dir)/rc") 2>&1 | cat > "\(dir)/err"
+                """, environment: down)
+            let rc = String(decoding: readFileBytes(dir + "/rc") ?? [], as: UTF8.self).trimmingWhitespace()
+            #expect(rc == "1", "the logger's exit status: \(rc)")
+            let err = String(decoding: readFileBytes(dir + "/err") ?? [], as: UTF8.self)
+            #expect(err.contains("could not store or spool log lines"), "\(err.prefix(500))")
+            let printed = err.split(separator: "\n").compactMap { $0.split(separator: " ").first.flatMap { Int($0) } }
+            #expect(try await OctoBinary.run(["logger", "-n", "other"], environment: env, input: "x\n").status == 0)
+            let stored = try db.query("SELECT content FROM logs WHERE job_name = 'big'").rows.map {
+                Int(try $0.decode("content", as: String.self).split(separator: " ").first ?? "") ?? -1
+            }
+            #expect(!stored.isEmpty && !printed.isEmpty, "stored \(stored.count), printed \(printed.count)")
+            let lost = Set(1...5000).subtracting(Set(stored).union(printed))
+            #expect(lost.isEmpty, "\(lost.count) lines lost, e.g. \(lost.sorted().prefix(10))")
+            let twice = Set(stored).intersection(printed)
+            #expect(twice.isEmpty, "\(twice.count) lines printed and stored, e.g. \(twice.sorted().prefix(10))")
+            #expect(stored.count == Set(stored).count && printed.count == Set(printed).count, "a line kept twice")
+        }
+    }
+
     @Test func hostileInputIsStoredCutAndMemoryStaysFlat() async throws {
         try await TestDatabase.withInitializedOcto { db, env, _ in
             // a 10 MiB line between two short ones, then a million short lines, through /usr/bin/time for the peak RSS
