@@ -56,6 +56,7 @@ struct ClaimPlanTests {
     @Test func leaseTokensAreRandomHex() {
         let tokens = (0..<2000).map { _ in RunQueue.newToken() }
         #expect(Set(tokens).count == tokens.count)
+        #expect(tokens.allSatisfy { $0.prefix(16) != $0.suffix(16) }, "a token's two halves from one draw")
         #expect(
             tokens.allSatisfy { $0.utf8.count == 32 && $0.utf8.allSatisfy { "0123456789abcdef".utf8.contains($0) } })
         // every position takes all sixteen digits: no digit is fixed or drawn from part of a byte

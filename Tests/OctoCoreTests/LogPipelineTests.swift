@@ -25,26 +25,29 @@ struct LogPipelineTests {
         let spool = Spool(stateDirectory: dir.path)
         // the first store's connection attempt waits for the test's word, so the thread is busy until then
         var gate: [Int32] = [0, 0]
-        #expect(pipe(&gate) == 0)
+        try #require(pipe(&gate) == 0)
         let (wait, release) = (gate[0], gate[1])
+        // not inherited by processes other tests start meanwhile (they would hold the end of file back)
+        for fd in gate { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        defer { close(wait) }
         var released = false
         func letGo() {  // end of file: this attempt and every later one returns at once
             guard !released else { return }
             released = true
             close(release)
         }
-        defer {
-            letGo()
-            close(wait)
-        }
         struct Refused: Error {}
+        let testThread = pthread_self()
         let writer = LogWriter(nil, machine: "m1", spool: spool) {
+            // no thread to be had stores on the caller's: fail the expectations below, do not wait for ever
+            guard pthread_equal(pthread_self(), testThread) == 0 else { throw Refused() }
             var byte: UInt8 = 0
             _ = read(wait, &byte, 1)
             throw Refused()
         }
         // no store falls due by age here, however slow the machine
         let p = pipeline(writer, maxDelay: 3600)
+        defer { letGo() }  // before the pipeline goes (its deinit waits for the thread)
         for i in 1...LogPipeline.maxLines { p.add("a\(i)", truncated: false) }
         #expect(p.secondsUntilDue == 0)
         try p.storeIfDue()  // handed: the thread now waits in the connection attempt

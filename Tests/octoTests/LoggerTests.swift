@@ -152,13 +152,15 @@ struct LoggerTests {
     @Test func aSpoolWriteThatFailsAfterSomePiecesLeavesTheFileAsItWas() async throws {
         try await TestDatabase.withInitializedOcto { db, env, dir in
             let down = env.merging(["OCTO_DB_SOCKET": "/nonexistent/mysqld.sock"]) { $1 }
-            // 5,000 lines of about 1 KB, handed in batches of 1 MiB or more: a batch's spool record takes several
-            // pieces. The file may grow to 1.8 MB (sh counts 512-byte blocks): the first batch fits, a later one
-            // fails after some of its pieces
+            // 5,000 lines of about 1 KB from a file (reads never wait, so batches fill by size, 1 MiB or more, not
+            // by age): a batch's spool record takes several pieces. The file may grow to 1.8 MB (sh counts
+            // 512-byte blocks): the first batch fits, a later one fails after some of its pieces
             _ = try await Shell.run(
                 """
                 awk 'BEGIN { pad = sprintf("%1000s", ""); gsub(/ /, "x", pad); for (i = 1; i <= 5000; i++) print i, pad }' \\
-                  | (trap '' XFSZ; ulimit -f 3600; "$OCTO" logger -n big; echo $? > "\(dir)/rc") 2>&1 | cat > "\(dir)/err"
+                  > "\(dir)/in"
+                (trap '' XFSZ; ulimit -f 3600; "$OCTO" logger -n big < "\(dir)/in"; echo $? > "\(dir)/rc") 2>&1 \\
+                  | cat > "\(dir)/err"
                 """, environment: down)
             let rc = String(decoding: readFileBytes(dir + "/rc") ?? [], as: UTF8.self).trimmingWhitespace()
             #expect(rc == "1", "the logger's exit status: \(rc)")

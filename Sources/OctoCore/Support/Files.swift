@@ -69,14 +69,16 @@ public func hostName() -> String {
     return String(decoding: buf.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
-/// The Unix account running this process (looked up once: every claim names it, and `getpwuid` reads
-/// `/etc/passwd` each time).
-public func currentUserName() -> String { processUserName }
+/// The Unix account running this process (found once: every claim names it, and `getpwuid` reads
+/// `/etc/passwd` each time; a failed lookup — a directory service away — is tried again next time).
+public func currentUserName() -> String { processUserName ?? userName() ?? String(geteuid()) }
 
-private let processUserName: String = {
-    if let pw = getpwuid(geteuid()), let name = pw.pointee.pw_name { return String(cString: name) }
-    return String(geteuid())
-}()
+private let processUserName: String? = userName()
+
+private func userName() -> String? {
+    guard let pw = getpwuid(geteuid()), let name = pw.pointee.pw_name else { return nil }
+    return String(cString: name)
+}
 
 /// True if `path` is a directory this process can write into, or could be created.
 func isWritableDirectory(_ path: String) -> Bool {
