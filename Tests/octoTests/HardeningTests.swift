@@ -64,6 +64,54 @@ struct HardeningTests {
         }
     }
 
+    /// A supervisor stuck inside a statement when its guard's deadline passes (its lease renewal waits for the
+    /// run's row, which another transaction holds, and it is stopped there) says who killed the job once it
+    /// wakes: it meets the deadline in its own timers before `step` has read the guard's record, and reads that
+    /// record before wording the message. Fails without it (the message lacked "sent by its guard").
+    @Test func aSupervisorWokenInsideAStatementSaysItsGuardKilledTheJob() async throws {
+        try await withInit { fresh, db in
+            let dir = TemporaryDirectory()
+            defer { dir.remove() }
+            #expect(try await octo(fresh, ["sh", "settings", "lease", "2m"]).status == 0)
+            #expect(try await octo(fresh, ["sh", "settings", "heartbeat", "30s"]).status == 0)
+            try await register(fresh, "w1")
+            try addJob(db, "held", "echo $$ > \(dir.path)/pid; exec sleep 300")
+            #expect(try await octo(fresh, ["sh", "run", "held", "-q"]).status == 0)
+            let consume = try Processes.startOcto(["consume", "--machine", "w1"], environment: fresh.environment)
+            defer { kill(consume, SIGKILL) }
+            #expect(await Processes.waitUntil(seconds: 120) { readFileBytes(dir.path + "/pid") != nil })
+            let job = try #require(
+                pid_t(String(decoding: readFileBytes(dir.path + "/pid") ?? [], as: UTF8.self).trimmingWhitespace()))
+            // the run's row held until the test lets go: the first renewal (a heartbeat after the claim) waits
+            let holder = try fresh.connect()
+            defer { holder.close() }
+            try holder.run("SET SESSION idle_transaction_timeout = 0")
+            try holder.run("BEGIN")
+            _ = try holder.query("SELECT id FROM runs WHERE job_name = 'held' FOR UPDATE")
+            let renewing = """
+                SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST
+                WHERE ID <> CONNECTION_ID() AND DB = DATABASE() AND INFO LIKE 'UPDATE runs SET lease_expires_at%'
+                """
+            #expect(try await Processes.waitUntil(seconds: 120) { try self.count(db, renewing) > 0 })
+            #expect(kill(consume, SIGSTOP) == 0)
+            #expect(
+                await Processes.waitUntil(seconds: 300) { kill(job, 0) != 0 },
+                "the job outlived its stuck supervisor's lease")
+            // the renewal's lock wait is over (the server's 1205 waits in the stopped process's socket)
+            #expect(try await Processes.waitUntil(seconds: 120) { try self.count(db, renewing) == 0 })
+            try holder.run("ROLLBACK")
+            #expect(kill(consume, SIGCONT) == 0)
+            #expect(await Processes.waitUntil(seconds: 120) { Processes.isGone(consume) })
+            let run = try #require(try runs(db, "held").first)
+            #expect(run.state == .lost && run.exitSignal == Int(SIGKILL), "\(run)")
+            let said = try db.query(
+                "SELECT content FROM logs WHERE run_id = ? AND content LIKE 'could not renew the lease%'",
+                [.int(run.id)]
+            ).rows.map { try $0.decode("content", as: String.self) }
+            #expect(said.count == 1 && said[0].contains("(sent by its guard at the deadline)"), "\(said)")
+        }
+    }
+
     // MARK: - Where and as whom a job runs
 
     /// Assigned runs (`--on`, `--here`, routing, retries) get the same user and target checks as any other:

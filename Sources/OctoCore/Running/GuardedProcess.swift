@@ -115,6 +115,13 @@ final class GuardedProcess {
         return true
     }
 
+    /// Whether the guard has written something `readStatus` has not read yet (or closed its end): looks, never waits.
+    var statusPending: Bool {
+        guard statusFD >= 0 else { return false }
+        var p = pollfd(fd: statusFD, events: Int16(POLLIN), revents: 0)
+        return poll(&p, 1, 0) == 1
+    }
+
     func closeStdout() { closeFD(&stdoutFD) }
     func closeStderr() { closeFD(&stderrFD) }
 

@@ -229,9 +229,8 @@ public final class Supervisor {
         for (k, pfd) in fds.enumerated() where pfd.revents != 0 {
             let (a, which) = owners[k]
             if which == 2 {
-                let open = a.process.readStatus()
+                takeStatus(a)
                 if a.process.killedAtDeadline { leaseKill(a) }
-                if a.process.waitStatus != nil || !open { a.life.exited(at: Monotonic.seconds()) }
                 continue
             }
             let n = buffer.withUnsafeMutableBytes { read(pfd.fd, $0.baseAddress, $0.count) }
@@ -310,11 +309,20 @@ public final class Supervisor {
     /// deadline, if this process was stuck). A fenced (stopping) run keeps its reason: it was cancelled.
     private func leaseKill(_ a: Active) {
         guard let sig = a.life.leaseLapsed() else { return }
+        // Woken after a stop outside `poll` (SIGSTOP, a slow statement), this process can reach the deadline here
+        // before `step` reads the guard's record of its own kill: read what the guard wrote before saying who killed.
+        while a.process.statusPending { takeStatus(a) }
         log(
             a.claimed, .error, nil,
             "could not renew the lease for \(formatSeconds(Monotonic.seconds() - a.lastRenewed)): SIGKILL to the process group"
                 + (a.process.killedAtDeadline ? " (sent by its guard at the deadline)" : ""))
         send(sig, a)
+    }
+
+    /// Reads one record of `a`'s guard (its job started, exited, failed to start, was killed at the deadline).
+    private func takeStatus(_ a: Active) {
+        let open = a.process.readStatus()
+        if a.process.waitStatus != nil || !open { a.life.exited(at: Monotonic.seconds()) }
     }
 
     private func send(_ sig: RunLifecycle.Signal, _ a: Active) {
