@@ -29,9 +29,6 @@ public enum LogStore {
                 bulkRefused.store(true, ordering: .relaxed)
             } catch is FileNotAsked {
                 bulkRefused.store(true, ordering: .relaxed)  // a proxy between us? INSERT works through any
-            } catch is OutsideDatetime {
-                // the parser no longer makes such a time (only a spool an older octo wrote holds one), and `load`
-                // checks before it sends anything: the INSERT below stores what MariaDB makes of it
             }
         }
         var i = rows.startIndex
@@ -49,7 +46,7 @@ public enum LogStore {
             values.reserveCapacity(n * 10)
             for (line, seq) in rows[i..<(i + n)] {
                 values += [
-                    .instant(line.loggedAt), .text(line.jobName), line.runID.sqlValue, .text(machine),
+                    .instant(storable(line.loggedAt)), .text(line.jobName), line.runID.sqlValue, .text(machine),
                     .text(line.level.rawValue), line.code.map(\.rawValue).sqlValue,
                     .text(line.content), .int(line.truncated ? 1 : 0), .int(streamID), .int(seq)
                 ]
@@ -77,10 +74,6 @@ public enum LogStore {
     /// chunk while the next is made, and no batch is held twice). What repeats is formatted once: the machine
     /// and stream id per call, a time's date and second per second (most lines of a batch share them).
     static func load(_ db: Connection, _ rows: ArraySlice<(LogLine, Int64)>, machine: String, streamID: Int64) throws {
-        // checked before sending: a read that fails ends the file and the server stores what it got
-        guard rows.allSatisfy({ LogFormat.storable.contains($0.0.loggedAt.secondsSinceEpoch) }) else {
-            throw OutsideDatetime()
-        }
         var stream: [UInt8] = [9]  // \t machine, after the run id
         appendEscaped(machine, to: &stream)
         var streamTail: [UInt8] = [9]  // \t stream id \t, after `truncated`
@@ -95,7 +88,7 @@ public enum LogStore {
                 while i < rows.endIndex, buffer.count < chunkBytes, sent < loadBytes {
                     let before = buffer.count
                     let (line, seq) = rows[i]
-                    second.append(line.loggedAt, to: &buffer)
+                    second.append(storable(line.loggedAt), to: &buffer)
                     buffer.append(9)
                     appendEscaped(line.jobName, to: &buffer)
                     buffer.append(9)
@@ -132,9 +125,15 @@ public enum LogStore {
     /// escaped bytes can take two statements).
     static let loadBytes = 16 << 20
 
-    /// A time `DATETIME` cannot hold (after year 9999 once a zone offset is applied): `LOAD DATA … IGNORE`
-    /// would store it as a zero date, so that batch goes through INSERT.
-    struct OutsideDatetime: Error {}
+    /// `t`, or the nearest time a `DATETIME` holds (`LogFormat.storable`). The parser makes no time outside
+    /// (only a spool an older octo wrote can hold one, from a zone offset that moved 9999-12-31 into the year
+    /// 10000); either way of storing would turn it into a zero date, which no reader takes for a time.
+    static func storable(_ t: Instant) -> Instant {
+        let s = t.secondsSinceEpoch
+        if s > LogFormat.storable.upperBound { return Instant(secondsSinceEpoch: LogFormat.storable.upperBound) }
+        if s < LogFormat.storable.lowerBound { return Instant(secondsSinceEpoch: LogFormat.storable.lowerBound) }
+        return t
+    }
 
     /// `YYYY-MM-DD HH:MM:SS.ffffff` (UTC, as the session's time zone) of a time `DATETIME` holds
     /// (`LogFormat.storable`), the part up to the second kept from the last time of the same second.
