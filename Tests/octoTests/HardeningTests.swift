@@ -65,24 +65,64 @@ struct HardeningTests {
     }
 
     /// A supervisor stuck inside a statement when its guard's deadline passes (its lease renewal waits for the
-    /// run's row, which another transaction holds, and it is stopped there) says who killed the job once it
-    /// wakes: it meets the deadline in its own timers before `step` has read the guard's record, and reads that
-    /// record before wording the message. Fails without it (the message lacked "sent by its guard").
+    /// run's row, which another transaction holds, and it is stopped there) meets the deadline in its own timers,
+    /// once woken, before `step` has read what the guard wrote: it reads that first, and says who killed the job.
+    /// Fails without the read (the message lacked "sent by its guard").
     @Test func aSupervisorWokenInsideAStatementSaysItsGuardKilledTheJob() async throws {
+        try await stoppedInsideARenewal("exec sleep 300") { _, job in
+            #expect(
+                await Processes.waitUntil(seconds: 300) { kill(job, 0) != 0 },
+                "the job outlived its stuck supervisor's lease")
+        } then: { db, run in
+            #expect(run.state == .lost && run.exitSignal == Int(SIGKILL), "\(run)")
+            let said = try self.leaseMessages(db, run)
+            #expect(said.count == 1 && said[0].contains("(sent by its guard at the deadline)"), "\(said)")
+        }
+    }
+
+    /// The same stuck supervisor, whose job ended by itself before the deadline (the guard reported its status and
+    /// killed nothing): once woken past the deadline, it records the run as the job ended, not as lost for the
+    /// lease. Fails without reading the guard's records first (the run was recorded lost, "SIGKILL" said).
+    @Test func aJobThatEndedWhileItsSupervisorWasStuckEndsAsItEnded() async throws {
+        try await stoppedInsideARenewal("while [ ! -e ../go ]; do sleep 0.1; done") { dir, job in
+            #expect(creat(dir + "/go", 0o600) >= 0)
+            #expect(await Processes.waitUntil(seconds: 120) { kill(job, 0) != 0 })
+        } then: { db, run in
+            #expect(run.state == .succeeded && run.exitCode == 0, "\(run)")
+            let said = try self.leaseMessages(db, run)
+            #expect(said.isEmpty, "\(said)")
+        }
+    }
+
+    func leaseMessages(_ db: Connection, _ run: Run) throws -> [String] {
+        try db.query(
+            "SELECT content FROM logs WHERE run_id = ? AND content LIKE 'could not renew the lease%'", [.int(run.id)]
+        ).rows.map { try $0.decode("content", as: String.self) }
+    }
+
+    /// Runs `command` (in a fresh directory's `job`, as its working directory) under `consume` with a lease of 2 min
+    /// and a heartbeat of 30 s (the guard's deadline 90 s after the claim), holds the run's row so that a renewal
+    /// waits, and stops `consume` inside it. `whileStopped` gets the directory and the job's pid; then the test
+    /// waits for the renewal's lock wait to end, for the supervisor's deadline to pass (the lease 20 s from its
+    /// end, on the server's clock), lets the row go and wakes `consume`; `then` gets the run once it is gone.
+    func stoppedInsideARenewal(
+        _ command: String, whileStopped: (String, pid_t) async throws -> Void,
+        then: (Connection, Run) throws -> Void
+    ) async throws {
         try await withInit { fresh, db in
             let dir = TemporaryDirectory()
             defer { dir.remove() }
+            #expect(mkdir(dir.path + "/job", 0o700) == 0)
             #expect(try await octo(fresh, ["sh", "settings", "lease", "2m"]).status == 0)
             #expect(try await octo(fresh, ["sh", "settings", "heartbeat", "30s"]).status == 0)
             try await register(fresh, "w1")
-            try addJob(db, "held", "echo $$ > \(dir.path)/pid; exec sleep 300")
+            try addJob(db, "held", "cd \(dir.path)/job && echo $$ > ../pid && \(command)")
             #expect(try await octo(fresh, ["sh", "run", "held", "-q"]).status == 0)
             let consume = try Processes.startOcto(["consume", "--machine", "w1"], environment: fresh.environment)
             defer { kill(consume, SIGKILL) }
             #expect(await Processes.waitUntil(seconds: 120) { readFileBytes(dir.path + "/pid") != nil })
             let job = try #require(
                 pid_t(String(decoding: readFileBytes(dir.path + "/pid") ?? [], as: UTF8.self).trimmingWhitespace()))
-            // the run's row held until the test lets go: the first renewal (a heartbeat after the claim) waits
             let holder = try fresh.connect()
             defer { holder.close() }
             try holder.run("SET SESSION idle_transaction_timeout = 0")
@@ -92,23 +132,28 @@ struct HardeningTests {
                 SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST
                 WHERE ID <> CONNECTION_ID() AND DB = DATABASE() AND INFO LIKE 'UPDATE runs SET lease_expires_at%'
                 """
-            #expect(try await Processes.waitUntil(seconds: 120) { try self.count(db, renewing) > 0 })
-            #expect(kill(consume, SIGSTOP) == 0)
-            #expect(
-                await Processes.waitUntil(seconds: 300) { kill(job, 0) != 0 },
-                "the job outlived its stuck supervisor's lease")
-            // the renewal's lock wait is over (the server's 1205 waits in the stopped process's socket)
+            // stopped while the renewal still waits on the server (so it cannot have had its answer): a stop that
+            // came too late, after the server's lock wait ended, is undone and the next heartbeat's renewal waited for
+            var stoppedInside = false
+            for _ in 0..<3 where !stoppedInside {
+                #expect(try await Processes.waitUntil(seconds: 120) { try self.count(db, renewing) > 0 })
+                #expect(kill(consume, SIGSTOP) == 0)
+                stoppedInside = try count(db, renewing) > 0
+                if !stoppedInside { #expect(kill(consume, SIGCONT) == 0) }
+            }
+            try #require(stoppedInside, "consume was never stopped inside a renewal")
+            try await whileStopped(dir.path, job)
+            // the renewal's lock wait is over (the server's 1205 waits in the stopped process's socket), and the
+            // supervisor's deadline has passed: it meets it in its timers, before it reads the guard's pipe
             #expect(try await Processes.waitUntil(seconds: 120) { try self.count(db, renewing) == 0 })
+            let pastDeadline = """
+                SELECT COUNT(*) AS n FROM runs WHERE job_name = 'held' AND NOW(6) >= lease_expires_at - INTERVAL 20 SECOND
+                """
+            #expect(try await Processes.waitUntil(seconds: 300) { try self.count(db, pastDeadline) == 1 })
             try holder.run("ROLLBACK")
             #expect(kill(consume, SIGCONT) == 0)
             #expect(await Processes.waitUntil(seconds: 120) { Processes.isGone(consume) })
-            let run = try #require(try runs(db, "held").first)
-            #expect(run.state == .lost && run.exitSignal == Int(SIGKILL), "\(run)")
-            let said = try db.query(
-                "SELECT content FROM logs WHERE run_id = ? AND content LIKE 'could not renew the lease%'",
-                [.int(run.id)]
-            ).rows.map { try $0.decode("content", as: String.self) }
-            #expect(said.count == 1 && said[0].contains("(sent by its guard at the deadline)"), "\(said)")
+            try then(db, try #require(try runs(db, "held").first))
         }
     }
 

@@ -143,7 +143,8 @@ public struct LogFormat: Sendable {
         let wall = civil.secondsSinceEpoch
         let t = offset.map { Instant(secondsSinceEpoch: wall - $0) } ?? TimeText.instant(wallSeconds: wall, zone: zone)
         // the instant itself must be one a DATETIME holds: an offset or the zone can move 9999-12-31 into the year
-        // 10000 (or 1000-01-01 into 999), which MariaDB would store as a zero date; such a line is plain text
+        // 10000, which MariaDB would store as a zero date (or 1000-01-01 into 999, outside the range it documents);
+        // such a line is plain text
         guard LogFormat.storable.contains(t.microseconds / 1_000_000) else { return nil }
         return t + .microseconds(Int64(micro))
     }

@@ -300,7 +300,7 @@ public final class Supervisor {
                     fence(a)
                 }
             }
-            // (a kill by the guard at its deadline is taken up where its record is read, in `step`)
+            // (a kill by the guard at its deadline is taken up where its record is read, in `step`, or here)
             if Monotonic.seconds() >= killDeadline(renewedAt: a.lastRenewed) { leaseKill(a) }
         }
     }
@@ -308,10 +308,13 @@ public final class Supervisor {
     /// The lease could not be renewed in time: SIGKILL to the group (the guard sends it too, at the same
     /// deadline, if this process was stuck). A fenced (stopping) run keeps its reason: it was cancelled.
     private func leaseKill(_ a: Active) {
-        guard let sig = a.life.leaseLapsed() else { return }
         // Woken after a stop outside `poll` (SIGSTOP, a slow statement), this process can reach the deadline here
-        // before `step` reads the guard's record of its own kill: read what the guard wrote before saying who killed.
+        // before `step` has read what the guard wrote meanwhile: read it first. A job that ended by itself before
+        // the deadline ended as any other (its end is recorded from its status); one the guard killed there, or
+        // still running, is killed for the lease, and the message says who sent the signal.
         while a.process.statusPending { takeStatus(a) }
+        if a.process.waitStatus != nil && !a.process.killedAtDeadline { return }
+        guard let sig = a.life.leaseLapsed() else { return }
         log(
             a.claimed, .error, nil,
             "could not renew the lease for \(formatSeconds(Monotonic.seconds() - a.lastRenewed)): SIGKILL to the process group"

@@ -125,12 +125,15 @@ public enum LogStore {
     /// escaped bytes can take two statements).
     static let loadBytes = 16 << 20
 
-    /// `t`, or the nearest time a `DATETIME` holds (`LogFormat.storable`). The parser makes no time outside
+    /// `t`, or the nearest time of `DATETIME`'s range (`LogFormat.storable`). The parser makes no time outside
     /// (only a spool an older octo wrote can hold one, from a zone offset that moved 9999-12-31 into the year
-    /// 10000); either way of storing would turn it into a zero date, which no reader takes for a time.
+    /// 10000, or 1000-01-01 into 999); either way of storing would turn a time after the range into a zero date,
+    /// which no reader takes for a time, and keep one before it outside the range MariaDB documents.
     static func storable(_ t: Instant) -> Instant {
         let s = t.secondsSinceEpoch
-        if s > LogFormat.storable.upperBound { return Instant(secondsSinceEpoch: LogFormat.storable.upperBound) }
+        if s > LogFormat.storable.upperBound {
+            return Instant(secondsSinceEpoch: LogFormat.storable.upperBound) + .microseconds(999_999)
+        }
         if s < LogFormat.storable.lowerBound { return Instant(secondsSinceEpoch: LogFormat.storable.lowerBound) }
         return t
     }
