@@ -63,7 +63,18 @@ public struct FreshDatabase: Sendable {
     public let name: String
 
     /// A database by name (created by `TestDatabase.create`, or left for `octo init` to create).
-    public init(name: String) { self.name = name }
+    public init(name: String) {
+        self.name = name
+        mkdir(stateDirectory, 0o700)
+    }
+
+    /// octo's state directory (log spool, local cursors, the monitor's lock) for the processes a test runs against
+    /// this database, removed with it. Not the runner's nor `~/.local/state/octo`: tests run in parallel, and a
+    /// shared one let a monitor of one test skip its sweep while another test's monitor of the same machine held
+    /// the lock, and would let one test's octo replay another's spool into its own database.
+    public var stateDirectory: String {
+        (TestDatabase.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp") + "/octo-state-" + name
+    }
 
     public func connect() throws -> Connection { try Connection(TestDatabase.options(database: name)) }
 
@@ -74,10 +85,11 @@ public struct FreshDatabase: Sendable {
 
     /// Environment for running the octo binary against this database.
     public var environment: [String: String] {
-        ["OCTO_DEFAULTS_FILE": TestDatabase.defaultsFile ?? "", "OCTO_DB_NAME": name]
+        ["OCTO_DEFAULTS_FILE": TestDatabase.defaultsFile ?? "", "OCTO_DB_NAME": name, "OCTO_STATE_DIR": stateDirectory]
     }
 
     public func drop() {
+        _ = try? ChildProcess.run(["rm", "-rf", stateDirectory])
         guard let admin = try? Connection(TestDatabase.options(database: "information_schema")) else { return }
         try? admin.run("DROP DATABASE IF EXISTS `\(name)`")
         admin.close()
