@@ -27,18 +27,8 @@ struct HardeningTests {
         try await withInit { fresh, db in
             let dir = TemporaryDirectory()
             defer { dir.remove() }
-            // the kill margin is the heartbeat: 30 s between the guard's kill and the lease's end leave the test
-            // time to look, however loaded the machine
-            #expect(try await octo(fresh, ["sh", "settings", "lease", "2m"]).status == 0)
-            #expect(try await octo(fresh, ["sh", "settings", "heartbeat", "30s"]).status == 0)
-            try await register(fresh, "w1")
-            try addJob(db, "held", "echo $$ > \(dir.path)/pid; exec sleep 300")
-            #expect(try await octo(fresh, ["sh", "run", "held", "-q"]).status == 0)
-            let consume = try Processes.startOcto(["consume", "--machine", "w1"], environment: fresh.environment)
+            let (consume, job) = try await startHeld(fresh, db, dir.path, "exec sleep 300")
             defer { kill(consume, SIGKILL) }
-            #expect(await Processes.waitUntil(seconds: 120) { readFileBytes(dir.path + "/pid") != nil })
-            let job = try #require(
-                pid_t(String(decoding: readFileBytes(dir.path + "/pid") ?? [], as: UTF8.self).trimmingWhitespace()))
             #expect(kill(consume, SIGSTOP) == 0)
             #expect(
                 await Processes.waitUntil(seconds: 300) { kill(job, 0) != 0 },
@@ -54,14 +44,32 @@ struct HardeningTests {
             #expect(await Processes.waitUntil(seconds: 120) { Processes.isGone(consume) })
             let run = try #require(try runs(db, "held").first)
             #expect(run.state == .lost && run.exitSignal == Int(SIGKILL), "\(run)")
-            let said = try db.query(
-                "SELECT content FROM logs WHERE run_id = ? AND content LIKE 'could not renew the lease%'",
-                [.int(run.id)]
-            ).rows
-            #expect(
-                try said.map { try $0.decode("content", as: String.self) }.first?.contains(
-                    "sent by its guard at the deadline") == true)
+            let said = try leaseMessages(db, run)
+            #expect(said.count == 1 && said[0].contains("(sent by its guard at the deadline)"), "\(said)")
         }
+    }
+
+    /// Starts `command` as job `held` (its working directory `dir`/job, its shell's pid written to `dir`/pid) under
+    /// a `consume` of machine w1, with a lease of 2 min and a heartbeat of 30 s: the kill margin is the heartbeat,
+    /// so the guard's deadline is 90 s after the claim, and 30 s between it and the lease's end leave the test time
+    /// to look, however loaded the machine. Returns consume's pid and the job's, once the job runs.
+    func startHeld(_ fresh: FreshDatabase, _ db: Connection, _ dir: String, _ command: String) async throws -> (
+        consume: pid_t, job: pid_t
+    ) {
+        #expect(mkdir(dir + "/job", 0o700) == 0)
+        #expect(try await octo(fresh, ["sh", "settings", "lease", "2m"]).status == 0)
+        #expect(try await octo(fresh, ["sh", "settings", "heartbeat", "30s"]).status == 0)
+        try await register(fresh, "w1")
+        try addJob(db, "held", "cd \(dir)/job && echo $$ > ../pid && \(command)")
+        #expect(try await octo(fresh, ["sh", "run", "held", "-q"]).status == 0)
+        let consume = try Processes.startOcto(["consume", "--machine", "w1"], environment: fresh.environment)
+        #expect(await Processes.waitUntil(seconds: 120) { readFileBytes(dir + "/pid") != nil })
+        guard let job = pid_t(String(decoding: readFileBytes(dir + "/pid") ?? [], as: UTF8.self).trimmingWhitespace())
+        else {
+            kill(consume, SIGKILL)
+            throw OctoError.failure("job held did not start")
+        }
+        return (consume, job)
     }
 
     /// A supervisor stuck inside a statement when its guard's deadline passes (its lease renewal waits for the
@@ -100,9 +108,8 @@ struct HardeningTests {
         ).rows.map { try $0.decode("content", as: String.self) }
     }
 
-    /// Runs `command` (in a fresh directory's `job`, as its working directory) under `consume` with a lease of 2 min
-    /// and a heartbeat of 30 s (the guard's deadline 90 s after the claim), holds the run's row so that a renewal
-    /// waits, and stops `consume` inside it. `whileStopped` gets the directory and the job's pid; then the test
+    /// Starts `command` as `startHeld` does, holds the run's row so that a renewal waits, and stops `consume`
+    /// inside it. `whileStopped` gets the directory and the job's pid; then the test
     /// waits for the renewal's lock wait to end, for the supervisor's deadline to pass (the lease 20 s from its
     /// end, on the server's clock), lets the row go and wakes `consume`; `then` gets the run once it is gone.
     func stoppedInsideARenewal(
@@ -112,17 +119,8 @@ struct HardeningTests {
         try await withInit { fresh, db in
             let dir = TemporaryDirectory()
             defer { dir.remove() }
-            #expect(mkdir(dir.path + "/job", 0o700) == 0)
-            #expect(try await octo(fresh, ["sh", "settings", "lease", "2m"]).status == 0)
-            #expect(try await octo(fresh, ["sh", "settings", "heartbeat", "30s"]).status == 0)
-            try await register(fresh, "w1")
-            try addJob(db, "held", "cd \(dir.path)/job && echo $$ > ../pid && \(command)")
-            #expect(try await octo(fresh, ["sh", "run", "held", "-q"]).status == 0)
-            let consume = try Processes.startOcto(["consume", "--machine", "w1"], environment: fresh.environment)
+            let (consume, job) = try await startHeld(fresh, db, dir.path, command)
             defer { kill(consume, SIGKILL) }
-            #expect(await Processes.waitUntil(seconds: 120) { readFileBytes(dir.path + "/pid") != nil })
-            let job = try #require(
-                pid_t(String(decoding: readFileBytes(dir.path + "/pid") ?? [], as: UTF8.self).trimmingWhitespace()))
             let holder = try fresh.connect()
             defer { holder.close() }
             try holder.run("SET SESSION idle_transaction_timeout = 0")
