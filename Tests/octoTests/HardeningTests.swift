@@ -49,23 +49,24 @@ struct HardeningTests {
         }
     }
 
-    /// Starts `command` as job `held` (its working directory `dir`/job, its shell's pid written to `dir`/pid) under
+    /// Starts `command` as job `held` (its working directory `dir`, its shell's pid written to `dir`/pid) under
     /// a `consume` of machine w1, with a lease of 2 min and a heartbeat of 30 s: the kill margin is the heartbeat,
     /// so the guard's deadline is 90 s after the claim, and 30 s between it and the lease's end leave the test time
     /// to look, however loaded the machine. Returns consume's pid and the job's, once the job runs.
     func startHeld(_ fresh: FreshDatabase, _ db: Connection, _ dir: String, _ command: String) async throws -> (
         consume: pid_t, job: pid_t
     ) {
-        #expect(mkdir(dir + "/job", 0o700) == 0)
         #expect(try await octo(fresh, ["sh", "settings", "lease", "2m"]).status == 0)
         #expect(try await octo(fresh, ["sh", "settings", "heartbeat", "30s"]).status == 0)
         try await register(fresh, "w1")
-        try addJob(db, "held", "cd \(dir)/job && echo $$ > ../pid && \(command)")
+        try addJob(db, "held", "cd \(dir) && echo $$ > pid.part && mv pid.part pid && \(command)")
         #expect(try await octo(fresh, ["sh", "run", "held", "-q"]).status == 0)
         let consume = try Processes.startOcto(["consume", "--machine", "w1"], environment: fresh.environment)
-        #expect(await Processes.waitUntil(seconds: 120) { readFileBytes(dir + "/pid") != nil })
-        guard let job = pid_t(String(decoding: readFileBytes(dir + "/pid") ?? [], as: UTF8.self).trimmingWhitespace())
-        else {
+        func job() -> pid_t? {
+            readFileBytes(dir + "/pid").flatMap { pid_t(String(decoding: $0, as: UTF8.self).trimmingWhitespace()) }
+        }
+        #expect(await Processes.waitUntil(seconds: 120) { job() != nil })
+        guard let job = job() else {
             kill(consume, SIGKILL)
             throw OctoError.failure("job held did not start")
         }
@@ -92,7 +93,7 @@ struct HardeningTests {
     /// killed nothing): once woken past the deadline, it records the run as the job ended, not as lost for the
     /// lease. Fails without reading the guard's records first (the run was recorded lost, "SIGKILL" said).
     @Test func aJobThatEndedWhileItsSupervisorWasStuckEndsAsItEnded() async throws {
-        try await stoppedInsideARenewal("while [ ! -e ../go ]; do sleep 0.1; done") { dir, job in
+        try await stoppedInsideARenewal("while [ ! -e go ]; do sleep 0.1; done") { dir, job in
             #expect(creat(dir + "/go", 0o600) >= 0)
             #expect(await Processes.waitUntil(seconds: 120) { kill(job, 0) != 0 })
         } then: { db, run in
