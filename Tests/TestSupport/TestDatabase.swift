@@ -155,9 +155,21 @@ public struct TemporaryDirectory: Sendable {
         return file
     }
 
-    public func remove() {
-        for name in listEntries(path) { unlink(path + "/" + name) }
-        rmdir(path)
+    /// Removes the directory and everything in it (subdirectories too, such as a state directory's spool
+    /// and cursors; a symbolic link is removed, never followed).
+    public func remove() { removeTree(path) }
+
+    private func removeTree(_ p: String) {
+        for name in listEntries(p) {
+            let entry = p + "/" + name
+            var s = stat()
+            if lstat(entry, &s) == 0 && (s.st_mode & S_IFMT) == S_IFDIR {
+                removeTree(entry)
+            } else {
+                unlink(entry)
+            }
+        }
+        rmdir(p)
     }
 
     private func listEntries(_ p: String) -> [String] {
