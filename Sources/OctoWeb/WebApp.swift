@@ -919,8 +919,8 @@ public struct WebApp: Sendable {
         let settings = try await settings()
         _ = try await pool.run { db in
             try JobStore.change(
-                db, name, paused ? .pause : .resume, by: s.actor, defaultZone: settings.defaultTimezone,
-                recompute: { old, new in old.paused && !new.paused }, { $0.paused = paused })
+                db, name, paused ? .pause : .resume, by: s.actor, defaultZone: settings.defaultTimezone
+            ) { $0.paused = paused }
         }
         return redirect("/jobs/\(Forms.encode(name))")
     }

@@ -19,6 +19,19 @@ struct ConfigTests {
         }
     }
 
+    /// A file written on Windows (CRLF line ends) is read line by line like any other (Swift reads "\r\n" as one
+    /// character, so a plain split at "\n" saw one line and silently dropped every group after the first); a
+    /// "file" that is a directory is refused, not read as empty.
+    @Test func optionFilesWithCRLFLineEndsAndDirectories() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let file = dir.write("my.cnf", "[client]\r\nuser = c\r\n[octo]\r\ndatabase = octo_other\r\nuser = o\r\n")
+        let c = try OctoConfig(defaultsFile: file, machine: nil, environment: [:])
+        #expect(c.database == "octo_other" && c.connection.user == "o")
+        let e = #expect(throws: OctoError.self) { try OptionFiles(defaultsFile: dir.path, environment: [:]) }
+        #expect(e?.exitCode == 2 && e?.message == "option file '\(dir.path)' cannot be read as a file")
+    }
+
     @Test func environmentWinsOverFiles() throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }

@@ -247,4 +247,117 @@ struct DependencyTests {
             try checkOrder(db, needs: ["y": ["x"]])
         }
     }
+
+    @Test func aRerunOrBackfillOfAJobWhoseRunWaitsReplacesThatRunOneRunPerPeriod() async throws {
+        try await withInit { fresh, db in
+            try await register(fresh, "w1", ["--slots", "2"])
+            try addJob(db, "u", "true", ["schedule": "0 3 * * *"])
+            try addJob(db, "d", "true", ["needs": "u"])
+            // d for two past days, u never ran for them: both wait
+            for day in ["2026-11-01", "2026-11-02"] {
+                let r = try await octo(fresh, ["sh", "run", "d", "--date", day, "-q"])
+                #expect(r.status == 0, "\(r.stderr)")
+            }
+            let old = try runs(db, "d")
+            #expect(old.map(\.state) == [.waiting, .waiting])
+            // the first day with --upstream: a run of u, a new run of d waiting for it, the old one replaced
+            let up = try await octo(
+                fresh, ["sh", "run", "d", "--fire", old[0].fireTime.fireTimeText, "--upstream", "-q"])
+            #expect(up.status == 0, "\(up.stderr)")
+            // the second day by a backfill, then u passed for it
+            let bf = try await octo(fresh, ["sh", "backfill", "d", "--from", "2026-11-02", "--to", "2026-11-02"])
+            #expect(bf.status == 0, "\(bf.stderr)")
+            #expect(try await octo(fresh, ["sh", "pass", "u", "--date", "2026-11-02", "-q"]).status == 0)
+            _ = try await octo(fresh, ["consume", "--machine", "w1", "--wait"])
+            try await drain(fresh, db, rounds: 5)
+            for o in old {
+                let mine = try runs(db, "d").filter { $0.fireTime == o.fireTime }
+                #expect(mine.filter { $0.state == .succeeded }.count == 1, "\(mine.map { ($0.id, $0.state) })")
+                let first = try #require(mine.first { $0.id == o.id })
+                #expect(first.state == .cancelled && first.reason.hasPrefix("replaced by a new"), "\(first.reason)")
+            }
+            try checkOrder(db, needs: ["d": ["u"]])
+            let audit: String = try db.query(
+                "SELECT changes FROM audit WHERE action = 'backfill' ORDER BY id DESC LIMIT 1"
+            ).first!.decode("changes")
+            #expect(audit.contains("\"replaced\":[null,[\(old[1].id)]]"), "\(audit)")
+        }
+    }
+
+    @Test func aBackfillWaitingLongerThanNeedsTimeoutForItsTurnIsNotSkipped() async throws {
+        try await withInit { fresh, db in
+            try await register(fresh, "w1", ["--slots", "4"])
+            try addJob(db, "bf", "true", ["schedule": "0 3 * * *"])
+            let r = try await octo(
+                fresh, ["sh", "backfill", "bf", "--from", "2026-11-01", "--to", "2026-11-03", "--max-parallel", "1"])
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(try runs(db, "bf").map(\.state) == [.queued, .waiting, .waiting])
+            // recorded two days ago, longer than needs_timeout (1 day): the later runs wait for their turn, not
+            // for a need, and are neither skipped nor started early
+            try db.execute("UPDATE runs SET queued_at = NOW(6) - INTERVAL 2 DAY WHERE job_name = 'bf'")
+            #expect(try await octo(fresh, ["monitor", "-q"]).status == 0)
+            #expect(try runs(db, "bf").map(\.state) == [.queued, .waiting, .waiting])
+            _ = try await octo(fresh, ["consume", "--machine", "w1", "--wait"])
+            try await drain(fresh, db, rounds: 5)
+            let xs = try runs(db, "bf")
+            #expect(xs.map(\.state) == [.succeeded, .succeeded, .succeeded])
+            for (a, b) in zip(xs, xs.dropFirst()) { #expect(a.endedAt! <= b.startedAt!) }
+        }
+    }
+
+    @Test func aWaitingRunTakenIntoARerunWaitsAfreshForNeedsTimeout() async throws {
+        try await withInit { fresh, db in
+            try await register(fresh, "w1", ["--slots", "2"])
+            let dir = TemporaryDirectory()
+            defer { dir.remove() }
+            try addJob(db, "u", "test -e \(dir.path)/ok", ["schedule": "0 3 * * *"])
+            try addJob(db, "d", "true", ["needs": "u"])
+            #expect(try await octo(fresh, ["sh", "run", "u", "--date", "2026-11-01", "-q"]).status == 0)
+            _ = try await octo(fresh, ["consume", "--machine", "w1", "--wait"])
+            #expect(try runs(db, "u").map(\.state) == [.failed])
+            #expect(try await octo(fresh, ["sh", "run", "d", "--date", "2026-11-01", "-q"]).status == 0)
+            let waiting = try #require(try runs(db, "d").first)
+            #expect(waiting.state == .waiting)
+            // it has waited almost a day when u is fixed and rerun with everything below it
+            try db.execute(
+                "UPDATE runs SET queued_at = NOW(6) - INTERVAL 23 HOUR - INTERVAL 59 MINUTE WHERE id = ?",
+                [.int(waiting.id)])
+            _ = dir.write("ok", "")
+            let rerun = try await octo(fresh, ["sh", "run", "u", "--date", "2026-11-01", "--downstream", "-q"])
+            #expect(rerun.status == 0, "\(rerun.stderr)")
+            // the clock of its wait starts again: the monitor does not skip it while the rerun is queued
+            try db.execute(
+                "UPDATE runs SET queued_at = queued_at - INTERVAL 1 HOUR WHERE id = ? AND queued_at < NOW(6) - INTERVAL 1 HOUR",
+                [.int(waiting.id)])
+            #expect(try await octo(fresh, ["monitor", "-q"]).status == 0)
+            #expect(try RunQueue.get(db, waiting.id)?.state == .waiting)
+            _ = try await octo(fresh, ["consume", "--machine", "w1", "--wait"])
+            try await drain(fresh, db, rounds: 5)
+            #expect(try runs(db, "d").map(\.state) == [.succeeded])
+            #expect(try runs(db, "d").first?.id == waiting.id)
+        }
+    }
+
+    @Test func reruningAndBackfillingInputThatCannotBeMetIsRefusedAndChangesNothing() async throws {
+        try await withInit { fresh, db in
+            try addJob(db, "u", "true", ["schedule": "0 3 * * *"])
+            try addJob(db, "d", "true", ["needs": "u"])
+            try addJob(db, "mm", "true", ["schedule": "* * * * *"])
+            func fingerprint() throws -> String {
+                "\(try count(db, "SELECT COUNT(*) AS n FROM runs"))/\(try count(db, "SELECT COUNT(*) AS n FROM machines"))/"
+                    + "\(try count(db, "SELECT COUNT(*) AS n FROM audit"))"
+            }
+            let before = try fingerprint()
+            // a scheduled job's manual run is for now, a fire no job below has
+            let down = try await octo(fresh, ["sh", "run", "u", "--downstream"])
+            #expect(down.status == 2 && down.stderr.contains("--fire T or --date D"), "\(down.stderr)")
+            // a bad fire on a machine not registered yet: refused before the registration
+            let here = try await octo(fresh, ["sh", "run", "u", "--here", "--fire", "garbage", "--machine", "newmach"])
+            #expect(here.status == 2 && here.stderr.contains("'garbage'"), "\(here.stderr)")
+            // more fires than one command takes: refused, not cut short
+            let month = try await octo(fresh, ["sh", "backfill", "mm", "--from", "2026-10-01", "--to", "2026-10-31"])
+            #expect(month.status == 2 && month.stderr.contains("more than 10000"), "\(month.stderr)")
+            #expect(try fingerprint() == before)
+        }
+    }
 }

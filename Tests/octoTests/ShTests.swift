@@ -131,6 +131,85 @@ struct ShTests {
         }
     }
 
+    @Test func aRenamedJobTakesItsCursorRunsAndAlertsAlongAndWaitsForItsLiveRuns() async throws {
+        try await withEnv { env in
+            _ = try await env.octo("sh", "add", "inc", "--command", "true")
+            #expect(try await env.octo("cursor", "set", "inc", "2026-11-01").status == 0)
+            let db = try env.db()
+            defer { db.close() }
+            let id = try JobStore.require(db, "inc").id!
+            func insertRun(_ state: String, secondsAgo: Int64) throws {
+                try db.execute(
+                    """
+                    INSERT INTO runs (job_id, job_name, fire_time, attempt, trigger_kind, state, queued_at, not_before)
+                    VALUES (?, 'inc', NOW(6) - INTERVAL ? SECOND, 1, 'manual', ?, NOW(6), NOW(6))
+                    """, [.int(id), .int(secondsAgo), .text(state)])
+            }
+            try insertRun("failed", secondsAgo: 30)
+            try db.execute(
+                "INSERT INTO alerts (kind, job_name, first_at, last_at, first_line, last_line, next_attempt_at) VALUES ('failed', 'inc', NOW(6), NOW(6), 'x', 'x', NOW(6))"
+            )
+            // a run that is queued (or waiting, or running) holds a rename back: it was recorded under the old name
+            try insertRun("queued", secondsAgo: 20)
+            let held = try await env.octo("sh", "edit", "inc", "--rename", "inc2")
+            #expect(held.status == 2, "\(held.stderr)")
+            #expect(held.stderr.contains("job 'inc' has 1 queued, waiting or running run(s)"), "\(held.stderr)")
+            #expect(try JobStore.get(db, "inc") != nil)
+            #expect(try await env.octo("cursor", "get", "inc").stdout == "2026-11-01\n")
+            try db.execute("UPDATE runs SET state = 'cancelled' WHERE state = 'queued'")
+            // a cursor a removed job left under the new name gives way
+            try db.execute(
+                "INSERT INTO cursors (job_name, value, version, updated_at, updated_by) VALUES ('inc2', 'old', 1, NOW(6), 'x')"
+            )
+            let r = try await env.octo("sh", "edit", "inc", "--rename", "inc2")
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(try await env.octo("cursor", "get", "inc2").stdout == "2026-11-01\n")
+            #expect(try await env.octo("cursor", "get", "inc").stdout == "")
+            let history = try await env.octo("cursor", "history", "inc2")
+            #expect(history.stdout.contains("2026-11-01"), "\(history.stdout)")
+            let moved: Int = try db.query(
+                "SELECT COUNT(*) AS n FROM runs WHERE job_id = ? AND job_name = 'inc2'", [.int(id)]
+            ).first!.decode("n")
+            #expect(moved == 2)
+            #expect(try await env.octo("sh", "runs", "inc2").stdout.contains("failed"))
+            let alerts: Int = try db.query("SELECT COUNT(*) AS n FROM alerts WHERE job_name = 'inc2'").first!.decode(
+                "n")
+            #expect(alerts == 1)
+            // and removal counts the job's running runs under any name it had
+            try insertRun("running", secondsAgo: 10)
+            let rm = try await env.octo("sh", "rm", "inc2")
+            #expect(rm.status == 2 && rm.stderr.contains("1 running run(s)"), "\(rm.stderr)")
+        }
+    }
+
+    @Test func aJobUnpausedByEditDoesNotCatchUpTheFiresItMissedWhilePaused() async throws {
+        try await withEnv { env in
+            _ = try await env.octo(
+                "sh", "add", "pz", "--command", "true", "--schedule", "*/5 * * * *", "--misfire", "all", "--paused",
+                "true")
+            let db = try env.db()
+            defer { db.close() }
+            // paused three days ago
+            try db.execute("UPDATE jobs SET next_fire_at = NOW(6) - INTERVAL 3 DAY WHERE name = 'pz'")
+            let before = try JobStore.serverNow(db)
+            #expect(try await env.octo("sh", "edit", "pz", "--paused", "false").status == 0)
+            let next = try #require(try JobStore.require(db, "pz").nextFireAt)
+            #expect(next > before && next <= before + .seconds(300), "\(next) after \(before)")
+            // and the same through apply
+            #expect(try await env.octo("sh", "pause", "pz").status == 0)
+            try db.execute("UPDATE jobs SET next_fire_at = NOW(6) - INTERVAL 3 DAY WHERE name = 'pz'")
+            let dir = TemporaryDirectory()
+            defer { dir.remove() }
+            let file = dir.write(
+                "jobs.yaml",
+                "jobs:\n  - name: pz\n    command: 'true'\n    schedule: '*/5 * * * *'\n    misfire: all\n")
+            let applied = try await env.octo("sh", "apply", file)
+            #expect(applied.status == 0, "\(applied.stderr)")
+            let afterApply = try #require(try JobStore.require(db, "pz").nextFireAt)
+            #expect(try !JobStore.require(db, "pz").paused && afterApply > before, "\(afterApply)")
+        }
+    }
+
     @Test func nextPrintsFiresInTheJobsZoneAcrossDST() async throws {
         try await withEnv { env in
             _ = try await env.octo(
@@ -151,15 +230,18 @@ struct ShTests {
             _ = try await env.octo(
                 "sh", "add", "b", "--command", "true", "--paused", "true", "--alert-to", "x@y.z,ops", "--timeout",
                 "1h30m")
+            // control characters (ESC, BEL) export as escapes that apply reads back
+            _ = try await env.octo("sh", "add", "c", "--command", "printf '\u{1b}[1mbold\u{1b}[0m\u{7}'")
             let before = try env.jobsFingerprint()
             let exported = try await env.octo("sh", "export")
+            #expect(exported.stdout.contains("\\e[1mbold"), "\(exported.stdout)")
             #expect(exported.status == 0)
             let dir = TemporaryDirectory()
             defer { dir.remove() }
             let file = dir.write("jobs.yaml", exported.stdout)
             let r = try await env.octo("sh", "apply", file)
             #expect(r.status == 0, "\(r.stderr)")
-            #expect(r.stdout == "0 to create, 0 to change, 0 to remove, 2 unchanged\n")
+            #expect(r.stdout == "0 to create, 0 to change, 0 to remove, 3 unchanged\n")
             #expect(try env.jobsFingerprint() == before)
             #expect(try await env.octo("sh", "export").stdout == exported.stdout)
         }

@@ -19,7 +19,7 @@ extension NeedsStore.Graph {
         }
         guard let date else { return [] }
         let day = try TimeText.day(date, zone: (try? job.zone(default: defaultZone)) ?? zone)
-        return fires(of: schedule, in: zone, from: day.start, before: day.end)
+        return try fires(of: job, schedule, in: zone, from: day.start, before: day.end, range: "on \(date)")
     }
 
     /// A job's fires from local date `from` to local date `to`, both included (`backfill`).
@@ -30,17 +30,25 @@ extension NeedsStore.Graph {
         let own = (try? job.zone(default: defaultZone)) ?? zone
         let (start, end) = (try TimeText.day(from, zone: own).start, try TimeText.day(to, zone: own).end)
         guard start < end else { throw OctoError.invalid("to", to, expected: "a date on or after --from \(from)") }
-        return fires(of: schedule, in: zone, from: start, before: end)
+        return try fires(of: job, schedule, in: zone, from: start, before: end, range: "from \(from) to \(to)")
     }
 
-    /// At most this many fires per command (a minutely job over a year has 525,600).
+    /// At most this many fires per command (a minutely job over a year has 525,600); a range with more is
+    /// refused, never cut short.
     public static let maximumFires = 10_000
 
-    private func fires(of schedule: Schedule, in zone: Zone, from start: Instant, before end: Instant) -> [Instant] {
+    private func fires(
+        of job: Job, _ schedule: Schedule, in zone: Zone, from start: Instant, before end: Instant, range: String
+    ) throws(OctoError) -> [Instant] {
         guard !schedule.isManual else { return [] }
         var out: [Instant] = []
         var t = start - .microseconds(1)
-        while let n = schedule.next(after: t, in: zone), n < end, out.count < Self.maximumFires {
+        while let n = schedule.next(after: t, in: zone), n < end {
+            guard out.count < Self.maximumFires else {
+                throw OctoError.usage(
+                    "job '\(job.name)' fires more than \(Self.maximumFires) times \(range); "
+                        + "one command takes at most \(Self.maximumFires) fires: split the range")
+            }
             out.append(n)
             t = n
         }

@@ -110,15 +110,14 @@ public enum JobStore {
     /// Changes one job: reads it under its row lock, lets `change` edit it and
     /// writes it, in one transaction (retried on a deadlock or a lost
     /// connection), so a concurrent `edit`, `pause` or `apply` is never lost
-    /// — each sees the other's result. `recompute` decides from the old and
-    /// new job whether the next fire is computed afresh (a changed schedule or
-    /// zone always is). The change's audit row (`action`, the attributes that
-    /// changed; none if nothing did) is written in the same transaction.
+    /// — each sees the other's result (`update` says when the next fire is
+    /// computed afresh; `renamed` what a new name carries along). The change's
+    /// audit row (`action`, the attributes that changed; none if nothing did)
+    /// is written in the same transaction.
     /// Returns the job before and after.
     @discardableResult
     public static func change(
         _ db: Connection, _ name: String, _ action: Audit.Action, by who: String, defaultZone: String,
-        recompute: @escaping (_ old: Job, _ new: Job) -> Bool = { _, _ in false },
         _ change: (inout Job) throws -> Void
     ) throws -> (old: Job, new: Job) {
         try db.retrying { db in
@@ -132,7 +131,8 @@ public enum JobStore {
                 }
                 var new = old
                 try change(&new)
-                try update(db, new, previous: old, by: who, defaultZone: defaultZone, recompute: recompute(old, new))
+                try update(db, new, previous: old, by: who, defaultZone: defaultZone)
+                if new.name != old.name { try renamed(db, old, to: new.name) }
                 if new.needs != old.needs || new.name != old.name { try checkGraph(db, changed: new.name) }
                 let saved = try require(db, new.name)
                 try AuditStore.record(
@@ -163,12 +163,14 @@ public enum JobStore {
     }
 
     /// Writes a job's definition. The next fire is recomputed from now when
-    /// the schedule or time zone changed (or `recompute` says so).
-    public static func update(
-        _ db: Connection, _ job: Job, previous: Job, by who: String, defaultZone: String, recompute: Bool = false
-    ) throws {
+    /// the schedule or time zone changed, or the job is no longer paused
+    /// (whatever resumed it — `resume`, `edit --paused false`, `apply`, the
+    /// dashboard: fires that fell while it was paused are not caught up).
+    public static func update(_ db: Connection, _ job: Job, previous: Job, by who: String, defaultZone: String)
+        throws
+    {
         var j = job
-        if recompute || j.schedule != previous.schedule || j.timezone != previous.timezone {
+        if (previous.paused && !j.paused) || j.schedule != previous.schedule || j.timezone != previous.timezone {
             j.nextFireAt = try nextFire(of: j, after: serverNow(db), defaultZone: defaultZone)
         } else {
             j.nextFireAt = previous.nextFireAt
@@ -192,10 +194,38 @@ public enum JobStore {
         }
     }
 
-    /// Runs of `job` that are running now.
-    public static func runningRuns(_ db: Connection, _ name: String) throws -> Int {
-        try db.query("SELECT COUNT(*) AS n FROM runs WHERE job_name = ? AND state = 'running'", [.text(name)]).first!
+    /// Runs of the job with this id that are running now (by id: a run keeps the name it was started under).
+    public static func runningRuns(_ db: Connection, jobID: Int64) throws -> Int {
+        try db.query("SELECT COUNT(*) AS n FROM runs WHERE job_id = ? AND state = 'running'", [.int(jobID)]).first!
             .decode("n")
+    }
+
+    /// A rename, inside `change`'s transaction, after the job's row has its new name: the job's cursor (its
+    /// value and history), its runs and its alerts follow it, so an incremental job goes on from where it was
+    /// and its history, trend and open alerts are under the name it now has. Refused while a run of it is
+    /// queued, waiting or running (such a run was started, or will be, under the old name: its cursor commit
+    /// and its log lines would name a job that no longer exists). Log lines keep the name they were written
+    /// under. A cursor left under the new name by a removed job of that name gives way (its values stay in
+    /// its history).
+    static func renamed(_ db: Connection, _ old: Job, to name: String) throws {
+        let live: Int = try db.query(
+            "SELECT COUNT(*) AS n FROM runs WHERE job_id = ? AND state IN ('queued', 'waiting', 'running')",
+            [.int(old.id!)]
+        ).first!.decode("n")
+        if live > 0 {
+            throw OctoError.usage(
+                "job '\(old.name)' has \(live) queued, waiting or running run(s); rename it when they have ended "
+                    + "(octo sh pause \(old.name) stops new ones)")
+        }
+        try db.execute("DELETE FROM cursors WHERE job_name = ?", [.text(name)])
+        for table in ["cursors", "cursor_history"] {
+            try db.execute("UPDATE \(table) SET job_name = ? WHERE job_name = ?", [.text(name), .text(old.name)])
+        }
+        try db.execute("UPDATE runs SET job_name = ? WHERE job_id = ?", [.text(name), .int(old.id!)])
+        try db.execute("DELETE FROM alert_streams WHERE job_name = ?", [.text(name)])
+        for table in ["alerts", "alert_streams"] {
+            try db.execute("UPDATE \(table) SET job_name = ? WHERE job_name = ?", [.text(name), .text(old.name)])
+        }
     }
 
     /// Removes a job and writes its audit row (`rm`: the definition it had).
@@ -225,7 +255,7 @@ public enum JobStore {
             throw OctoError.usage("no job named '\(name.quotedForMessage)'")
         }
         let id = old.id!
-        let running = try runningRuns(db, name)
+        let running = try runningRuns(db, jobID: id)
         if running > 0 && !force {
             throw OctoError.usage("job '\(name)' has \(running) running run(s); wait, kill them, or use --force")
         }

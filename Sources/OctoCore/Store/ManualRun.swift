@@ -83,7 +83,10 @@ extension RunQueue {
                 let specs = pairs.map { (j, fire) -> NeedsStore.Spec in
                     var s = NeedsStore.Spec(job: j, fireTime: fire, trigger: .manual)
                     s.notBefore = now
+                    // a run below that waits for the fire takes the new runs' needs; the job's own (and those
+                    // above it) that wait for it give way to the new run: one run per period either way
                     s.adoptWaiting = below.contains(j.name)
+                    s.replaceWaiting = !s.adoptWaiting
                     if j.name == job.name {
                         s.routes = routes
                         s.cursor = request.cursor
@@ -96,7 +99,9 @@ extension RunQueue {
                 }
                 var recorded = Recorded()
                 var adopted: Set<Int64> = []
-                for (s, ids) in zip(specs, try NeedsStore.record(db, specs, graph: graph, adopted: &adopted)) {
+                for (s, ids) in zip(
+                    specs, try NeedsStore.record(db, specs, graph: graph, adopted: &adopted, replaced: &replaced))
+                {
                     if s.job.name == job.name { recorded.ids += ids }
                     recorded.all += ids.map { (s.job.name, s.fireTime, $0) }
                 }
@@ -209,6 +214,7 @@ extension RunQueue {
                     s.notBefore = now
                     s.forced = true
                     s.adoptWaiting = j.name != job.name
+                    s.replaceWaiting = j.name == job.name
                     s.routes = Routing.routes(for: j, live: live)
                     let mine = byJob[j.name, default: []]
                     if mine.count >= maxParallel { s.after = mine[mine.count - maxParallel] }
@@ -217,22 +223,22 @@ extension RunQueue {
                 }
                 var out: [(job: String, fireTime: Instant, id: Int64)] = []
                 var adopted: Set<Int64> = []
-                for (s, ids) in zip(specs, try NeedsStore.record(db, specs, graph: graph, adopted: &adopted)) {
+                var replaced: [Int64] = []
+                for (s, ids) in zip(
+                    specs, try NeedsStore.record(db, specs, graph: graph, adopted: &adopted, replaced: &replaced))
+                {
                     out += ids.map { (s.job.name, s.fireTime, $0) }
                 }
-                try AuditStore.record(
-                    db,
-                    Audit.Record(
-                        .backfill, by: who, job: job.name,
-                        changes: [
-                            Audit.Change("from", .null, .string(fires.first?.fireTimeText ?? "")),
-                            Audit.Change("to", .null, .string(fires.last?.fireTimeText ?? "")),
-                            Audit.Change("downstream", .null, .bool(downstream)),
-                            Audit.Change("max_parallel", .null, .int(Int64(maxParallel))),
-                            Audit.Change(
-                                "runs", .null, .array(out.filter { !adopted.contains($0.id) }.map { .int($0.id) })),
-                            Audit.Change("waiting", .null, .array(adopted.sorted().map(JSON.int)))
-                        ]))
+                var changes = [
+                    Audit.Change("from", .null, .string(fires.first?.fireTimeText ?? "")),
+                    Audit.Change("to", .null, .string(fires.last?.fireTimeText ?? "")),
+                    Audit.Change("downstream", .null, .bool(downstream)),
+                    Audit.Change("max_parallel", .null, .int(Int64(maxParallel))),
+                    Audit.Change("runs", .null, .array(out.filter { !adopted.contains($0.id) }.map { .int($0.id) })),
+                    Audit.Change("waiting", .null, .array(adopted.sorted().map(JSON.int)))
+                ]
+                if !replaced.isEmpty { changes.append(Audit.Change("replaced", .null, .array(replaced.map(JSON.int)))) }
+                try AuditStore.record(db, Audit.Record(.backfill, by: who, job: job.name, changes: changes))
                 return out
             }
         }

@@ -127,6 +127,10 @@ public enum NeedsStore {
         /// A run of (job, fire time) that still waits takes this spec's needs instead of a new run being
         /// recorded (a rerun's downstream while the old run waits for a failed upstream): one run per period.
         public var adoptWaiting = false
+        /// A run of (job, fire time) that still waits is cancelled, replaced by this spec's run (the job asked
+        /// for itself: `sh run --fire`, `--upstream`, `backfill`): the two would otherwise both be released
+        /// when the upstream succeeds — two runs for one period.
+        public var replaceWaiting = false
 
         public init(job: Job, fireTime: Instant, trigger: Run.Trigger) {
             (self.job, self.fireTime, self.trigger) = (job, fireTime, trigger)
@@ -149,13 +153,14 @@ public enum NeedsStore {
     @discardableResult
     public static func record(_ db: Connection, _ specs: [Spec], graph: Graph) throws -> [[Int64]] {
         var adopted: Set<Int64> = []
-        return try record(db, specs, graph: graph, adopted: &adopted)
+        var replaced: [Int64] = []
+        return try record(db, specs, graph: graph, adopted: &adopted, replaced: &replaced)
     }
 
-    /// `record`, with the waiting runs that took a spec's needs (`Spec.adoptWaiting`) added to `adopted`;
-    /// they are among the ids returned.
+    /// `record`, with the waiting runs that took a spec's needs (`Spec.adoptWaiting`) added to `adopted` (they
+    /// are among the ids returned) and those cancelled for a spec's new run (`Spec.replaceWaiting`) to `replaced`.
     public static func record(
-        _ db: Connection, _ specs: [Spec], graph: Graph, adopted: inout Set<Int64>
+        _ db: Connection, _ specs: [Spec], graph: Graph, adopted: inout Set<Int64>, replaced: inout [Int64]
     ) throws -> [[Int64]] {
         var created: [String: Int64] = [:]  // "job\0fire µs" → the batch's first run of it
         var out: [[Int64]] = []
@@ -201,6 +206,17 @@ public enum NeedsStore {
                 out.append(waiting)
                 continue
             }
+            if spec.replaceWaiting {
+                let waiting = try db.query(
+                    "SELECT id FROM runs WHERE job_id = ? AND fire_time = ? AND state = 'waiting' ORDER BY id FOR UPDATE",
+                    [.int(spec.job.id!), .instant(spec.fireTime)]
+                ).rows.map { try $0.decode("id", as: Int64.self) }
+                for id in waiting {
+                    try RunQueue.cancel(
+                        db, id, reason: "replaced by a new \(spec.trigger.rawValue) run for the same fire")
+                }
+                replaced += waiting
+            }
             if let a = spec.after, a < out.count, let prior = out[a].first {
                 rows.append(
                     NeedRow(upstream: spec.job, fireTime: specs[a].fireTime, kind: 1, minRunID: prior, met: false))
@@ -237,6 +253,8 @@ public enum NeedsStore {
         for id in waiting {
             try db.execute("DELETE FROM run_needs WHERE run_id = ? AND kind = 0", [.int(id)])
             try insert(db, rows, runID: id)
+            // it waits afresh, for the new runs: `needs_timeout` counts from now, not from its first wait
+            try db.execute("UPDATE runs SET queued_at = NOW(6) WHERE id = ?", [.int(id)])
         }
         try release(db, waiting)
         return waiting
@@ -307,7 +325,7 @@ public enum NeedsStore {
         let padded = RunQueue.padded(ids)
         let rows = try db.query(
             """
-            SELECT rn.run_id, rn.upstream_id, rn.fire_time, rn.kind FROM runs r
+            SELECT rn.run_id, rn.upstream_id, rn.fire_time, rn.kind, r.id AS ended_run FROM runs r
             JOIN run_needs rn ON rn.upstream_id = r.job_id AND rn.fire_time = r.fire_time
             WHERE r.id IN \(RunQueue.placeholders(padded.count)) AND rn.met = 0
               AND ((rn.kind = 0 AND r.state IN ('succeeded', 'passed') AND rn.min_run_id <= r.id)
@@ -318,13 +336,18 @@ public enum NeedsStore {
         var waiting: Set<Int64> = []
         for row in rows {
             let runID: Int64 = try row.decode("run_id")
-            try db.execute(
-                "UPDATE run_needs SET met = 1 WHERE run_id = ? AND upstream_id = ? AND fire_time = ? AND kind = ?",
+            // the row as it was read: a rerun that made it wait for a newer run meanwhile (`adopt`, at READ
+            // COMMITTED) has replaced it with one this run does not meet
+            let n = try db.execute(
+                """
+                UPDATE run_needs SET met = 1 WHERE run_id = ? AND upstream_id = ? AND fire_time = ? AND kind = ?
+                  AND met = 0 AND ((kind = 0 AND min_run_id <= ?) OR (kind = 1 AND min_run_id = ?))
+                """,
                 [
                     .int(runID), .int(try row.decode("upstream_id")), .instant(try row.decode("fire_time")),
-                    .int(try row.decode("kind"))
+                    .int(try row.decode("kind")), .int(try row.decode("ended_run")), .int(try row.decode("ended_run"))
                 ])
-            waiting.insert(runID)
+            if n > 0 { waiting.insert(runID) }
         }
         try release(db, Array(waiting))
     }
@@ -481,12 +504,21 @@ public enum NeedsStore {
         }
     }
 
-    /// Waiting runs recorded longer than `seconds` ago, oldest first.
+    /// Waiting runs that have waited for their needs longer than `seconds`, oldest first: recorded (or made
+    /// to wait afresh by a rerun) that long ago, and — a backfill run after an earlier one of its job — the
+    /// earlier one ended that long ago (waiting for its turn is not waiting for a need: a backfill longer than
+    /// the timeout would otherwise lose its later runs, and each skip would start the next one early).
     public static func overdue(_ db: Connection, seconds: Int64) throws -> [Run] {
         try db.query(
             RunQueue.selectRuns
-                + " WHERE state = 'waiting' AND queued_at < NOW(6) - INTERVAL ? SECOND ORDER BY queued_at LIMIT 1000",
-            [.int(seconds)]
+                + """
+                 WHERE state = 'waiting' AND queued_at < NOW(6) - INTERVAL ? SECOND
+                  AND NOT EXISTS (SELECT 1 FROM run_needs rn LEFT JOIN runs p ON p.id = rn.min_run_id
+                    WHERE rn.run_id = runs.id AND rn.kind = 1
+                      AND (rn.met = 0 OR p.ended_at IS NULL OR p.ended_at >= NOW(6) - INTERVAL ? SECOND))
+                 ORDER BY queued_at LIMIT 1000
+                """,
+            [.int(seconds), .int(seconds)]
         ).rows.map(RunQueue.run(from:))
     }
 

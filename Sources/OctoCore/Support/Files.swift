@@ -9,6 +9,16 @@ func readTextFile(_ path: String) -> String? {
     return String(decoding: bytes, as: UTF8.self)
 }
 
+extension StringProtocol {
+    /// The lines of a text file: split at `\n` and at `\r\n` (which Swift reads as one character, so a plain
+    /// split at "\n" would not see it and a file written on Windows would be one line), a last `\r` dropped.
+    public var fileLines: [Substring] {
+        String(self).split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).map {
+            $0.hasSuffix("\r") ? $0.dropLast() : $0
+        }
+    }
+}
+
 /// The whole content of a file, or nil if it cannot be opened.
 public func readFileBytes(_ path: String) -> [UInt8]? {
     let fd = open(path, O_RDONLY | O_CLOEXEC)

@@ -69,11 +69,7 @@ public enum JobFile {
     /// The jobs in `text`, each checked with the attribute rules; the first
     /// problem throws a usage error naming `path` and the line.
     public static func parse(_ text: String, path: String) throws(OctoError) -> [Entry] {
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
-            var l = String(line)
-            if l.hasSuffix("\r") { l.removeLast() }
-            return l
-        }
+        let lines = text.fileLines.map(String.init)
         var p = Parser(lines: lines, path: path)
         while p.i < lines.count { try p.line() }
         try p.finishJob()
@@ -256,6 +252,11 @@ public enum JobFile {
                     case "t": out += "\t"
                     case "r": out += "\r"
                     case "0": out += "\u{0}"
+                    case "e": out += "\u{1b}"  // YAML's escape for ESC, which `export` writes
+                    case "a": out += "\u{7}"
+                    case "b": out += "\u{8}"
+                    case "v": out += "\u{b}"
+                    case "f": out += "\u{c}"
                     case "x", "u":
                         var hex = ""
                         for _ in 0..<(e == "x" ? 2 : 4) { if let h = it.next() { hex.unicodeScalars.append(h) } }

@@ -16,8 +16,8 @@ func setPaused(_ context: Context, _ name: String, _ paused: Bool, _ global: Glo
     let settings = try context.settings()
     // resuming computes the next fire from now: fires that fell while it was paused are not caught up
     let (old, _) = try JobStore.change(
-        db, name, paused ? .pause : .resume, by: context.actor, defaultZone: settings.defaultTimezone,
-        recompute: { old, new in old.paused && !new.paused }, { $0.paused = paused })
+        db, name, paused ? .pause : .resume, by: context.actor, defaultZone: settings.defaultTimezone
+    ) { $0.paused = paused }
     if global.json {
         try Output.json(JSON.object(["name": .string(name), "paused": .bool(paused)]))
         return

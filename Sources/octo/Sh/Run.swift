@@ -71,15 +71,9 @@ struct ShRun: OctoCommand {
             if let why = Routing.refusal(job: job, machine: me, groups: mine?.groups ?? [], user: currentUserName()) {
                 throw OctoError.usage("cannot run it here: \(why)")
             }
-            if mine == nil {
-                _ = try db.retrying { db in
-                    try MachineStore.register(
-                        db, name: me, .init(), user: currentUserName(),
-                        path: context.environment["PATH"] ?? "/usr/bin:/bin", by: context.actor)
-                }
-            }
         }
         var request = RunQueue.RunRequest()
+        // every check before the first write (the registration below): bad input leaves the database as it was
         if fire != nil || date != nil {
             let graph = try NeedsStore.graph(db, defaultZone: settings.defaultTimezone)
             let zone = try job.zone(default: settings.defaultTimezone)
@@ -88,6 +82,20 @@ struct ShRun: OctoCommand {
                 throw OctoError.usage("job '\(job.name)' has no fires on \(date ?? "")")
             }
             request.fires = fires
+        } else if downstream,
+            try NeedsStore.graph(db, defaultZone: settings.defaultTimezone).timing(of: job)?.schedule.isManual == false
+        {
+            // a manual run of a scheduled job is for the instant it is made, which no job below has a fire for
+            throw OctoError.usage(
+                "octo sh run \(job.name) --downstream: name the period with --fire T or --date D "
+                    + "(the jobs below run for the fires of \(job.name), not for now)")
+        }
+        if here, try MachineStore.get(db, me) == nil {
+            _ = try db.retrying { db in
+                try MachineStore.register(
+                    db, name: me, .init(), user: currentUserName(),
+                    path: context.environment["PATH"] ?? "/usr/bin:/bin", by: context.actor)
+            }
         }
         request.downstream = downstream
         request.upstream = upstream
