@@ -125,6 +125,9 @@ static void guard_main(const char *path, char *const argv[], char *const envp[],
     if (job < 0) { put_record(4, OCTO_GUARD_EXEC_FAILED, errno); _exit(1); }
     if (job == 0) {
         setpgid(0, 0);
+        // a guard that dies (killed by hand, the OOM killer) takes the job's first process along; octo kills the
+        // rest of the group when it sees the guard's status pipe close without the job's end
+        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
         default_signals();
         close(3);
         fcntl(4, F_SETFD, FD_CLOEXEC);  // open only until exec succeeds: it reports a failed exec

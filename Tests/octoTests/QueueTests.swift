@@ -374,7 +374,11 @@ struct QueueTests {
             let dir = TemporaryDirectory()
             defer { dir.remove() }
             try await register(fresh, "w1")
-            try addJob(db, "guarded", "echo $$ > \(dir.path)/pid; while [ ! -e \(dir.path)/go ]; do sleep 0.05; done")
+            try addJob(
+                db, "guarded",
+                "sleep 300 & echo $! > \(dir.path)/gc.part; mv \(dir.path)/gc.part \(dir.path)/gc; "
+                    + "echo $$ > \(dir.path)/pid.part; mv \(dir.path)/pid.part \(dir.path)/pid; "
+                    + "while [ ! -e \(dir.path)/go ]; do sleep 0.05; done")
             #expect(try await octo(fresh, ["sh", "run", "guarded", "-q"]).status == 0)
             let consumer = try Processes.startOcto(["consume", "--machine", "w1"], environment: fresh.environment)
             #expect(await Processes.waitUntil(seconds: 120) { pidList(dir.path + "/pid").count == 1 })
@@ -394,14 +398,19 @@ struct QueueTests {
                 readFileBytes("/proc/\(consumer)/cmdline").map {
                     String(decoding: $0, as: UTF8.self).contains("consume")
                 } == true)
-            // a guard killed by hand loses the job's exit status: the run says so instead of "exit code -1"
+            // a guard killed by hand loses the job's exit status: the run says so instead of "exit code -1", and the
+            // job's whole group dies with it (a failed run may be retried: it must not run on beside its retry)
+            let grandchild = try #require(pidList(dir.path + "/gc").first)
             #expect(kill(guardPID, SIGKILL) == 0)
-            _ = try await Shell.run("touch \(dir.path)/go")
             #expect(await Processes.waitUntil(seconds: 120) { Processes.isGone(consumer) })
+            #expect(
+                await Processes.waitUntil(seconds: 120) { Processes.isGone(job) && Processes.isGone(grandchild) },
+                "the job's group outlived its guard")
+            _ = try await Shell.run("touch \(dir.path)/go; kill -9 \(job) \(grandchild) 2>/dev/null")
             let ended = try #require(try runs(db, "guarded").first)
             #expect(
-                ended.state == .failed && ended.exitCode == nil && ended.reason.contains("guard process died"),
-                "\(ended)")
+                ended.state == .failed && ended.exitCode == nil && ended.reason.contains("guard process died")
+                    && ended.reason.contains("its process group was killed"), "\(ended)")
         }
     }
 

@@ -115,6 +115,13 @@ final class GuardedProcess {
         return true
     }
 
+    /// The guard died before reporting the job's end: SIGKILL to the job's process group from here (the job's
+    /// first process also got SIGKILL from the kernel when its guard died — its parent-death signal — but not
+    /// what it started). The group id cannot have been reused while any process of the group lives.
+    func killOrphanedGroup() {
+        if let pid = jobPID, pid > 0 { _ = Glibc.kill(-pid, SIGKILL) }
+    }
+
     /// Whether the guard has written something `readStatus` has not read yet (or closed its end): looks, never waits.
     var statusPending: Bool {
         guard statusFD >= 0 else { return false }

@@ -325,6 +325,11 @@ public final class Supervisor {
     /// Reads one record of `a`'s guard (its job started, exited, failed to start, was killed at the deadline).
     private func takeStatus(_ a: Active) {
         let open = a.process.readStatus()
+        if !open && a.process.waitStatus == nil {
+            // the guard died before the job (killed by hand, the OOM killer): nothing watches the job now, and
+            // its run is about to be recorded failed (and maybe retried) — the job must not run on beside a retry
+            a.process.killOrphanedGroup()
+        }
         if a.process.waitStatus != nil || !open { a.life.exited(at: Monotonic.seconds()) }
     }
 
@@ -402,7 +407,10 @@ public final class Supervisor {
         if p.waitStatus == nil && a.life.stop == nil {
             // the guard closed its status pipe without the job's exit status: it was killed (by hand)
             return .init(
-                state: .failed, reason: "its guard process died (was it killed?): the job's exit status is unknown")
+                state: .failed,
+                reason:
+                    "its guard process died (was it killed?): the job's exit status is unknown; its process group was killed"
+            )
         }
         switch a.life.stop {
         case .timeout:
