@@ -1,6 +1,21 @@
 /// `application/x-www-form-urlencoded` bodies and query strings, and the percent-encoding of URL parts.
 public enum Forms {
     /// name → value (the last one wins); `+` is a space, `%XX` a byte; invalid UTF-8 is replaced.
+    /// `text` with CRLF and lone CR line breaks written as LF.
+    public static func unixNewlines(_ text: String) -> String {
+        var out = String.UnicodeScalarView()
+        var afterCR = false
+        for u in text.unicodeScalars {
+            if u == "\n" && afterCR {
+                afterCR = false
+                continue
+            }
+            afterCR = u == "\r"
+            out.append(afterCR ? "\n" : u)
+        }
+        return String(out)
+    }
+
     public static func parse(_ body: String) -> [String: String] {
         var out: [String: String] = [:]
         for pair in body.split(separator: "&", omittingEmptySubsequences: true) {

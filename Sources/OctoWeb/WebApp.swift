@@ -260,7 +260,8 @@ public struct WebApp: Sendable {
     }
 
     func readForm(_ request: Request) async throws -> [String: String] {
-        let body = try await request.body.collect(upTo: 64 * 1024)
+        // a command may be 64 KiB, three times that once percent-encoded, beside the form's other fields
+        let body = try await request.body.collect(upTo: 256 * 1024)
         return Forms.parse(String(buffer: body))
     }
 
@@ -381,7 +382,7 @@ public struct WebApp: Sendable {
             let count: Int
             if byLastRun {
                 let all = try JobStore.summaries(db).filter { m in
-                    keep(m.job) && state == (m.job.paused ? "paused" : m.lastState?.rawValue ?? "never")
+                    keep(m.job) && state == (m.lastState?.rawValue ?? "never")
                 }
                 count = all.count
                 shown = Array(all.dropFirst((pageNumber - 1) * perPage).prefix(perPage))
@@ -854,7 +855,9 @@ public struct WebApp: Sendable {
     func saveJob(_ s: Session, _ form: [String: String], edit: String?) async throws -> Response {
         let settings = try await settings()
         var typed: [String: String] = [:]
-        for a in Job.attributes where a.name != "paused" { typed[a.name] = form[a.name] ?? "" }
+        // a browser sends a textarea's line breaks as CRLF (the HTML standard): stored as typed, every line of a
+        // multi-line command but the last would end in a carriage return under /bin/sh
+        for a in Job.attributes where a.name != "paused" { typed[a.name] = Forms.unixNewlines(form[a.name] ?? "") }
         let values = typed
         do {
             let saved = try await pool.run { db -> Job in

@@ -440,6 +440,30 @@ struct WebTests {
             #expect(
                 try Self.audit(db).filter { $0.hasPrefix("web:") }
                     == ["web:alice add extract", "web:alice edit load", "web:alice edit extract"])
+            // a textarea's line breaks come as CRLF (as every browser sends them): stored as LF, so an edit of
+            // another field leaves a multi-line command as it was
+            let lines = try await Self.post(
+                client, b, "/add", "name=multi&command=cd+%2Ftmp%0D%0Atrue%0D%0Aecho+done&owner=etl")
+            #expect(lines.status == .seeOther)
+            let multi = try #require(try JobStore.get(db, "multi"))
+            #expect(multi.command == "cd /tmp\ntrue\necho done", "\(multi.command.debugDescription)")
+            let crlf = Self.fields(multi, ["command": "cd /tmp\r\ntrue\r\necho done", "retries": "1"])
+            #expect(try await Self.post(client, b, "/jobs/multi/edit", crlf).status == .seeOther)
+            let edited = try #require(try JobStore.get(db, "multi"))
+            #expect(edited.command == multi.command && edited.retries == 1, "\(edited.command.debugDescription)")
+            let lastEdit: String = try db.query("SELECT changes FROM audit ORDER BY id DESC LIMIT 1").first!.decode(
+                "changes")
+            #expect(!lastEdit.contains("command"), "\(lastEdit)")
+            // a long command (64 KiB less a little, percent-encoded to three times that) is taken by the form too
+            let long = String(repeating: "#", count: 60_000)
+            let big = try await Self.post(
+                client, b, "/jobs/multi/edit", Self.fields(edited, ["command": "true " + long]))
+            #expect(big.status == .seeOther)
+            #expect(try JobStore.get(db, "multi")?.command.count == 60_005)
+            // the overview's filter by last state takes paused jobs by their last state too
+            try addJob(db, "resting", "true", ["paused": "true"])
+            let (_, never) = try await Self.get(client, b, "/?state=never")
+            #expect(never.contains("/jobs/resting"), "\(never)")
             let v = try await Self.login(client, "vic")
             #expect(try await Self.get(client, v, "/add").0 == .forbidden)
             #expect(try await Self.post(client, v, "/add", "name=x&command=true").status == .forbidden)

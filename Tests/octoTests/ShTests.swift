@@ -296,6 +296,9 @@ struct ShTests {
                 "invalid time zone 'Europe/Atlantis'"
             ),
             (["sh", "add", "bad name", "--command", "true"], "invalid job name 'bad name'"),
+            // a path segment: a link to /jobs/.. is a link to /
+            (["sh", "add", "..", "--command", "true"], "invalid job name '..'"),
+            (["sh", "edit", "existing", "--rename", "."], "invalid job name '.'"),
             (["sh", "add", "x", "--command", "true", "--timeout=-5m"], "invalid timeout '-5m'"),
             (["sh", "add", "x", "--command", "true", "--timeout", "-5m"], "invalid timeout '-5m'"),
             (["sh", "edit", "existing", "--retries", "-1"], "invalid retries '-1'"),

@@ -3,7 +3,8 @@ public enum Names {
     /// Job and machine names: `[A-Za-z0-9._-]{1,64}`.
     public static func isValidName(_ s: String) -> Bool {
         let u = s.utf8
-        return (1...64).contains(u.count) && u.allSatisfy { isNameByte($0) }
+        // not only dots: `.` and `..` are path segments, which browsers and URL libraries remove from a link
+        return (1...64).contains(u.count) && u.allSatisfy { isNameByte($0) } && !u.allSatisfy { $0 == 0x2e }
     }
 
     static func isNameByte(_ c: UInt8) -> Bool {
@@ -11,7 +12,7 @@ public enum Names {
             || c == 0x2d
     }
 
-    public static let nameRule = "1 to 64 characters from A-Z a-z 0-9 . _ -"
+    public static let nameRule = "1 to 64 characters from A-Z a-z 0-9 . _ -, not only dots"
 
     /// Throws a usage error naming `value` unless it is a valid name.
     public static func check(_ what: String, _ value: String) throws(OctoError) {
