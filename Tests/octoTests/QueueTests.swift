@@ -313,6 +313,82 @@ struct QueueTests {
         }
     }
 
+    @Test func aRunThatTimedOutIsNotASuccessForWaitEvenIfTheJobExitedZero() async throws {
+        try await withInit { fresh, db in
+            try await register(fresh, "w1")
+            // the job catches the timeout's SIGTERM and exits 0
+            try addJob(db, "trapper", "trap 'exit 0' TERM; sleep 300 & wait", ["timeout": "2s"])
+            let r = try await octo(fresh, ["sh", "run", "trapper", "--here", "--wait", "--machine", "w1"])
+            let run = try #require(try runs(db, "trapper").first)
+            #expect(run.state == .timeout && run.exitCode == 0, "\(run)")
+            #expect(r.status == 1, "\(r.stdout) \(r.stderr)")
+        }
+    }
+
+    @Test func aRunKilledAsItEndsByItselfIsStoppedAndHoldsNothingBack() async throws {
+        try await withInit { fresh, db in
+            try await register(fresh, "w1")
+            // the job kills its own run and exits at once: consume sees the end before its next check of the kill
+            try addJob(db, "quitter", "'\(OctoBinary.path)' sh kill \"$OCTO_RUN_ID\" -q && exit 0; exit 9")
+            #expect(try await octo(fresh, ["sh", "run", "quitter", "-q"]).status == 0)
+            _ = try await octo(fresh, ["consume", "--machine", "w1"])
+            let run = try #require(try runs(db, "quitter").first)
+            #expect(run.state == .cancelled && run.reason.hasPrefix("killed by"), "\(run)")
+            // its end is recorded and its lease released: the job's next run need not wait for the lease
+            // (exit 0 — or, if consume's check of the kill came between the kill and the exit, its SIGTERM)
+            let row = try #require(
+                try db.query("SELECT exit_code, exit_signal, lease_expires_at FROM runs WHERE id = ?", [.int(run.id)])
+                    .first)
+            #expect(
+                try row.decode("exit_code", as: Int?.self) == 0 || row.decode("exit_signal", as: Int?.self) == 15)
+            #expect(try row.decode("lease_expires_at", as: Instant?.self) == nil)
+        }
+    }
+
+    @Test func guardsThatOutliveTheirRunsAreReapedWhileConsumeGoesOn() async throws {
+        try await withInit { fresh, db in
+            let dir = TemporaryDirectory()
+            defer { dir.remove() }
+            try await register(fresh, "w1", ["--slots", "1"])
+            // each leaves a process behind that ignores SIGTERM and closes the run's output: its guard waits for it
+            // after the run has ended
+            try addJob(
+                db, "leaver", "sh -c 'trap \"\" TERM; exec sleep 3' >/dev/null 2>&1 & exit 0",
+                ["concurrency": "queue"])
+            try addJob(db, "last", "while [ ! -e \(dir.path)/go ]; do sleep 0.05; done")
+            for _ in 0..<5 { #expect(try await octo(fresh, ["sh", "run", "leaver", "-q"]).status == 0) }
+            #expect(try await octo(fresh, ["sh", "run", "last", "-q"]).status == 0)
+            let consumer = try Processes.startOcto(
+                ["consume", "--machine", "w1", "--wait"], environment: fresh.environment)
+            defer { kill(consumer, SIGKILL) }
+            #expect(await Processes.waitUntil(seconds: 120) { (try? runs(db, "last").first?.state) == .running })
+            /// consume's children, with their states
+            func children() -> [String] {
+                guard let d = opendir("/proc") else { return [] }
+                defer { closedir(d) }
+                var out: [String] = []
+                while let e = readdir(d) {
+                    let name = withUnsafeBytes(of: e.pointee.d_name) {
+                        String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self)
+                    }
+                    guard let pid = pid_t(name),
+                        let stat = readFileBytes("/proc/\(pid)/stat").map({ String(decoding: $0, as: UTF8.self) }),
+                        let close = stat.lastIndex(of: ")")
+                    else { continue }
+                    let fields = stat[stat.index(after: close)...].split(separator: " ")
+                    if fields.count > 1, pid_t(fields[1]) == consumer { out.append("\(pid) \(fields[0])") }
+                }
+                return out
+            }
+            // the five guards exit once their leftovers are gone (3 s) and are reaped: the last run's guard is
+            // consume's only child (without the reaping, five zombies stay beside it for as long as consume runs)
+            #expect(await Processes.waitUntil(seconds: 120) { children().count == 1 }, "children: \(children())")
+            _ = dir.write("go", "")
+            #expect(await Processes.waitUntil(seconds: 120) { Processes.isGone(consumer) })
+            #expect(try runs(db, "leaver").allSatisfy { $0.state == .succeeded })
+        }
+    }
+
     @Test func killedSupervisorTakesItsJobAlongAndTheLostRunIsRetried() async throws {
         try await withInit { fresh, db in
             let dir = TemporaryDirectory()

@@ -203,6 +203,9 @@ public final class Supervisor {
     // MARK: - One turn of the loop
 
     private func step(until wake: Double) throws {
+        // guards that were still clearing their jobs' leftovers when the runs ended: reaped as they exit, not
+        // only when this process returns (a `consume --wait` would keep one zombie per such run)
+        guardsToReap.removeAll { $0.reapGuard(wait: false) }
         var fds: [pollfd] = []
         var owners: [(Active, Int)] = []  // 0 stdout, 1 stderr, 2 status
         for a in active {
@@ -490,6 +493,11 @@ public final class Supervisor {
                         recorded[i] = try RunQueue.recordEnd(
                             db, e.claimed, e.outcome,
                             cursorOut: lastCursor.flatMap { $0.state == .refused ? nil : $0.value }, count: false)
+                        if !recorded[i] {
+                            // cancelled (`sh kill`) as it ended by itself, before this process saw the kill: its
+                            // group is gone all the same, and the job's next run must not wait for the lease
+                            _ = try RunQueue.recordStopped(db, e.claimed, e.outcome)
+                        }
                     }
                     try RunQueue.ended(db, endings.indices.filter { recorded[$0] }.map { endings[$0].claimed.run.id })
                 }

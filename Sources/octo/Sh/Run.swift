@@ -212,6 +212,8 @@ struct ShRun: OctoCommand {
         if wait {
             if let code {
                 if code != 0 { throw ExitCode(Int32(code)) }
+                // a job that exited 0 after its timeout's SIGTERM (or an interruption) did not succeed
+                if state != .succeeded { throw ExitCode(1) }
                 return
             }
             if let signal { throw ExitCode(Int32(128 + signal)) }
