@@ -395,6 +395,29 @@ struct HardeningTests {
             )
             #expect(try db.query("SELECT state FROM alerts").first?.decode("state", as: String.self) == "sent")
 
+            // a process that leaves the group (setsid) and holds the output open cannot hold the monitor either:
+            // delivered once, the monitor gone while that process still runs (before, the monitor waited for it,
+            // its claim lapsed, another monitor delivered the alert again — and again)
+            try db.execute(
+                "INSERT INTO alerts (kind, job_name, first_at, last_at, first_line, last_line, next_attempt_at) VALUES ('log', 'e', NOW(6), NOW(6), 'z', 'z', NOW(6))"
+            )
+            let escaping =
+                "cat > /dev/null; echo once >> \(dir)/escaped; setsid sh -c 'echo $$ > \(dir)/escaped.part; "
+                + "mv \(dir)/escaped.part \(dir)/escaped.pid; exec sleep 60' & "
+                + "while [ ! -s \(dir)/escaped.pid ]; do sleep 0.05; done"
+            #expect(
+                try await OctoBinary.run(["sh", "settings", "alert_command", escaping], environment: env).status == 0)
+            let second = try await OctoBinary.run(["monitor", "--alert-timeout", "60s"], environment: env)
+            #expect(second.status == 0, "\(second.stderr)")
+            let escaped = try #require(
+                pid_t(String(decoding: readFileBytes(dir + "/escaped.pid") ?? [], as: UTF8.self).trimmingWhitespace()))
+            #expect(!Processes.isGone(escaped), "the monitor waited for a process that left the alert command's group")
+            kill(escaped, SIGKILL)
+            #expect(
+                try db.query("SELECT state FROM alerts WHERE job_name = 'e'").first?.decode("state", as: String.self)
+                    == "sent")
+            #expect(String(decoding: readFileBytes(dir + "/escaped") ?? [], as: UTF8.self) == "once\n")
+
             // a command that hangs is a failed attempt at the timeout, its group killed
             try db.execute(
                 "INSERT INTO alerts (kind, job_name, first_at, last_at, first_line, last_line, next_attempt_at) VALUES ('log', 'k', NOW(6), NOW(6), 'y', 'y', NOW(6))"

@@ -18,8 +18,9 @@ public enum ChildProcess {
     /// own, and the timeout bounds the whole run: at the deadline the group
     /// gets SIGTERM, 5 s later SIGKILL, and the result has status 124 (as
     /// `timeout(1)` says). When the program exits, whatever it left in its
-    /// group (`sleep 200 &`, holding its output open) is killed, so nothing
-    /// it started can hold the caller.
+    /// group (`sleep 200 &`, holding its output open) is killed, and output
+    /// still open a second later (a process that left the group holds it) is
+    /// given up, so nothing it started can hold the caller.
     public static func run(_ argv: [String], input: [UInt8] = [], timeout: Double? = nil) throws(OctoError) -> Result {
         let child = try spawn(argv, ownGroup: timeout != nil)
         var watch = Watch(pid: child.pid, deadline: timeout.map { Monotonic.seconds() + $0 })
@@ -101,15 +102,20 @@ public enum ChildProcess {
         var termSentAt: Double?
         var timedOut = false
         var exited = false
+        var exitedAt = 0.0
 
-        /// False once waiting longer is pointless (SIGKILL sent 2 s ago).
+        /// False once waiting longer is pointless (SIGKILL sent 2 s ago; or the program exited a second ago and
+        /// its outputs are still open — held by a process that left its group, `setsid …&`: not its output).
         mutating func check() -> Bool {
             guard let deadline else { return true }
             // the group's leader is signalled only while it is not reaped (a zombie keeps its id)
-            if !exited, isZombie(pid) { exited = true }
+            if !exited, isZombie(pid) {
+                exited = true
+                exitedAt = Monotonic.seconds()
+            }
             if exited {
                 kill(-pid, SIGKILL)
-                return true
+                return Monotonic.seconds() < exitedAt + 1
             }
             let now = Monotonic.seconds()
             if termSentAt == nil, now >= deadline {
