@@ -42,9 +42,16 @@ public enum AlertStore {
     @discardableResult
     public static func record(_ db: Connection, _ occurrences: [Occurrence], window: Int64) throws -> [Int64] {
         var created: [Int64] = []
+        guard !occurrences.isEmpty else { return created }
+        // a line's own time later than the server's (a machine's clock ahead, a mistyped year) counts as now: it
+        // would otherwise open a window that swallows every later occurrence of its kind until that time
+        let now = try JobStore.serverNow(db)
         // group by (job, kind); lock the streams in a fixed order (no deadlock between monitors)
         var groups: [String: [Occurrence]] = [:]
-        for o in occurrences { groups[o.kind.rawValue + "\u{0}" + streamName(o), default: []].append(o) }
+        for var o in occurrences {
+            o.at = min(o.at, now)
+            groups[o.kind.rawValue + "\u{0}" + streamName(o), default: []].append(o)
+        }
         for key in groups.keys.sorted() {
             let list = groups[key]!.sorted { $0.at < $1.at }
             let (job, kind) = (streamName(list[0]), list[0].kind)
@@ -55,16 +62,27 @@ public enum AlertStore {
                 [.text(job), .text(kind.rawValue)]
             ).first!
             // windows are measured in the occurrences' own times, so how long finding them takes does not split them
-            var windowStart: Instant? = try stream.decode("window_start")
-            var summaryID: Int64? = try stream.decode("summary_id")
+            // (a window a future time opened before times were held to now is over)
+            var windowStart: Instant? = try stream.decode("window_start", as: Instant?.self).flatMap {
+                $0 <= now ? $0 : nil
+            }
+            var summaryID: Int64? = windowStart == nil ? nil : try stream.decode("summary_id")
             var repeats: [Occurrence] = []  // of the current window, not yet written
             func flushRepeats() throws {
                 guard let first = repeats.first, let last = repeats.last, let ws = windowStart else { return }
-                if let id = summaryID {
+                // a summary is added to while no monitor is delivering it; once sent (or being sent), the window's
+                // later occurrences (a replayed spool, a late scan) get a summary of their own, due now
+                if let id = summaryID,
                     try db.execute(
                         """
-                        UPDATE alerts SET occurrences = occurrences + ?, last_at = GREATEST(last_at, ?), last_line = ? WHERE id = ?
-                        """, [.int(Int64(repeats.count)), .instant(last.at), .text(clip(last.line)), .int(id)])
+                        UPDATE alerts SET occurrences = occurrences + ?, last_at = GREATEST(last_at, ?), last_line = ?
+                        WHERE id = ? AND state = 'pending' AND (claim_expires_at IS NULL OR claim_expires_at < NOW(6))
+                        """, [.int(Int64(repeats.count)), .instant(last.at), .text(clip(last.line)), .int(id)]) == 1
+                {
+                } else if summaryID != nil {
+                    let id = try insert(db, first, count: repeats.count, last: last, summary: true)
+                    created.append(id)
+                    summaryID = id
                 } else {
                     let id = try insert(
                         db, first, count: repeats.count, last: last, summary: true, dueAt: ws + .seconds(window))
@@ -133,10 +151,18 @@ public enum AlertStore {
     public static func recover(
         _ db: Connection, job: String, succeededAt: Instant, runID: Int64?, machine: String?, line: String
     ) throws -> Bool {
+        // a summary still waiting for its window's end goes out now, before the notice of the recovery (a lower
+        // id: delivered first); the next failure after the recovery is a first alert again, not merged into it
         let n = try db.execute(
-            "UPDATE alerts SET recovered = 1 WHERE job_name = ? AND recovered = 0 AND kind IN (\(failureKinds.sql)) AND last_at < ?",
+            """
+            UPDATE alerts SET recovered = 1, next_attempt_at = IF(state = 'pending', LEAST(next_attempt_at, NOW(6)), next_attempt_at)
+            WHERE job_name = ? AND recovered = 0 AND kind IN (\(failureKinds.sql)) AND last_at < ?
+            """,
             [.text(job)] + failureKinds.values + [.instant(succeededAt)])
         guard n > 0 else { return false }
+        try db.execute(
+            "UPDATE alert_streams SET window_start = NULL, summary_id = NULL WHERE job_name = ? AND kind IN (\(failureKinds.sql))",
+            [.text(job)] + failureKinds.values)
         _ = try insert(
             db, Occurrence(.recovered, job: job, runID: runID, machine: machine, at: succeededAt, line: line),
             count: 1, last: Occurrence(.recovered, job: job, at: succeededAt, line: line), summary: false)
