@@ -389,6 +389,31 @@ struct QueueTests {
         }
     }
 
+    @Test func oneJobsBacklogWaitingForItsTurnDoesNotHoldOtherJobsRunsFromAFreeSlot() async throws {
+        try await withInit { fresh, db in
+            let dir = TemporaryDirectory()
+            defer { dir.remove() }
+            try await register(fresh, "w1", ["--slots", "2"])
+            // twenty runs of a queue job, one at a time, the first held; then one run of another job
+            try addJob(db, "backlog", "while [ ! -e \(dir.path)/go ]; do sleep 0.05; done", ["concurrency": "queue"])
+            try addJob(db, "other", "true")
+            for _ in 0..<20 { #expect(try await octo(fresh, ["sh", "run", "backlog", "-q"]).status == 0) }
+            #expect(try await octo(fresh, ["sh", "run", "other", "-q"]).status == 0)
+            let consumer = try Processes.startOcto(
+                ["consume", "--machine", "w1", "--wait"], environment: fresh.environment)
+            defer { kill(consumer, SIGKILL) }
+            // the second slot takes the other job's run, past the nineteen that wait for their turn (before, the
+            // claim looked at the oldest dozen queue rows only — all the backlog's — and the slot stayed idle)
+            #expect(
+                await Processes.waitUntil(seconds: 120) { (try? runs(db, "other").first?.state) == .succeeded },
+                "\((try? runs(db, "other").map(\.state)) ?? [])")
+            #expect(try runs(db, "backlog").filter { $0.state == .running }.count == 1)
+            _ = dir.write("go", "")
+            #expect(await Processes.waitUntil(seconds: 120) { Processes.isGone(consumer) })
+            #expect(try runs(db, "backlog").map(\.state) == Array(repeating: .succeeded, count: 20))
+        }
+    }
+
     @Test func killedSupervisorTakesItsJobAlongAndTheLostRunIsRetried() async throws {
         try await withInit { fresh, db in
             let dir = TemporaryDirectory()

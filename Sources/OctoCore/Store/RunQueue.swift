@@ -219,6 +219,7 @@ public enum RunQueue {
         } else {
             rows = try db.query(
                 "SELECT run_id, job_id, route_key, forced FROM queue WHERE not_before <= NOW(6) AND " + eligibleSQL
+                    + " AND " + notWaitingForItsTurnSQL
                     + " ORDER BY not_before, run_id LIMIT ? FOR UPDATE SKIP LOCKED", eligibleValues + [window.sqlValue]
             ).rows
         }
@@ -316,6 +317,19 @@ public enum RunQueue {
         ((machine = ? OR machine IS NULL) AND (run_user = '' OR run_user = ?)
           AND (target = 'any' OR FIND_IN_SET(?, target) > 0
                OR (target LIKE 'group:%' AND FIND_IN_SET(SUBSTRING(target, 7), ?) > 0)))
+        """
+
+    /// A queue row whose series has as many active runs as its job allows (`ClaimPlan`'s cap: `max_parallel`
+    /// with `allow`, else 1; stopping runs count) waits for its turn: it is left out of the claim's window, so
+    /// a backlog of one job (a `queue` job behind its schedule, a `misfire all` catch-up) cannot fill the window
+    /// and keep every later job's runs from free slots. Forced runs, and those of a `forbid` job (the plan
+    /// skips them), stay in. The plan still decides under the jobs' locks; this only chooses what it looks at.
+    /// (The subqueries take no locks: only the queue's rows are read for update.)
+    static let notWaitingForItsTurnSQL = """
+        (forced = 1 OR (SELECT COUNT(*) FROM runs r WHERE r.job_id = queue.job_id AND r.route_key = queue.route_key
+            AND (r.state = 'running' OR (r.state = 'cancelled' AND r.lease_expires_at > NOW(6))))
+          < (SELECT IF(j.needs = '' AND j.concurrency = 'forbid', 1000000000,
+                       IF(j.concurrency = 'allow', GREATEST(1, j.max_parallel), 1)) FROM jobs j WHERE j.id = queue.job_id))
         """
 
     /// The values for `eligibleSQL`: the machine's name and groups (from its row) and the process's user.
