@@ -65,8 +65,9 @@ struct ConsumeCommand: OctoCommand {
         try supervisor.run(refillEvery: wait ? 1 : .infinity) { () throws -> [RunQueue.Claimed]? in
             let room = max.map { $0 - claimedSoFar } ?? Int.max
             guard room > 0, wait || Monotonic.seconds() < claimUntil else { return nil }
+            let batch = RunQueue.ClaimBatch()  // made once: a retry finds what a lost commit claimed
             let claimed = try db.retrying { db in
-                try RunQueue.claim(db, machine: machine, limit: room, lease: settings.lease)
+                try RunQueue.claim(db, machine: machine, limit: room, lease: settings.lease, batch: batch)
             }
             claimedSoFar += claimed.count
             if claimed.isEmpty && supervisor.runningCount == 0 {

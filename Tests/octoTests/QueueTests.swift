@@ -414,6 +414,34 @@ struct QueueTests {
         }
     }
 
+    /// A claim retried after its commit was applied but its answer lost (`Connection.retrying` runs it again with
+    /// the same batch) takes the runs the commit gave it, with their tokens, instead of claiming others and leaving
+    /// those running under tokens nobody holds. Fails on the old code (the retry claimed the next run).
+    @Test func aClaimRetriedAfterALostCommitTakesWhatThatCommitClaimed() async throws {
+        try await withInit { fresh, db in
+            try await register(fresh, "w1", ["--slots", "4"])
+            try addJob(db, "many", "true", ["concurrency": "allow", "max_parallel": "4"])
+            for _ in 0..<3 { #expect(try await octo(fresh, ["sh", "run", "many", "-q"]).status == 0) }
+            let batch = RunQueue.ClaimBatch()
+            let first = try RunQueue.claim(db, machine: "w1", limit: 1, lease: 60, batch: batch)
+            #expect(first.count == 1)
+            // the lease as the first attempt left it, moved back: the retry renews it
+            try db.execute(
+                "UPDATE runs SET lease_expires_at = NOW(6) + INTERVAL 5 SECOND WHERE id = ?", [.int(first[0].run.id)])
+            let again = try RunQueue.claim(db, machine: "w1", limit: 1, lease: 60, batch: batch)
+            #expect(again.map(\.run.id) == first.map(\.run.id) && again.map(\.token) == first.map(\.token))
+            let lease: Instant = try db.query(
+                "SELECT lease_expires_at FROM runs WHERE id = ?", [.int(first[0].run.id)]
+            ).first!.decode("lease_expires_at")
+            #expect(lease > (try JobStore.serverNow(db)) + .seconds(30))
+            #expect(try runs(db, "many").map(\.state) == [.running, .queued, .queued])
+            // another claim (a batch of its own) takes the next run, with a token of its own
+            let other = try RunQueue.claim(db, machine: "w1", limit: 1, lease: 60)
+            #expect(other.count == 1 && other[0].run.id != first[0].run.id)
+            #expect(other[0].token.prefix(16) != first[0].token.prefix(16))
+        }
+    }
+
     @Test func killedSupervisorTakesItsJobAlongAndTheLostRunIsRetried() async throws {
         try await withInit { fresh, db in
             let dir = TemporaryDirectory()

@@ -137,19 +137,54 @@ public enum RunQueue {
     /// machine is in the job's target.
     public static func claim(
         _ db: Connection, machine: String, limit: Int, lease: Int64, onlyRun: Int64? = nil,
-        user: String = currentUserName()
+        user: String = currentUserName(), batch: ClaimBatch = ClaimBatch()
     ) throws -> [Claimed] {
+        batch.attempts += 1
+        if batch.attempts > 1 {
+            let found = try claimedBefore(db, machine, batch, lease: lease)
+            if !found.isEmpty { return found }
+        }
         // jobs another claim holds are skipped (their runs stay queued for that claim or the next), so that
         // consumers claiming at once take different jobs' runs rather than queue behind each other's job locks;
         // a claim that got nothing while it skipped some is done again waiting for every lock, as before
-        let first = try claim(db, machine, limit, lease, onlyRun, user, skipBusyJobs: true)
+        let first = try claim(db, machine, limit, lease, onlyRun, user, batch, skipBusyJobs: true)
         if !first.claimed.isEmpty || !first.skipped { return first.claimed }
-        return try claim(db, machine, limit, lease, onlyRun, user, skipBusyJobs: false).claimed
+        return try claim(db, machine, limit, lease, onlyRun, user, batch, skipBusyJobs: false).claimed
+    }
+
+    /// One claim as its caller retries it (`Connection.retrying`), made before the retries: its runs' lease
+    /// tokens share a prefix chosen once, so an attempt after a lost connection first looks for the runs an
+    /// earlier attempt's commit gave this machine — applied, its answer lost (a cut link, a primary that
+    /// crashed as a replica acknowledged the commit) — and takes them as claimed. Otherwise they would stay
+    /// running under tokens nobody holds until their leases lapse (lost; a fire never run when its job has no
+    /// retries left).
+    public final class ClaimBatch {
+        let prefix = String(RunQueue.newToken().prefix(16))
+        var attempts = 0
+        public init() {}
+    }
+
+    /// The runs an earlier attempt of `batch` claimed (their leases renewed from now), with their jobs.
+    private static func claimedBefore(_ db: Connection, _ machine: String, _ batch: ClaimBatch, lease: Int64) throws
+        -> [Claimed]
+    {
+        let sentAt = Monotonic.seconds()
+        var out: [Claimed] = []
+        for run in try db.query(
+            RunQueue.selectRuns + " WHERE state = 'running' AND machine = ? AND lease_token LIKE ? ORDER BY id",
+            [.text(machine), .text(batch.prefix + "%")]
+        ).rows.map(RunQueue.run(from:)) {
+            guard let token = run.leaseToken, let job = try JobStore.get(db, id: run.jobID),
+                try renew(db, runID: run.id, token: token, lease: lease)
+            else { continue }
+            out.append(Claimed(run: run, job: job, token: token, claimedAt: sentAt))
+        }
+        return out
     }
 
     private static func claim(
         _ db: Connection, _ machine: String, _ limit: Int, _ lease: Int64, _ onlyRun: Int64?, _ user: String,
-        skipBusyJobs: Bool
+        _ batch: ClaimBatch, skipBusyJobs: Bool
     ) throws -> (claimed: [Claimed], skipped: Bool) {
         var skipped = false
         let claimed = try db.transaction { () throws -> [Claimed] in
@@ -177,7 +212,7 @@ public enum RunQueue {
                 }
             }
             guard !plan.take.isEmpty else { return [] }
-            return try start(db, plan.take, machine: machine, lease: lease, sentAt: sentAt)
+            return try start(db, plan.take, machine: machine, lease: lease, sentAt: sentAt, tokenPrefix: batch.prefix)
         }
         return (claimed, skipped)
     }
@@ -269,10 +304,13 @@ public enum RunQueue {
     /// Marks the chosen runs running on `machine`, in three statements, each
     /// with its own random lease token, and returns those that were still queued.
     private static func start(
-        _ db: Connection, _ chosen: [(runID: Int64, job: Job)], machine: String, lease: Int64, sentAt: Double
+        _ db: Connection, _ chosen: [(runID: Int64, job: Job)], machine: String, lease: Int64, sentAt: Double,
+        tokenPrefix: String
     ) throws -> [Claimed] {
         let ids = padded(chosen.map(\.runID))
-        let tokens = Dictionary(chosen.map { ($0.runID, newToken()) }, uniquingKeysWith: { a, _ in a })
+        // the claim's prefix, then 64 random bits of the run's own
+        let tokens = Dictionary(
+            chosen.map { ($0.runID, tokenPrefix + newToken().prefix(16)) }, uniquingKeysWith: { a, _ in a })
         let (runsIn, runValues) = (placeholders(ids.count), ids.map(Value.int))
         let tokenCases = "CASE id" + String(repeating: " WHEN ? THEN ?", count: ids.count)
         let tokenValues = ids.flatMap { [Value.int($0), .text(tokens[$0]!)] }

@@ -151,8 +151,10 @@ struct ShRun: OctoCommand {
         var claimed = false
         try supervisor.run(refillEvery: 0.5) { () throws -> [RunQueue.Claimed]? in
             if claimed { return nil }
+            let batch = RunQueue.ClaimBatch()
             let c = try db.retrying { db in
-                try RunQueue.claim(db, machine: context.config.machine, limit: 1, lease: settings.lease, onlyRun: id)
+                try RunQueue.claim(
+                    db, machine: context.config.machine, limit: 1, lease: settings.lease, onlyRun: id, batch: batch)
             }
             if !c.isEmpty {
                 claimed = true
