@@ -62,6 +62,10 @@ public struct MariaDBError: Error, CustomStringConvertible, Sendable {
     /// Could not reach the server at all (nothing listens, host unreachable).
     public var isConnectFailure: Bool { [.cannotConnectSocket, .cannotConnectTCP].contains(code) }
 
+    /// The server refuses a value for good (out of range, too long, not a valid value for its column):
+    /// sending the same row again can never succeed.
+    public var isRefusedValue: Bool { [1048, 1264, 1265, 1292, 1366, 1406].contains(code.rawValue) }
+
     /// Worth retrying the whole unit of work: deadlock (1213), lock wait
     /// timeout (1205), server gone (2006/2013, and killed/idle connections),
     /// read-only (1290, seen right after a primary switch-over).

@@ -104,6 +104,9 @@ extension Context {
                 Output.warning(
                     "\(f): not a log spool file this octo can read (no valid header); set aside, not replayed")
             }
+            for f in r.refused {
+                Output.warning("\(f.file): the database refuses a line of it (\(f.error)); set aside, not replayed")
+            }
         } catch {
             Output.warning("could not replay the log spool in \(spool.directory): \(error)")
         }

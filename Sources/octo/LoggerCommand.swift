@@ -57,12 +57,21 @@ struct LoggerCommand: OctoCommand {
         }
     }
 
+    /// `OCTO_RUN_ID` when it is a run id; anything else (a script's stray value) is left out of the lines, with
+    /// a warning — a run id the database refuses would keep them from being stored at all.
+    func environmentRunID(_ env: [String: String]) -> Int64? {
+        guard let text = env["OCTO_RUN_ID"], !text.isEmpty else { return nil }
+        if let id = Int64(text), id >= 1 { return id }
+        Output.warning("OCTO_RUN_ID '\(text.quotedForMessage)' is not a run id: the lines are stored without one")
+        return nil
+    }
+
     func run(_ context: Context) throws {
         let env = context.environment
         let defaults = LogPipeline.Defaults(
             name: name ?? defaultName(env),
             level: LogFormat.level(word: level)!.0,
-            runID: run.flatMap { Int64($0) } ?? env["OCTO_RUN_ID"].flatMap { Int64($0) })
+            runID: run.flatMap { Int64($0) } ?? environmentRunID(env))
         var db: Connection?
         var problem: String?
         do { db = try context.database() } catch { problem = "\(error)" }

@@ -53,4 +53,33 @@ struct LogStoreTests {
 
     static let last = Instant(year: 9999, month: 12, day: 31, hour: 23, minute: 59, second: 59, microsecond: 999_999)!
     static let first = Instant(year: 1000, month: 1, day: 1)!
+
+    /// A spool file with a line the database refuses for good (here a run id out of range: an older octo took
+    /// any OCTO_RUN_ID) is set aside as `.refused`; it no longer stops the replay of the files after it. Fails on
+    /// the old code (the replay threw at the first file, every time).
+    @Test func aSpoolFileTheDatabaseRefusesIsSetAsideAndTheOthersAreReplayed() async throws {
+        try await withInit { _, db in
+            let dir = TemporaryDirectory()
+            defer { dir.remove() }
+            let now = try JobStore.serverNow(db)
+            for (stream, runID, text): (Int64, Int64, String) in [(1_000_001, -1, "poison"), (1_000_002, 7, "fine")] {
+                let w = try SpoolFile.Writer(directory: dir.path + "/spool", machine: "m1", streamID: stream)
+                try w.append([
+                    (LogLine(loggedAt: now, jobName: "j", runID: runID, level: .info, content: text), Int64(1))
+                ])
+                w.close()
+            }
+            let spool = Spool(stateDirectory: dir.path)
+            #expect(spool.files().count == 2)
+            let r = try spool.replay(db)
+            #expect(r.lines == 1 && r.files == 1, "\(r)")
+            #expect(r.refused.count == 1 && r.refused[0].file.hasSuffix(".refused"), "\(r.refused)")
+            #expect(r.refused.first.map { readFileBytes($0.file) != nil } == true)
+            let stored = try db.query("SELECT content FROM logs WHERE job_name = 'j'").rows.map {
+                try $0.decode("content", as: String.self)
+            }
+            #expect(stored == ["fine"])
+            #expect(spool.files().isEmpty)
+        }
+    }
 }

@@ -329,6 +329,15 @@ struct LoggerTests {
                 #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
             }
             #expect(try db.query("SELECT COUNT(*) AS n FROM logs").first!.decode("n", as: Int.self) == 0)
+            // an OCTO_RUN_ID that is no run id (a script's stray value) is left out of the lines, which are stored;
+            // before, the database refused them and they sat in a spool file that stopped every later replay
+            let stray = try await OctoBinary.run(
+                ["logger", "-n", "strayrun"], environment: env.merging(["OCTO_RUN_ID": "-1"]) { $1 }, input: "kept\n")
+            #expect(stray.status == 0 && stray.stderr.contains("OCTO_RUN_ID '-1' is not a run id"), "\(stray.stderr)")
+            let kept = try db.query("SELECT content, run_id FROM logs WHERE job_name = 'strayrun'").rows
+            #expect(kept.count == 1)
+            #expect(try kept.first?.decode("content", as: String.self) == "kept")
+            #expect(try kept.first?.decode("run_id", as: Int64?.self) == nil)
         }
     }
 

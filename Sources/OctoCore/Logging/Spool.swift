@@ -52,6 +52,12 @@ public struct Spool: Sendable {
     // MARK: - Replay
 
     /// What a replay did.
+    /// A spool file set aside because the database refuses a line of it, and the error.
+    public struct Refused: Sendable, Equatable {
+        public var file: String
+        public var error: String
+    }
+
     public struct Replayed: Sendable, Equatable {
         public var files = 0
         public var lines = 0
@@ -64,12 +70,17 @@ public struct Spool: Sendable {
         /// renamed to `NAME.unreadable` so that they no longer stop the
         /// replay of the others; kept for a person to look at.
         public var setAside: [String] = []
+        /// Files holding a line the database refuses for good (a value out of range: only an older octo could
+        /// spool one), renamed to `NAME.refused` with the error, so that they no longer stop the replay of the
+        /// others (the lines before it are stored; the file stays for a person).
+        public var refused: [Refused] = []
     }
 
     /// Replays every spool file no other process holds, oldest first, into
     /// `logs`; each file is removed once all its lines are stored. Stops at
     /// the first database error (the rest waits for the next replay) and
-    /// throws it. A file without a readable header is set aside (`setAside`).
+    /// throws it. A file without a readable header is set aside (`setAside`),
+    /// and so is one with a line the database refuses for good (`refused`).
     @discardableResult
     public func replay(_ db: Connection) throws -> Replayed {
         var done = Replayed()
@@ -95,7 +106,13 @@ public struct Spool: Sendable {
                 if rename(path, aside) == 0 { done.setAside.append(aside) }
                 continue
             }
-            done.lines += try SpoolFile.replay(reader, into: db)
+            do {
+                done.lines += try SpoolFile.replay(reader, into: db)
+            } catch let e as MariaDBError where e.isRefusedValue {
+                let aside = path + ".refused"
+                if rename(path, aside) == 0 { done.refused.append(Refused(file: aside, error: "\(e)")) }
+                continue
+            }
             unlink(path)
             done.files += 1
         }
