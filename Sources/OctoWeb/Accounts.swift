@@ -186,29 +186,40 @@ public enum AccountStore {
     /// else its stored hash and role (nil for an unknown name).
     public enum Candidate: Sendable {
         case limited(Int64)
-        case check(stored: String?, role: Role?)
+        /// `attempt`: the failure row reserved for this attempt (`succeeded` removes it).
+        case check(stored: String?, role: Role?, attempt: Int64)
     }
 
+    /// Reserves the attempt before anything is checked: a failure row is written first and the name's failures
+    /// are counted up to it, so logins sent at once are counted one by one — before, each counted the failures
+    /// already written, all passed while their slow hashes were checked, and 30 parallel guesses got 24 checked
+    /// against a limit of 5. Beyond the limit the reservation is taken back (an attack does not lengthen the
+    /// wait); a right password takes it back too (`succeeded`); a wrong one leaves it as the failure.
     public static func loginCandidate(_ db: Connection, _ name: String) throws -> Candidate {
+        let user = String(name.prefix(64))
+        let attempt = Int64(
+            try db.query("INSERT INTO login_failures (user_name, at) VALUES (?, NOW(6))", [.text(user)]).lastInsertID)
         let recent = try db.query(
             """
             SELECT COUNT(*) AS n, COALESCE(TIMESTAMPDIFF(SECOND, NOW(6), MIN(at) + INTERVAL ? SECOND), 0) AS wait
-            FROM login_failures WHERE user_name = ? AND at > NOW(6) - INTERVAL ? SECOND
-            """, [.int(failureWindow), .text(String(name.prefix(64))), .int(failureWindow)]
+            FROM login_failures WHERE user_name = ? AND at > NOW(6) - INTERVAL ? SECOND AND id <= ?
+            """, [.int(failureWindow), .text(user), .int(failureWindow), .int(attempt)]
         ).first!
         let count: Int64 = try recent.decode("n")
-        if count >= Int64(failureLimit) { return .limited(max(1, try recent.decode("wait"))) }
+        if count > Int64(failureLimit) {
+            try db.execute("DELETE FROM login_failures WHERE id = ?", [.int(attempt)])
+            return .limited(max(1, try recent.decode("wait")))
+        }
+        _ = try? db.execute("DELETE FROM login_failures WHERE at < NOW(6) - INTERVAL 1 DAY LIMIT 100")
         let row = try db.query("SELECT role, password_hash FROM users WHERE name = ?", [.text(name)]).first
         return .check(
             stored: try row?.decode("password_hash", as: String.self),
-            role: try row.map { try Role.parse(try $0.decode("role", as: String.self)) })
+            role: try row.map { try Role.parse(try $0.decode("role", as: String.self)) }, attempt: attempt)
     }
 
-    /// Counts a failed login (one statement: a retry cannot count it twice); old rows go a hundred at a time.
-    public static func recordFailure(_ db: Connection, _ name: String) throws {
-        try db.execute(
-            "INSERT INTO login_failures (user_name, at) VALUES (?, NOW(6))", [.text(String(name.prefix(64)))])
-        _ = try? db.execute("DELETE FROM login_failures WHERE at < NOW(6) - INTERVAL 1 DAY LIMIT 100")
+    /// The password was right: the attempt's reserved failure row goes.
+    public static func succeeded(_ db: Connection, attempt: Int64) throws {
+        try db.execute("DELETE FROM login_failures WHERE id = ?", [.int(attempt)])
     }
 
     /// A new session for an account whose password was right.
@@ -230,12 +241,10 @@ public enum AccountStore {
     public static func login(_ db: Connection, _ name: String, password: String) throws -> LoginResult {
         switch try loginCandidate(db, name) {
         case .limited(let wait): return .limited(retryAfter: wait)
-        case .check(let stored, let role):
+        case .check(let stored, let role, let attempt):
             // an unknown name costs the same hash as a known one: timing does not tell which names exist
-            guard PasswordHash.verify(password, stored ?? dummyHash), let role else {
-                try recordFailure(db, name)
-                return .wrong
-            }
+            guard PasswordHash.verify(password, stored ?? dummyHash), let role else { return .wrong }
+            try succeeded(db, attempt: attempt)
             return try startSession(db, Account(name: name, role: role))
         }
     }

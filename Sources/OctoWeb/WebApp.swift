@@ -298,15 +298,17 @@ public struct WebApp: Sendable {
         var result: AccountStore.LoginResult
         switch candidate {
         case .limited(let wait): result = .limited(retryAfter: wait)
-        case .check(let stored, let role):
+        case .check(let stored, let role, let attempt):
             await hashGate.enter()
             let ok = PasswordHash.verify(password, stored ?? AccountStore.dummyHash)
             await hashGate.leave()
             if ok, let role {
-                result = try await pool.run { db in try AccountStore.startSession(db, Account(name: name, role: role)) }
+                result = try await pool.run { db in
+                    try AccountStore.succeeded(db, attempt: attempt)
+                    return try AccountStore.startSession(db, Account(name: name, role: role))
+                }
             } else {
-                try await pool.run { db in try AccountStore.recordFailure(db, name) }
-                result = .wrong
+                result = .wrong  // the attempt's reserved row is its failure
             }
         }
         switch result {
@@ -764,7 +766,9 @@ public struct WebApp: Sendable {
             filter: filter, after: lastEventID(request) ?? Int64(q["after"] ?? "") ?? 0,
             // max=N: end the stream after N lines (for scripts and tests; a browser follows until it leaves)
             max: q["max"].flatMap { Int($0) }.map { Swift.max(1, $0) } ?? Int.max,
-            stored: { db, after in try LogQuery.Follower(filter, after: after).poll(db) })
+            // every stored line after `after` the filter selects (a reconnection after a restart or a laptop's
+            // sleep gets what it missed), not only the live follower's last two minutes
+            stored: { db, after in try LogQuery.lines(db, filter, after: after, limit: WebApp.storedChunk) })
         return eventStream(feed, token: token)
     }
 

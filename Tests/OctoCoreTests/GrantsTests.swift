@@ -39,6 +39,27 @@ struct GrantsTests {
         #expect(!elsewhere.allows("SELECT", on: "runs"))
     }
 
+    /// With a host list, an account whose writes pass `read_only` fails the check (split brain after a
+    /// switchover); with one server it does not matter (a developer's root account is fine).
+    @Test func anAccountThatWritesThroughReadOnlyFailsWithAHostList() {
+        let worker = "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, DROP, INDEX ON `x`.* TO `octo`@`%`"
+        func check(_ lines: [String], hostList: Bool) -> DoctorCheck {
+            Doctor.privileges(
+                Grants(showGrants: lines, database: "x"), currentUser: "octo@%", grantee: "'octo'@'%'",
+                database: "x", hostList: hostList)
+        }
+        for (extra, name) in [
+            ("GRANT READ_ONLY ADMIN ON *.* TO `octo`@`%`", "READ_ONLY ADMIN"),
+            ("GRANT SUPER ON *.* TO `octo`@`%`", "SUPER"),
+            ("GRANT ALL PRIVILEGES ON *.* TO `octo`@`%`", "ALL PRIVILEGES")
+        ] {
+            let failed = check([worker, extra], hostList: true)
+            #expect(failed.status == .fail && failed.detail.contains("has \(name) on *.*"), "\(failed)")
+            #expect(check([worker, extra], hostList: false).status == .ok)
+        }
+        #expect(check([worker], hostList: true).status == .ok)
+    }
+
     @Test func quotedNamesAndPatterns() {
         #expect(Grants.parse("GRANT SELECT ON `we``ird`.`t``1` TO `u`@`h`")! == (["SELECT"], .table("we`ird", "t`1")))
         #expect(Grants.parse("GRANT SELECT ON `a ON b`.* TO `u`@`h`")?.target == .database("a ON b"))

@@ -250,6 +250,13 @@ struct WebTests {
             #expect(
                 events.first?.contains("\"text\":\"second\"") == true
                     && events.first?.contains("\"job\":\"talker\"") == true)
+            // lines stored an hour ago are sent too (a reconnection after a server's restart or a laptop's sleep):
+            // the stored lines go as far back as the search, not only the live reader's two minutes
+            try db.execute("UPDATE logs SET logged_at = logged_at - INTERVAL 50 MINUTE WHERE job_name = 'talker'")
+            let old = try await client.execute(
+                uri: "/logs/events?job=talker&grep=co&since=1h&after=\(after)&max=1", method: .get, headers: b.headers)
+            let oldEvents = String(buffer: old.body).split(separator: "\n").filter { $0.hasPrefix("data: ") }
+            #expect(oldEvents.count == 1 && oldEvents.first?.contains("\"text\":\"second\"") == true, "\(oldEvents)")
             let bad = try await client.execute(uri: "/logs/events?level=loud&max=1", method: .get, headers: b.headers)
             #expect(bad.status == .badRequest)
         }
@@ -562,6 +569,17 @@ struct WebTests {
             #expect(try await attempt("vic", "pw-vic-123").status == .seeOther)
             try db.execute("UPDATE login_failures SET at = at - INTERVAL 1 HOUR")
             #expect(try await attempt("alice", "pw-alice-123").status == .seeOther)
+            // guesses sent at once are counted one by one: of 30, only the limit's worth have their password
+            // checked (before, each counted the failures already written and 24 of 30 were checked). (+ 1: an
+            // attempt counts the failures committed when it counts, and two connections can meet in the
+            // microseconds between another's row getting its id and its commit.)
+            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for _ in 0..<30 { group.addTask { try await attempt("mallory", "guess").status } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            let checked = statuses.filter { $0 == .unauthorized }.count
+            #expect(checked >= 1 && checked <= AccountStore.failureLimit + 1, "\(statuses)")
+            #expect(checked + statuses.filter { $0 == .tooManyRequests }.count == 30, "\(statuses)")
         }
     }
 

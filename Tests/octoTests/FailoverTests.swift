@@ -36,6 +36,49 @@ struct FailoverTests {
         try #require(r.status == 0, "mariadb-pair \(what): \(r.stderr)")
     }
 
+    /// `octo doctor` with the pair healthy: ok; with the replica's replication stopped it warns — the primary's
+    /// commits would wait an hour for an acknowledgement — then ok again.
+    /// (doctor only reads: nothing waits on the primary meanwhile.) Before, it said ok throughout.
+    func doctorSeesAStoppedReplica(_ pair: String, _ env: [String: String]) async throws {
+        func servers() async throws -> (status: String, detail: String) {
+            let r = try await OctoBinary.run(["doctor", "--json"], environment: env)
+            guard case .array(let checks)? = JSON.parse(r.stdout) else { return ("?", r.stdout + r.stderr) }
+            for case .object(let c) in checks {
+                if case .string("servers")? = c["name"], case .string(let status)? = c["status"],
+                    case .string(let detail)? = c["detail"]
+                {
+                    return (status, detail)
+                }
+            }
+            return ("?", r.stdout)
+        }
+        func clients() async throws -> String {
+            try await Shell.run(
+                "mariadb --defaults-file=\"$P/a/my.cnf\" -N -e \"SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master_clients'\" | cut -f2",
+                environment: ["P": pair]
+            ).stdout.trimmingWhitespace()
+        }
+        /// Polls until the primary counts `n` semi-sync replicas (at most two minutes).
+        func clientsBecome(_ n: String) async throws -> Bool {
+            for _ in 0..<2400 {
+                if try await clients() == n { return true }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            return false
+        }
+        let healthy = try await servers()
+        #expect(healthy.status == "ok", "\(healthy.detail)")
+        _ = try await Shell.run("mariadb --defaults-file=\"$P/b/my.cnf\" -e 'STOP SLAVE'", environment: ["P": pair])
+        #expect(try await clientsBecome("0"))
+        let stopped = try await servers()
+        #expect(stopped.status == "warn", "\(stopped.detail)")
+        #expect(stopped.detail.contains("no replica connected"), "\(stopped.detail)")
+        _ = try await Shell.run("mariadb --defaults-file=\"$P/b/my.cnf\" -e 'START SLAVE'", environment: ["P": pair])
+        #expect(try await clientsBecome("1"))
+        let again = try await servers()
+        #expect(again.status == "ok", "\(again.detail)")
+    }
+
     func workload(_ dir: TemporaryDirectory, _ pair: String) async throws {
         let admin = try await Shell.run(
             """
@@ -86,6 +129,7 @@ struct FailoverTests {
             for m in m1 m2 m3; do "$OCTO" register --machine $m --slots 4 -q; done
             """, environment: env.merging(["OCTO": OctoBinary.path]) { a, _ in a })
         try #require(setup.status == 0, "\(setup.stderr)")
+        try await doctorSeesAStoppedReplica(pair, env)
         // whatever happens below, the machines stop (the loop ends within a second of the file)
         defer { _ = dir.write("stop", "") }
         // the machines: each second, produce, consume (claiming for a second) and monitor on each, in the

@@ -68,6 +68,7 @@ public enum Doctor {
         var parts: [String] = []
         var writable: [String] = []
         var unreachable = false
+        var degraded = false
         for h in options.hosts {
             do {
                 let db = try Connection(options.only(h))
@@ -83,7 +84,17 @@ public enum Doctor {
                 let semiSlave: Int64 = try v.decode("ss")
                 if readOnly == 0 {
                     writable.append(h.description)
-                    parts.append("\(h) primary (writable; semi-sync master \(semiMaster == 1 ? "on" : "off"))")
+                    var state = "semi-sync master \(semiMaster == 1 ? "on" : "off")"
+                    if semiMaster == 1,
+                        let clients = try db.query("SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master_clients'").first
+                            .flatMap({ Int64(try $0.decode("Value", as: String.self)) }), clients == 0
+                    {
+                        // every commit waits for an acknowledgement no replica sends, up to the timeout (an hour
+                        // in the documented set-up): a stopped replica stops the fleet's writes
+                        state += " with no replica connected: commits wait for rpl_semi_sync_master_timeout"
+                        degraded = true
+                    }
+                    parts.append("\(h) primary (writable; \(state))")
                     continue
                 }
                 var lag = "lag unknown (SHOW SLAVE STATUS needs the SLAVE MONITOR privilege)"
@@ -91,6 +102,7 @@ public enum Doctor {
                     if let r = status.first {
                         let seconds = try? r.decode("Seconds_Behind_Master", as: Int64?.self)
                         lag = seconds.flatMap { $0 }.map { "lag \($0) s" } ?? "not replicating"
+                        if lag == "not replicating" { degraded = true }
                     } else {
                         lag = "not a replica"
                     }
@@ -111,6 +123,13 @@ public enum Doctor {
             return DoctorCheck(
                 "servers", .fail, "split brain: \(writable.joined(separator: " and ")) are both writable: " + detail,
                 fix: "SET GLOBAL read_only = 1 on the old primary and re-point it as a replica")
+        }
+        if degraded {
+            return DoctorCheck(
+                "servers", .warn, detail,
+                fix:
+                    "start the replica (START SLAVE); until it is back, SET GLOBAL rpl_semi_sync_master_wait_no_slave = OFF "
+                    + "on the primary, and do not promote that replica before it has caught up")
         }
         return DoctorCheck("servers", unreachable ? .warn : .ok, detail)
     }
@@ -230,12 +249,25 @@ public enum Doctor {
         } catch {
             return DoctorCheck("privileges", .warn, "cannot read privileges: \(error)")
         }
-        return privileges(grants, currentUser: currentUser, grantee: grantee, database: c.database)
+        return privileges(
+            grants, currentUser: currentUser, grantee: grantee, database: c.database,
+            hostList: c.connection.hosts.count > 1)
     }
 
     /// The verdict on what `grants` allow: a worker needs `workerPrivileges` on every table; the monitor needs
     /// ALTER and DROP on `logs` for log partitions; `octo init` needs `adminPrivileges` on the database.
-    static func privileges(_ grants: Grants, currentUser: String, grantee: String, database: String) -> DoctorCheck {
+    /// With a host list (`hostList`), an account that writes through `read_only` fails: after a switchover its
+    /// processes still connected to the demoted primary would go on writing there (split brain).
+    static func privileges(
+        _ grants: Grants, currentUser: String, grantee: String, database: String, hostList: Bool = false
+    ) -> DoctorCheck {
+        if hostList, let p = ["READ_ONLY ADMIN", "SUPER", "ALL PRIVILEGES"].first(where: grants.global.contains) {
+            return DoctorCheck(
+                "privileges", .fail,
+                "\(currentUser) has \(p) on *.*, which writes through read_only: after a switchover its octo "
+                    + "could go on writing to the old primary (split brain)",
+                fix: "REVOKE \(p) ON *.* FROM \(grantee) (octo needs privileges on `\(database)` only)")
+        }
         let missing = workerPrivileges.compactMap { p -> String? in
             let lacking = Schema.objects.filter { !grants.allows(p, on: $0) }
             if lacking.isEmpty { return nil }

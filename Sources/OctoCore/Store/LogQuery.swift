@@ -172,6 +172,16 @@ public enum LogQuery {
         }
     }
 
+    /// The matching lines after id `after`, oldest id first, at most `limit` (a followed search's stored lines,
+    /// chunk by chunk: as far back as its filter reaches, not only the follower's two minutes).
+    public static func lines(_ db: Connection, _ filter: Filter, after: Int64, limit: Int) throws -> [Line] {
+        let (whereSQL, values) = filter.clause()
+        return try db.query(
+            "SELECT \(LogQuery.columns) FROM logs WHERE \(whereSQL) AND id > ? ORDER BY id LIMIT ?",
+            values + [.int(after), limit.sqlValue]
+        ).rows.map(LogQuery.line)
+    }
+
     /// The largest line id stored (0: none).
     public static func lastID(_ db: Connection) throws -> Int64 {
         try db.query("SELECT COALESCE(MAX(id), 0) AS id FROM logs").first?.decode("id") ?? 0

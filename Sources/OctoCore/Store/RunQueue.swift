@@ -193,23 +193,31 @@ public enum RunQueue {
             let free =
                 onlyRun == nil ? min(limit, try m.decode("slots", as: Int.self) - slotsInUse(db, machine)) : limit
             guard free > 0 else { return [] }
-            let candidates = try claimCandidates(
-                db, eligibility(machine, m, user: user), onlyRun: onlyRun, window: free * 4 + 8)
-            guard !candidates.isEmpty else { return [] }
-            // the candidates' jobs, locked in ascending id (one statement), then their active runs:
-            // a job's count is read and raised by one lock holder at a time
-            var jobIDs = Set(candidates.map(\.jobID)).sorted()
-            let jobs = try lockJobs(db, jobIDs, skipLocked: skipBusyJobs)
-            skipped = jobs.count < jobIDs.count
-            guard !jobs.isEmpty else { return [] }
-            let held = candidates.filter { jobs[$0.jobID] != nil }
-            jobIDs = jobIDs.filter { jobs[$0] != nil }
-            let plan = ClaimPlan.plan(held, jobs: jobs, active: try activeSeries(db, jobIDs), free: free)
-            for runID in plan.skipIfScheduled {
-                if let run = try get(db, runID), [.schedule, .catchup].contains(run.trigger) {
-                    try finishQueued(
-                        db, runID, state: .skipped, reason: "a run of this job was running (concurrency forbid)")
+            let eligible = try eligibility(machine, m, user: user)
+            let window = free * 4 + 8
+            var plan = ClaimPlan()
+            for pastWaiting in [false, true] {
+                let candidates = try claimCandidates(
+                    db, eligible, onlyRun: onlyRun, window: window, pastWaiting: pastWaiting)
+                guard !candidates.isEmpty else { break }
+                // the candidates' jobs, locked in ascending id (one statement), then their active runs:
+                // a job's count is read and raised by one lock holder at a time
+                var jobIDs = Set(candidates.map(\.jobID)).sorted()
+                let jobs = try lockJobs(db, jobIDs, skipLocked: skipBusyJobs)
+                skipped = skipped || jobs.count < jobIDs.count
+                guard !jobs.isEmpty else { break }
+                let held = candidates.filter { jobs[$0.jobID] != nil }
+                jobIDs = jobIDs.filter { jobs[$0] != nil }
+                plan = ClaimPlan.plan(held, jobs: jobs, active: try activeSeries(db, jobIDs), free: free)
+                for runID in plan.skipIfScheduled {
+                    if let run = try get(db, runID), [.schedule, .catchup].contains(run.trigger) {
+                        try finishQueued(
+                            db, runID, state: .skipped, reason: "a run of this job was running (concurrency forbid)")
+                    }
                 }
+                // a full window that filled the free slots only in part may hide runs behind ones that wait for
+                // their turn (one job's backlog): look once more, past those
+                if pastWaiting || onlyRun != nil || plan.take.count >= free || candidates.count < window { break }
             }
             guard !plan.take.isEmpty else { return [] }
             return try start(db, plan.take, machine: machine, lease: lease, sentAt: sentAt, tokenPrefix: batch.prefix)
@@ -243,7 +251,7 @@ public enum RunQueue {
     /// eligible runs first, whatever their jobs' ids), at most `window`; or
     /// only the run `onlyRun`.
     private static func claimCandidates(
-        _ db: Connection, _ eligibleValues: [Value], onlyRun: Int64?, window: Int
+        _ db: Connection, _ eligibleValues: [Value], onlyRun: Int64?, window: Int, pastWaiting: Bool
     ) throws -> [ClaimPlan.Candidate] {
         let rows: [Row]
         if let only = onlyRun {
@@ -254,7 +262,7 @@ public enum RunQueue {
         } else {
             rows = try db.query(
                 "SELECT run_id, job_id, route_key, forced FROM queue WHERE not_before <= NOW(6) AND " + eligibleSQL
-                    + " AND " + notWaitingForItsTurnSQL
+                    + (pastWaiting ? " AND " + notWaitingForItsTurnSQL : "")
                     + " ORDER BY not_before, run_id LIMIT ? FOR UPDATE SKIP LOCKED", eligibleValues + [window.sqlValue]
             ).rows
         }
@@ -358,11 +366,12 @@ public enum RunQueue {
         """
 
     /// A queue row whose series has as many active runs as its job allows (`ClaimPlan`'s cap: `max_parallel`
-    /// with `allow`, else 1; stopping runs count) waits for its turn: it is left out of the claim's window, so
-    /// a backlog of one job (a `queue` job behind its schedule, a `misfire all` catch-up) cannot fill the window
-    /// and keep every later job's runs from free slots. Forced runs, and those of a `forbid` job (the plan
-    /// skips them), stay in. The plan still decides under the jobs' locks; this only chooses what it looks at.
-    /// (The subqueries take no locks: only the queue's rows are read for update.)
+    /// with `allow`, else 1; stopping runs count) waits for its turn. A claim whose full window filled the free
+    /// slots only in part looks again with these left out, so a backlog of one job (a `queue` job behind its
+    /// schedule, a `misfire all` catch-up) cannot fill the window and keep every later job's runs from free
+    /// slots. Forced runs, and those of a `forbid` job (the plan skips them), stay in. The plan still decides
+    /// under the jobs' locks; this only chooses what it looks at. (The subqueries take no locks: only the
+    /// queue's rows are read for update. The first look goes without them: they cost per row.)
     static let notWaitingForItsTurnSQL = """
         (forced = 1 OR (SELECT COUNT(*) FROM runs r WHERE r.job_id = queue.job_id AND r.route_key = queue.route_key
             AND (r.state = 'running' OR (r.state = 'cancelled' AND r.lease_expires_at > NOW(6))))
