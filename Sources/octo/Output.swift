@@ -8,11 +8,16 @@ import OctoCore
 enum Output {
     static func line(_ s: String) { print(s) }
 
-    /// `octo: message` on stderr.
-    static func error(_ s: String) { writeStderr("octo: " + s + "\n") }
+    /// A value as it is stored (a setting, a cursor): exact into a pipe or a file, for scripts; on a terminal
+    /// with its control characters made visible (a value must not move the cursor or retitle the window).
+    static func value(_ s: String) { print(isatty(1) == 1 ? s.escapedForTerminal : s) }
 
-    /// `octo: warning: message` on stderr.
-    static func warning(_ s: String) { writeStderr("octo: warning: " + s + "\n") }
+    /// `octo: message` on stderr, one line, control characters made visible (a message may quote a value a
+    /// user or a server sent).
+    static func error(_ s: String) { writeStderr("octo: " + s.escapedForTerminal + "\n") }
+
+    /// `octo: warning: message` on stderr, as `error`.
+    static func warning(_ s: String) { writeStderr("octo: warning: " + s.escapedForTerminal + "\n") }
 
     /// `bytes` on stdout as they are, in as few write(2) calls as the pipe takes (after what stdio holds).
     static func raw(_ bytes: [UInt8]) throws {

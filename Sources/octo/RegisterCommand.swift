@@ -52,6 +52,14 @@ struct RegisterCommand: OctoCommand {
                 )
             }
         }
+        // what the machine's row holds (groups_list 1,024 characters, envs 2,048): more is refused here, not by
+        // the server after the connection
+        if groups.joined(separator: ",").utf8.count > 1024 {
+            throw ValidationError("invalid --group list: at most 1024 characters in all, names and commas")
+        }
+        if let env, env.utf8.count > 2048 {
+            throw ValidationError("invalid --env '\(env.quotedForMessage)': at most 2048 characters")
+        }
         if let slots, !(1...1024).contains(slots) {
             throw ValidationError("invalid slots '\(slots)': expected a whole number from 1 to 1024")
         }

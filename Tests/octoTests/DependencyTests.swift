@@ -62,6 +62,14 @@ struct DependencyTests {
             #expect(rm.status == 2 && rm.stderr.contains("needed by clean"), "\(rm.stderr)")
             let renamed = try await octo(fresh, ["sh", "edit", "load", "--rename", "load2"])
             #expect(renamed.status == 2 && renamed.stderr.contains("no job named 'load'"), "\(renamed.stderr)")
+            // a job with a schedule of its own cannot need one that runs only by hand (load): its runs are for the
+            // moments they are made, never for the scheduled job's fires — every run would wait and be skipped
+            let timed = try await octo(
+                fresh, ["sh", "add", "nightly", "--command", "true", "--schedule", "0 3 * * *", "--needs", "load"])
+            #expect(timed.status == 2 && timed.stderr.contains("'load' runs only when run by hand"), "\(timed.stderr)")
+            let scheduled = try await octo(fresh, ["sh", "edit", "clean", "--schedule", "0 3 * * *"])
+            #expect(
+                scheduled.status == 2 && scheduled.stderr.contains("runs only when run by hand"), "\(scheduled.stderr)")
             #expect(try fingerprint() == before)
             // in any order in one file, applied as a whole
             _ = dir.write(

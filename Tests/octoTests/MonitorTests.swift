@@ -96,6 +96,16 @@ struct MonitorTests {
             try db.execute("UPDATE jobs SET next_fire_at = NOW(6) - INTERVAL 10 MINUTE WHERE name = 'orphan'")
             try addJob(db, "waiting", "true", ["target": "nosuchgroup"])
             #expect(try await octo(env, ["sh", "run", "waiting", "-q"]).status == 0)
+            // a queue job's second run waits for its first, running long: it waits for its turn, no machine is
+            // missing (before, it was alerted `unclaimed` too)
+            try addJob(db, "turn", "true", ["concurrency": "queue"])
+            for _ in 0..<2 { #expect(try await octo(env, ["sh", "run", "turn", "-q"]).status == 0) }
+            try db.execute(
+                """
+                UPDATE runs SET state = 'running', machine = 'busy', lease_token = 't', lease_expires_at = NOW(6) + INTERVAL 1 HOUR,
+                  started_at = NOW(6) - INTERVAL 20 MINUTE WHERE job_name = 'turn' ORDER BY id LIMIT 1
+                """)
+            try db.execute("DELETE q FROM queue q JOIN runs r ON r.id = q.run_id WHERE r.state = 'running'")
             try db.execute("UPDATE queue SET not_before = NOW(6) - INTERVAL 10 MINUTE")
             #expect(try await octo(env.merging(["OCTO_MACHINE": "quiet"]) { $1 }, ["register"]).status == 0)
             try db.execute("UPDATE machines SET last_seen = NOW(6) - INTERVAL 1 HOUR WHERE name = 'quiet'")

@@ -298,6 +298,28 @@ struct ShTests {
             (["sh", "add", "bad name", "--command", "true"], "invalid job name 'bad name'"),
             // a path segment: a link to /jobs/.. is a link to /
             (["sh", "add", "..", "--command", "true"], "invalid job name '..'"),
+            // longer than the columns hold: refused here, not by the server (exit 1, its error) after connecting
+            (
+                ["sh", "add", "x", "--command", "true", "--schedule", String(repeating: "0", count: 300) + " * * * *"],
+                "at most 255 characters"
+            ),
+            (
+                ["sh", "edit", "existing", "--owner", String(repeating: "e\u{301}", count: 200)],
+                "invalid owner"
+            ),
+            (
+                [
+                    "sh", "edit", "existing", "--needs",
+                    (0..<35).map { "n\($0)" + String(repeating: "x", count: 60) }.joined(separator: ",")
+                ], "2048 characters in all"
+            ),
+            (
+                ["register", "--machine", "w9"]
+                    + (0..<40).flatMap { ["--group", "g\($0)" + String(repeating: "x", count: 30)] },
+                "invalid --group list"
+            ),
+            // a name's control characters are shown as escapes, never sent to the terminal
+            (["sh", "edit", "\u{1b}]0;pwned\u{7}"], "octo sh edit \\e]0;pwned\\x07: name at least one attribute"),
             (["sh", "edit", "existing", "--rename", "."], "invalid job name '.'"),
             (["sh", "add", "x", "--command", "true", "--timeout=-5m"], "invalid timeout '-5m'"),
             (["sh", "add", "x", "--command", "true", "--timeout", "-5m"], "invalid timeout '-5m'"),
@@ -351,6 +373,29 @@ struct ShTests {
             #expect(r.stderr.contains(expected), "\(r.stderr)")
             #expect(try env.jobsFingerprint() == before)
             #expect(try await env.octo("sh", "settings", "--json").stdout == settingsBefore)
+        }
+    }
+
+    @Test func valuesWithControlCharactersAreShownAsEscapesOnATerminalAndExactToScripts() async throws {
+        try await withEnv { env in
+            let command = "echo \u{1b}[31mred\u{1b}]0;title\u{7}"
+            var r = try await env.octo("sh", "settings", "alert_command", command)
+            #expect(r.stdout == "alert_command = echo \\e[31mred\\e]0;title\\x07\n", "\(r.stdout)")
+            // into a pipe (a script): exact
+            r = try await env.octo("sh", "settings", "alert_command")
+            #expect(r.stdout == command + "\n")
+            // on a terminal (script(1) gives it one): escaped
+            let tty = try await Shell.run(
+                "script -qec '\"$OCTO\" sh settings alert_command' /dev/null", environment: env.fresh.environment)
+            #expect(tty.stdout.contains("echo \\e[31mred") && !tty.stdout.contains("\u{1b}"), "\(tty.stdout)")
+            // a right-to-left override in an owner is shown as an escape, not obeyed
+            _ = try await env.octo("sh", "add", "rtl", "--command", "true", "--owner", "x\u{202e}evil")
+            let ls = try await env.octo("sh", "ls")
+            #expect(ls.stdout.contains("x\\u202eevil") && !ls.stdout.contains("\u{202e}"), "\(ls.stdout)")
+            // a server's message is escaped too (here it quotes the host name it could not resolve)
+            let host = try await OctoBinary.run(
+                ["sh", "ls"], environment: env.fresh.environment.merging(["OCTO_DB_HOST": "h\u{1b}[31m"]) { $1 })
+            #expect(host.status != 0 && !host.stderr.contains("\u{1b}"), "\(host.stderr)")
         }
     }
 

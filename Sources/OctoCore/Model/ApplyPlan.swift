@@ -71,6 +71,7 @@ extension JobStore {
                     // the file as a whole: jobs may need each other in any order, and a job it removes must
                     // not be needed by one it keeps
                     try checkGraph(db, removed: plan.removes)
+                    try checkNeedsTiming(db, names: plan.updates.map(\.new.name) + plan.creates.map(\.name))
                     return plan
                 }
             }

@@ -148,7 +148,13 @@ extension Job {
         Attribute(
             name: "schedule", help: "cron expression, macro, @every 15m, or empty for manual-only", defaultText: "",
             read: { $0.schedule },
-            write: { (j: inout Job, v: String) throws(OctoError) in j.schedule = try Schedule(v).text }),
+            write: { (j: inout Job, v: String) throws(OctoError) in
+                let text = try Schedule(v).text
+                guard text.unicodeScalars.count <= 255 else {
+                    throw OctoError.invalid("schedule", v, expected: "at most 255 characters")
+                }
+                j.schedule = text
+            }),
         Attribute(
             name: "needs",
             help: "jobs that must succeed for the same fire time first, comma list (no schedule: follow the first)",
@@ -284,7 +290,9 @@ extension Job {
 
     /// Free text without control characters.
     private static func text(_ name: String, _ v: String, max: Int) throws(OctoError) -> String {
-        guard v.count <= max, !v.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) else {
+        // counted as the column counts them (code points: `e` and a combining accent are two)
+        guard v.unicodeScalars.count <= max, !v.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f })
+        else {
             throw OctoError.invalid(name, v, expected: "text of at most \(max) characters without control characters")
         }
         return v
@@ -312,9 +320,12 @@ extension Job {
         let v = raw.trimmingWhitespace()
         if v.isEmpty { return [] }
         let names = v.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingWhitespace() }
-        guard names.allSatisfy(Names.isValidName), names.count <= maximumNeeds else {
+        // (the column holds 2,048 characters: 64 names of 64 would not fit)
+        guard names.allSatisfy(Names.isValidName), names.count <= maximumNeeds, v.utf8.count <= 2048 else {
             throw OctoError.invalid(
-                "needs", raw, expected: "a comma list of at most \(maximumNeeds) job names (\(Names.nameRule))")
+                "needs", raw,
+                expected:
+                    "a comma list of at most \(maximumNeeds) job names (\(Names.nameRule)), 2048 characters in all")
         }
         var out: [String] = []
         for n in names where !out.contains(n) { out.append(n) }
@@ -323,7 +334,7 @@ extension Job {
 
     static func parseTarget(_ raw: String) throws(OctoError) -> String {
         let v = raw.trimmingWhitespace()
-        guard v.count <= 1024 else {
+        guard v.unicodeScalars.count <= 1024 else {
             throw OctoError.invalid(
                 "target", raw, expected: "at most 1024 characters (any, a comma list of machines, or group:NAME)")
         }

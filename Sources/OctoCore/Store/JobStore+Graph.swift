@@ -56,6 +56,38 @@ extension JobStore {
         }
     }
 
+    /// Refuses (a usage error) a job of `names` that has a schedule of its own and needs a job whose runs are
+    /// manual (no schedule, no needs — or following such a job): a manual run is for the moment it is made,
+    /// never one of the scheduled job's fires, so every run of it would wait until `needs_timeout` and be
+    /// skipped. Only the jobs a change names are checked (an older graph is not refused whole).
+    static func checkNeedsTiming(_ db: Connection, names: [String]) throws {
+        guard !names.isEmpty else { return }
+        var jobs: [String: (schedule: String, needs: [String])] = [:]
+        for row in try db.query("SELECT name, schedule, needs FROM jobs").rows {
+            jobs[try row.decode("name")] = (
+                try row.decode("schedule"),
+                (try row.decode("needs", as: String.self)).split(separator: ",").map(String.init)
+            )
+        }
+        func manual(_ name: String, depth: Int = 0) -> Bool {
+            guard let j = jobs[name], depth < 100 else { return false }
+            if !j.schedule.isEmpty { return (try? Schedule(j.schedule))?.isManual ?? false }
+            guard let first = j.needs.first else { return true }
+            return manual(first, depth: depth + 1)
+        }
+        for name in names {
+            guard let j = jobs[name], !j.schedule.isEmpty, (try? Schedule(j.schedule))?.isManual == false else {
+                continue
+            }
+            if let m = j.needs.first(where: { manual($0) }) {
+                throw OctoError.usage(
+                    "invalid needs of job '\(name)': it has a schedule, and '\(m)' runs only when run by hand — "
+                        + "its runs are for those moments, never for \(name)'s fires; give \(m) a schedule, or "
+                        + "remove \(name)'s so that it follows \(m)")
+            }
+        }
+    }
+
     /// `rm --force` of a job others need: it leaves their needs (an `edit`
     /// audit row each), and their waiting runs stop waiting for it (the next
     /// `produce` releases those whose other needs are met).

@@ -80,7 +80,10 @@ public enum JobStore {
         try db.transaction {
             try lockGraph(db)
             let saved = try insert(db, job, by: who, defaultZone: defaultZone)
-            if !job.needs.isEmpty { try checkGraph(db, changed: job.name) }
+            if !job.needs.isEmpty {
+                try checkGraph(db, changed: job.name)
+                try checkNeedsTiming(db, names: [job.name])
+            }
             try AuditStore.record(
                 db, Audit.Record(.add, by: who, job: saved.name, changes: Audit.changes(from: nil, to: saved)))
             return saved
@@ -134,6 +137,11 @@ public enum JobStore {
                 try update(db, new, previous: old, by: who, defaultZone: defaultZone)
                 if new.name != old.name { try renamed(db, old, to: new.name) }
                 if new.needs != old.needs || new.name != old.name { try checkGraph(db, changed: new.name) }
+                if new.needs != old.needs || new.schedule != old.schedule {
+                    // the job, and those that need it (its schedule may be what they follow)
+                    let needers = try graph(db).needs.filter { $0.value.contains(new.name) }.map(\.key)
+                    try checkNeedsTiming(db, names: [new.name] + needers)
+                }
                 let saved = try require(db, new.name)
                 try AuditStore.record(
                     db, Audit.Record(action, by: who, job: saved.name, changes: Audit.changes(from: old, to: saved)))

@@ -237,14 +237,17 @@ public enum MonitorStore {
         ).rows.map { (try $0.decode("id"), try $0.decode("name"), try $0.decode("next_fire_at")) }
     }
 
-    /// Runs queued `after` seconds past their start time and not claimed (at most 1000).
+    /// Runs queued `after` seconds past their start time and not claimed (at most 1000) — except those that
+    /// wait for their turn behind their own job's running runs (`queue`, `allow` at its limit): no machine is
+    /// missing for them.
     public static func unclaimedRuns(_ db: Connection, after: Int64) throws -> [(
         runID: Int64, job: String, machine: String?, since: Instant
     )] {
         try db.query(
             """
-            SELECT q.run_id, r.job_name, q.machine, q.not_before FROM queue q JOIN runs r ON r.id = q.run_id
-            WHERE q.not_before < NOW(6) - INTERVAL ? SECOND ORDER BY q.not_before LIMIT 1000
+            SELECT queue.run_id, r.job_name, queue.machine, queue.not_before FROM queue JOIN runs r ON r.id = queue.run_id
+            WHERE queue.not_before < NOW(6) - INTERVAL ? SECOND AND \(RunQueue.notWaitingForItsTurnSQL)
+            ORDER BY queue.not_before LIMIT 1000
             """, [.int(after)]
         ).rows.map {
             (try $0.decode("run_id"), try $0.decode("job_name"), try $0.decode("machine"), try $0.decode("not_before"))

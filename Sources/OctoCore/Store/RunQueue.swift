@@ -373,7 +373,7 @@ public enum RunQueue {
     /// under the jobs' locks; this only chooses what it looks at. (The subqueries take no locks: only the
     /// queue's rows are read for update. The first look goes without them: they cost per row.)
     static let notWaitingForItsTurnSQL = """
-        (forced = 1 OR (SELECT COUNT(*) FROM runs r WHERE r.job_id = queue.job_id AND r.route_key = queue.route_key
+        (queue.forced = 1 OR (SELECT COUNT(*) FROM runs r WHERE r.job_id = queue.job_id AND r.route_key = queue.route_key
             AND (r.state = 'running' OR (r.state = 'cancelled' AND r.lease_expires_at > NOW(6))))
           < (SELECT IF(j.needs = '' AND j.concurrency = 'forbid', 1000000000,
                        IF(j.concurrency = 'allow', GREATEST(1, j.max_parallel), 1)) FROM jobs j WHERE j.id = queue.job_id))

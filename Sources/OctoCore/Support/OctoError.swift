@@ -34,6 +34,11 @@ extension String {
     /// characters escaped, very long values shortened.
     public var quotedForMessage: String { quotedForMessage(limit: 200) }
 
+    /// Unicode's bidirectional formatting characters (marks, embeddings, overrides, isolates).
+    static let bidiControls: Set<UInt32> = [
+        0x061C, 0x200E, 0x200F, 0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069
+    ]
+
     public func quotedForMessage(limit: Int) -> String {
         var out = ""
         for scalar in unicodeScalars.prefix(limit) {
@@ -44,6 +49,9 @@ extension String {
             case "\u{1b}": out += "\\e"
             case _ where scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value):
                 out += "\\x" + String(scalar.value, radix: 16).leftPadded(to: 2)
+            case _ where String.bidiControls.contains(scalar.value):
+                // (right-to-left overrides and isolates would reorder what is shown after them)
+                out += "\\u" + String(scalar.value, radix: 16).leftPadded(to: 4)
             default: out.unicodeScalars.append(scalar)
             }
         }
@@ -52,7 +60,8 @@ extension String {
     }
 
     /// The text for a terminal or any other display for people: every C0
-    /// and C1 control character and DEL made visible (`\e`, `\x07`, `\n` …),
+    /// and C1 control character, DEL and bidirectional formatting character
+    /// made visible (`\e`, `\x07`, `\n`, `\u202e` …),
     /// so log content or an alert can never move the cursor, retitle the
     /// window or hide what came before. Nothing is shortened. (`--json`
     /// output keeps the exact text, escaped as JSON.)

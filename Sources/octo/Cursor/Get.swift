@@ -28,7 +28,7 @@ struct CursorGet: OctoCommand {
                     ])
                 } ?? JSON.null)
         } else if let r = remote {
-            Output.line(r.value)
+            Output.value(r.value)
         }
     }
 }

@@ -15,7 +15,7 @@ struct ShEdit: OctoCommand {
 
     func run(_ context: Context) throws {
         guard !attributes.given.isEmpty || newName != nil else {
-            throw OctoError.usage("octo sh edit \(name): name at least one attribute to change")
+            throw OctoError.usage("octo sh edit \(name.quotedForMessage): name at least one attribute to change")
         }
         let db = try context.database()
         let settings = try context.settings()

@@ -42,7 +42,11 @@ struct ShSettings: OctoCommand {
             return
         }
         if value == nil || !global.quiet {
-            Output.line(value == nil ? settings.value(of: k) : "\(k.name) = \(settings.value(of: k))")
+            if value == nil {
+                Output.value(settings.value(of: k))
+            } else {
+                Output.line("\(k.name) = \(settings.value(of: k).escapedForTerminal)")
+            }
         }
     }
 }
