@@ -68,15 +68,22 @@ struct AlertMergeTests {
         }
     }
 
-    /// An occurrence found after its window's summary was sent (a replayed spool, a late scan) gets a summary of
-    /// its own, due now; it is not added to one nobody will send again. Fails on the old code.
-    @Test func anOccurrenceAfterItsWindowsSummaryWasSentIsSentOnItsOwn() throws {
+    /// A fresh database with octo's schema, and occurrences of `kind` for job `j`, `s` seconds after `t0` (half
+    /// a minute ago).
+    func withOccurrences(
+        of kind: AlertKind, _ body: (Connection, (Int64, String) -> Occurrence, Instant) throws -> Void
+    ) throws {
         try TestDatabase.with { db, fresh in
             _ = try Migrator.initialize(fresh.config(), settings: Settings(), by: "t")
             let t0 = try JobStore.serverNow(db) - .seconds(30)
-            func at(_ s: Int64, _ line: String) -> Occurrence {
-                Occurrence(.log, job: "j", at: t0 + .seconds(s), line: line)
-            }
+            try body(db, { s, line in Occurrence(kind, job: "j", at: t0 + .seconds(s), line: line) }, t0)
+        }
+    }
+
+    /// An occurrence found after its window's summary was sent (a replayed spool, a late scan) gets a summary of
+    /// its own, due now; it is not added to one nobody will send again. Fails on the old code.
+    @Test func anOccurrenceAfterItsWindowsSummaryWasSentIsSentOnItsOwn() throws {
+        try withOccurrences(of: .log) { db, at, _ in
             try db.transaction { _ = try AlertStore.record(db, [at(0, "a"), at(5, "b")], window: 600) }
             try db.execute("UPDATE alerts SET state = 'sent' WHERE summary = 1")
             try db.transaction { _ = try AlertStore.record(db, [at(10, "c")], window: 600) }
@@ -95,12 +102,7 @@ struct AlertMergeTests {
     /// A recovery sends the failures' summary first (due now, before the notice), and the next failure is a
     /// first alert of its own, not merged into the summary marked recovered. Fails on the old code.
     @Test func aRecoverySendsTheWaitingSummaryFirstAndTheNextFailureStartsAfresh() throws {
-        try TestDatabase.with { db, fresh in
-            _ = try Migrator.initialize(fresh.config(), settings: Settings(), by: "t")
-            let t0 = try JobStore.serverNow(db) - .seconds(30)
-            func failed(_ s: Int64, _ line: String) -> Occurrence {
-                Occurrence(.failed, job: "j", at: t0 + .seconds(s), line: line)
-            }
+        try withOccurrences(of: .failed) { db, failed, t0 in
             try db.transaction { _ = try AlertStore.record(db, [failed(0, "f1"), failed(5, "f2")], window: 600) }
             let recovered = try db.transaction {
                 try AlertStore.recover(
