@@ -570,15 +570,15 @@ struct WebTests {
             try db.execute("UPDATE login_failures SET at = at - INTERVAL 1 HOUR")
             #expect(try await attempt("alice", "pw-alice-123").status == .seeOther)
             // guesses sent at once are counted one by one: of 30, only the limit's worth have their password
-            // checked (before, each counted the failures already written and 24 of 30 were checked). (+ 1: an
-            // attempt counts the failures committed when it counts, and two connections can meet in the
-            // microseconds between another's row getting its id and its commit.)
+            // checked (before, each counted the failures already written and 24 of 30 were checked). (+ 2: an
+            // attempt counts the failures committed when it counts; the test's pool has two connections, and
+            // another's row may have its id and not yet be committed.)
             let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
                 for _ in 0..<30 { group.addTask { try await attempt("mallory", "guess").status } }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
             let checked = statuses.filter { $0 == .unauthorized }.count
-            #expect(checked >= 1 && checked <= AccountStore.failureLimit + 1, "\(statuses)")
+            #expect(checked >= 1 && checked <= AccountStore.failureLimit + 2, "\(statuses)")
             #expect(checked + statuses.filter { $0 == .tooManyRequests }.count == 30, "\(statuses)")
         }
     }

@@ -292,6 +292,30 @@ struct DependencyTests {
         }
     }
 
+    /// A backfill over one still pending replaces its waiting runs; the one that waited for a replaced run waits
+    /// for the new one instead of being released by the cancellation. Fails on the old code (the third day's old
+    /// run was released as the second's was cancelled, missed by the replacement, and ran beside the new one).
+    @Test func aBackfillOverAPendingOneReplacesItsWaitingRunsWithoutReleasingThem() async throws {
+        try await withInit { fresh, db in
+            try await register(fresh, "w1", ["--slots", "4"])
+            try addJob(db, "bf", "true", ["schedule": "0 3 * * *"])
+            let first = try await octo(
+                fresh, ["sh", "backfill", "bf", "--from", "2026-11-01", "--to", "2026-11-03", "--max-parallel", "1"])
+            #expect(first.status == 0, "\(first.stderr)")
+            #expect(try runs(db, "bf").map(\.state) == [.queued, .waiting, .waiting])
+            let again = try await octo(fresh, ["sh", "backfill", "bf", "--from", "2026-11-02", "--to", "2026-11-03"])
+            #expect(again.status == 0, "\(again.stderr)")
+            #expect(
+                try runs(db, "bf").map(\.state) == [.queued, .cancelled, .cancelled, .queued, .waiting],
+                "\((try? runs(db, "bf").map { ($0.id, $0.state) }) ?? [])")
+            _ = try await octo(fresh, ["consume", "--machine", "w1", "--wait"])
+            try await drain(fresh, db, rounds: 5)
+            for (fire, mine) in Dictionary(grouping: try runs(db, "bf"), by: \.fireTime) {
+                #expect(mine.filter { $0.state == .succeeded }.count == 1, "\(fire): \(mine.map { ($0.id, $0.state) })")
+            }
+        }
+    }
+
     @Test func aBackfillWaitingLongerThanNeedsTimeoutForItsTurnIsNotSkipped() async throws {
         try await withInit { fresh, db in
             try await register(fresh, "w1", ["--slots", "4"])

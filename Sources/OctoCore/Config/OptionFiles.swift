@@ -81,9 +81,10 @@ public struct OptionFiles: Sendable {
     private mutating func read(_ path: String, depth: Int) throws(OctoError) {
         guard depth < 16 else { throw OctoError.usage("option file '\(path)': !include nested too deeply") }
         var st = stat()
-        guard stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG, let text = readTextFile(path) else {
+        guard stat(path, &st) == 0, st.st_mode & S_IFMT != S_IFDIR, let text = readTextFile(path) else {
             // a file named on its own (--defaults-file, or a standard location that is there) that is a directory
-            // or cannot be read is refused, as libmariadb refuses it; an !include that cannot be read is skipped
+            // or cannot be read is refused, as libmariadb refuses it (a pipe, /dev/stdin, is read); an !include
+            // that cannot be read is skipped
             guard depth == 0 else { return }
             throw OctoError.usage("option file '\(path.quotedForMessage)' cannot be read as a file")
         }

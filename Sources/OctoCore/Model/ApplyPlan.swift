@@ -71,7 +71,10 @@ extension JobStore {
                     // the file as a whole: jobs may need each other in any order, and a job it removes must
                     // not be needed by one it keeps
                     try checkGraph(db, removed: plan.removes)
-                    try checkNeedsTiming(db, names: plan.updates.map(\.new.name) + plan.creates.map(\.name))
+                    // the file's jobs, and those that need them (a schedule the file removed may be theirs)
+                    let named = Set(plan.updates.map(\.new.name) + plan.creates.map(\.name))
+                    let needers = try graph(db).needs.filter { !$0.value.filter(named.contains).isEmpty }.map(\.key)
+                    try checkNeedsTiming(db, names: Array(named) + needers)
                     return plan
                 }
             }

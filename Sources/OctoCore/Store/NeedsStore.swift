@@ -206,16 +206,16 @@ public enum NeedsStore {
                 out.append(waiting)
                 continue
             }
+            // the runs of this fire (on the spec's routes) that still wait, to be replaced once the new one is
+            // recorded
+            var toReplace: [Int64] = []
             if spec.replaceWaiting {
-                let waiting = try db.query(
-                    "SELECT id FROM runs WHERE job_id = ? AND fire_time = ? AND state = 'waiting' ORDER BY id FOR UPDATE",
-                    [.int(spec.job.id!), .instant(spec.fireTime)]
+                let keys = Array(Set(spec.routes.map(\.routeKey)))
+                toReplace = try db.query(
+                    "SELECT id FROM runs WHERE job_id = ? AND fire_time = ? AND state = 'waiting' AND route_key IN "
+                        + RunQueue.placeholders(keys.count) + " ORDER BY id FOR UPDATE",
+                    [.int(spec.job.id!), .instant(spec.fireTime)] + keys.map(Value.text)
                 ).rows.map { try $0.decode("id", as: Int64.self) }
-                for id in waiting {
-                    try RunQueue.cancel(
-                        db, id, reason: "replaced by a new \(spec.trigger.rawValue) run for the same fire")
-                }
-                replaced += waiting
             }
             if let a = spec.after, a < out.count, let prior = out[a].first {
                 rows.append(
@@ -236,7 +236,19 @@ public enum NeedsStore {
                 try insert(db, rows, runID: id)
                 ids.append(id)
             }
-            if let first = ids.first { created[key(spec.job.name, spec.fireTime)] = first }
+            if let first = ids.first {
+                created[key(spec.job.name, spec.fireTime)] = first
+                for id in toReplace {
+                    // a run that waits for the end of the replaced one (a backfill's next) waits for the new one
+                    // instead: cancelling would end it and let that run start early
+                    try db.execute(
+                        "UPDATE run_needs SET min_run_id = ? WHERE kind = 1 AND met = 0 AND min_run_id = ?",
+                        [.int(first), .int(id)])
+                    try RunQueue.cancel(
+                        db, id, reason: "replaced by a new \(spec.trigger.rawValue) run for the same fire")
+                }
+                replaced += toReplace
+            }
             out.append(ids)
         }
         return out
@@ -515,7 +527,7 @@ public enum NeedsStore {
                  WHERE state = 'waiting' AND queued_at < NOW(6) - INTERVAL ? SECOND
                   AND NOT EXISTS (SELECT 1 FROM run_needs rn LEFT JOIN runs p ON p.id = rn.min_run_id
                     WHERE rn.run_id = runs.id AND rn.kind = 1
-                      AND (rn.met = 0 OR p.ended_at IS NULL OR p.ended_at >= NOW(6) - INTERVAL ? SECOND))
+                      AND (rn.met = 0 OR (p.id IS NOT NULL AND p.ended_at >= NOW(6) - INTERVAL ? SECOND)))
                  ORDER BY queued_at LIMIT 1000
                 """,
             [.int(seconds), .int(seconds)]

@@ -190,13 +190,13 @@ public enum RunQueue {
         let claimed = try db.transaction { () throws -> [Claimed] in
             let sentAt = Monotonic.seconds()
             guard let m = try lockActiveMachine(db, machine) else { return [] }
-            let free =
+            var free =
                 onlyRun == nil ? min(limit, try m.decode("slots", as: Int.self) - slotsInUse(db, machine)) : limit
             guard free > 0 else { return [] }
             let eligible = try eligibility(machine, m, user: user)
-            let window = free * 4 + 8
-            var plan = ClaimPlan()
+            var claimed: [Claimed] = []
             for pastWaiting in [false, true] {
+                let window = free * 4 + 8
                 let candidates = try claimCandidates(
                     db, eligible, onlyRun: onlyRun, window: window, pastWaiting: pastWaiting)
                 guard !candidates.isEmpty else { break }
@@ -208,19 +208,24 @@ public enum RunQueue {
                 guard !jobs.isEmpty else { break }
                 let held = candidates.filter { jobs[$0.jobID] != nil }
                 jobIDs = jobIDs.filter { jobs[$0] != nil }
-                plan = ClaimPlan.plan(held, jobs: jobs, active: try activeSeries(db, jobIDs), free: free)
+                let plan = ClaimPlan.plan(held, jobs: jobs, active: try activeSeries(db, jobIDs), free: free)
                 for runID in plan.skipIfScheduled {
                     if let run = try get(db, runID), [.schedule, .catchup].contains(run.trigger) {
                         try finishQueued(
                             db, runID, state: .skipped, reason: "a run of this job was running (concurrency forbid)")
                     }
                 }
+                if !plan.take.isEmpty {
+                    // started here, in this transaction: the second look counts them as running
+                    claimed += try start(
+                        db, plan.take, machine: machine, lease: lease, sentAt: sentAt, tokenPrefix: batch.prefix)
+                    free -= plan.take.count
+                }
                 // a full window that filled the free slots only in part may hide runs behind ones that wait for
                 // their turn (one job's backlog): look once more, past those
-                if pastWaiting || onlyRun != nil || plan.take.count >= free || candidates.count < window { break }
+                if pastWaiting || onlyRun != nil || free <= 0 || candidates.count < window { break }
             }
-            guard !plan.take.isEmpty else { return [] }
-            return try start(db, plan.take, machine: machine, lease: lease, sentAt: sentAt, tokenPrefix: batch.prefix)
+            return claimed
         }
         return (claimed, skipped)
     }
