@@ -22,12 +22,13 @@ struct RegisterCommand: OctoCommand {
     @Option(
         name: .customLong("group"),
         help: ArgumentHelp(
-            "A group this machine belongs to (repeatable; replaces the remembered list).", valueName: "name"))
+            "A group this machine belongs to (repeatable; replaces the remembered list; --group '' for none).",
+            valueName: "name"))
     var groups: [String] = []
     @Option(
         help: ArgumentHelp(
-            "Runtime environments, comma list (e.g. php,python3,java); replaces the remembered list.", valueName: "list"
-        ))
+            "Runtime environments, comma list (e.g. php,python3,java); replaces the remembered list; --env '' for none.",
+            valueName: "list"))
     var env: String?
     @Option(help: "Runs this machine may hold at once (default: its CPU count).") var slots: Int?
     @Flag(help: "Keep heartbeating but take no new work.") var drain = false
@@ -42,10 +43,11 @@ struct RegisterCommand: OctoCommand {
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
-        for g in groups where !Names.isValidName(g) {
+        // `--group ''` alone clears the list
+        for g in groups where !Names.isValidName(g) && !(g.isEmpty && groups.count == 1) {
             throw ValidationError("invalid group '\(g.quotedForMessage)': expected \(Names.nameRule)")
         }
-        if let env {
+        if let env, !env.isEmpty {
             for e in env.split(separator: ",", omittingEmptySubsequences: false) where !Names.isValidName(String(e)) {
                 throw ValidationError(
                     "invalid environment '\(String(e).quotedForMessage)' in --env '\(env.quotedForMessage)': expected a comma list of \(Names.nameRule)"
@@ -74,7 +76,7 @@ struct RegisterCommand: OctoCommand {
     func run(_ context: Context) throws {
         if installCrontab || uninstallCrontab { return try maintainCrontab(context) }
         var r = MachineStore.Registration()
-        if !groups.isEmpty { r.groups = groups }
+        if !groups.isEmpty { r.groups = groups == [""] ? [] : groups }
         r.envs = env.map { $0.split(separator: ",").map(String.init) }
         r.slots = slots
         r.state = drain ? .draining : remove ? .removed : active ? .active : nil
@@ -112,7 +114,14 @@ extension RegisterCommand {
         let current = try ChildProcess.run(["crontab", "-l"])
         let text: String
         if current.status == 0 {
-            text = String(decoding: current.stdout, as: UTF8.self)
+            // rewriting bytes that are not UTF-8 would replace them with U+FFFD in the user's own lines
+            guard let t = String(validating: current.stdout, as: UTF8.self) else {
+                throw OctoError.failure(
+                    "the crontab is not UTF-8 text (a byte of another encoding, line \(Self.firstInvalidLine(current.stdout))); "
+                        + "left it unchanged: convert it with crontab -e, or add octo's lines by hand (crontab.example)"
+                )
+            }
+            text = t
         } else if String(decoding: current.stderr, as: UTF8.self).contains("no crontab") {
             text = ""
         } else {
@@ -124,9 +133,16 @@ extension RegisterCommand {
             updated = try CrontabBlock.uninstall(from: text)
         } else {
             let available = Set(Octo.configuration.subcommands.map { $0._commandName })
+            // connection settings from the environment: a crontab line does not carry them (a password there
+            // would be in every `ps`)
+            for name in context.config.environmentOverrides {
+                Output.warning(
+                    "\(name) is set here, but cron's octo will not see it: put it in the option file's [octo] group")
+            }
             updated = try CrontabBlock.install(
                 CrontabBlock.render(
-                    binary: Self.executablePath(), options: crontabOptions(context), available: available),
+                    binary: Self.executablePath(), options: crontabOptions(context),
+                    environment: crontabEnvironment(context), available: available),
                 into: text)
         }
         guard updated != text else {
@@ -148,7 +164,7 @@ extension RegisterCommand {
     }
 
     /// The options every cron line repeats: the machine name and option file
-    /// when they were chosen (not defaulted), and the state directory.
+    /// when they were chosen (not defaulted).
     func crontabOptions(_ context: Context) -> [String] {
         var o: [String] = []
         if global.machine != nil || context.environment["OCTO_MACHINE"] != nil {
@@ -156,6 +172,28 @@ extension RegisterCommand {
         }
         if let f = context.config.connection.defaultsFile { o += ["--defaults-file", absolute(f)] }
         return o
+    }
+
+    /// The state directory, when this environment chose it (cron's has neither
+    /// variable, so its octo would use `~/.local/state/octo` — another spool,
+    /// other local cursors).
+    func crontabEnvironment(_ context: Context) -> [(name: String, value: String)] {
+        let chosen = ["OCTO_STATE_DIR", "XDG_STATE_HOME"].contains {
+            context.environment[$0].map { !$0.isEmpty } ?? false
+        }
+        return chosen ? [("OCTO_STATE_DIR", absolute(context.config.stateDirectory))] : []
+    }
+
+    /// The 1-based line of the first byte that is not UTF-8.
+    static func firstInvalidLine(_ bytes: [UInt8]) -> Int {
+        var line = 1
+        var start = 0
+        for (i, b) in bytes.enumerated() where b == 0x0a {
+            if String(validating: bytes[start..<i], as: UTF8.self) == nil { return line }
+            line += 1
+            start = i + 1
+        }
+        return line
     }
 
     func absolute(_ path: String) -> String {

@@ -49,6 +49,12 @@ struct SettingsTests {
         #expect(s.defaultTimezone == "Australia/Lord_Howe")
         #expect(throws: OctoError.self) { try s.set(#require(Settings.key("default_tz")), "Mars/Olympus") }
         #expect(throws: OctoError.self) { try s.set(#require(Settings.key("default_tz")), "../../etc/passwd") }
+        // files in zoneinfo that differ between machines or from cron's wall clock: refused by name
+        for name in ["localtime", "right/Europe/London", "posixrules", "Factory"] {
+            let e = #expect(throws: OctoError.self) { try s.set(#require(Settings.key("default_tz")), name) }
+            #expect(e?.message.contains("the same on every machine") == true, "\(e?.message ?? "")")
+        }
+        #expect(s.defaultTimezone == "Australia/Lord_Howe")
         #expect(throws: OctoError.self) { try s.set(#require(Settings.key("lease")), "soon") }
         let e = #expect(throws: OctoError.self) { try s.set(#require(Settings.key("heartbeat")), "90s") }
         #expect(e?.message.contains("half the lease") == true)
@@ -58,6 +64,7 @@ struct SettingsTests {
     @Test func localZoneComesFromTZ() {
         #expect(Zone.localName(environment: ["TZ": "America/New_York"]) == "America/New_York")
         #expect(Zone.localName(environment: ["TZ": ":Europe/London"]) == "Europe/London")
+        #expect(Zone.localName(environment: ["TZ": "right/Asia/Tokyo"]) != "right/Asia/Tokyo")
         #expect(Zone.isKnown("Asia/Shanghai"))
         #expect(!Zone.isKnown("Asia/Atlantis"))
     }

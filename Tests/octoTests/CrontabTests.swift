@@ -34,8 +34,12 @@ struct CrontabTests {
 
     static func crontab() async throws -> String { try await sh("runuser -u \(user) -- crontab -l 2>/dev/null").1 }
 
-    static func octo(_ args: String) async throws -> (Int32, String) {
-        try await sh("cd /tmp && runuser -u \(user) -- env HOME=/tmp '\(OctoBinary.path)' register \(args)")
+    /// `octo register ARGS` as the account, in an environment without the runner's state directory (scripts/test
+    /// sets one) plus `environment` (words for env(1)).
+    static func octo(_ args: String, environment: String = "") async throws -> (Int32, String) {
+        try await sh(
+            "cd /tmp && runuser -u \(user) -- env -u OCTO_STATE_DIR -u XDG_STATE_HOME HOME=/tmp \(environment) "
+                + "'\(OctoBinary.path)' register \(args)")
     }
 
     @Test func installReplaceUninstallKeepsOtherLinesByteForByte() async throws {
@@ -75,6 +79,46 @@ struct CrontabTests {
         #expect(r.0 == 0)
         #expect(try await Self.crontab() == original + "*/10 * * * * echo after\n")
         _ = try await Self.sh("runuser -u \(Self.user) -- crontab -r")
+    }
+
+    /// A state directory chosen here reaches cron's octo (it would use ~/.local/state/octo: another spool, other
+    /// local cursors); connection variables, which a crontab line does not carry, are named. Fails on the old code
+    /// (no assignment, no warning).
+    @Test func theStateDirectoryReachesCronsOctoAndConnectionVariablesAreNamed() async throws {
+        try await Self.ensureUser()
+        _ = try await Self.sh("runuser -u \(Self.user) -- crontab -r")
+        let r = try await Self.octo(
+            "--install-crontab --machine w9", environment: "'OCTO_STATE_DIR=/tmp/octo 100%' OCTO_DB_NAME=elsewhere")
+        #expect(r.0 == 0, "\(r.1)")
+        #expect(r.1.contains("warning: OCTO_DB_NAME is set here, but cron's octo will not see it"), "\(r.1)")
+        #expect(!r.1.contains("OCTO_STATE_DIR is set"), "\(r.1)")
+        let text = try await Self.crontab()
+        let b = OctoBinary.path
+        let d = "OCTO_STATE_DIR='/tmp/octo 100\\%'"
+        #expect(
+            text.contains("\n* * * * * \(d) \(b) produce --machine w9 && \(d) \(b) consume --machine w9\n"), "\(text)")
+        #expect(text.contains("\n* * * * * \(d) \(b) monitor --machine w9\n"), "\(text)")
+        // what cron runs (its `\%` read as `%`) sets the variable for the command in /bin/sh
+        let (_, seen) = try await Self.sh(
+            "\(d.replacingOccurrences("\\%", "%")) /bin/sh -c 'printf %s \"$OCTO_STATE_DIR\"'")
+        #expect(seen == "/tmp/octo 100%")
+        _ = try await Self.sh("runuser -u \(Self.user) -- crontab -r")
+    }
+
+    /// Bytes that are not UTF-8 in the user's own lines stay as they are: octo refuses to rewrite the crontab
+    /// (the old code decoded them as U+FFFD and wrote that back).
+    @Test func aCrontabThatIsNotUTF8IsLeftAsItIs() async throws {
+        try await Self.ensureUser()
+        let file = "/tmp/octo-cron-latin1-\(getpid())"
+        #expect(try await Self.sh("printf '# jobs\\n# caf\\351\\n0 3 * * * x\\n' > \(file)").0 == 0)
+        #expect(try await Self.sh("runuser -u \(Self.user) -- crontab - < \(file)").0 == 0)
+        let r = try await Self.octo("--install-crontab")
+        #expect(r.0 == 1, "\(r.1)")
+        #expect(
+            r.1.contains("the crontab is not UTF-8 text (a byte of another encoding, line 2); left it unchanged"),
+            "\(r.1)")
+        #expect(try await Self.sh("runuser -u \(Self.user) -- crontab -l | cmp - \(file)").0 == 0)
+        _ = try await Self.sh("rm -f \(file); runuser -u \(Self.user) -- crontab -r")
     }
 
     @Test func installIntoAnEmptyCrontab() async throws {

@@ -59,6 +59,19 @@ struct RegisterTests {
             _ = try await register(fresh, "--machine", "w1")
             #expect(try MachineStore.get(db, "w1")?.detectedEnvs == detected)
 
+            // `--group ''` and `--env ''` clear the remembered lists (nothing else could); '' among names is refused
+            r = try await register(fresh, "--machine", "w1", "--group", "", "--group", "etl")
+            #expect(r.status == 2 && r.stderr.contains("invalid group ''"), "\(r.stderr)")
+            r = try await register(fresh, "--machine", "w1", "--env", "php,")
+            #expect(r.status == 2 && r.stderr.contains("invalid environment ''"), "\(r.stderr)")
+            #expect(try MachineStore.get(db, "w1")?.groups == ["etl", "web"])
+            r = try await register(fresh, "--machine", "w1", "--group", "", "--env", "")
+            #expect(r.status == 0, "\(r.stderr)")
+            m = try #require(try MachineStore.get(db, "w1"))
+            #expect(m.groups.isEmpty && m.envs.isEmpty && m.slots == 4, "\(m.groups) \(m.envs)")
+            _ = try await register(fresh, "--machine", "w1")
+            #expect(try MachineStore.get(db, "w1")?.groups.isEmpty == true, "an empty list is remembered too")
+
             // a machine without --slots follows its CPU count
             _ = try await register(fresh, "--machine", "w2")
             #expect(try MachineStore.get(db, "w2")?.slots == HostFacts.cpuCount())

@@ -95,7 +95,13 @@ struct ShTests {
 
             r = try await env.octo("sh", "pause", "backup")
             #expect(r.stdout == "job 'backup' paused\n")
-            #expect(try JobStore.require(db, "backup").paused)
+            let paused = try JobStore.require(db, "backup")
+            #expect(paused.paused)
+            // a pause of a paused job changes nothing, not even who changed it last
+            r = try await env.octo("sh", "pause", "backup", "--machine", "elsewhere")
+            #expect(r.stdout == "job 'backup' was already paused\n", "\(r.stderr)")
+            let again = try JobStore.require(db, "backup")
+            #expect(again.updatedBy == paused.updatedBy && again.updatedAt == paused.updatedAt, "\(again.updatedBy)")
             r = try await env.octo("sh", "ls", "--state", "paused")
             #expect(r.lines.count == 2 && r.lines[1].hasPrefix("backup"))
             r = try await env.octo("sh", "resume", "backup")
@@ -294,6 +300,11 @@ struct ShTests {
             (
                 ["sh", "add", "x", "--command", "true", "--timezone", "Europe/Atlantis"],
                 "invalid time zone 'Europe/Atlantis'"
+            ),
+            // each machine's own zone: the same job would fire at different instants on different machines
+            (
+                ["sh", "add", "x", "--command", "true", "--timezone", "localtime"],
+                "invalid time zone 'localtime': expected an IANA zone name such as Europe/London or UTC, the same on every machine"
             ),
             (["sh", "add", "bad name", "--command", "true"], "invalid job name 'bad name'"),
             // a path segment: a link to /jobs/.. is a link to /

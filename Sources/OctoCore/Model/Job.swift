@@ -170,7 +170,7 @@ extension Job {
                     throw OctoError.invalid(
                         "timezone", v, expected: "an IANA zone name such as Europe/London, without spaces around it")
                 }
-                if !v.isEmpty { _ = try Zone.named(v) }
+                if !v.isEmpty { _ = try Zone.definable(v) }
                 j.timezone = v
             }),
         Attribute(

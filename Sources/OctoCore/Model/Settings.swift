@@ -102,7 +102,7 @@ public struct Settings: Sendable, Equatable {
         Key(
             name: name, help: help, read: { $0[keyPath: path] },
             write: { (s: inout Settings, v: String) throws(OctoError) in
-                _ = try Zone.named(v)
+                _ = try Zone.definable(v)
                 s[keyPath: path] = v
             })
     }

@@ -295,6 +295,21 @@ extension Zone {
     /// the same test `Zone.named` makes, so settings and jobs agree.
     public static func isKnown(_ name: String) -> Bool { (try? Zone.named(name)) != nil }
 
+    /// `named`, for a zone a job or setting is defined in: the same on every
+    /// machine. `localtime` is each machine's own zone (a link to
+    /// /etc/localtime), `right/…` counts leap seconds (its wall clock is 27 s
+    /// off cron's), `posixrules` and `Factory` are not places: refused (exit 2).
+    public static func definable(_ name: String) throws(OctoError) -> Zone {
+        if ["localtime", "posixrules", "Factory"].contains(name) || name.hasPrefix("right/") {
+            throw OctoError.invalid(
+                "time zone", name,
+                expected:
+                    "an IANA zone name such as Europe/London or UTC, the same on every machine (not localtime, posixrules, Factory or right/…)"
+            )
+        }
+        return try named(name)
+    }
+
     /// A name that can only point inside the zoneinfo directory.
     static func isSafeName(_ name: String) -> Bool {
         !name.isEmpty && name.utf8.count <= 64 && !name.hasPrefix("/") && !name.contains("..")
@@ -309,15 +324,15 @@ extension Zone {
         if var tz = environment["TZ"], !tz.isEmpty {
             if tz.hasPrefix(":") { tz.removeFirst() }
             if let r = tz.firstRange(of: "zoneinfo/") { tz = String(tz[r.upperBound...]) }
-            if isKnown(tz) { return tz }
+            if (try? definable(tz)) != nil { return tz }
         }
         if let target = readLink("/etc/localtime"), let r = target.firstRange(of: "zoneinfo/") {
             let name = String(target[r.upperBound...])
-            if isKnown(name) { return name }
+            if (try? definable(name)) != nil { return name }
         }
         if let text = readTextFile("/etc/timezone") {
             let name = text.trimmingWhitespace()
-            if isKnown(name) { return name }
+            if (try? definable(name)) != nil { return name }
         }
         return "UTC"
     }

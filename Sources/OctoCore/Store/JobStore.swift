@@ -134,7 +134,8 @@ public enum JobStore {
                 }
                 var new = old
                 try change(&new)
-                try update(db, new, previous: old, by: who, defaultZone: defaultZone)
+                // a change that changes nothing (`pause` of a paused job) leaves updated_at and updated_by as they were
+                if new != old { try update(db, new, previous: old, by: who, defaultZone: defaultZone) }
                 if new.name != old.name { try renamed(db, old, to: new.name) }
                 if new.needs != old.needs || new.name != old.name { try checkGraph(db, changed: new.name) }
                 if new.needs != old.needs || new.schedule != old.schedule {

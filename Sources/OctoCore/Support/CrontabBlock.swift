@@ -15,14 +15,17 @@ public enum CrontabBlock {
     ]
 
     /// The block for a binary at `binary`, each octo call carrying `options`
-    /// (e.g. `--machine w1 --defaults-file /etc/octo/my.cnf`). Lines that need
+    /// (e.g. `--machine w1 --defaults-file /etc/octo/my.cnf`) and preceded by
+    /// the `environment` assignments (`OCTO_STATE_DIR=/srv/octo`). Lines that need
     /// a subcommand `available` lacks are left out, so cron never runs a
     /// command this octo does not have. Each word is quoted for /bin/sh and
     /// its `%` escaped (cron turns a bare `%` into a newline). A word with a
     /// control character (a newline would be a crontab line of its own) is
     /// refused: bad input, exit 2.
-    public static func render(binary: String, options: [String], available: Set<String>) throws(OctoError) -> String {
-        for word in [binary] + options
+    public static func render(
+        binary: String, options: [String], environment: [(name: String, value: String)] = [], available: Set<String>
+    ) throws(OctoError) -> String {
+        for word in [binary] + options + environment.map(\.value)
         where word.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) {
             throw OctoError.usage(
                 "cannot put '\(word.escapedForTerminal)' in a crontab: it holds a control character (a newline would start a crontab line of its own)"
@@ -30,8 +33,11 @@ public enum CrontabBlock {
         }
         var lines = [begin]
         for (schedule, commands) in reference where commands.allSatisfy({ available.contains($0[0]) }) {
+            // an assignment's name stays outside the quotes, or /bin/sh takes the word for a command
+            let assignments = environment.map { $0.name + "=" + shellQuote($0.value) }
             let calls = commands.map {
-                ([binary] + $0 + options).map { shellQuote($0).replacingPercent() }.joined(separator: " ")
+                (assignments + ([binary] + $0 + options).map(shellQuote)).map { $0.replacingPercent() }
+                    .joined(separator: " ")
             }
             lines.append(schedule + " " + calls.joined(separator: " && "))
         }
