@@ -188,5 +188,17 @@ struct ProductionPlanTests {
         #expect(lines[1].text == "tw\u{FFFD}o")  // NUL removed, invalid byte replaced
         #expect(lines[2].truncated && lines[2].text.utf8.count == LogText.maxBytes)
         #expect(s.finish()?.text == "tail")
+
+        // a line of exactly the limit is whole; one byte more is cut, and never inside a character
+        let exact = [UInt8](repeating: 66, count: LogText.maxBytes)
+        let accented = Array(("A" + String(repeating: "é", count: LogText.maxBytes / 2)).utf8)
+        let more = (exact + [10] + accented + [10]).withUnsafeBytes { s.feed($0) }
+        #expect(more.count == 2)
+        #expect(more[0].text.utf8.count == LogText.maxBytes && !more[0].truncated)
+        #expect(more[1].truncated && more[1].text.utf8.count == LogText.maxBytes - 1)
+        #expect(more[1].text.hasSuffix("éé") && !more[1].text.contains("\u{FFFD}"))
+        #expect(LineSplitter.wholeCharacters(Array("a🐙".utf8).dropLast(1).map { $0 }) == 1)
+        #expect(LineSplitter.wholeCharacters(Array("a🐙".utf8)) == 5)
+        #expect(LineSplitter.wholeCharacters([0xff, 0x80]) == 2, "invalid bytes are kept (shown as U+FFFD)")
     }
 }

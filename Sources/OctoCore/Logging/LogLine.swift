@@ -65,8 +65,10 @@ public enum LogText {
     }
 }
 
-/// Splits a byte stream into lines, cutting any line at `LogText.maxBytes`
-/// (the rest of an over-long line is dropped, the kept part marked truncated).
+/// Splits a byte stream into lines, cutting any line longer than
+/// `LogText.maxBytes` (the rest of it is dropped, the kept part — whole
+/// UTF-8 characters only — marked truncated). A line of exactly
+/// `maxBytes` is whole.
 public struct LineSplitter: Sendable {
     private var buffer: [UInt8] = []
     private var dropping = false
@@ -82,15 +84,26 @@ public struct LineSplitter: Sendable {
                 buffer.removeAll(keepingCapacity: true)
                 dropping = false
             } else if !dropping {
-                buffer.append(byte)
                 if buffer.count == LogText.maxBytes {
-                    out.append((LogText.text(buffer), true))
+                    out.append((LogText.text(buffer[..<Self.wholeCharacters(buffer)]), true))
                     buffer.removeAll(keepingCapacity: true)
                     dropping = true
+                } else {
+                    buffer.append(byte)
                 }
             }
         }
         return out
+    }
+
+    /// The length of `bytes` without a UTF-8 sequence the cut left unfinished.
+    static func wholeCharacters(_ bytes: [UInt8]) -> Int {
+        var start = bytes.count - 1  // of the last sequence: its lead byte (continuations are 10xxxxxx)
+        while start > 0 && bytes[start] & 0xC0 == 0x80 && bytes.count - start < 4 { start -= 1 }
+        guard start >= 0 else { return 0 }
+        let lead = bytes[start]
+        let length = lead >= 0xF8 ? 1 : lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1
+        return bytes.count - start < length ? start : bytes.count
     }
 
     /// The last line when the stream ended without a newline.
