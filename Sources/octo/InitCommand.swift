@@ -19,7 +19,7 @@ struct InitCommand: OctoCommand {
 
     func run(_ context: Context) throws {
         var defaults = Settings()
-        defaults.defaultTimezone = Zone.localName(environment: context.environment)
+        defaults.defaultTimezone = Zone.definableLocalName(environment: context.environment)
         let outcome = try Migrator.initialize(context.config, settings: defaults, by: context.actor)
         if global.json {
             struct Result: Encodable {

@@ -45,7 +45,9 @@ struct RegisterCommand: OctoCommand {
     func validate() throws {
         // `--group ''` alone clears the list
         for g in groups where !Names.isValidName(g) && !(g.isEmpty && groups.count == 1) {
-            throw ValidationError("invalid group '\(g.quotedForMessage)': expected \(Names.nameRule)")
+            throw ValidationError(
+                "invalid group '\(g.quotedForMessage)': expected \(Names.nameRule)"
+                    + (g.isEmpty ? " (--group '' alone clears the list)" : ""))
         }
         if let env, !env.isEmpty {
             for e in env.split(separator: ",", omittingEmptySubsequences: false) where !Names.isValidName(String(e)) {
@@ -139,11 +141,18 @@ extension RegisterCommand {
                 Output.warning(
                     "\(name) is set here, but cron's octo will not see it: put it in the option file's [octo] group")
             }
-            updated = try CrontabBlock.install(
-                CrontabBlock.render(
-                    binary: Self.executablePath(), options: crontabOptions(context),
-                    environment: crontabEnvironment(context), available: available),
-                into: text)
+            let block = try CrontabBlock.render(
+                binary: Self.executablePath(), options: crontabOptions(context),
+                environment: crontabEnvironment(context), available: available)
+            if let old = try CrontabBlock.installed(in: text), old.contains(" OCTO_STATE_DIR="),
+                !block.contains(" OCTO_STATE_DIR=")
+            {
+                Output.warning(
+                    "the old lines set OCTO_STATE_DIR and these do not (it is not set here): cron's octo now keeps its "
+                        + "spool and local cursors in the default directory; set OCTO_STATE_DIR and run this again to keep the old one"
+                )
+            }
+            updated = try CrontabBlock.install(block, into: text)
         }
         guard updated != text else {
             if !global.quiet {

@@ -26,6 +26,16 @@ struct JobFileTests {
         #expect(parsed[0].job.definition == job.definition)
     }
 
+    /// A zone an older octo stored and today's rules refuse is exported as it is (the definition dropped it, so
+    /// `sh export --json` showed the job without its zone), and applying it back is refused, naming it.
+    @Test func aStoredZoneTodaysRulesRefuseIsExportedAsItIs() throws {
+        var job = Job(name: "old", command: "true")
+        job.timezone = "localtime"
+        #expect(job.definition.timezone == "localtime")
+        let e = #expect(throws: OctoError.self) { try JobFile.parse(JobFile.render([job]), path: "t.yaml") }
+        #expect(e?.message.contains("invalid time zone 'localtime'") == true, "\(e?.message ?? "")")
+    }
+
     @Test func blockScalarsAndCommentsAndPlainValues() throws {
         let text = """
             # my jobs

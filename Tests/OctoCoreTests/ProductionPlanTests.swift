@@ -200,5 +200,10 @@ struct ProductionPlanTests {
         #expect(LineSplitter.wholeCharacters(Array("a🐙".utf8).dropLast(1).map { $0 }) == 1)
         #expect(LineSplitter.wholeCharacters(Array("a🐙".utf8)) == 5)
         #expect(LineSplitter.wholeCharacters([0xff, 0x80]) == 2, "invalid bytes are kept (shown as U+FFFD)")
+        // a CRLF line of exactly the limit is whole too (its CR is dropped); one more byte before the CR is cut
+        let crlf = (exact + [13, 10] + exact + [66, 13, 10]).withUnsafeBytes { s.feed($0) }
+        #expect(crlf.count == 2)
+        #expect(!crlf[0].truncated && crlf[0].text.utf8.count == LogText.maxBytes)
+        #expect(crlf[1].truncated && crlf[1].text.utf8.count == LogText.maxBytes && !crlf[1].text.contains("\r"))
     }
 }

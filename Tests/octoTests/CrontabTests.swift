@@ -102,6 +102,12 @@ struct CrontabTests {
         let (_, seen) = try await Self.sh(
             "\(d.replacingOccurrences("\\%", "%")) /bin/sh -c 'printf %s \"$OCTO_STATE_DIR\"'")
         #expect(seen == "/tmp/octo 100%")
+        // installed again where OCTO_STATE_DIR is not set: the lines lose it, and the warning says so
+        let again = try await Self.octo("--install-crontab --machine w9")
+        #expect(
+            again.0 == 0 && again.1.contains("warning: the old lines set OCTO_STATE_DIR and these do not"), "\(again.1)"
+        )
+        #expect(try await !Self.crontab().contains("OCTO_STATE_DIR"))
         _ = try await Self.sh("runuser -u \(Self.user) -- crontab -r")
     }
 

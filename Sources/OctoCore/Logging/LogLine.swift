@@ -84,8 +84,10 @@ public struct LineSplitter: Sendable {
                 buffer.removeAll(keepingCapacity: true)
                 dropping = false
             } else if !dropping {
-                if buffer.count == LogText.maxBytes {
-                    out.append((LogText.text(buffer[..<Self.wholeCharacters(buffer)]), true))
+                // (a CR after the limit may be a CRLF's, which the line drops)
+                if buffer.count > LogText.maxBytes || (buffer.count == LogText.maxBytes && byte != 13) {
+                    let kept = Array(buffer.prefix(LogText.maxBytes))
+                    out.append((LogText.text(kept[..<Self.wholeCharacters(kept)]), true))
                     buffer.removeAll(keepingCapacity: true)
                     dropping = true
                 } else {

@@ -56,6 +56,7 @@ public struct Job: Sendable, Equatable {
     public var definition: Job {
         var j = Job(name: name, command: command)
         for a in Job.attributes { try? a.set(&j, a.get(self)) }
+        j.timezone = timezone  // as stored, even a zone today's rules refuse (`localtime` from an older octo)
         return j
     }
 

@@ -35,6 +35,8 @@ public struct Settings: Sendable, Equatable {
         public let help: String
         let read: @Sendable (Settings) -> String
         let write: @Sendable (inout Settings, String) throws(OctoError) -> Void
+        /// A time zone: a value given by a person must be `Zone.definable`.
+        var isZone = false
     }
 
     /// Every setting, in the order `octo sh settings` lists them.
@@ -69,7 +71,12 @@ public struct Settings: Sendable, Equatable {
 
     /// Sets `key` from text after checking it (and its relation to the other
     /// settings: the heartbeat must be shorter than half the lease).
-    public mutating func set(_ key: Key, _ value: String) throws(OctoError) {
+    /// Sets `key` to `value`, validated. A value `given` by a person is held to
+    /// today's rules; one read back from the database (`given: false`) only
+    /// has to be usable, so a zone an older octo accepted (`localtime`) stays
+    /// what it is rather than silently becoming UTC.
+    public mutating func set(_ key: Key, _ value: String, given: Bool = true) throws(OctoError) {
+        if given && key.isZone { _ = try Zone.definable(value) }
         var copy = self
         try key.write(&copy, value)
         guard copy.heartbeat * 2 <= copy.lease else {
@@ -99,11 +106,13 @@ public struct Settings: Sendable, Equatable {
     private static func zone(_ name: String, _ help: String, _ path: any WritableKeyPath<Settings, String> & Sendable)
         -> Key
     {
-        Key(
+        var key = Key(
             name: name, help: help, read: { $0[keyPath: path] },
             write: { (s: inout Settings, v: String) throws(OctoError) in
-                _ = try Zone.definable(v)
+                _ = try Zone.named(v)
                 s[keyPath: path] = v
             })
+        key.isZone = true
+        return key
     }
 }

@@ -324,15 +324,29 @@ extension Zone {
         if var tz = environment["TZ"], !tz.isEmpty {
             if tz.hasPrefix(":") { tz.removeFirst() }
             if let r = tz.firstRange(of: "zoneinfo/") { tz = String(tz[r.upperBound...]) }
-            if (try? definable(tz)) != nil { return tz }
+            if isKnown(tz) { return tz }
         }
         if let target = readLink("/etc/localtime"), let r = target.firstRange(of: "zoneinfo/") {
             let name = String(target[r.upperBound...])
-            if (try? definable(name)) != nil { return name }
+            if isKnown(name) { return name }
         }
         if let text = readTextFile("/etc/timezone") {
             let name = text.trimmingWhitespace()
+            if isKnown(name) { return name }
+        }
+        return "UTC"
+    }
+
+    /// `localName`, as a zone jobs can be defined in (`octo init`'s
+    /// `default_tz`): `right/X` becomes `X`; `localtime` (a `TZ` naming the
+    /// link) is what /etc/localtime points to; else `UTC`.
+    public static func definableLocalName(environment: [String: String]) -> String {
+        var env = environment
+        for _ in 0..<2 {
+            var name = localName(environment: env)
+            if name.hasPrefix("right/") { name.removeFirst("right/".count) }
             if (try? definable(name)) != nil { return name }
+            env["TZ"] = nil
         }
         return "UTC"
     }

@@ -8,7 +8,7 @@ public enum SettingsStore {
         var s = Settings()
         for row in try db.query("SELECT name, value FROM settings").rows {
             let name: String = try row.decode("name")
-            if let key = Settings.key(name) { try? s.set(key, try row.decode("value")) }
+            if let key = Settings.key(name) { try? s.set(key, try row.decode("value"), given: false) }
         }
         return s
     }

@@ -54,6 +54,12 @@ public enum CrontabBlock {
         return base + block
     }
 
+    /// The block in `crontab` (marker lines included), nil if it has none.
+    public static func installed(in crontab: String) throws(OctoError) -> String? {
+        guard let (before, after) = try split(crontab) else { return nil }
+        return String(crontab.dropFirst(before.count).dropLast(after.count))
+    }
+
     /// `crontab` without the block (unchanged if it has none). Throws,
     /// changing nothing, when the markers do not pair.
     public static func uninstall(from crontab: String) throws(OctoError) -> String {
