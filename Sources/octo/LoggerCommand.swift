@@ -99,11 +99,17 @@ struct LoggerCommand: OctoCommand {
                     tee: tee, stopSignal: { octo_stop_signal() })
                 status = ended.status
             }
+        } catch let f as CommandLogger.Failure where !f.started {
+            // as a shell says of a command it cannot run; nothing was logged, as nothing ran
+            Output.error("cannot start \(command[0]): \(f.underlying)")
+            throw ExitCode(127)
         } catch {
             // neither the database nor the spool took the last lines: print them rather than lose them
             Output.error("could not store or spool log lines (\(error)); they follow on stderr")
-            for l in pipeline.takeUnstored() { Output.writeStderr(l.content + "\n") }
-            throw ExitCode(command.isEmpty ? 1 : status)
+            for l in pipeline.takeUnstored() { Output.writeStderr(Output.safe(l.content) + "\n") }
+            // the command's own failure, else 1: lines were not kept (as below); never 0
+            let ended = (error as? CommandLogger.Failure)?.ended?.status ?? 0
+            throw ExitCode(ended != 0 ? ended : 1)
         }
         reportWhereLinesWent(pipeline, writer, spool, connected: db != nil, problem: problem)
         Output.flush()
@@ -127,7 +133,7 @@ struct LoggerCommand: OctoCommand {
                 spillNoted = true
                 Output.error("could not store or spool log lines (\(reason)); each follows on stderr")
             }
-            Output.writeStderr(line.content + "\n")
+            Output.writeStderr(Output.safe(line.content) + "\n")
         }
         return pipeline
     }

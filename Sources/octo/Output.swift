@@ -16,6 +16,10 @@ enum Output {
     /// user or a server sent).
     static func error(_ s: String) { writeStderr("octo: " + s.escapedForTerminal + "\n") }
 
+    /// A program's line for stderr: exact into a pipe or a file (it is kept there in place of the database), with
+    /// its control characters made visible on a terminal.
+    static func safe(_ s: String) -> String { isatty(2) == 1 ? s.escapedForTerminal : s }
+
     /// `octo: warning: message` on stderr, as `error`.
     static func warning(_ s: String) { writeStderr("octo: warning: " + s.escapedForTerminal + "\n") }
 

@@ -147,6 +147,20 @@ struct LoggerTests {
         }
     }
 
+    /// A command that cannot be started (here: no file descriptor left for its pipes) is exit 127 with the reason,
+    /// as a shell says of a command it cannot run. Fails on the old code (exit 0, "could not store or spool log
+    /// lines": a cron line's failure to start was a success).
+    @Test func aCommandThatCannotStartIsExit127() async throws {
+        let state = TemporaryDirectory()
+        defer { state.remove() }
+        let away = [
+            "OCTO_STATE_DIR": state.path, "OCTO_DB_SOCKET": "/nonexistent/mysqld.sock", "OCTO_DB_HOST": "localhost"
+        ]
+        let r = try await Shell.run("ulimit -n 6; \"$OCTO\" logger -n x -- echo hi", environment: away)
+        #expect(r.status == 127, "\(r.stdout)\(r.stderr)")
+        #expect(r.stderr.hasPrefix("octo: cannot start echo: ") && r.stdout.isEmpty, "\(r.stderr)")
+    }
+
     /// A batch's spool record is written 256 KiB at a time: when the disk fills after some of its pieces,
     /// the file is cut back to where the batch began, so its lines are printed and never also replayed.
     @Test func aSpoolWriteThatFailsAfterSomePiecesLeavesTheFileAsItWas() async throws {

@@ -23,23 +23,42 @@ public enum CommandLogger {
         public var status: Int32 { Int32(exitCode ?? (128 + (signal ?? 0))) }
     }
 
+    /// The command could not be started (`started` false), or its lines
+    /// could not be stored nor spooled — after it ended (`ended`), or while it
+    /// ran (then it was stopped with its group).
+    public struct Failure: Error, CustomStringConvertible {
+        public let started: Bool
+        public let ended: Ended?
+        public let underlying: any Error
+        public var description: String { "\(underlying)" }
+    }
+
     public static func run(
         _ arguments: [String], environment: [String: String], pipeline: LogPipeline, heartbeat: Double,
         tee: Bool, grace: Double = 5, stopSignal: () -> Int32
     ) throws -> Ended {
         // `exec "$0" "$@"`: PATH lookup by the shell, the arguments untouched
-        let p = try GuardedProcess(
-            shellArguments: ["sh", "-c", "exec \"$0\" \"$@\""] + arguments, environment: environment,
-            graceMilliseconds: Int(grace * 1000), title: "octo guard: logger")
+        let p: GuardedProcess
+        do {
+            p = try GuardedProcess(
+                shellArguments: ["sh", "-c", "exec \"$0\" \"$@\""] + arguments, environment: environment,
+                graceMilliseconds: Int(grace * 1000), title: "octo guard: logger")
+        } catch {
+            throw Failure(started: false, ended: nil, underlying: error)
+        }
         defer {
             p.closeAll()
             p.reapGuard(wait: true)
         }
         pipeline.event(.info, .start, "start: " + arguments.map(CrontabBlock.shellQuote).joined(separator: " "))
         var s = Session(process: p, pipeline: pipeline, heartbeat: heartbeat, tee: tee, grace: grace)
-        while !(s.life.hasExited && p.stdoutFD < 0 && p.stderrFD < 0) {
-            s.passOn(stopSignal())
-            guard try s.turn() else { break }
+        do {
+            while !(s.life.hasExited && p.stdoutFD < 0 && p.stderrFD < 0) {
+                s.passOn(stopSignal())
+                guard try s.turn() else { break }
+            }
+        } catch {
+            throw Failure(started: true, ended: nil, underlying: error)
         }
         let seconds = Monotonic.seconds() - s.started
         let status = p.waitStatus
@@ -55,7 +74,7 @@ public enum CommandLogger {
             ?? "no exit status"
         pipeline.event(
             ok ? .info : .error, .end, "end: \(ok ? "succeeded" : "failed"), \(what) after \(formatSeconds(seconds))")
-        try pipeline.finish()
+        do { try pipeline.finish() } catch { throw Failure(started: true, ended: ended, underlying: error) }
         return ended
     }
 
