@@ -249,8 +249,9 @@ struct ConnectionTests {
             c.close()
         }
         let after = openSocketCount()
-        // Other tests run in parallel and hold a few connections of their own;
-        // a leak here would add one socket per connection (1200).
-        #expect(after - before < 50, "open sockets went from \(before) to \(after)")
+        // Other tests run in parallel and open connections of their own (a
+        // burst of `octo init`s, the web tests' pools); a leak here would add
+        // one socket per connection (1200).
+        #expect(after - before < 600, "open sockets went from \(before) to \(after)")
     }
 }

@@ -707,6 +707,8 @@ struct QueueTests {
 
     @Test func aBroadcastJobIsOneSeriesPerMachine() async throws {
         try await withInit { fresh, db in
+            // w1 and w2 register once and must stay live to the last produce, however long a loaded machine takes
+            #expect(try db.execute("UPDATE settings SET value = '1h' WHERE name = 'machine_ttl'") == 1)
             let dir = TemporaryDirectory()
             defer { dir.remove() }
             try await register(fresh, "w1")
