@@ -25,7 +25,14 @@ ensure_packages() {
     local sudo=""
     [ "$(id -u)" -eq 0 ] || sudo=sudo
     # policy-rc.d keeps the distribution's MariaDB service from starting: octo runs its own.
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
-        || die "apt-get install ${missing[*]} failed"
+    # a fresh machine's mirror or its own apt run (an upgrade at boot) may be busy for a while: wait and retry
+    local apt=(-o Acquire::Retries=5 -o DPkg::Lock::Timeout=600) try
+    for try in 1 2 3; do
+        $sudo apt-get "${apt[@]}" update -qq || true
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get "${apt[@]}" install -y -qq --no-install-recommends \
+            "${missing[@]}" >/dev/null && return 0
+        say "apt-get install ${missing[*]} failed (try $try of 3)"
+        sleep $((try * 10))
+    done
+    die "apt-get install ${missing[*]} failed"
 }
