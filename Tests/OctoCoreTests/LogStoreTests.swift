@@ -83,3 +83,39 @@ struct LogStoreTests {
         }
     }
 }
+
+/// The lines a run's end writes in the transaction that records the end (`LogWriter.write`).
+@Suite(.database, .bounded)
+struct LogWriterTransactionTests {
+    /// A stream that spools, whose last lines neither the replay nor the spool took just before the transaction
+    /// (the database came back only then; the disk is full), writes them in the transaction; the spooled ones
+    /// follow with the next replay. Fails on the old code (it wrote nothing while spooling, and the commit
+    /// dropped the lines).
+    @Test func linesTheSpoolDidNotTakeAreWrittenInTheTransaction() async throws {
+        try await withInit { _, db in
+            let dir = TemporaryDirectory()
+            defer { dir.remove() }
+            let spool = Spool(stateDirectory: dir.path)
+            let writer = LogWriter(db, machine: "m1", spool: spool)
+            let now = try JobStore.serverNow(db)
+            func line(_ k: Int) -> LogLine {
+                LogLine(loggedAt: now + .microseconds(Int64(k)), jobName: "ending", level: .info, content: "\(k)")
+            }
+            for k in 1...3 { writer.append(line(k)) }
+            try writer.spoolPending()  // the database was away: these went to the spool
+            #expect(writer.isSpooling && writer.spooledLines == 3)
+            for k in 4...5 { writer.append(line(k)) }  // these the spool did not take
+            try db.transaction { try writer.write() }
+            writer.written()
+            func stored() throws -> [String] {
+                try db.query("SELECT content FROM logs WHERE job_name = 'ending' ORDER BY logged_at").rows.map {
+                    try $0.decode("content")
+                }
+            }
+            #expect(try stored() == ["4", "5"])
+            try writer.finish()  // the writer's own replay of its spool file
+            #expect(try stored() == ["1", "2", "3", "4", "5"])
+            #expect(spool.files().isEmpty)
+        }
+    }
+}

@@ -17,7 +17,8 @@ import OctoTime
 /// Order: once a line of this stream went to the spool, every later line
 /// follows it there until the writer is back in touch with the database and
 /// has replayed its own spool file; only then are lines written directly
-/// again. So a stream's lines reach the table in the order they were written.
+/// again. So a stream's lines reach the table in the order they were written
+/// (but for lines a full spool refused, see `write`: kept beats in order).
 ///
 ///     let logs = LogWriter(db, machine: "w1", spool: Spool(stateDirectory: dir))
 ///     logs.append(line)
@@ -111,10 +112,14 @@ public final class LogWriter {
 
     /// Writes every pending line once, without retrying (for use inside a
     /// transaction the caller holds and retries). The lines stay pending
-    /// until `written()` confirms the transaction committed. Writes nothing
-    /// while the stream is spooling (see `prepareForTransaction`).
+    /// until `written()` confirms the transaction committed. A spooling
+    /// stream has none left after `prepareForTransaction` — unless the spool
+    /// refused them (a full disk) while the database was away: then they are
+    /// written here, ahead of the spooled lines the next replay stores (each
+    /// line keeps its time and sequence number), rather than dropped when the
+    /// transaction commits.
     public func write() throws {
-        guard !pending.isEmpty, spoolFile == nil, let db else { return }
+        guard !pending.isEmpty, let db else { return }
         try LogStore.insert(db, pending[...], machine: machine, streamID: streamID)
         if !db.inTransaction { written() }
     }
