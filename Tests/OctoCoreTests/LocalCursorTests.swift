@@ -72,6 +72,12 @@ struct LocalCursorTests {
         #expect(try files.read("j") == c)
         #expect(files.jobs() == ["j"])  // the lock file and no temporary file are listed
         #expect(listDirectory(files.directory).sorted() == [".j.lock", "j.cursor"])
+        // a job whose name begins with a dot is listed too (it was not: its cursor was never synced)
+        var dotted = c
+        dotted.job = ".x"
+        try files.update(".x") { $0 = dotted }
+        #expect(files.jobs() == [".x", "j"])
+        #expect(try files.read(".x") == dotted)
         // nothing changes when the body leaves the entry alone
         try files.update("j") { _ in }
         #expect(try files.read("j") == c)

@@ -88,6 +88,28 @@ struct CursorTests {
         }
     }
 
+    /// A run's lease token is for its own job's cursor: a job that names another (`OCTO_JOB=victim`) is refused and
+    /// the other job's cursor stays as it was. Fails on the old code (the set was stored as victim's).
+    @Test func aRunCannotSetAnotherJobsCursor() async throws {
+        try await TestDatabase.withInitializedOcto { db, env, state in
+            try addJob(
+                db, "sneaky",
+                """
+                OCTO_JOB=victim "$OCTO" cursor set stolen 2>"$D/set-err"; echo $? > "$D/set-rc"
+                """)
+            try addJob(db, "victim", "true")
+            let env = env.merging(["D": state]) { $1 }
+            #expect(try await Shell.run("\"$OCTO\" cursor set victim own", environment: env).status == 0)
+            #expect(try await runOnce(env, "sneaky").status == 0)
+            #expect(text(state + "/set-rc") == "1\n", "\(text(state + "/set-err"))")
+            #expect(
+                text(state + "/set-err").contains("is a run of 'sneaky', not of 'victim'"),
+                "\(text(state + "/set-err"))")
+            #expect(try await get(env, "victim") == "own")
+            #expect(try CursorStore.history(db, job: "victim", limit: 10).map(\.value) == ["own"])
+        }
+    }
+
     @Test func hostileValuesRoundTripExactlyAndAreNeverExecuted() async throws {
         try await TestDatabase.withInitializedOcto { db, env, state in
             let values = [

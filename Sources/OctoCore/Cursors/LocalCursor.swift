@@ -119,10 +119,11 @@ public struct CursorFiles: Sendable {
 
     public func path(_ job: String) -> String { directory + "/" + job + ".cursor" }
 
-    /// Jobs with a local cursor file, by name.
+    /// Jobs with a local cursor file, by name (a job's name may begin with a
+    /// dot: lock files end in `.lock`, temporaries in `.new`).
     public func jobs() -> [String] {
-        listDirectory(directory).filter { $0.hasSuffix(".cursor") && !$0.hasPrefix(".") }.map { String($0.dropLast(7)) }
-            .sorted()
+        listDirectory(directory).filter { $0.hasSuffix(".cursor") }.map { String($0.dropLast(7)) }
+            .filter(Names.isValidName).sorted()
     }
 
     /// The job's local cursor, nil if there is none.

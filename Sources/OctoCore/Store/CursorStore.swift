@@ -109,7 +109,7 @@ public enum CursorStore {
         guard let runID = c.runID else { return .fenced("it names no run") }
         guard
             let r = try db.query(
-                "SELECT state, lease_token, lease_expires_at FROM runs WHERE id = ? FOR UPDATE",
+                "SELECT job_name, state, lease_token, lease_expires_at FROM runs WHERE id = ? FOR UPDATE",
                 [.int(runID)]
             ).first
         else {
@@ -118,6 +118,11 @@ public enum CursorStore {
         let state: Run.State = try r.decode("state")
         let token: String? = try r.decode("lease_token")
         guard token == c.token else { return .fenced("the lease token is not run \(runID)'s") }
+        // a run's token is for its own job's cursor (`OCTO_JOB=other octo cursor set …` in a job is refused)
+        let job: String = try r.decode("job_name")
+        guard job == c.job else {
+            return .fenced("run \(runID) is a run of '\(job.quotedForMessage)', not of '\(c.job.quotedForMessage)'")
+        }
         switch check {
         case .holder:
             guard state == .running else {
