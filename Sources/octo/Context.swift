@@ -102,7 +102,8 @@ extension Context {
             }
             for f in r.setAside {
                 Output.warning(
-                    "\(f): not a log spool file this octo can read (no valid header); set aside, not replayed")
+                    "\(f): not a log spool file this octo can read (no valid header, or not a regular file of this user's); set aside, not replayed"
+                )
             }
             for f in r.refused {
                 Output.warning("\(f.file): the database refuses a line of it (\(f.error)); set aside, not replayed")

@@ -5,6 +5,10 @@ import Testing
 
 @testable import OctoCore
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// What `LogStore` stores for times outside `DATETIME`'s range (only a spool an older octo wrote can hand it one):
 /// the nearest time of the range, through both ways a batch goes (`LOAD DATA`, INSERT), every line once, the
 /// other lines' times exact. Fails without the clamp in either (a later time read back as NULL, a zero date; an
@@ -116,6 +120,34 @@ struct LogWriterTransactionTests {
             try writer.finish()  // the writer's own replay of its spool file
             #expect(try stored() == ["1", "2", "3", "4", "5"])
             #expect(spool.files().isEmpty)
+        }
+    }
+}
+
+/// Which spools a replay takes lines from.
+@Suite(.database, .bounded)
+struct SpoolReplayTests {
+    /// A spool others can write is not replayed (its lines would be stored as this user's); the error says why.
+    /// Fails on the old code (it replayed the file).
+    @Test func aSpoolOthersCanWriteIsNotReplayed() async throws {
+        try await withInit { _, db in
+            let dir = TemporaryDirectory()
+            defer { dir.remove() }
+            let spool = Spool(stateDirectory: dir.path)
+            let writer = LogWriter(nil, machine: "m1", spool: spool)
+            writer.append(
+                LogLine(loggedAt: try JobStore.serverNow(db), jobName: "planted", level: .fatal, content: "x"))
+            try writer.spoolPending()
+            try writer.finish()
+            #expect(spool.files().count == 1)
+            chmod(spool.directory, 0o777)
+            let e = #expect(throws: OctoError.self) { try spool.replay(db) }
+            #expect(e?.message.contains("is writable by others") == true, "\(e?.message ?? "")")
+            #expect(spool.files().count == 1)
+            let n: Int = try db.query("SELECT COUNT(*) AS n FROM logs WHERE job_name = 'planted'").first!.decode("n")
+            #expect(n == 0)
+            chmod(spool.directory, 0o700)
+            #expect(try spool.replay(db).lines == 1)
         }
     }
 }

@@ -174,12 +174,19 @@ struct LogOutageTests {
             )
             _ = try await Shell.run(
                 "printf 'not a spool' > \"\(junk)\"; printf 'OCTOSPL9 from a newer octo' > \"\(other)\"")
-            #expect(spool.files() == [junk, other] + spool.files().suffix(1))
+            // and a FIFO (its open waited for a writer: every replay hung) and a link (followed to any file)
+            let (fifo, link) = (
+                spool.directory + "/00000000000000000-1-0.spool", spool.directory + "/00000000000000003-1-3.spool"
+            )
+            _ = try await Shell.run("mkfifo \"\(fifo)\"; ln -s \"\(junk)\" \"\(link)\"")
+            #expect(spool.files() == [fifo, junk, other, link] + spool.files().suffix(1))
             try await server.start()
             let r = try await Shell.run("\"$OCTO\" logger -n replayer </dev/null", environment: env)
             #expect(r.status == 0)
             // the junk no longer stops the replay: set aside (kept, named in a warning); the other version's file waits for it
-            #expect(r.stderr.contains("\(junk).unreadable: not a log spool file this octo can read"), "\(r.stderr)")
+            for f in [junk, fifo, link] {
+                #expect(r.stderr.contains("\(f).unreadable: not a log spool file this octo can read"), "\(r.stderr)")
+            }
             #expect(try numbers(connect, "later") == Array(1...100))
             #expect(spool.files() == [other])
             #expect(readFileBytes(junk + ".unreadable") == Array("not a spool".utf8))

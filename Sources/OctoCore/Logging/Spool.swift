@@ -81,13 +81,34 @@ public struct Spool: Sendable {
     /// the first database error (the rest waits for the next replay) and
     /// throws it. A file without a readable header is set aside (`setAside`),
     /// and so is one with a line the database refuses for good (`refused`).
+    /// Only a private spool (this user's, in a private state directory) is
+    /// replayed, and only regular files of this user's in it: lines from a
+    /// directory others can write would be stored as this user's, and a
+    /// FIFO would hang every octo that replays.
     @discardableResult
     public func replay(_ db: Connection) throws -> Replayed {
         var done = Replayed()
+        let parent = String(directory.dropLast("/spool".count))
+        if let problem = privateDirectoryProblem(directory) ?? privateDirectoryProblem(parent) {
+            throw OctoError.failure(problem + " (the log spool is not replayed from it)")
+        }
         for path in files() {
-            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            // not following a link, not waiting for a FIFO's writer
+            let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW)
+            if fd < 0 && errno == ELOOP {
+                let aside = path + ".unreadable"
+                if rename(path, aside) == 0 { done.setAside.append(aside) }
+                continue
+            }
             guard fd >= 0 else { continue }  // another replay just finished it
             defer { close(fd) }
+            var own = stat()
+            guard fstat(fd, &own) == 0 else { continue }
+            if (own.st_mode & S_IFMT) != S_IFREG || own.st_uid != geteuid() {
+                let aside = path + ".unreadable"
+                if rename(path, aside) == 0 { done.setAside.append(aside) }
+                continue
+            }
             guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
                 done.busy += 1
                 continue
@@ -224,7 +245,7 @@ enum SpoolFile {
         private var eof = false
 
         convenience init(path: String) throws(OctoError) {
-            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW)  // a FIFO must not hang `doctor`
             guard fd >= 0 else {
                 throw OctoError.failure("cannot read the log spool file \(path): \(String(cString: strerror(errno)))")
             }
