@@ -105,6 +105,11 @@ extension Context {
                     "\(f): not a log spool file this octo can read (no valid header, or not a regular file of this user's); set aside, not replayed"
                 )
             }
+            for f in r.damaged {
+                Output.warning(
+                    "\(f): a damaged record; the lines before it are stored, the rest is kept in the file, not replayed"
+                )
+            }
             for f in r.refused {
                 Output.warning("\(f.file): the database refuses a line of it (\(f.error)); set aside, not replayed")
             }

@@ -150,4 +150,38 @@ struct SpoolReplayTests {
             #expect(try spool.replay(db).lines == 1)
         }
     }
+
+    /// A damaged record with more of the file after it (not a crash's torn tail): the lines before it are stored
+    /// and the file is kept as NAME.damaged. Fails on the old code (the file was removed with the lines after the
+    /// damage).
+    @Test func aDamagedRecordKeepsTheRestOfTheFile() async throws {
+        try await withInit { _, db in
+            let dir = TemporaryDirectory()
+            defer { dir.remove() }
+            let spool = Spool(stateDirectory: dir.path)
+            let writer = LogWriter(nil, machine: "m1", spool: spool)
+            let now = try JobStore.serverNow(db)
+            var sizes: [Int] = []
+            for k in 1...3 {
+                writer.append(LogLine(loggedAt: now, jobName: "damaged", level: .info, content: "line \(k)"))
+                try writer.spoolPending()
+                sizes.append(readFileBytes(try #require(spool.files().first))?.count ?? 0)
+            }
+            try writer.finish()  // no database: the file stays
+            let file = try #require(spool.files().first)
+            var bytes = try #require(readFileBytes(file))
+            bytes[sizes[0] + 12] ^= 0xff  // inside the second record
+            let fd = open(file, O_WRONLY | O_TRUNC)
+            #expect(writeAll(fd, bytes))
+            close(fd)
+            let r = try spool.replay(db)
+            #expect(r.lines == 1 && r.damaged == [file + ".damaged"], "\(r)")
+            #expect(readFileBytes(file + ".damaged") == bytes, "kept as it was")
+            #expect(spool.files().isEmpty)
+            let stored: [String] = try db.query("SELECT content FROM logs WHERE job_name = 'damaged'").rows.map {
+                try $0.decode("content")
+            }
+            #expect(stored == ["line 1"])
+        }
+    }
 }

@@ -74,6 +74,9 @@ public struct Spool: Sendable {
         /// spool one), renamed to `NAME.refused` with the error, so that they no longer stop the replay of the
         /// others (the lines before it are stored; the file stays for a person).
         public var refused: [Refused] = []
+        /// Files with a damaged record and more after it, renamed to `NAME.damaged` once the lines before it
+        /// are stored (the rest is kept for a person, not removed with the file).
+        public var damaged: [String] = []
     }
 
     /// Replays every spool file no other process holds, oldest first, into
@@ -132,6 +135,11 @@ public struct Spool: Sendable {
             } catch let e as MariaDBError where e.isRefusedValue {
                 let aside = path + ".refused"
                 if rename(path, aside) == 0 { done.refused.append(Refused(file: aside, error: "\(e)")) }
+                continue
+            }
+            if reader.damaged {
+                let aside = path + ".damaged"
+                if rename(path, aside) == 0 { done.damaged.append(aside) }
                 continue
             }
             unlink(path)
@@ -217,8 +225,9 @@ enum SpoolFile {
                 throw OctoError.failure("cannot read the log spool file \(path): \(String(cString: strerror(errno)))")
             }
             defer { Glibc.close(r) }
-            let n = try SpoolFile.replay(try Reader(fd: r), into: db)
-            unlink(path)
+            let reader = try Reader(fd: r)
+            let n = try SpoolFile.replay(reader, into: db)
+            if !reader.damaged || rename(path, path + ".damaged") != 0 { unlink(path) }
             close()
             return n
         }
@@ -243,6 +252,9 @@ enum SpoolFile {
         private var buffer: [UInt8] = []
         private var position = 0
         private var eof = false
+        /// The reading stopped at a bad record with more of the file after it: damage (a disk's, a person's),
+        /// not the torn tail a crash mid-append leaves, so the rest is not thrown away with the file.
+        private(set) var damaged = false
 
         convenience init(path: String) throws(OctoError) {
             let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW)  // a FIFO must not hang `doctor`
@@ -275,8 +287,16 @@ enum SpoolFile {
             guard let head = take(8) else { return nil }
             let length = Int(SpoolFile.uint(head.prefix(4)))
             let crc = UInt32(SpoolFile.uint(head.suffix(4)))
-            guard length <= 1 << 24, let payload = take(length), CRC32.checksum(payload) == crc else { return nil }
-            return SpoolFile.decode(payload)
+            guard length <= 1 << 24 else {
+                damaged = take(1) != nil
+                return nil
+            }
+            guard let payload = take(length) else { return nil }  // the file ends inside it: a torn tail
+            guard CRC32.checksum(payload) == crc, let record = SpoolFile.decode(payload) else {
+                damaged = take(1) != nil
+                return nil
+            }
+            return record
         }
 
         func count() -> Int {
