@@ -770,6 +770,25 @@ struct QueueTests {
         }
     }
 
+    /// `least-loaded` spreads one produce's fires: each run assigned counts on its machine from then on, and a
+    /// machine's queued runs count like its running ones. Fails on the old code (all three went to the one machine
+    /// that was least loaded before the first, and a queued run did not count).
+    @Test func leastLoadedSpreadsTheFiresOfOneProduce() async throws {
+        try await withInit { fresh, db in
+            for m in ["a", "b", "c"] { try await register(fresh, m, ["--slots", "1"]) }
+            let due = try dueThisMinute(db)
+            for j in ["j1", "j2", "j3"] {
+                try addJob(db, j, "true", ["schedule": due.schedule, "strategy": "least-loaded"])
+            }
+            try db.execute("UPDATE jobs SET next_fire_at = ?", [.text(due.at)])
+            #expect(try await octo(fresh, ["produce"]).status == 0)
+            let machines = try ["j1", "j2", "j3"].compactMap { try runs(db, $0).first?.machine }
+            #expect(machines.sorted() == ["a", "b", "c"], "\(machines)")
+            let live = try RunQueue.liveMachines(db, ttl: 3600)
+            #expect(live.map(\.running) == [1, 1, 1] && live.allSatisfy { $0.freeSlots == 0 }, "\(live)")
+        }
+    }
+
     @Test func routingFirstAllAndStaleMachinesReRouted() async throws {
         try await withInit { fresh, db in
             for (m, g) in [("a", "etl"), ("b", "etl"), ("c", "web")] { try await register(fresh, m, ["--group", g]) }

@@ -9,7 +9,7 @@ public struct LiveMachine: Sendable, Equatable {
     public var slots: Int
     public var cpus: Int
     public var load1: Double
-    /// Runs running on it now.
+    /// Runs running on it now, or queued for it (assigned, not yet claimed).
     public var running: Int
 
     public init(

@@ -44,7 +44,9 @@ public enum Producer {
     public static func produce(_ db: Connection, settings: Settings, dryRun: Bool = false) throws -> Report {
         var report = Report()
         let due = try JobStore.dueJobIDs(db)
-        let live = try RunQueue.liveMachines(db, ttl: settings.machineTTL)
+        // (each run this produce assigns counts on its machine from then on, so `least-loaded` spreads a minute's
+        // fires instead of sending them all to the machine that was least loaded before the first)
+        var live = try RunQueue.liveMachines(db, ttl: settings.machineTTL)
         // the graph, only where there is one: a fire of a job with needs is recorded waiting, and the jobs that
         // follow a job get their runs for its fires
         let graph =
@@ -54,11 +56,13 @@ public enum Producer {
         while start < due.count {
             let batch = Array(due[start..<min(due.count, start + batchSize)])
             start += batchSize
+            let before = live
             let part = try db.retrying { db in
-                try dryRun
-                    ? produceBatch(db, batch, settings: settings, live: live, graph: graph, write: false)
+                live = before  // a retried batch counts its runs once
+                return try dryRun
+                    ? produceBatch(db, batch, settings: settings, live: &live, graph: graph, write: false)
                     : db.transaction {
-                        try produceBatch(db, batch, settings: settings, live: live, graph: graph, write: true)
+                        try produceBatch(db, batch, settings: settings, live: &live, graph: graph, write: true)
                     }
             }
             report.queued += part.queued
@@ -74,7 +78,7 @@ public enum Producer {
     }
 
     private static func produceBatch(
-        _ db: Connection, _ ids: [Int64], settings: Settings, live: [LiveMachine], graph: NeedsStore.Graph?,
+        _ db: Connection, _ ids: [Int64], settings: Settings, live: inout [LiveMachine], graph: NeedsStore.Graph?,
         write: Bool
     ) throws -> Report {
         var report = Report()
@@ -92,6 +96,12 @@ public enum Producer {
             }
             let active = try RunQueue.activeRuns(db, jobID: id)
             var nextFire: Instant?
+            let counted = report.queued.count
+            defer {
+                for q in report.queued[counted...] {
+                    if let m = q.machine, let i = live.firstIndex(where: { $0.name == m }) { live[i].running += 1 }
+                }
+            }
             // one plan per series: a broadcast job's runs on each machine are a series of their own (its
             // concurrency policy counts that machine's runs only); any other job is one series
             for (routeKey, routes) in Routing.series(Routing.routes(for: job, live: live)) {

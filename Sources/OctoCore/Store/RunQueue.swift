@@ -84,11 +84,16 @@ public enum RunQueue {
             [.text(job.user), .text(job.target), .int(job.id!)])
     }
 
-    /// Active and recently seen machines, by name, with their running counts.
+    /// Active and recently seen machines, by name, with the runs each has: running, or queued for it.
     public static func liveMachines(_ db: Connection, ttl: Int64) throws -> [LiveMachine] {
         var running: [String: Int] = [:]
-        for row in try db.query("SELECT machine, COUNT(*) AS n FROM runs WHERE state = 'running' GROUP BY machine").rows
-        {
+        for row in try db.query(
+            """
+            SELECT machine, COUNT(*) AS n FROM (
+              SELECT machine FROM runs WHERE state = 'running' UNION ALL SELECT machine FROM queue WHERE machine IS NOT NULL
+            ) AS busy GROUP BY machine
+            """
+        ).rows {
             if let m: String = try row.decode("machine") { running[m] = try row.decode("n") }
         }
         return try db.query(
