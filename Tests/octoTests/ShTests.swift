@@ -425,6 +425,25 @@ struct ShTests {
             r = try await env.octo("sh", "show", "z", "--json")
             #expect(r.stdout.contains(#""effective_timezone":"Australia/Lord_Howe""#))
             #expect(r.stdout.contains(#""timezone":"""#))
+
+            // a new default_tz moves the next fire of the jobs that name no zone (it stayed an instant of the old
+            // zone's: one fire at a time the schedule does not name); a job with its own zone keeps its fire
+            _ = try await env.octo(
+                "sh", "add", "own", "--command", "true", "--schedule", "0 3 * * *", "--timezone", "UTC")
+            let db = try env.db()
+            defer { db.close() }
+            let ownBefore = try JobStore.require(db, "own").nextFireAt
+            let before = try JobStore.serverNow(db)
+            r = try await env.octo("sh", "settings", "default_tz", "Asia/Tokyo")
+            #expect(r.status == 0, "\(r.stderr)")
+            let after = try JobStore.serverNow(db)
+            let daily = try Schedule("@daily")
+            let tokyo = try Zone.named("Asia/Tokyo")
+            let next = try JobStore.require(db, "z").nextFireAt
+            #expect(
+                [daily.next(after: before, in: tokyo), daily.next(after: after, in: tokyo)].contains(next),
+                "\(String(describing: next))")
+            #expect(try JobStore.require(db, "own").nextFireAt == ownBefore)
         }
     }
 }

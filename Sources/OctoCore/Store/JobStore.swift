@@ -74,6 +74,19 @@ public enum JobStore {
         try job.parsedSchedule().next(after: now, in: job.zone(default: defaultZone))
     }
 
+    /// After `default_tz` changed (in its transaction): the next fire of every
+    /// active job that names no zone, computed from now in the new zone (the
+    /// old instant was a time of the old zone's; fires between are not caught
+    /// up, as on resume).
+    static func followDefaultZone(_ db: Connection, _ zone: String) throws {
+        let now = try serverNow(db)
+        for j in try db.query(selectJobs + " WHERE timezone = '' AND NOT paused ORDER BY id FOR UPDATE").rows.map(
+            job(from:))
+        {
+            try setNextFire(db, id: j.id!, try nextFire(of: j, after: now, defaultZone: zone))
+        }
+    }
+
     /// Inserts a new job and its audit row (`add`) in one transaction; a job of
     /// that name already existing is a usage error.
     public static func add(_ db: Connection, _ job: Job, by who: String, defaultZone: String) throws -> Job {

@@ -28,6 +28,7 @@ public enum SettingsStore {
                     ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = VALUES(updated_at), updated_by = VALUES(updated_by)
                     """, [.text(key.name), .text(value), .text(who)])
                 guard old != value else { return }
+                if key.isZone { try JobStore.followDefaultZone(db, value) }
                 try AuditStore.record(
                     db,
                     Audit.Record(
