@@ -29,10 +29,10 @@ ensure_packages() {
     local apt=(-o Acquire::Retries=5 -o DPkg::Lock::Timeout=600) try
     for try in 1 2 3; do
         $sudo apt-get "${apt[@]}" update -qq || true
-        DEBIAN_FRONTEND=noninteractive $sudo apt-get "${apt[@]}" install -y -qq --no-install-recommends \
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get "${apt[@]}" install -y -qq --no-install-recommends \
             "${missing[@]}" >/dev/null && return 0
         say "apt-get install ${missing[*]} failed (try $try of 3)"
-        sleep $((try * 10))
+        [ "$try" -lt 3 ] && sleep $((try * 10))
     done
     die "apt-get install ${missing[*]} failed"
 }

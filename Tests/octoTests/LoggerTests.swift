@@ -107,7 +107,7 @@ struct LoggerTests {
                 "$OCTO" logger -n stopped --tee < "$OCTO_STATE_DIR/fifo" > "$OCTO_STATE_DIR/copy" & pid=$!
                 exec 3> "$OCTO_STATE_DIR/fifo"
                 echo one >&3; echo two >&3
-                until grep -q two "$OCTO_STATE_DIR/copy"; do sleep 0.05; done
+                until grep -q two "$OCTO_STATE_DIR/copy" || ! kill -0 $pid; do sleep 0.05; done
                 kill -TERM $pid; wait $pid; echo "rc=$?"
                 exec 3>&-
                 """, environment: env)

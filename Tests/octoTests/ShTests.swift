@@ -433,6 +433,10 @@ struct ShTests {
             let db = try env.db()
             defer { db.close() }
             let ownBefore = try JobStore.require(db, "own").nextFireAt
+            // a zone-less job already due keeps its fire for the producer
+            _ = try await env.octo("sh", "add", "due", "--command", "true", "--schedule", "0 3 * * *")
+            try db.execute("UPDATE jobs SET next_fire_at = NOW(6) - INTERVAL 1 MINUTE WHERE name = 'due'")
+            let dueBefore = try JobStore.require(db, "due").nextFireAt
             let before = try JobStore.serverNow(db)
             r = try await env.octo("sh", "settings", "default_tz", "Asia/Tokyo")
             #expect(r.status == 0, "\(r.stderr)")
@@ -444,6 +448,7 @@ struct ShTests {
                 [daily.next(after: before, in: tokyo), daily.next(after: after, in: tokyo)].contains(next),
                 "\(String(describing: next))")
             #expect(try JobStore.require(db, "own").nextFireAt == ownBefore)
+            #expect(try JobStore.require(db, "due").nextFireAt == dueBefore)
         }
     }
 }

@@ -106,7 +106,7 @@ public final class LogWriter {
     /// Writes every pending line (retrying transient errors), without the
     /// spool. On failure the lines stay pending and the error is thrown.
     public func flush() throws {
-        guard !pending.isEmpty, let db else { return }
+        guard !pending.isEmpty, spoolFile == nil, let db else { return }
         try db.retrying { _ in try write() }
     }
 

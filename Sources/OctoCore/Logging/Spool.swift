@@ -91,11 +91,13 @@ public struct Spool: Sendable {
     @discardableResult
     public func replay(_ db: Connection) throws -> Replayed {
         var done = Replayed()
+        let paths = files()
+        guard !paths.isEmpty else { return done }  // (nothing to say every minute about an empty spool)
         let parent = String(directory.dropLast("/spool".count))
         if let problem = privateDirectoryProblem(directory) ?? privateDirectoryProblem(parent) {
             throw OctoError.failure(problem + " (the log spool is not replayed from it)")
         }
-        for path in files() {
+        for path in paths {
             // not following a link, not waiting for a FIFO's writer
             let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW)
             if fd < 0 && errno == ELOOP {

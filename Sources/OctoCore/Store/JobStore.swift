@@ -77,12 +77,13 @@ public enum JobStore {
     /// After `default_tz` changed (in its transaction): the next fire of every
     /// active job that names no zone, computed from now in the new zone (the
     /// old instant was a time of the old zone's; fires between are not caught
-    /// up, as on resume).
+    /// up, as on resume). A fire already due stays for the producer.
     static func followDefaultZone(_ db: Connection, _ zone: String) throws {
         let now = try serverNow(db)
-        for j in try db.query(selectJobs + " WHERE timezone = '' AND NOT paused ORDER BY id FOR UPDATE").rows.map(
-            job(from:))
-        {
+        for j in try db.query(
+            selectJobs + " WHERE timezone = '' AND NOT paused AND next_fire_at > ? ORDER BY id FOR UPDATE",
+            [.instant(now)]
+        ).rows.map(job(from:)) {
             try setNextFire(db, id: j.id!, try nextFire(of: j, after: now, defaultZone: zone))
         }
     }
